@@ -1,0 +1,1 @@
+"""Reading ELF binaries: facts, Go build info, attribution. Nothing here executes them."""

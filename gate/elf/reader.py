@@ -1,0 +1,343 @@
+"""One ELF file, opened once, every read bounds-checked.
+
+The binary is untrusted input: a truncated upload, a corrupt artefact, a file that
+is not ELF at all. This module is the only place that touches its bytes. It checks
+the header tables against the file size *before* pyelftools sees them (so no
+absurd offset can make it allocate or loop), turns the headers into plain tuples
+once, and serves table data from an mmap, so callers unpack tables in bulk instead
+of building one Python object per entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import stat
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+from gate.errors import BinaryError
+
+ELF_MAGIC = b"\x7fELF"
+
+SHT_NOBITS = 8
+SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR, SHF_COMPRESSED = 0x1, 0x2, 0x4, 0x800
+PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
+PF_X, PF_W, PF_R = 0x1, 0x2, 0x4
+
+# Signatures of files people mistake for binaries, to say what the file is instead.
+_NOT_ELF = (
+    (b"#!", "a script, not an ELF binary"),
+    (b"!<arch>\n", "an ar archive (a static library), not an ELF binary"),
+    (b"MZ", "a Windows PE executable, not an ELF binary"),
+    (b"\xcf\xfa\xed\xfe", "a Mach-O binary (macOS), not an ELF binary"),
+    (b"\xca\xfe\xba\xbe", "a Mach-O universal binary or Java class, not an ELF binary"),
+    (b"PK\x03\x04", "a zip archive, not an ELF binary"),
+    (b"\x1f\x8b", "a gzip archive, not an ELF binary"),
+)
+
+
+def _corruption_errors() -> tuple[type[BaseException], ...]:
+    """What parsing a corrupt file raises; anything else (NameError...) is a gate bug."""
+    from elftools.common.exceptions import ELFError
+    from elftools.construct.core import ConstructError
+
+    return (
+        ELFError,
+        ConstructError,
+        struct.error,
+        ValueError,
+        IndexError,
+        KeyError,
+        UnicodeDecodeError,
+        OverflowError,
+        EOFError,
+        MemoryError,
+        AssertionError,
+    )
+
+
+class SectionHeader(NamedTuple):
+    index: int
+    name: str
+    type: str  # readelf's spelling: PROGBITS, NOBITS, SYMTAB, ... or 0x... when unknown
+    flags: int
+    addr: int
+    offset: int
+    size: int
+    entsize: int
+    link: int
+
+    @property
+    def in_file(self) -> int:
+        """Bytes the section occupies in the file (NOBITS occupies none)."""
+        return 0 if self.type == "NOBITS" else self.size
+
+
+class SegmentHeader(NamedTuple):
+    type: int
+    flags: int
+    offset: int
+    vaddr: int
+    filesz: int
+    memsz: int
+
+
+@dataclass
+class ElfImage:
+    """Headers as plain tuples plus bounded access to the bytes behind them."""
+
+    path: str
+    size: int
+    data: mmap.mmap | bytes
+    elfclass: int
+    little_endian: bool
+    e_type: str
+    e_machine: str
+    e_machine_num: int
+    entry: int
+    sections: tuple[SectionHeader, ...]
+    segments: tuple[SegmentHeader, ...]
+
+    @property
+    def endian(self) -> str:
+        return "<" if self.little_endian else ">"
+
+    def section(self, name: str) -> SectionHeader | None:
+        for sec in self.sections:
+            if sec.name == name:
+                return sec
+        return None
+
+    def read(self, offset: int, size: int) -> memoryview:
+        """File bytes [offset, offset+size); a range outside the file is corruption."""
+        if offset < 0 or size < 0 or offset + size > self.size:
+            raise BinaryError(
+                self.path,
+                f"truncated or corrupt ELF: {size} bytes at offset {offset} "
+                f"lie past the end of the file ({self.size} bytes)",
+            )
+        return memoryview(self.data)[offset : offset + size]
+
+    def section_data(self, sec: SectionHeader) -> memoryview:
+        if sec.type == "NOBITS":
+            return memoryview(b"")
+        return self.read(sec.offset, sec.size)
+
+    def vaddr_to_offset(self, vaddr: int, size: int = 1) -> int | None:
+        """File offset of virtual address `vaddr` through the PT_LOAD segments."""
+        for seg in self.segments:
+            if (
+                seg.type == PT_LOAD
+                and seg.vaddr <= vaddr
+                and vaddr + size <= seg.vaddr + seg.filesz
+            ):
+                return seg.offset + (vaddr - seg.vaddr)
+        return None
+
+    def read_vaddr(self, vaddr: int, size: int) -> memoryview | None:
+        off = self.vaddr_to_offset(vaddr, size)
+        return None if off is None else self.read(off, size)
+
+
+def _check_path(path: Path) -> None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise BinaryError(path, "no such file") from None
+    except PermissionError:
+        raise BinaryError(path, "permission denied") from None
+    except OSError as exc:
+        raise BinaryError(path, f"cannot read: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise BinaryError(path, "is a directory, not a binary")
+    if not stat.S_ISREG(st.st_mode):
+        raise BinaryError(path, "is not a regular file")
+    if st.st_size == 0:
+        raise BinaryError(path, "empty file, not an ELF binary")
+
+
+def _not_elf_message(head: bytes) -> str:
+    for magic, what in _NOT_ELF:
+        if head.startswith(magic):
+            return what
+    return f"not an ELF binary (starts with {head[:4].hex(' ')})"
+
+
+def _validate_tables(path: str, data: mmap.mmap | bytes, size: int) -> None:
+    """Check the header tables fit in the file before pyelftools parses them."""
+    ei_class, ei_data = data[4], data[5]
+    if ei_class not in (1, 2):
+        raise BinaryError(path, f"corrupt ELF header: unknown class {ei_class}")
+    if ei_data not in (1, 2):
+        raise BinaryError(path, f"corrupt ELF header: unknown byte order {ei_data}")
+    is64 = ei_class == 2
+    end = "<" if ei_data == 1 else ">"
+    ehsize = 64 if is64 else 52
+    if size < ehsize:
+        raise BinaryError(path, f"truncated ELF: {size} bytes, shorter than its own header")
+    fmt = end + ("16xHHIQQQIHHHHHH" if is64 else "16xHHIIIIIHHHHHH")
+    (_, _, _, _, phoff, shoff, _, _, phentsize, phnum, shentsize, shnum, shstrndx) = (
+        struct.unpack_from(fmt, data, 0)
+    )
+    want_ph, want_sh = (56, 64) if is64 else (32, 40)
+    if phnum:
+        if phentsize != want_ph:
+            raise BinaryError(path, f"corrupt ELF header: program header size {phentsize}")
+        if phoff + phnum * phentsize > size:
+            raise BinaryError(
+                path, "truncated or corrupt ELF: program headers lie past the end of the file"
+            )
+    if shoff:
+        if shentsize != want_sh:
+            raise BinaryError(path, f"corrupt ELF header: section header size {shentsize}")
+        if shoff + want_sh > size:
+            raise BinaryError(
+                path, "truncated or corrupt ELF: section headers lie past the end of the file"
+            )
+        if shnum == 0 or shstrndx == 0xFFFF:  # extended numbering lives in section 0
+            s0 = struct.unpack_from(end + ("32xQI" if is64 else "20xII"), data, shoff)
+            if shnum == 0:
+                shnum = s0[0]
+            if shstrndx == 0xFFFF:
+                shstrndx = s0[1]
+        if shoff + shnum * shentsize > size:
+            raise BinaryError(
+                path, "truncated or corrupt ELF: section headers lie past the end of the file"
+            )
+        if shnum and shstrndx >= shnum:
+            raise BinaryError(path, f"corrupt ELF header: section name table index {shstrndx}")
+
+
+_SHT_NAMES = {
+    "SHT_GNU_versym": "VERSYM",
+    "SHT_GNU_verneed": "VERNEED",
+    "SHT_GNU_verdef": "VERDEF",
+    "SHT_GNU_HASH": "GNU_HASH",
+    "SHT_GNU_ATTRIBUTES": "GNU_ATTRIBUTES",
+    "SHT_AMD64_UNWIND": "X86_64_UNWIND",
+}
+
+
+def _type_name(value: object) -> str:
+    if isinstance(value, int):
+        return f"0x{value:x}"
+    name = str(value)
+    return _SHT_NAMES.get(name, name.removeprefix("SHT_"))
+
+
+def _parse(path: str, fileobj: object, data: mmap.mmap | bytes, size: int) -> ElfImage:
+    from elftools.elf.elffile import ELFFile  # import cost only when a binary is read
+
+    elf = ELFFile(fileobj)
+    hdr = elf.header
+    sections = []
+    if hdr["e_shoff"]:
+        for i, sec in enumerate(elf.iter_sections()):
+            h = sec.header
+            sections.append(
+                SectionHeader(
+                    i,
+                    sec.name,
+                    _type_name(h["sh_type"]),
+                    h["sh_flags"],
+                    h["sh_addr"],
+                    h["sh_offset"],
+                    h["sh_size"],
+                    h["sh_entsize"],
+                    h["sh_link"],
+                )
+            )
+    segments = []
+    end = "<" if elf.little_endian else ">"
+    phfmt = end + ("IIQQQQQQ" if elf.elfclass == 64 else "IIIIIIII")
+    for ph in struct.iter_unpack(
+        phfmt,
+        bytes(data[hdr["e_phoff"] : hdr["e_phoff"] + hdr["e_phnum"] * struct.calcsize(phfmt)]),
+    ):
+        if elf.elfclass == 64:
+            p_type, p_flags, p_offset, p_vaddr, _, p_filesz, p_memsz, _ = ph
+        else:
+            p_type, p_offset, p_vaddr, _, p_filesz, p_memsz, p_flags, _ = ph
+        segments.append(SegmentHeader(p_type, p_flags, p_offset, p_vaddr, p_filesz, p_memsz))
+    machine = hdr["e_machine"]
+    return ElfImage(
+        path=path,
+        size=size,
+        data=data,
+        elfclass=elf.elfclass,
+        little_endian=elf.little_endian,
+        e_type=str(hdr["e_type"]),
+        e_machine=str(machine),
+        e_machine_num=struct.unpack_from(end + "H", data, 18)[0],
+        entry=hdr["e_entry"],
+        sections=tuple(sections),
+        segments=tuple(segments),
+    )
+
+
+def _check_contents(img: ElfImage) -> None:
+    """Every section and segment that claims file bytes must have them (truncation)."""
+    for sec in img.sections:
+        if sec.type != "NOBITS" and sec.type != "NULL" and sec.offset + sec.size > img.size:
+            raise BinaryError(
+                img.path,
+                f"truncated or corrupt ELF: section {sec.name or sec.index} ends at byte "
+                f"{sec.offset + sec.size}, past the end of the file ({img.size} bytes)",
+            )
+    for seg in img.segments:
+        if seg.filesz and seg.offset + seg.filesz > img.size:
+            raise BinaryError(
+                img.path,
+                f"truncated or corrupt ELF: a segment ends at byte {seg.offset + seg.filesz}, "
+                f"past the end of the file ({img.size} bytes)",
+            )
+
+
+@contextmanager
+def open_elf(path: str | Path) -> Iterator[ElfImage]:
+    """Open `path` as ELF; every failure becomes a one-line BinaryError naming the file."""
+    p = Path(path)
+    _check_path(p)
+    try:
+        f = p.open("rb")
+    except OSError as exc:
+        raise BinaryError(p, f"cannot open: {exc.strerror or exc}") from None
+    with f:
+        head = f.read(64)
+        if not head.startswith(ELF_MAGIC):
+            raise BinaryError(p, _not_elf_message(head))
+        if len(head) < 16:
+            raise BinaryError(p, f"truncated ELF: only {len(head)} bytes")
+        try:
+            data: mmap.mmap | bytes = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            f.seek(0)
+            data = f.read()
+        size = len(data)
+        try:
+            _validate_tables(str(p), data, size)
+            try:
+                img = _parse(str(p), f, data, size)
+            except BinaryError:
+                raise
+            except CORRUPTION_ERRORS as exc:
+                raise BinaryError(p, f"corrupt ELF: {_describe(exc)}") from exc
+            _check_contents(img)
+            yield img
+        finally:
+            if isinstance(data, mmap.mmap):
+                with contextlib.suppress(BufferError):  # a view is still held; GC frees it
+                    data.close()
+
+
+CORRUPTION_ERRORS = _corruption_errors()
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:200] if text else type(exc).__name__
