@@ -28,8 +28,11 @@ from reference import (
 
 from gate.elf.facts import inspect_binary
 
-READELF_MACHINES = {"Advanced Micro Devices X86-64": "x86_64", "Intel 80386": "i386",
-                    "AArch64": "aarch64"}
+READELF_MACHINES = {
+    "Advanced Micro Devices X86-64": "x86_64",
+    "Intel 80386": "i386",
+    "AArch64": "aarch64",
+}
 
 
 def run_gate(*args: str) -> subprocess.CompletedProcess[str]:
@@ -52,8 +55,11 @@ def facts(fixtures: Mapping[str, Fixture]) -> dict[str, dict[str, Any]]:
     return {n: by_path[str(fixtures[n].path)] for n in names}
 
 
-def each(facts: Mapping[str, dict[str, Any]], fixtures: Mapping[str, Fixture],
-         check: Callable[[Fixture, dict[str, Any]], None]) -> None:
+def each(
+    facts: Mapping[str, dict[str, Any]],
+    fixtures: Mapping[str, Fixture],
+    check: Callable[[Fixture, dict[str, Any]], None],
+) -> None:
     """Run `check` on every fixture; fail with all mismatches at once."""
     problems = []
     for name, f in facts.items():
@@ -98,12 +104,19 @@ def _reference_type(fx: Fixture) -> str:
 # What each fixture was built to be: the classification must agree with both this
 # and readelf (a shared library must never come out as PIE).
 EXPECTED_TYPES = {
-    "c-pie": "pie", "c-nopie": "exec", "c-static": "exec", "c-static-pie": "static-pie",
-    "c-shared": "shared-object", "c-shared-nosoname": "shared-object",
+    "c-pie": "pie",
+    "c-nopie": "exec",
+    "c-static": "exec",
+    "c-static-pie": "static-pie",
+    "c-shared": "shared-object",
+    "c-shared-nosoname": "shared-object",
     "c-textrel": "shared-object",
-    "go1.19-hello-default": "exec", "go1.27-hello-default": "exec",
-    "go1.19-hello-pie": "pie", "go1.27-hello-pie": "pie",
-    "go1.19-httpserver-static-sw": "exec", "go1.27-httpserver-static-sw": "exec",
+    "go1.19-hello-default": "exec",
+    "go1.27-hello-default": "exec",
+    "go1.19-hello-pie": "pie",
+    "go1.27-hello-pie": "pie",
+    "go1.19-httpserver-static-sw": "exec",
+    "go1.27-httpserver-static-sw": "exec",
 }
 
 
@@ -124,7 +137,10 @@ def test_sections_match_readelf(facts, fixtures) -> None:
         assert [s["name"] for s in ours] == [s["name"] for s in ref]
         for mine, theirs in zip(ours, ref, strict=True):
             assert (mine["type"], mine["size"], mine["address"], mine["offset"]) == (
-                theirs["type"], theirs["size"], theirs["addr"], theirs["offset"],
+                theirs["type"],
+                theirs["size"],
+                theirs["addr"],
+                theirs["offset"],
             ), mine["name"]
             assert set(mine["flags"]) == set(theirs["flags"]), mine["name"]
 
@@ -138,8 +154,15 @@ def _reference_totals(fx: Fixture) -> dict[str, int]:
     for s in secs:
         fl = s["flags"]
         if "A" in fl:
-            key = ("bss" if s["type"] == "NOBITS" else "text" if "X" in fl
-                   else "data" if "W" in fl else "rodata")
+            key = (
+                "bss"
+                if s["type"] == "NOBITS"
+                else "text"
+                if "X" in fl
+                else "data"
+                if "W" in fl
+                else "rodata"
+            )
             t[key] += s["size"]
         elif s["type"] == "SYMTAB" or s["index"] in symtab_links:
             t["symbols"] += s["size"]
@@ -182,8 +205,13 @@ def test_linking_matches_readelf(facts, fixtures) -> None:
 
 
 def _readelf_symbol_counts(fx: Fixture) -> dict[str, int]:
-    out = subprocess.run(["readelf", "-s", "-W", fx.path], capture_output=True, text=True,
-                         check=True, env={"LC_ALL": "C", "PATH": "/usr/bin:/bin"}).stdout
+    out = subprocess.run(
+        ["readelf", "-s", "-W", fx.path],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"LC_ALL": "C", "PATH": "/usr/bin:/bin"},
+    ).stdout
     counts = {".symtab": 0, ".dynsym": 0}
     for m in re.finditer(r"Symbol table '([^']+)' contains (\d+) entr", out):
         counts[m.group(1)] = int(m.group(2))
@@ -209,8 +237,11 @@ def test_symbols_match_readelf(facts, fixtures) -> None:
 
 def test_debug_info_matches_readelf(facts, fixtures) -> None:
     def check(fx: Fixture, f: dict[str, Any]) -> None:
-        debug = [s for s in readelf_sections(fx.path)
-                 if "A" not in s["flags"] and s["name"].startswith((".debug", ".zdebug"))]
+        debug = [
+            s
+            for s in readelf_sections(fx.path)
+            if "A" not in s["flags"] and s["name"].startswith((".debug", ".zdebug"))
+        ]
         d = f["debug"]
         assert d["present"] == bool(debug)
         assert d["bytes"] == sum(s["size"] for s in debug)
@@ -239,8 +270,9 @@ def test_hardening_matches_readelf(facts, fixtures) -> None:
         assert h["nx"] == (bool(stack) and "E" not in stack[0]["flags"])
         assert h["bind_now"] == dyn["has_bind_now"]
         relro = any(s["type"] == "GNU_RELRO" for s in segs)
-        assert h["relro"] == ("full" if relro and dyn["has_bind_now"] else
-                              "partial" if relro else "none")
+        assert h["relro"] == (
+            "full" if relro and dyn["has_bind_now"] else "partial" if relro else "none"
+        )
         assert h["textrel"] == dyn["has_textrel"]
         dynsyms = readelf_dynsym_names(fx.path)
         if dynsyms:
@@ -264,10 +296,21 @@ def test_hardening_matches_readelf(facts, fixtures) -> None:
 
 def test_hardening_agrees_with_checksec(facts, fixtures) -> None:
     """A second, independent reference for the dynamically linked C fixtures."""
-    for name in ("c-pie", "c-nopie", "c-relro-full", "c-relro-none", "c-execstack",
-                 "c-canary-fortify", "c-nocanary"):
-        out = subprocess.run(["checksec", "--output=json", f"--file={fixtures[name].path}"],
-                             capture_output=True, text=True, check=True).stdout
+    for name in (
+        "c-pie",
+        "c-nopie",
+        "c-relro-full",
+        "c-relro-none",
+        "c-execstack",
+        "c-canary-fortify",
+        "c-nocanary",
+    ):
+        out = subprocess.run(
+            ["checksec", "--output=json", f"--file={fixtures[name].path}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         ref = next(iter(json.loads(out).values()))
         h = facts[name]["hardening"]
         assert h["relro"] == {"no": "none"}.get(ref["relro"], ref["relro"]), name
@@ -279,7 +322,7 @@ def test_hardening_agrees_with_checksec(facts, fixtures) -> None:
 
 def _go_quote(value: str, key: bool = False) -> str:
     """How `go version -m` prints a build setting (debug.BuildInfo.String)."""
-    special = "= \t\r\n\"`" if key else " \t\r\n\"`"
+    special = '= \t\r\n"`' if key else ' \t\r\n"`'
     if (key and not value) or any(c in special for c in value):
         return json.dumps(value)
     return value
@@ -336,15 +379,26 @@ def test_in_process_equals_cli(facts, fixtures) -> None:
     from gate.report.json import facts_to_dict
 
     for name in ("c-pie", "go1.27-hello-sw", "c-shared"):
-        assert json.loads(json.dumps(facts_to_dict(inspect_binary(fixtures[name].path)))) == (
-            facts[name]
+        assert (
+            json.loads(json.dumps(facts_to_dict(inspect_binary(fixtures[name].path))))
+            == (facts[name])
         )
 
 
 def test_json_has_the_documented_keys(facts) -> None:
     f = facts["c-pie"]
-    assert set(f) >= {"path", "file_size", "elf", "linking", "sections", "totals", "symbols",
-                      "debug", "hardening", "go"}
+    assert set(f) >= {
+        "path",
+        "file_size",
+        "elf",
+        "linking",
+        "sections",
+        "totals",
+        "symbols",
+        "debug",
+        "hardening",
+        "go",
+    }
     assert set(f["elf"]) >= {"class", "machine", "type", "entry"}
     assert set(f["linking"]) >= {"static", "interpreter", "needed", "rpath", "runpath"}
     assert set(f["sections"][0]) >= {"name", "type", "size", "flags"}

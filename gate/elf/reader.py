@@ -56,6 +56,7 @@ def _corruption_errors() -> tuple[type[BaseException], ...]:
         UnicodeDecodeError,
         OverflowError,
         EOFError,
+        OSError,  # a seek to a negative offset computed from a corrupt field
         MemoryError,
         AssertionError,
     )
