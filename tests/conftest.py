@@ -143,6 +143,9 @@ C_RECIPES: tuple[Recipe, ...] = (
     # RPATH) does not depend on the distro's linker configuration.
     _c("c-runpath", "-Wl,--enable-new-dtags,-rpath,/opt/gate/lib"),
     _c("c-rpath", "-Wl,--disable-new-dtags,-rpath,/opt/gate/lib:/opt/other"),
+    # Go's pre-1.18 pointer layout of .go.buildinfo, which no toolchain we can
+    # install offline still writes; -no-pie so the pointers are final addresses.
+    _c("c-go-legacy-buildinfo", "-no-pie", src="gobuildinfo_old.c", libs=()),
     # movabs of an absolute address in .text => DT_TEXTREL under -z notext.
     _c(
         "c-textrel",
@@ -181,6 +184,12 @@ RECIPES: tuple[Recipe, ...] = (
     # zeroed).  The kernel only needs program headers, so it still runs; tools
     # must fall back to segments.
     _derived("go1.27-hello-noshdr", "go1.27-hello-sw", "go1.27", "noshdr"),
+    # Other classes and byte orders, cross-compiled offline: ELF32 little-endian,
+    # AArch64, and big-endian ELF64 (s390x) and ELF32 (mips).
+    _go("hello-386", "go1.27", "hello", env=(("GOARCH", "386"), *_CGO_OFF)),
+    _go("hello-arm64", "go1.27", "hello", "-buildmode=pie", env=(("GOARCH", "arm64"), *_CGO_OFF)),
+    _go("hello-s390x", "go1.27", "hello", env=(("GOARCH", "s390x"), *_CGO_OFF)),
+    _go("hello-mips", "go1.19", "hello", "-ldflags=-s -w", env=(("GOARCH", "mips"), *_CGO_OFF)),
     # Reference decoder for tests (reference.go_buildinfo_json).
     Recipe("buildinfodump", "go", "go1.27", ("-buildvcs=false",), ("buildinfodump",)),
 )

@@ -70,7 +70,7 @@ _HEADER_RE = re.compile(r"^\s+([^:]+):\s+(.*?)\s*$")
 
 
 def readelf_header(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """ELF header summary: {"class": 32|64, "machine", "type", "entry"}.
+    """ELF header summary: {"class": 32|64, "machine", "type", "endian", "entry"}.
 
     ``type`` is readelf's short word ("EXEC", "DYN", "REL", "CORE"), without the
     parenthesised description.
@@ -85,6 +85,7 @@ def readelf_header(path: str | os.PathLike[str]) -> dict[str, Any]:
         "class": {"ELF32": 32, "ELF64": 64}[cls],
         "machine": fields["Machine"],
         "type": fields["Type"].split()[0],
+        "endian": "big" if "big endian" in fields["Data"] else "little",
         "entry": int(fields["Entry point address"], 16),
     }
 

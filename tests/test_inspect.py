@@ -32,6 +32,8 @@ READELF_MACHINES = {
     "Advanced Micro Devices X86-64": "x86_64",
     "Intel 80386": "i386",
     "AArch64": "aarch64",
+    "IBM S/390": "s390",
+    "MIPS R3000": "mips",
 }
 
 
@@ -82,6 +84,7 @@ def test_header_matches_readelf(facts, fixtures) -> None:
         assert f["elf"]["class"] == ref["class"]
         assert f["elf"]["machine"] == READELF_MACHINES[ref["machine"]]
         assert f["elf"]["entry"] == ref["entry"]
+        assert f["elf"]["endian"] == ref["endian"]
         assert f["file_size"] == fx.path.stat().st_size
         expect = {"EXEC": {"exec"}, "DYN": {"pie", "static-pie", "shared-object"}}[ref["type"]]
         assert f["elf"]["type"] in expect, (f["elf"]["type"], ref["type"])
@@ -127,6 +130,8 @@ def test_type_classification(facts, fixtures) -> None:
             assert f["elf"]["type"] == EXPECTED_TYPES[fx.name]
 
     each(facts, fixtures, check)
+    cross = {(f["elf"]["class"], f["elf"]["endian"], f["elf"]["machine"]) for f in facts.values()}
+    assert {(32, "little", "i386"), (64, "big", "s390"), (32, "big", "mips")} <= cross
     assert {n for n in EXPECTED_TYPES if n in facts} >= {"c-pie", "c-static-pie", "c-shared"}
 
 
@@ -320,6 +325,9 @@ def test_hardening_agrees_with_checksec(facts, fixtures) -> None:
         assert len(h["fortified"]) == int(ref["fortified"]), name
 
 
+LEGACY_GO = "c-go-legacy-buildinfo"  # gcc-built, Go's pre-1.18 pointer layout
+
+
 def _go_quote(value: str, key: bool = False) -> str:
     """How `go version -m` prints a build setting (debug.BuildInfo.String)."""
     special = '= \t\r\n"`' if key else ' \t\r\n"`'
@@ -334,7 +342,7 @@ def test_go_buildinfo_matches_go_version_m(facts, fixtures, go_toolchains) -> No
 
     def check(fx: Fixture, f: dict[str, Any]) -> None:
         nonlocal checked
-        if fx.lang != "go":
+        if fx.lang != "go" and fx.name != LEGACY_GO:
             assert f["go"] is None
             return
         if fx.name.endswith("-noshdr"):
@@ -344,20 +352,26 @@ def test_go_buildinfo_matches_go_version_m(facts, fixtures, go_toolchains) -> No
         truth = go_buildinfo_json(fixtures, fx.path)
         g = f["go"]
         assert g["version"] == ref["go_version"] == truth["go_version"]
-        assert g["version"].startswith(fx.toolchain)
+        assert g["version"].startswith(fx.toolchain) or fx.name == LEGACY_GO
         assert g["path"] == ref["path"]
         mod = g["main_module"]
         assert (mod["path"], mod["version"], mod["sum"]) == ref["mod"]
         assert [(d["path"], d["version"], d["sum"]) for d in g["deps"]] == [
             d[:3] for d in ref["deps"]
         ]
+        assert [
+            (r["path"], r["version"], r["sum"]) if (r := d["replace"]) else None for d in g["deps"]
+        ] == [d[3] for d in ref["deps"]]
         # Values are the real ones (Go's own decoder), and print as go version -m does.
         assert list(g["settings"].items()) == [(s["key"], s["value"]) for s in truth["settings"]]
         printed = [(_go_quote(k, key=True), _go_quote(v)) for k, v in g["settings"].items()]
         assert printed == ref["settings"]
 
     each(facts, fixtures, check)
-    assert checked >= 18
+    assert checked >= 19
+    legacy = facts[LEGACY_GO]["go"]
+    assert legacy["format"] == "pointer" and legacy["version"] == "go1.16.15"
+    assert legacy["deps"][1]["replace"]["path"] == "github.com/fork/lib"
     for tc in ("go1.19", "go1.27"):
         s = facts[f"{tc}-hello-sw"]["go"]["settings"]
         assert s["-ldflags"] == "-s -w"
