@@ -53,7 +53,9 @@ def _error(message: str) -> None:
 
 @app.command()
 def inspect(
-    binaries: Annotated[list[Path], typer.Argument(help="ELF binaries to inspect.")],
+    binaries: Annotated[
+        list[Path], typer.Argument(metavar="BINARY", help="ELF binaries to inspect.")
+    ],
     json_out: Annotated[
         bool, typer.Option("--json", help="Print a gate/facts/v1 JSON document.")
     ] = False,

@@ -11,6 +11,7 @@ of building one Python object per entry.
 from __future__ import annotations
 
 import contextlib
+import functools
 import mmap
 import stat
 import struct
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from gate.errors import BinaryError
 
@@ -169,51 +170,6 @@ def _not_elf_message(head: bytes) -> str:
     return f"not an ELF binary (starts with {head[:4].hex(' ')})"
 
 
-def _validate_tables(path: str, data: mmap.mmap | bytes, size: int) -> None:
-    """Check the header tables fit in the file before pyelftools parses them."""
-    ei_class, ei_data = data[4], data[5]
-    if ei_class not in (1, 2):
-        raise BinaryError(path, f"corrupt ELF header: unknown class {ei_class}")
-    if ei_data not in (1, 2):
-        raise BinaryError(path, f"corrupt ELF header: unknown byte order {ei_data}")
-    is64 = ei_class == 2
-    end = "<" if ei_data == 1 else ">"
-    ehsize = 64 if is64 else 52
-    if size < ehsize:
-        raise BinaryError(path, f"truncated ELF: {size} bytes, shorter than its own header")
-    fmt = end + ("16xHHIQQQIHHHHHH" if is64 else "16xHHIIIIIHHHHHH")
-    (_, _, _, _, phoff, shoff, _, _, phentsize, phnum, shentsize, shnum, shstrndx) = (
-        struct.unpack_from(fmt, data, 0)
-    )
-    want_ph, want_sh = (56, 64) if is64 else (32, 40)
-    if phnum:
-        if phentsize != want_ph:
-            raise BinaryError(path, f"corrupt ELF header: program header size {phentsize}")
-        if phoff + phnum * phentsize > size:
-            raise BinaryError(
-                path, "truncated or corrupt ELF: program headers lie past the end of the file"
-            )
-    if shoff:
-        if shentsize != want_sh:
-            raise BinaryError(path, f"corrupt ELF header: section header size {shentsize}")
-        if shoff + want_sh > size:
-            raise BinaryError(
-                path, "truncated or corrupt ELF: section headers lie past the end of the file"
-            )
-        if shnum == 0 or shstrndx == 0xFFFF:  # extended numbering lives in section 0
-            s0 = struct.unpack_from(end + ("32xQI" if is64 else "20xII"), data, shoff)
-            if shnum == 0:
-                shnum = s0[0]
-            if shstrndx == 0xFFFF:
-                shstrndx = s0[1]
-        if shoff + shnum * shentsize > size:
-            raise BinaryError(
-                path, "truncated or corrupt ELF: section headers lie past the end of the file"
-            )
-        if shnum and shstrndx >= shnum:
-            raise BinaryError(path, f"corrupt ELF header: section name table index {shstrndx}")
-
-
 _SHT_NAMES = {
     "SHT_GNU_versym": "VERSYM",
     "SHT_GNU_verneed": "VERNEED",
@@ -222,63 +178,140 @@ _SHT_NAMES = {
     "SHT_GNU_ATTRIBUTES": "GNU_ATTRIBUTES",
     "SHT_AMD64_UNWIND": "X86_64_UNWIND",
 }
+_SHT_BY_MACHINE = {
+    "EM_ARM": "ARM",
+    "EM_AARCH64": "AARCH64",
+    "EM_X86_64": "AMD64",
+    "EM_MIPS": "MIPS",
+    "EM_RISCV": "RISCV",
+}
 
 
-def _type_name(value: object) -> str:
-    if isinstance(value, int):
-        return f"0x{value:x}"
-    name = str(value)
-    return _SHT_NAMES.get(name, name.removeprefix("SHT_"))
+@functools.cache
+def _structs(little_endian: bool, elfclass: int) -> Any:
+    from elftools.elf.structs import ELFStructs  # the ELF vocabulary, without DWARF & co.
+
+    structs = ELFStructs(little_endian=little_endian, elfclass=elfclass)
+    structs.create_basic_structs()
+    return structs
 
 
-def _parse(path: str, fileobj: object, data: mmap.mmap | bytes, size: int) -> ElfImage:
-    from elftools.elf.elffile import ELFFile  # import cost only when a binary is read
+@functools.cache
+def _section_type_names(machine: str) -> dict[int, str]:
+    """sh_type -> readelf's spelling, from pyelftools' tables for this machine."""
+    from elftools.elf import enums
 
-    elf = ELFFile(fileobj)
-    hdr = elf.header
+    table = getattr(enums, f"ENUM_SH_TYPE_{_SHT_BY_MACHINE.get(machine, 'BASE')}")
+    return {
+        value: _SHT_NAMES.get(name, name.removeprefix("SHT_"))
+        for name, value in table.items()
+        if isinstance(value, int) and name != "_default_"
+    }
+
+
+def _parse(path: str, data: mmap.mmap | bytes, size: int) -> ElfImage:
+    """Header by pyelftools; section and program header tables unpacked in bulk.
+
+    Every table is checked against the file size before it is read, so no corrupt
+    count or offset can make us allocate, seek or loop beyond the file.
+    """
+    ei_class, ei_data = data[4], data[5]
+    if ei_class not in (1, 2):
+        raise BinaryError(path, f"corrupt ELF header: unknown class {ei_class}")
+    if ei_data not in (1, 2):
+        raise BinaryError(path, f"corrupt ELF header: unknown byte order {ei_data}")
+    is64, little = ei_class == 2, ei_data == 1
+    ehsize = 64 if is64 else 52
+    if size < ehsize:
+        raise BinaryError(path, f"truncated ELF: {size} bytes, shorter than its own header")
+    hdr = _structs(little, 64 if is64 else 32).Elf_Ehdr.parse(bytes(data[:ehsize]))
+    end = "<" if little else ">"
+
+    phnum, phentsize, phoff = hdr["e_phnum"], hdr["e_phentsize"], hdr["e_phoff"]
+    phfmt = end + ("IIQQQQQQ" if is64 else "IIIIIIII")
+    segments = []
+    if phnum:
+        if phentsize != struct.calcsize(phfmt):
+            raise BinaryError(path, f"corrupt ELF header: program header size {phentsize}")
+        if phoff + phnum * phentsize > size:
+            raise BinaryError(
+                path, "truncated or corrupt ELF: program headers lie past the end of the file"
+            )
+        for ph in struct.iter_unpack(phfmt, data[phoff : phoff + phnum * phentsize]):
+            if is64:
+                p_type, p_flags, p_offset, p_vaddr, _, p_filesz, p_memsz, _ = ph
+            else:
+                p_type, p_offset, p_vaddr, _, p_filesz, p_memsz, p_flags, _ = ph
+            segments.append(SegmentHeader(p_type, p_flags, p_offset, p_vaddr, p_filesz, p_memsz))
+
     sections = []
-    if hdr["e_shoff"]:
-        for i, sec in enumerate(elf.iter_sections()):
-            h = sec.header
+    shoff, shentsize = hdr["e_shoff"], hdr["e_shentsize"]
+    shfmt = end + ("IIQQQQIIQQ" if is64 else "IIIIIIIIII")
+    if shoff:
+        if shentsize != struct.calcsize(shfmt):
+            raise BinaryError(path, f"corrupt ELF header: section header size {shentsize}")
+        if shoff + shentsize > size:
+            raise BinaryError(
+                path, "truncated or corrupt ELF: section headers lie past the end of the file"
+            )
+        shnum, shstrndx = hdr["e_shnum"], hdr["e_shstrndx"]
+        first = struct.unpack_from(shfmt, data, shoff)
+        if shnum == 0:  # extended numbering: the count lives in section 0's sh_size
+            shnum = first[5]
+        if shstrndx == 0xFFFF:  # SHN_XINDEX: the index lives in section 0's sh_link
+            shstrndx = first[6]
+        if shoff + shnum * shentsize > size:
+            raise BinaryError(
+                path, "truncated or corrupt ELF: section headers lie past the end of the file"
+            )
+        if shstrndx >= shnum:
+            raise BinaryError(path, f"corrupt ELF header: section name table index {shstrndx}")
+        table = list(struct.iter_unpack(shfmt, data[shoff : shoff + shnum * shentsize]))
+        names_at, names_size = table[shstrndx][4], table[shstrndx][5]
+        if shstrndx and names_at + names_size > size:
+            raise BinaryError(
+                path, "truncated or corrupt ELF: section name table lies past the end of the file"
+            )
+        names = bytes(data[names_at : names_at + names_size]) if shstrndx else b""
+        type_names = _section_type_names(str(hdr["e_machine"]))
+        # Elf32_Shdr and Elf64_Shdr share the field order; only the widths differ.
+        for i, (name, sh_type, flags, addr, offset, sh_size, link, _, _, entsize) in enumerate(
+            table
+        ):
             sections.append(
                 SectionHeader(
                     i,
-                    sec.name,
-                    _type_name(h["sh_type"]),
-                    h["sh_flags"],
-                    h["sh_addr"],
-                    h["sh_offset"],
-                    h["sh_size"],
-                    h["sh_entsize"],
-                    h["sh_link"],
+                    _name(names, name),
+                    type_names.get(sh_type, f"0x{sh_type:x}"),
+                    flags,
+                    addr,
+                    offset,
+                    sh_size,
+                    entsize,
+                    link,
                 )
             )
-    segments = []
-    end = "<" if elf.little_endian else ">"
-    phfmt = end + ("IIQQQQQQ" if elf.elfclass == 64 else "IIIIIIII")
-    for ph in struct.iter_unpack(
-        phfmt,
-        bytes(data[hdr["e_phoff"] : hdr["e_phoff"] + hdr["e_phnum"] * struct.calcsize(phfmt)]),
-    ):
-        if elf.elfclass == 64:
-            p_type, p_flags, p_offset, p_vaddr, _, p_filesz, p_memsz, _ = ph
-        else:
-            p_type, p_offset, p_vaddr, _, p_filesz, p_memsz, p_flags, _ = ph
-        segments.append(SegmentHeader(p_type, p_flags, p_offset, p_vaddr, p_filesz, p_memsz))
-    machine = hdr["e_machine"]
+
     return ElfImage(
         path=path,
         size=size,
         data=data,
-        elfclass=elf.elfclass,
-        little_endian=elf.little_endian,
+        elfclass=64 if is64 else 32,
+        little_endian=little,
         e_type=str(hdr["e_type"]),
-        e_machine=str(machine),
+        e_machine=str(hdr["e_machine"]),
         e_machine_num=struct.unpack_from(end + "H", data, 18)[0],
         entry=hdr["e_entry"],
         sections=tuple(sections),
         segments=tuple(segments),
     )
+
+
+def _name(table: bytes, offset: int) -> str:
+    if not 0 <= offset < len(table):
+        return ""
+    stop = table.find(b"\0", offset)
+    return table[offset : stop if stop >= 0 else len(table)].decode("utf-8", "replace")
 
 
 def _check_contents(img: ElfImage) -> None:
@@ -321,9 +354,8 @@ def open_elf(path: str | Path) -> Iterator[ElfImage]:
             data = f.read()
         size = len(data)
         try:
-            _validate_tables(str(p), data, size)
             try:
-                img = _parse(str(p), f, data, size)
+                img = _parse(str(p), data, size)
             except BinaryError:
                 raise
             except CORRUPTION_ERRORS as exc:
