@@ -606,4 +606,10 @@ def fixtures(fixture_cache_root: Path, go_toolchains: GoToolchains) -> dict[str,
         build = ensure_fixtures(fixture_cache_root, dict(go_toolchains), missing)
     except BuildError as exc:
         pytest.fail(str(exc), pytrace=False)
+    if _in_ci() and build.unavailable:  # CI must test everything, never less
+        pytest.fail(
+            "fixtures unavailable in CI:\n"
+            + "\n".join(f"{k}: {v}" for k, v in build.unavailable.items()),
+            pytrace=False,
+        )
     return SkippingDict(build.fixtures, build.unavailable)
