@@ -12,6 +12,7 @@ import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from gate.elf.gobuild import BuildInfoError, GoBuild, read_go_build
 from gate.elf.reader import (
@@ -25,6 +26,7 @@ from gate.elf.reader import (
     SHF_WRITE,
     ElfImage,
     SectionHeader,
+    cstring,
     open_elf,
 )
 from gate.errors import BinaryError
@@ -180,15 +182,9 @@ def _totals(img: ElfImage) -> Totals:
     return Totals(text, rodata, data, bss, symbols, debug)
 
 
-def _cstr(table: bytes, offset: int) -> str:
-    if not 0 <= offset < len(table):
-        return ""
-    end = table.find(b"\0", offset)
-    return table[offset : end if end >= 0 else len(table)].decode("utf-8", "replace")
+class _Dynamic(NamedTuple):
+    """The dynamic table and its string table (internal, so a light NamedTuple)."""
 
-
-@dataclass(frozen=True)
-class _Dynamic:
     tags: tuple[tuple[int, int], ...]
     strtab: bytes
 
@@ -196,7 +192,7 @@ class _Dynamic:
         return [v for t, v in self.tags if t == tag]
 
     def strings(self, tag: int) -> list[str]:
-        return [_cstr(self.strtab, v) for v in self.values(tag)]
+        return [cstring(self.strtab, v) for v in self.values(tag)]
 
     def flags(self, tag: int) -> int:
         out = 0
@@ -222,7 +218,7 @@ def _dynamic(img: ElfImage) -> _Dynamic:
     size = next((v for t, v in tags if t == DT_STRSZ), 0)
     if addr is not None and size:
         view = img.read_vaddr(addr, size)
-        if view is None:  # a shared object's addresses may be file offsets already
+        if view is None:  # DT_STRTAB not inside a PT_LOAD: trust the section header
             sec = img.section(".dynstr")
             view = img.section_data(sec) if sec else None
         if view is None:
@@ -278,7 +274,7 @@ def _imported_names(img: ElfImage, dynsym: SectionHeader | None, strtab: bytes) 
         return None
     raw = img.section_data(dynsym)
     raw = raw[: len(raw) - len(raw) % dynsym.entsize]
-    return {_cstr(strtab, name) for name, shndx in struct.iter_unpack(fmt, raw) if shndx == 0}
+    return {cstring(strtab, name) for name, shndx in struct.iter_unpack(fmt, raw) if shndx == 0}
 
 
 def _protection_hints(

@@ -1,11 +1,12 @@
 """One ELF file, opened once, every read bounds-checked.
 
 The binary is untrusted input: a truncated upload, a corrupt artefact, a file that
-is not ELF at all. This module is the only place that touches its bytes. It checks
-the header tables against the file size *before* pyelftools sees them (so no
-absurd offset can make it allocate or loop), turns the headers into plain tuples
-once, and serves table data from an mmap, so callers unpack tables in bulk instead
-of building one Python object per entry.
+is not ELF at all. This module is the only place that touches its bytes.
+pyelftools parses the ELF header and names things (machine, section types); the
+section and program header tables are unpacked in bulk with `struct`, each checked
+against the file size before it is read, so no absurd count or offset can make us
+allocate, seek or loop past the file. Table data is served from an mmap, so callers
+unpack tables in bulk instead of building one Python object per entry.
 """
 
 from __future__ import annotations
@@ -25,10 +26,9 @@ from gate.errors import BinaryError
 
 ELF_MAGIC = b"\x7fELF"
 
-SHT_NOBITS = 8
 SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR, SHF_COMPRESSED = 0x1, 0x2, 0x4, 0x800
 PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
-PF_X, PF_W, PF_R = 0x1, 0x2, 0x4
+PF_X, PF_W = 0x1, 0x2
 
 # Signatures of files people mistake for binaries, to say what the file is instead.
 _NOT_ELF = (
@@ -57,7 +57,7 @@ def _corruption_errors() -> tuple[type[BaseException], ...]:
         UnicodeDecodeError,
         OverflowError,
         EOFError,
-        OSError,  # a seek to a negative offset computed from a corrupt field
+        OSError,  # e.g. a seek to a negative offset computed from a corrupt field
         MemoryError,
         AssertionError,
     )
@@ -281,7 +281,7 @@ def _parse(path: str, data: mmap.mmap | bytes, size: int) -> ElfImage:
             sections.append(
                 SectionHeader(
                     i,
-                    _name(names, name),
+                    cstring(names, name),
                     type_names.get(sh_type, f"0x{sh_type:x}"),
                     flags,
                     addr,
@@ -307,7 +307,8 @@ def _parse(path: str, data: mmap.mmap | bytes, size: int) -> ElfImage:
     )
 
 
-def _name(table: bytes, offset: int) -> str:
+def cstring(table: bytes, offset: int) -> str:
+    """The NUL-terminated string at `offset` of a string table ("" when out of range)."""
     if not 0 <= offset < len(table):
         return ""
     stop = table.find(b"\0", offset)
