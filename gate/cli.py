@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from gate import __version__
-from gate.errors import EXIT_ERROR, GateError
+from gate.errors import EXIT_ERROR, BinaryError, GateError
 
 app = typer.Typer(
     name="gate",
@@ -64,11 +64,11 @@ def inspect(
     from gate.elf.facts import inspect_binary
 
     results = []
-    errors: list[GateError] = []
+    errors: list[BinaryError] = []
     for path in binaries:
         try:
             results.append(inspect_binary(path))
-        except GateError as exc:
+        except BinaryError as exc:
             if _state["debug"]:
                 raise
             errors.append(exc)
@@ -76,13 +76,7 @@ def inspect(
     if json_out:
         from gate.report.json import dumps, facts_document
 
-        doc = facts_document(results)
-        if errors:
-            doc["errors"] = [
-                {"path": getattr(e, "path", None), "error": getattr(e, "problem", str(e))}
-                for e in errors
-            ]
-        sys.stdout.write(dumps(doc))
+        sys.stdout.write(dumps(facts_document(results, errors)))
     else:
         from gate.report.text import render_facts
 

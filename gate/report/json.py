@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gate.elf.facts import BinaryFacts
+from gate.errors import BinaryError
 
 FACTS_SCHEMA = "gate/facts/v1"
 
@@ -19,8 +20,17 @@ def facts_to_dict(facts: BinaryFacts) -> dict[str, Any]:
     return doc
 
 
-def facts_document(all_facts: Sequence[BinaryFacts]) -> dict[str, Any]:
-    return {"schema": FACTS_SCHEMA, "binaries": [facts_to_dict(f) for f in all_facts]}
+def facts_document(
+    all_facts: Sequence[BinaryFacts], errors: Sequence[BinaryError] = ()
+) -> dict[str, Any]:
+    """gate/facts/v1; binaries that could not be read are listed, not dropped."""
+    doc: dict[str, Any] = {
+        "schema": FACTS_SCHEMA,
+        "binaries": [facts_to_dict(f) for f in all_facts],
+    }
+    if errors:
+        doc["errors"] = [{"path": e.path, "error": e.problem} for e in errors]
+    return doc
 
 
 def dumps(doc: dict[str, Any]) -> str:
