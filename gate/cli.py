@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from gate import __version__
-from gate.errors import EXIT_ERROR, BinaryError, GateError
+from gate.errors import EXIT_ERROR, EXIT_FAIL, BinaryError, GateError, UsageError
 
 app = typer.Typer(
     name="gate",
@@ -83,6 +83,84 @@ def inspect(
         sys.stdout.write("\n\n".join(render_facts(f) for f in results) + ("\n" if results else ""))
     if errors:
         raise typer.Exit(EXIT_ERROR)
+
+
+def _parse_env(pairs: list[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--env expects KEY=VALUE, got {pair!r}")
+        env[key] = value
+    return env
+
+
+@app.command()
+def startup(
+    binary: Annotated[str, typer.Argument(metavar="BINARY", help="The program to start.")],
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[-- ARGS...]", help="Arguments for the program; {port} is filled."),
+    ] = None,
+    runs: Annotated[int, typer.Option("--runs", min=1, help="Timed starts.")] = 10,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed starts first.")] = 1,
+    cold: Annotated[
+        bool, typer.Option("--cold/--warm", help="Evict the binary and its libraries first.")
+    ] = True,
+    drop_caches: Annotated[
+        bool, typer.Option("--drop-caches", help="Cold: drop the whole page cache (root).")
+    ] = False,
+    ready: Annotated[
+        str,
+        typer.Option(
+            "--ready",
+            help="exit | notify | line:REGEX | tcp:PORT | http://127.0.0.1:{port}/healthz",
+        ),
+    ] = "exit",
+    timeout: Annotated[str, typer.Option("--timeout", help="Per start, e.g. 10s.")] = "10s",
+    grace: Annotated[str, typer.Option("--grace", help="SIGTERM to SIGKILL, e.g. 1s.")] = "1s",
+    env: Annotated[
+        list[str] | None, typer.Option("--env", help="KEY=VALUE for the program; repeatable.")
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print a gate/startup/v1 JSON document.")
+    ] = False,
+) -> None:
+    """Time N cold starts of a program, to exit or until it is ready."""
+    from gate.report.progress import RunProgress
+    from gate.startup.measure import measure
+    from gate.startup.ready import parse_ready
+    from gate.startup.runner import RunConfig
+    from gate.units import parse_duration
+
+    cfg = RunConfig(
+        binary=binary,
+        args=tuple(args or ()),
+        env=_parse_env(env or []),
+        ready=parse_ready(ready),
+        timeout_s=parse_duration(timeout) / 1000,
+        grace_s=parse_duration(grace) / 1000,
+        cold=cold,
+        drop_caches=drop_caches,
+    )
+    progress = RunProgress(Path(binary).name)
+    try:
+        result = measure(cfg, runs, warmup, progress)
+    finally:
+        progress.finish()
+    if json_out:
+        from gate.report.json import dumps, startup_document
+
+        sys.stdout.write(dumps(startup_document(result)))
+    else:
+        from gate.report.text import render_startup
+
+        sys.stdout.write(render_startup(result) + "\n")
+    if result.stats is None:
+        first = next((r.error for r in result.runs if r.error), "no run succeeded")
+        raise GateError(f"{binary}: all {len(result.runs)} runs failed; first: {first}")
+    if result.failed:
+        raise typer.Exit(EXIT_FAIL)
 
 
 def main() -> None:

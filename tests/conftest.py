@@ -61,7 +61,7 @@ class Recipe:
     ``libs``: C link libraries (after the sources, where the linker needs them).
     ``env``: Go environment overrides (recorded first in ``Fixture.flags``).
     ``step``: "build" | "vcs" (go build inside a fresh git repo) |
-    "strip" / "noshdr" (post-process a copy of ``base``).
+    "strip" / "noshdr" / "noexec" (post-process a copy of ``base``).
     ``optional``: if set, a build failure omits the fixture (skip) instead of
     failing the session; the text explains why it may be unbuildable.
     """
@@ -70,10 +70,10 @@ class Recipe:
     lang: Literal["c", "go"]
     toolchain: str
     args: tuple[str, ...] = ()
-    sources: tuple[str, ...] = ()  # C: files in fixtures/c; Go: (program dir,)
+    sources: tuple[str, ...] = ()  # C: paths under fixtures/c; Go: (program dir,)
     libs: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
-    step: Literal["build", "vcs", "strip", "noshdr"] = "build"
+    step: Literal["build", "vcs", "strip", "noshdr", "noexec"] = "build"
     base: str | None = None
     optional: str | None = None
 
@@ -109,8 +109,11 @@ def _go(
     )
 
 
-def _derived(name: str, base: str, toolchain: str, step: Literal["strip", "noshdr"]) -> Recipe:
-    return Recipe(name, "go", toolchain, step=step, base=base)
+def _derived(
+    name: str, base: str, toolchain: str, step: Literal["strip", "noshdr", "noexec"]
+) -> Recipe:
+    lang: Literal["c", "go"] = "c" if toolchain == "gcc" else "go"
+    return Recipe(name, lang, toolchain, step=step, base=base)
 
 
 _SHARED = ("-shared", "-fPIC")
@@ -157,6 +160,28 @@ C_RECIPES: tuple[Recipe, ...] = (
     ),
 )
 
+# Programs for `gate startup` to run (fixtures/c/startup/*.c, one per fixture;
+# each file says what it does and why).  No -lm: these must not drag in more
+# loader work than they mean to.
+_RT = "startup/"
+STARTUP_RECIPES: tuple[Recipe, ...] = (
+    _c("rt-noop", "-static", src=_RT + "noop.c", libs=()),  # the start-up floor
+    _c("rt-noop-dyn", src=_RT + "noop.c", libs=()),  # + ld.so (default PIE)
+    _c("rt-sleep50", "-static", src=_RT + "sleep50.c", libs=()),
+    _c("rt-notify", src=_RT + "notify.c", libs=()),
+    _c("rt-readyline", src=_RT + "readyline.c", libs=()),
+    _c("rt-exit3", src=_RT + "exit3.c", libs=()),
+    _c("rt-segv", src=_RT + "segv.c", libs=()),
+    _c("rt-hang", src=_RT + "hang.c", libs=()),
+    _c("rt-ignore-term", src=_RT + "ignore_term.c", libs=()),
+    _c("rt-daemon", src=_RT + "daemon.c", libs=()),
+    _c("rt-daemon-stubborn", "-DRT_STUBBORN", src=_RT + "daemon.c", libs=()),
+    _c("rt-fork200", src=_RT + "fork200.c", libs=()),
+    _c("rt-flood", src=_RT + "flood.c", libs=()),
+    _c("rt-close-stdout", src=_RT + "close_stdout.c", libs=()),
+    _c("rt-bigtext", "-static", src=_RT + "bigtext.c", libs=()),  # 40 MiB .rodata
+)
+
 GO_TOOLCHAIN_LABELS: tuple[str, ...] = ("go1.19", "go1.27")
 
 _CGO_ON = (("CGO_ENABLED", "1"),)
@@ -179,6 +204,9 @@ def _go_recipes(tc: str) -> tuple[Recipe, ...]:
 
 RECIPES: tuple[Recipe, ...] = (
     *C_RECIPES,
+    *STARTUP_RECIPES,
+    # exec(2) must fail with EACCES: a valid ELF, only the x bits are missing.
+    _derived("rt-noexec", "rt-noop", "gcc", "noexec"),
     *(r for tc in GO_TOOLCHAIN_LABELS for r in _go_recipes(tc)),
     # Like sstrip: no section header table at all (e_shoff/e_shnum/e_shstrndx
     # zeroed).  The kernel only needs program headers, so it still runs; tools
@@ -353,12 +381,21 @@ def _zero_section_headers(path: Path) -> None:
 def _derive(recipe: Recipe, out: Path, base: Path) -> None:
     if recipe.step == "strip":
         _run(["strip", "--strip-all", "-o", str(out), str(base)], cwd=out.parent)
+    elif recipe.step == "noexec":
+        # Explicit mode, not umask-dependent; the directory rename into the
+        # cache keeps it.
+        shutil.copyfile(base, out)
+        out.chmod(0o644)
     else:
         shutil.copy2(base, out)
         _zero_section_headers(out)
 
 
-_STEP_NOTES = {"strip": "post:strip --strip-all", "noshdr": "post:zero-section-headers"}
+_STEP_NOTES = {
+    "strip": "post:strip --strip-all",
+    "noshdr": "post:zero-section-headers",
+    "noexec": "post:chmod 0644",
+}
 
 
 def _fixture_flags(recipe: Recipe, by_name: Mapping[str, Recipe]) -> tuple[str, ...]:

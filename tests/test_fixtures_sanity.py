@@ -6,11 +6,20 @@ importing gate.
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import os
 import re
+import secrets
+import select
+import signal
+import socket
 import subprocess
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import GO_TOOLCHAIN_LABELS, RECIPES, GoToolchains
@@ -289,3 +298,177 @@ def test_buildinfodump_matches_go_version_m(
     assert dump["deps"] == []
     assert [s["key"] for s in dump["settings"]] == [_unquote_go(k) for k, _ in text["settings"]]
     assert [s["value"] for s in dump["settings"]] == [_unquote_go(v) for _, v in text["settings"]]
+
+
+# --------------------------------------------------------------------------- start-up programs
+
+# Only run by gate's runner tests, which check for leaked processes; here they
+# must merely exist (a daemon started here would outlive the test).
+_NOT_RUN_HERE = (
+    "rt-daemon",
+    "rt-daemon-stubborn",
+    "rt-fork200",
+    "rt-hang",
+    "rt-ignore-term",
+    "rt-flood",
+)
+
+
+@contextlib.contextmanager
+def _spawned(
+    argv: Sequence[str | os.PathLike[str]], **kwargs: Any
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Popen that is always killed and reaped, whatever the test does."""
+    proc = subprocess.Popen(list(argv), **kwargs)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=5)
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _run_fixture(fx: Fixture, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([fx.path, *args], capture_output=True, timeout=10, **kwargs)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("name", _NOT_RUN_HERE)
+def test_rt_hostile_programs_exist(fixtures: Fixtures, name: str) -> None:
+    path = fixtures[name].path
+    assert os.access(path, os.X_OK), name
+
+
+def test_rt_noop(fixtures: Fixtures) -> None:
+    static = fixtures["rt-noop"].path
+    assert "INTERP" not in _segment_types(static)
+    dynamic = fixtures["rt-noop-dyn"].path
+    assert readelf_interpreter(dynamic) is not None
+    assert "PIE" in readelf_dynamic_info(dynamic)["flags_1"]
+    for name in ("rt-noop", "rt-noop-dyn"):
+        proc = _run_fixture(fixtures[name])
+        assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"", b""), name
+
+
+def test_rt_noexec(fixtures: Fixtures) -> None:
+    fx = fixtures["rt-noexec"]
+    assert fx.flags[-1] == "post:chmod 0644"
+    assert fx.path.stat().st_mode & 0o777 == 0o644
+    assert fx.path.read_bytes() == fixtures["rt-noop"].path.read_bytes()
+    # Holds for root too: root still needs at least one x bit to execute.
+    assert not os.access(fx.path, os.X_OK)
+    with pytest.raises(PermissionError):
+        _run_fixture(fx)
+
+
+def test_rt_exit3(fixtures: Fixtures) -> None:
+    proc = _run_fixture(fixtures["rt-exit3"])
+    assert proc.returncode == 3
+    assert proc.stdout == b""
+    assert proc.stderr == b"config error: missing DATABASE_URL\n"
+
+
+def test_rt_segv(fixtures: Fixtures) -> None:
+    assert _run_fixture(fixtures["rt-segv"]).returncode == -signal.SIGSEGV
+
+
+def test_rt_sleep50(fixtures: Fixtures) -> None:
+    assert "INTERP" not in _segment_types(fixtures["rt-sleep50"].path)
+    start = time.monotonic()
+    proc = _run_fixture(fixtures["rt-sleep50"])
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 0
+    assert elapsed >= 0.050
+
+
+def test_rt_close_stdout(fixtures: Fixtures) -> None:
+    proc = _run_fixture(fixtures["rt-close-stdout"])
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"", b"")
+
+
+def test_rt_notify_sends_ready(fixtures: Fixtures) -> None:
+    name = f"@gate-test-{secrets.token_hex(8)}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind("\0" + name[1:])  # Python wants the abstract NUL spelled out
+        env = {**os.environ, "NOTIFY_SOCKET": name}
+        with _spawned(
+            [fixtures["rt-notify"].path, "20"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        ) as proc:
+            sock.settimeout(5)
+            assert sock.recv(64) == b"READY=1"
+            assert proc.poll() is None  # still running after readiness
+            proc.terminate()
+            proc.wait(timeout=5)
+            assert proc.returncode == -signal.SIGTERM
+            assert proc.stdout is not None and proc.stderr is not None
+            assert (proc.stdout.read(), proc.stderr.read()) == (b"", b"")
+
+
+def test_rt_notify_without_socket(fixtures: Fixtures) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+    proc = _run_fixture(fixtures["rt-notify"], "0", env=env)
+    assert proc.returncode == 3
+    assert b"NOTIFY_SOCKET" in proc.stderr
+
+
+def test_rt_readyline(fixtures: Fixtures) -> None:
+    with _spawned([fixtures["rt-readyline"].path, "20"], stdout=subprocess.PIPE) as proc:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 5)
+        assert ready, "no ready line within 5 s"
+        assert proc.stdout.readline() == b"listening on 127.0.0.1:0 READY\n"
+        assert proc.poll() is None
+        proc.terminate()
+        assert proc.wait(timeout=5) == -signal.SIGTERM
+
+
+def test_rt_bigtext(fixtures: Fixtures) -> None:
+    path = fixtures["rt-bigtext"].path
+    rodata = {s["name"]: s for s in readelf_sections(path)}[".rodata"]
+    assert rodata["type"] == "PROGBITS"
+    assert rodata["size"] >= 32 * 1024 * 1024
+    assert "INTERP" not in _segment_types(path)
+    assert _run_fixture(fixtures["rt-bigtext"]).returncode == 0
+
+
+def _healthz(port: int) -> bytes | None:
+    """Body of a 200 from /healthz, or None while nothing listens."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        conn.request("GET", "/healthz")
+        resp = conn.getresponse()
+        return resp.read() if resp.status == 200 else None
+    except ConnectionRefusedError:
+        return None
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("variant", ["httpserver", "httpserver-static-sw"])
+def test_go_httpserver_delay_and_sigterm(fixtures: Fixtures, tc: str, variant: str) -> None:
+    port = _free_port()
+    argv = [fixtures[f"{tc}-{variant}"].path, "-delay", "200ms", "-addr", f"127.0.0.1:{port}"]
+    start = time.monotonic()
+    with _spawned(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        deadline = start + 10
+        body = None
+        while body is None and time.monotonic() < deadline and proc.poll() is None:
+            body = _healthz(port)
+            if body is None:
+                time.sleep(0.01)
+        elapsed = time.monotonic() - start
+        assert body == b"ok\n", proc.poll()
+        assert elapsed >= 0.200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=2) == 0

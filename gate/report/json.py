@@ -5,10 +5,15 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gate.elf.facts import BinaryFacts
 from gate.errors import BinaryError
+
+if TYPE_CHECKING:
+    from gate.startup.measure import StartupResult
+    from gate.startup.runner import RunSample
+    from gate.startup.stats import Summary
 
 FACTS_SCHEMA = "gate/facts/v1"
 
@@ -35,3 +40,62 @@ def facts_document(
 
 def dumps(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+STARTUP_SCHEMA = "gate/startup/v1"
+_TAIL_KEYS = ("stdout_tail", "stderr_tail")
+
+
+def run_to_dict(run: RunSample) -> dict[str, Any]:
+    """A run as DESIGN.md section 4 names it; output tails only where a run failed."""
+    doc = dataclasses.asdict(run)
+    if run.ok:
+        for key in _TAIL_KEYS:
+            doc.pop(key)
+    return doc
+
+
+def stats_to_dict(stats: Summary | None, failed: int) -> dict[str, Any] | None:
+    if stats is None:
+        return None
+    doc = dataclasses.asdict(stats)
+    doc["ci"] = {k: list(v) for k, v in stats.ci.items()}
+    doc["failed"] = failed
+    doc["quantile_method"] = "type 7 (linear interpolation)"
+    doc["ci_method"] = "order statistics (binomial), distribution-free"
+    return doc
+
+
+def startup_to_dict(result: StartupResult) -> dict[str, Any]:
+    detail = result.eviction_detail
+    return {
+        "binary": result.binary,
+        "args": list(result.args),
+        "ready": result.ready,
+        "cold": result.cold,
+        "eviction": result.eviction,
+        "warmup": result.warmup,
+        "timeout_s": result.timeout_s,
+        "runs": [run_to_dict(r) for r in result.runs],
+        "stats": stats_to_dict(result.stats, result.failed),
+        "eviction_detail": None
+        if detail is None
+        else {
+            "method": detail.method,
+            "note": detail.note,
+            "files": [
+                {
+                    "path": b.path,
+                    "pages": b.pages,
+                    "resident_before": b.resident,
+                    "resident_after": a.resident,
+                }
+                for b, a in zip(detail.before, detail.after, strict=True)
+            ],
+        },
+        "against": None,
+    }
+
+
+def startup_document(result: StartupResult) -> dict[str, Any]:
+    return {"schema": STARTUP_SCHEMA, **startup_to_dict(result)}

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gate.elf.facts import BinaryFacts
 from gate.units import format_size
+
+if TYPE_CHECKING:
+    from gate.startup.measure import StartupResult
 
 
 def _yes(flag: bool) -> str:
@@ -85,4 +90,99 @@ def render_facts(f: BinaryFacts) -> str:
             )
     else:
         lines.append("  (no section headers)")
+    return "\n".join(lines)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def noise_warning(result: StartupResult) -> str | None:
+    """hyperfine-style honesty: say when the numbers are too spread to trust at a glance."""
+    s = result.stats
+    if s is None or s.count < 3 or s.mean_ms <= 0:
+        return None
+    cv = s.stdev_ms / s.mean_ms
+    if s.max_ms > 3 * s.p50_ms and s.max_ms - s.p50_ms > 1.0:
+        return (
+            f"warning: outliers: the slowest start ({s.max_ms:.1f} ms) took over 3x the median; "
+            "another process may have competed for the CPU or the disk"
+        )
+    if cv > 0.25:
+        return (
+            f"warning: noisy: stdev is {cv:.0%} of the mean; use more --runs or a quieter "
+            "machine before trusting a percentile"
+        )
+    return None
+
+
+def render_startup(result: StartupResult) -> str:
+    runs = len(result.runs)
+    mode = f"cold ({result.eviction})" if result.cold else "warm"
+    args = (" " + " ".join(result.args)) if result.args else ""
+    lines = [
+        f"{result.binary}{args}",
+        f"  {runs} runs after {result.warmup} warmup, {mode}, ready: {result.ready}",
+    ]
+    s = result.stats
+    if s is not None:
+        conf = f"{s.confidence:.0%} CI"
+        lines.append(f"  {'':<8} {'ms':>9}   {conf}")
+        rows = [
+            ("min", s.min_ms, None),
+            ("p50", s.p50_ms, "p50"),
+            ("p90", s.p90_ms, "p90"),
+            ("p95", s.p95_ms, "p95"),
+            ("p99", s.p99_ms, "p99"),
+            ("max", s.max_ms, None),
+        ]
+        for name, value, key in rows:
+            ci = ""
+            if key is not None:
+                lo, hi = s.ci[key]
+                ci = f"   [{_ms(lo)}, {_ms(hi)}]"
+                if lo is None or hi is None:
+                    ci += f"  (needs >= {s.min_runs[key]} runs)"
+            lines.append(f"  {name:<8} {value:>9.2f}{ci}")
+        lines.append(f"  {'mean':<8} {s.mean_ms:>9.2f}   stdev {s.stdev_ms:.2f}")
+        ok = [r for r in result.runs if r.ok]
+        n = len(ok)
+        lines.append(
+            f"  cpu      user {sum(r.user_ms for r in ok) / n:.2f} ms, "
+            f"sys {sum(r.sys_ms for r in ok) / n:.2f} ms (mean per start)"
+        )
+        rss = [r.max_rss_bytes for r in ok if r.max_rss_bytes is not None]
+        lines.append(
+            f"  max RSS  {format_size(max(rss))}"
+            if rss
+            else "  max RSS  below gate's own footprint (not measurable from rusage)"
+        )
+        lines.append(
+            f"  faults   major {sum(r.major_faults for r in ok) / n:.1f}, "
+            f"minor {sum(r.minor_faults for r in ok) / n:.1f} (mean per start)"
+        )
+        lines.append("  quantiles: type 7 (linear interpolation); CI: order statistics")
+    e = result.eviction_detail
+    if e is not None and e.before:
+        b, a = e.before[0], e.after[0]
+        lines.append(
+            f"  cache    {b.resident}/{b.pages} pages of the binary resident before eviction, "
+            f"{a.resident} after"
+            + (f" ({len(e.before) - 1} libraries too)" if len(e.before) > 1 else "")
+        )
+        if e.note:
+            lines.append(f"  note     {e.note}")
+    lines.append(f"  failed   {result.failed} of {runs}")
+    seen: dict[str, int] = {}
+    for r in result.runs:
+        if not r.ok and r.error:
+            seen[r.error] = seen.get(r.error, 0) + 1
+    for error, count in list(seen.items())[:5]:
+        lines.append(f"           {count}x {error}")
+    stopped = sum(r.stopped for r in result.runs)
+    if stopped:
+        lines.append(f"  stopped  {stopped} leftover processes (daemons or children) after runs")
+    warning = noise_warning(result)
+    if warning:
+        lines.append(f"  {warning}")
     return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Executing the binary: timed starts, readiness, cache eviction, statistics."""
