@@ -7,6 +7,7 @@ Each command imports what it needs inside its body, so `gate --help` and
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -85,6 +86,20 @@ def inspect(
         raise typer.Exit(EXIT_ERROR)
 
 
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM while a program runs: unwind, so the run's processes are stopped and reaped."""
+    raise GateError("terminated by SIGTERM; stopped the program under test")
+
+
+def _resolve_program(binary: str) -> str:
+    """A bare name that is not a file here is looked up on PATH, as a shell would."""
+    if "/" not in binary and not os.path.exists(binary):
+        import shutil
+
+        return shutil.which(binary) or binary
+    return binary
+
+
 def _parse_env(pairs: list[str]) -> dict[str, str]:
     env = {}
     for pair in pairs:
@@ -134,7 +149,7 @@ def startup(
     from gate.units import parse_duration
 
     cfg = RunConfig(
-        binary=binary,
+        binary=_resolve_program(binary),
         args=tuple(args or ()),
         env=_parse_env(env or []),
         ready=parse_ready(ready),
@@ -144,9 +159,11 @@ def startup(
         drop_caches=drop_caches,
     )
     progress = RunProgress(Path(binary).name)
+    previous = signal.signal(signal.SIGTERM, _terminated)  # a cancelled CI job: clean up first
     try:
         result = measure(cfg, runs, warmup, progress)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         progress.finish()
     if json_out:
         from gate.report.json import dumps, startup_document

@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -400,3 +402,33 @@ def test_runner_in_process_leaves_no_child(fixtures, leak_check) -> None:
     )
     sample, _ = run_once(cfg)
     assert sample.ok and 30 <= sample.wall_ms < 40
+
+
+def test_gate_terminated_mid_run_stops_the_program(fixtures, leak_check) -> None:
+    """A cancelled CI job sends SIGTERM to gate: the program under test must not outlive it."""
+    argv = [
+        sys.executable,
+        "-m",
+        "gate",
+        "startup",
+        str(fixtures["rt-hang"].path),
+        "--timeout",
+        "60s",
+        "--env",
+        f"GATE_LEAK_MARK={leak_check['marker']}",
+    ]
+    env = {**os.environ, "TMPDIR": str(leak_check["tmp"]), "CI": "true"}
+    gate = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    for _ in range(500):  # wait until the program under test is running
+        if marked_processes(leak_check["marker"]):
+            break
+        time.sleep(0.01)
+    assert marked_processes(leak_check["marker"]), "the program never started"
+    gate.send_signal(signal.SIGTERM)
+    _, err = gate.communicate(timeout=30)
+    assert gate.returncode == 2
+    assert err.splitlines()[-1] == (
+        "gate: error: terminated by SIGTERM; stopped the program under test"
+    )
