@@ -84,8 +84,11 @@ def residency(path: str) -> Residency:
 
 
 def evict_file(path: str) -> None:
+    """Drop the file's pages; dirty ones (a binary fresh from the build) are written first,
+    or DONTNEED would silently keep them."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
+        os.fdatasync(fd)
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     finally:
         os.close(fd)
