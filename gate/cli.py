@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -26,7 +26,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-_state = {"debug": bool(os.environ.get("GATE_DEBUG"))}
+_state: dict[str, Any] = {"debug": bool(os.environ.get("GATE_DEBUG")), "program_args": []}
 
 
 def _version(value: bool) -> None:
@@ -175,15 +175,210 @@ def startup(
         sys.stdout.write(render_startup(result) + "\n")
     if result.stats is None:
         first = next((r.error for r in result.runs if r.error), "no run succeeded")
-        raise GateError(f"{binary}: all {len(result.runs)} runs failed; first: {first}")
+        gave_up = " (gave up early)" if len(result.runs) < result.requested else ""
+        raise GateError(f"{binary}: all {len(result.runs)} runs failed{gave_up}; first: {first}")
     if result.failed:
         raise typer.Exit(EXIT_FAIL)
 
 
+_REPORT_FORMATS = ("text", "json", "junit", "markdown", "metrics")
+
+
+def _render(doc: dict, fmt: str) -> str:
+    if fmt == "json":
+        from gate.report.json import dumps
+
+        return dumps(doc)
+    if fmt == "junit":
+        from gate.report.junit import render_junit
+
+        return render_junit(doc)
+    if fmt == "markdown":
+        from gate.report.markdown import render_markdown
+
+        return render_markdown(doc)
+    if fmt == "metrics":
+        from gate.report.metrics import render_metrics
+
+        return render_metrics(doc)
+    from gate.report.text import render_checks
+
+    return render_checks(doc) + "\n"
+
+
+_EXIT_FOR = {"pass": 0, "fail": EXIT_FAIL, "error": EXIT_ERROR}
+
+
+@app.command()
+def check(
+    binaries: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="BINARY... [-- ARGS...]",
+            help="Binaries or globs; after --, arguments for each start ({port} is filled).",
+        ),
+    ],
+    policy: Annotated[
+        str, typer.Option("--policy", help="Built-in name (default, serverless, hardened) or file.")
+    ] = "default",
+    runs: Annotated[
+        int | None, typer.Option("--runs", min=1, help="Timed starts (default: the policy's).")
+    ] = None,
+    ready: Annotated[
+        str | None, typer.Option("--ready", help="Readiness, as for gate startup.")
+    ] = None,
+    timeout: Annotated[str | None, typer.Option("--timeout", help="Per start.")] = None,
+    cold: Annotated[
+        bool | None, typer.Option("--cold/--warm", help="Default: the policy's startup.cold.")
+    ] = None,
+    no_startup: Annotated[
+        bool, typer.Option("--no-startup", help="Judge size and ELF only; run nothing.")
+    ] = False,
+    env: Annotated[list[str] | None, typer.Option("--env", help="KEY=VALUE; repeatable.")] = None,
+    baseline: Annotated[
+        str | None, typer.Option("--baseline", help="A previous results JSON: file or URL.")
+    ] = None,
+    junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write results JSON.")] = None,
+    markdown: Annotated[
+        Path | None, typer.Option("--markdown", help="Write a Markdown summary.")
+    ] = None,
+    metrics: Annotated[
+        Path | None, typer.Option("--metrics", help="Write OpenMetrics text.")
+    ] = None,
+) -> None:
+    """Inspect, start, judge against a policy, report. Exit 0 pass, 1 fail, 2 error."""
+    from gate.baseline import load_results
+    from gate.check import CheckOptions, check_binary, expand, results_document
+    from gate.policy import load_policy
+    from gate.report.progress import RunProgress
+    from gate.report.write import write_reports
+    from gate.units import parse_duration
+
+    chosen = load_policy(policy)  # a bad policy stops everything before anything runs
+    if ready is not None:
+        from gate.startup.ready import parse_ready
+
+        parse_ready(ready)
+    opts = CheckOptions(
+        runs=runs,
+        ready=ready,
+        timeout_ms=parse_duration(timeout) if timeout else None,
+        cold=cold,
+        startup=not no_startup,
+        args=tuple(_state["program_args"]),
+        env=_parse_env(env or []),
+    )
+    base = load_results(baseline) if baseline else None
+    paths = expand(binaries)
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        entries = [check_binary(p, chosen, opts, base, RunProgress) for p in paths]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    doc = results_document(chosen, entries)
+    outputs = [
+        (path, fmt)
+        for path, fmt in (
+            (junit, "junit"),
+            (json_path, "json"),
+            (markdown, "markdown"),
+            (metrics, "metrics"),
+        )
+        if path
+    ]
+    write_reports([(path, _render(doc, fmt)) for path, fmt in outputs])
+    sys.stdout.write(_render(doc, "text"))
+    for entry in entries:
+        if entry["error"]:
+            _error(entry["error"])
+    raise typer.Exit(_EXIT_FOR[doc["verdict"]])
+
+
+policy_app = typer.Typer(help="Built-in policies and checking a policy file.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+
+@policy_app.command("list")
+def policy_list() -> None:
+    """The built-in policies."""
+    import tomllib
+
+    from gate.policy import builtin_dir, builtin_names
+
+    for name in builtin_names():
+        meta = tomllib.loads((builtin_dir() / f"{name}.toml").read_text()).get("policy", {})
+        typer.echo(f"{name:<12} {meta.get('description', '')}")
+
+
+@policy_app.command("show")
+def policy_show(name: Annotated[str, typer.Argument(help="Built-in name or file.")]) -> None:
+    """A policy's file, and the rules in force once `extends` is resolved."""
+    from gate.policy import builtin_dir, builtin_names, load_policy
+
+    pol = load_policy(name)
+    path = builtin_dir() / f"{name}.toml" if name in builtin_names() else Path(name)
+    typer.echo(path.read_text().rstrip())
+    typer.echo(f"\n# in force ({' -> '.join(pol.sources)}):")
+    for rule in pol.rules.values():
+        sev = "  # warn" if rule.severity == "warn" else ""
+        typer.echo(f"#   {rule.id} = {rule.text!r}{sev}")
+    for pattern, rules in pol.overrides:
+        for rule in rules.values():
+            typer.echo(f"#   binary {pattern!r}: {rule.id} = {rule.text!r}")
+
+
+@policy_app.command("validate")
+def policy_validate(path: Annotated[str, typer.Argument(help="A policy file.")]) -> None:
+    """Load a policy as gate check would; exit 2 with the first problem."""
+    from gate.policy import load_policy
+
+    pol = load_policy(path)
+    checks = [
+        r
+        for r in pol.rules.values()
+        if not r.id.startswith("startup.")
+        or r.id.split(".")[1] in ("p50", "p90", "p95", "p99", "max_rss", "max_regression")
+    ]
+    typer.echo(
+        f"{path}: ok: policy {pol.name!r}, {len(checks)} checks, "
+        f"{len(pol.overrides)} per-binary overrides ({' -> '.join(pol.sources)})"
+    )
+
+
+@app.command()
+def report(
+    results: Annotated[str, typer.Argument(help="A results JSON written by gate check --json.")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="text, json, junit, markdown or metrics.")
+    ] = "text",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here.")] = None,
+) -> None:
+    """Re-render a saved result."""
+    from gate.baseline import load_results
+
+    if fmt not in _REPORT_FORMATS:
+        raise UsageError(f"--format {fmt!r}: expected one of {', '.join(_REPORT_FORMATS)}")
+    text = _render(load_results(results), fmt)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        from gate.report.write import write_atomic
+
+        write_atomic(output, text)
+
+
 def main() -> None:
     """Console entry point: GateError -> one line and exit 2; never a traceback by default."""
+    argv = sys.argv[1:]
+    # `gate check A B -- ARGS`: click allows one variadic argument, so the program's
+    # arguments are split off here, before parsing.
+    words = [w for w in argv if not w.startswith("-")]
+    if words[:1] == ["check"] and "--" in argv:
+        cut = argv.index("--")
+        argv, _state["program_args"] = argv[:cut], argv[cut + 1 :]
     try:
-        app()
+        app(args=argv, prog_name="gate")
     except GateError as exc:
         if _state["debug"]:
             raise

@@ -75,6 +75,7 @@ def startup_to_dict(result: StartupResult) -> dict[str, Any]:
         "cold": result.cold,
         "eviction": result.eviction,
         "warmup": result.warmup,
+        "requested_runs": result.requested,
         "timeout_s": result.timeout_s,
         "runs": [run_to_dict(r) for r in result.runs],
         "stats": stats_to_dict(result.stats, result.failed),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gate.elf.facts import BinaryFacts
 from gate.units import format_size
@@ -173,6 +173,11 @@ def render_startup(result: StartupResult) -> str:
         if e.note:
             lines.append(f"  note     {e.note}")
     lines.append(f"  failed   {result.failed} of {runs}")
+    if runs < result.requested:
+        lines.append(
+            f"           the other {result.requested - runs} starts were skipped: "
+            "the first ones all failed"
+        )
     seen: dict[str, int] = {}
     for r in result.runs:
         if not r.ok and r.error:
@@ -185,4 +190,25 @@ def render_startup(result: StartupResult) -> str:
     warning = noise_warning(result)
     if warning:
         lines.append(f"  {warning}")
+    return "\n".join(lines)
+
+
+_MARK = {"pass": "ok  ", "fail": "FAIL", "warn": "warn", "skip": "skip"}
+
+
+def render_checks(doc: dict[str, Any]) -> str:
+    """The verdict per binary and one line per check: what a CI log shows."""
+    lines = []
+    for b in doc["binaries"]:
+        lines.append(
+            f"{b['path']}: {b['verdict'].upper()}" + (f": {b['error']}" if b["error"] else "")
+        )
+        for c in b["checks"]:
+            lines.append(f"  {_MARK.get(c['status'], c['status'])}  {c['id']:<24} {c['message']}")
+    counts = {
+        s: sum(c["status"] == s for b in doc["binaries"] for c in b["checks"])
+        for s in ("fail", "warn", "pass", "skip")
+    }
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    lines.append(f"gate: {doc['verdict']} (policy {doc['policy']}; {summary or 'no checks'})")
     return "\n".join(lines)

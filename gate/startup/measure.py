@@ -21,6 +21,7 @@ class StartupResult:
     cold: bool
     eviction: str  # fadvise | drop_caches | none
     warmup: int
+    requested: int  # runs asked for; fewer ran when the first starts all failed
     runs: tuple[RunSample, ...]
     stats: Summary | None  # over the successful runs; None when none succeeded
     eviction_detail: Eviction | None
@@ -64,6 +65,7 @@ def measure(
         cold=cfg.cold,
         eviction=(detail.method if detail else "none"),
         warmup=warmup,
+        requested=runs,
         runs=tuple(samples),
         stats=summarize(ok) if ok else None,
         eviction_detail=detail,

@@ -27,6 +27,7 @@ from gate.startup.ready import POLL_INTERVAL_S, READY_EXIT, Probe, ReadySpec, ma
 from gate.startup.tree import Tree, become_subreaper
 
 TAIL_BYTES = 4096
+GIVE_UP_AFTER = 3  # failed starts in a row, from the first, before the rest are skipped
 _READ_CHUNK = 1 << 20
 _F_SETPIPE_SZ = 1031  # fewer wake-ups for chatty children
 
@@ -332,7 +333,11 @@ def _child_peak(ru_maxrss: int, spawner_hwm: int | None) -> int | None:
 
 def _timeout_message(spec: ReadySpec, timeout_s: float, exit_mode: bool) -> str:
     if exit_mode:
-        return f"still running after {timeout_s:g} s (timeout); stopped"
+        return (
+            f"still running after {timeout_s:g} s (timeout); stopped"
+            " (a service? say when it is ready: --ready http://127.0.0.1:{port}/healthz,"
+            " tcp:PORT, line:REGEX or notify)"
+        )
     return f"not ready ({spec.text}) within {timeout_s:g} s (timeout); stopped"
 
 
@@ -355,16 +360,22 @@ def run_series(
 ) -> tuple[list[RunSample], Eviction | None]:
     """`warmup` unrecorded starts, then `runs` recorded ones, and the first run's eviction."""
     check_executable(cfg.binary)
+    streak = 0  # failed starts in a row from the very first one
     for i in range(warmup):
         sample, _ = run_once(cfg)
+        streak = streak + 1 if not sample.ok and streak == i else streak
         if progress:
             progress("warmup", i + 1, warmup, sample)
     samples: list[RunSample] = []
     first: Eviction | None = None
     for i in range(runs):
+        if streak >= GIVE_UP_AFTER:
+            break  # the same program will not start the 20th time either: report now
         sample, eviction = run_once(cfg)
         first = first or eviction
         samples.append(sample)
+        if not sample.ok and streak == warmup + i:
+            streak += 1
         if progress:
             progress("runs", i + 1, runs, sample)
     return samples, first

@@ -1,0 +1,145 @@
+"""The full gate for a set of binaries: inspect, start, judge -> a gate/results/v1 document.
+
+Side effects (reading binaries, running them) happen here and in the modules it
+calls; judging is pure (judge.py) and rendering lives in report/.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gate import __version__
+from gate.baseline import RESULTS_SCHEMA, entry_for
+from gate.errors import GateError, UsageError
+from gate.judge import Context, judge, verdict
+from gate.policy import Policy, Rule
+from gate.startup.ready import ReadySpec, parse_ready
+from gate.startup.runner import RunConfig, StartError
+
+_GLOB_CHARS = set("*?[")
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    runs: int | None = None  # None: the policy's startup.runs
+    ready: str | None = None
+    timeout_ms: float | None = None
+    cold: bool | None = None
+    startup: bool = True
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+def expand(patterns: list[str]) -> list[str]:
+    """Paths as given; a quoted glob ('build/*') is expanded here, sorted."""
+    out: list[str] = []
+    for pattern in patterns:
+        if _GLOB_CHARS & set(pattern) and not Path(pattern).exists():
+            matches = sorted(glob.glob(pattern))
+            if not matches:
+                raise UsageError(f"{pattern}: no file matches")
+            out.extend(matches)
+        else:
+            out.append(pattern)
+    return out
+
+
+def _setting(rules: Mapping[str, Rule], key: str, default: Any) -> Any:
+    rule = rules.get(f"startup.{key}")
+    return default if rule is None else rule.value
+
+
+def run_config(
+    path: str, rules: Mapping[str, Rule], opts: CheckOptions
+) -> tuple[RunConfig, int, int]:
+    """(RunConfig, runs, warmup) from the policy's startup settings and the CLI's overrides."""
+    ready: ReadySpec = parse_ready(opts.ready or _setting(rules, "ready", "exit"))
+    timeout_ms = opts.timeout_ms or _setting(rules, "timeout", 10_000.0)
+    cold = _setting(rules, "cold", True) if opts.cold is None else opts.cold
+    cfg = RunConfig(
+        binary=path,
+        args=opts.args,
+        env=dict(opts.env),
+        ready=ready,
+        timeout_s=timeout_ms / 1000,
+        cold=cold,
+    )
+    runs = opts.runs or _setting(rules, "runs", 10)
+    return cfg, runs, _setting(rules, "warmup", 1)
+
+
+def check_binary(
+    path: str,
+    policy: Policy,
+    opts: CheckOptions,
+    baseline: dict[str, Any] | None,
+    progress_for: Callable[[str], Any] | None = None,
+) -> dict[str, Any]:
+    """One binary's entry of the results document."""
+    from gate.elf.facts import inspect_binary
+    from gate.report.json import facts_to_dict, startup_to_dict
+    from gate.startup.measure import measure
+
+    entry: dict[str, Any] = {
+        "path": path,
+        "name": Path(path).name,
+        "verdict": "error",
+        "error": None,
+        "facts": None,
+        "startup": None,
+        "attribution": None,
+        "checks": [],
+    }
+    try:
+        facts = facts_to_dict(inspect_binary(path))
+    except GateError as exc:
+        entry["error"] = str(exc)
+        return entry
+    entry["facts"] = facts
+    rules = policy.for_binary(path)
+    startup = None
+    skipped = "start-up not measured (--no-startup)"
+    if opts.startup and facts["elf"]["type"] == "shared-object":
+        skipped = "a shared library is not started"
+    elif opts.startup:
+        cfg, runs, warmup = run_config(path, rules, opts)
+        progress = progress_for(Path(path).name) if progress_for else None
+        try:
+            result = measure(cfg, runs, warmup, progress)
+        except StartError as exc:
+            entry["error"] = str(exc)
+            return entry
+        finally:
+            if progress is not None:
+                progress.finish()
+        startup = startup_to_dict(result)
+        entry["startup"] = startup
+    base = entry_for(baseline, path)
+    checks = judge(rules, Context(facts, startup, base, skipped))
+    entry["checks"] = [dataclasses.asdict(c) for c in checks]
+    entry["verdict"] = verdict(checks)
+    return entry
+
+
+def results_document(policy: Policy, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    if any(e["verdict"] == "error" for e in entries):
+        overall = "error"
+    elif any(e["verdict"] == "fail" for e in entries):
+        overall = "fail"
+    else:
+        overall = "pass"
+    return {
+        "schema": RESULTS_SCHEMA,
+        "gate_version": __version__,
+        "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "verdict": overall,
+        "policy": policy.name,
+        "policy_sources": list(policy.sources),
+        "binaries": entries,
+    }

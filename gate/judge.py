@@ -1,0 +1,488 @@
+"""Judging: (facts, start-up, baseline, rules) -> check results. Pure: no files, no processes.
+
+Every input is the JSON form of the results document (gate/results/v1), so a saved
+result, a baseline from another pipeline and a fresh measurement are judged alike.
+Each message is one line a reviewer can act on: what was measured, the limit as the
+policy wrote it, and by how much it is over.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gate.policy import SETTINGS, Rule, go_version_tuple
+from gate.units import format_size
+
+PERCENTILES = ("p50", "p90", "p95", "p99")
+_RELRO_ORDER = {"none": 0, "partial": 1, "full": 2}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    id: str  # "size.max_file", "size.max_section:.text"
+    status: str  # pass | fail | warn | skip
+    measured: Any
+    limit: Any
+    unit: str | None  # bytes | ms | % | None
+    message: str
+    severity: str = "error"
+
+
+@dataclass(frozen=True)
+class Context:
+    facts: Mapping[str, Any]
+    startup: Mapping[str, Any] | None  # gate/startup/v1 body; None when not measured
+    baseline: Mapping[str, Any] | None  # the same binary's entry in a baseline results doc
+    startup_skipped: str = "start-up not measured"  # why startup is None
+
+
+def _result(
+    rule: Rule,
+    ok: bool,
+    measured: Any,
+    unit: str | None,
+    message: str,
+    check_id: str | None = None,
+    limit: Any = None,
+) -> CheckResult:
+    status = "pass" if ok else ("warn" if rule.severity == "warn" else "fail")
+    return CheckResult(
+        check_id or rule.id,
+        status,
+        measured,
+        rule.value if limit is None else limit,
+        unit,
+        message,
+        rule.severity,
+    )
+
+
+def _skip(rule: Rule, why: str, check_id: str | None = None) -> CheckResult:
+    value = rule.value if not isinstance(rule.value, tuple) else rule.text
+    return CheckResult(check_id or rule.id, "skip", None, value, None, why, rule.severity)
+
+
+def _unit_of(text: Any) -> str | None:
+    """The unit a policy wrote a size in ("8.5 MB" -> "MB"), to print sizes the same way."""
+    if isinstance(text, str):
+        unit = text.strip().lstrip("0123456789.eE+- ").strip()
+        return unit or None
+    return None
+
+
+def _size(n: int, written: Any = None) -> str:
+    unit = _unit_of(written)
+    try:
+        shown = format_size(n, unit) if unit else format_size(n)
+    except ValueError:
+        shown = format_size(n)
+    return f"{shown} ({n:,} bytes)" if n >= 1000 else f"{n:,} bytes"
+
+
+def _over(measured: float, limit: float, unit: str) -> str:
+    diff = measured - limit
+    pct = f" (+{diff / limit * 100:.1f}%)" if limit else ""
+    if unit == "bytes":
+        return f"by {int(diff):,} bytes{pct}"
+    return f"by {diff:.1f} {unit}{pct}"
+
+
+def _max_bytes(
+    rule: Rule, what: str, measured: int, limit: int, written: Any, check_id: str | None = None
+) -> CheckResult:
+    ok = measured <= limit
+    shown = written if isinstance(written, str) else _size(limit)
+    if ok:
+        message = f"{what} {_size(measured, written)} <= {shown}"
+    else:
+        message = f"{what} {_size(measured, written)} > {shown} {_over(measured, limit, 'bytes')}"
+    return _result(rule, ok, measured, "bytes", message, check_id, limit)
+
+
+# ---------------------------------------------------------------- size
+
+
+def _size_max_file(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
+    yield _max_bytes(rule, "file size", ctx.facts["file_size"], rule.value, rule.text)
+
+
+def _size_max_section(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
+    sizes = {s["name"]: s["size"] for s in ctx.facts["sections"]}
+    for name, limit in rule.value.items():
+        check_id = f"size.max_section:{name}"
+        if name not in sizes:
+            yield _skip(rule, f"no section {name}", check_id)
+            continue
+        written = rule.text.get(name) if isinstance(rule.text, dict) else None
+        yield _max_bytes(rule, f"section {name}", sizes[name], limit, written, check_id)
+
+
+def _size_max_growth(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
+    base = ctx.baseline and ctx.baseline.get("facts")
+    if not base:
+        yield _skip(rule, "no baseline to compare with (--baseline)")
+        return
+    old, new = base["file_size"], ctx.facts["file_size"]
+    growth = (new - old) / old * 100 if old else 0.0
+    delta = new - old
+    change = f"{'+' if delta >= 0 else '-'}{format_size(abs(delta))}"
+    ok = growth <= rule.value
+    sign = ">" if not ok else "<="
+    message = (
+        f"file grew {growth:.1f}% ({change}, {format_size(old)} -> {format_size(new)}) "
+        f"{sign} {rule.text}"
+    )
+    if growth < 0:
+        message = f"file shrank {-growth:.1f}% ({change}, {format_size(old)} -> {format_size(new)})"
+    yield _result(rule, ok, round(growth, 3), "%", message)
+
+
+def _size_max_package(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
+    for name in rule.value:
+        yield _skip(
+            rule,
+            "needs attribution by Go package (gate size), not available yet",
+            f"size.max_package:{name}",
+        )
+
+
+# ---------------------------------------------------------------- elf
+
+
+def _elf_types(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
+    kind = ctx.facts["elf"]["type"]
+    ok = kind in rule.value
+    allowed = ", ".join(rule.value)
+    yield _result(
+        rule,
+        ok,
+        kind,
+        None,
+        f"ELF type {kind}"
+        + (f" (allowed: {allowed})" if ok else f", not allowed (allowed: {allowed})"),
+    )
+
+
+def _elf_stripped(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
+    sym = ctx.facts["symbols"]
+    stripped = sym["stripped"]
+    if stripped:
+        text = "stripped (no .symtab)"
+    else:
+        text = f"not stripped: .symtab with {sym['symtab_entries']:,} entries"
+        if rule.value:
+            text += " (link with -s, or run strip)"
+    yield _result(rule, stripped == rule.value, stripped, None, text)
+
+
+def _elf_debug_info(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
+    d = ctx.facts["debug"]
+    if d["present"]:
+        kind = "compressed " if d["compressed"] else ""
+        text = f"{kind}debug info present: {_size(d['bytes'])} in {len(d['sections'])} sections"
+        if not rule.value:
+            text += " (link with -w, or strip --strip-debug)"
+    else:
+        text = "no debug info"
+    yield _result(rule, d["present"] == rule.value, d["present"], None, text)
+
+
+def _elf_linking(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
+    ln = ctx.facts["linking"]
+    kind = "static" if ln["static"] else "dynamic"
+    text = f"{kind} linking"
+    if not ln["static"]:
+        needs = ", ".join(ln["needed"]) or "no libraries"
+        text += f" (interpreter {ln['interpreter'] or '-'}, needs {needs})"
+    if kind != rule.value:
+        text += f"; policy wants {rule.value}"
+    yield _result(rule, kind == rule.value, kind, None, text)
+
+
+def _elf_relro(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
+    relro = ctx.facts["hardening"]["relro"]
+    ok = _RELRO_ORDER[relro] >= _RELRO_ORDER[rule.value]
+    text = f"RELRO {relro}" + ("" if ok else f", policy wants {rule.value} (-Wl,-z,relro,-z,now)")
+    yield _result(rule, ok, relro, None, text)
+
+
+def _flag(key: str, yes: str, no: str, hint: str = "") -> Callable[[Rule, Context], Iterable]:
+    def check(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
+        value = bool(ctx.facts["hardening"][key])
+        text = yes if value else no
+        if value != rule.value and hint:
+            text += f" ({hint})"
+        yield _result(rule, value == rule.value, value, None, text)
+
+    return check
+
+
+def _is_pure_go(facts: Mapping[str, Any]) -> bool:
+    go = facts.get("go")
+    return bool(go) and go["settings"].get("CGO_ENABLED") == "0"
+
+
+def _elf_canary(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
+    if _is_pure_go(ctx.facts):
+        yield _skip(rule, "pure Go (CGO_ENABLED=0): Go checks its own stack; no C to protect")
+        return
+    yield from _flag(
+        "canary",
+        "stack protector in use (__stack_chk_fail)",
+        "no stack protector (__stack_chk_fail not referenced)",
+        "build C with -fstack-protector-strong",
+    )(rule, ctx)
+
+
+def _elf_fortify(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
+    if _is_pure_go(ctx.facts):
+        yield _skip(rule, "pure Go (CGO_ENABLED=0): no libc calls to fortify")
+        return
+    h = ctx.facts["hardening"]
+    fns = h.get("fortified") or []
+    yes = f"FORTIFY_SOURCE in use ({len(fns)} checked functions: {', '.join(fns[:4])}"
+    yes += ", ...)" if len(fns) > 4 else ")"
+    yield from _flag(
+        "fortify", yes, "no fortified libc calls (*_chk)", "build C with -O2 -D_FORTIFY_SOURCE=2"
+    )(rule, ctx)
+
+
+# ---------------------------------------------------------------- go
+
+
+def _go(check: Callable[[Rule, Context, Mapping[str, Any]], Iterable[CheckResult]]):
+    def wrapped(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
+        go = ctx.facts.get("go")
+        if not go:
+            yield _skip(rule, "not a Go binary (no .go.buildinfo)")
+            return
+        yield from check(rule, ctx, go)
+
+    return wrapped
+
+
+@_go
+def _go_cgo(rule: Rule, ctx: Context, go: Mapping[str, Any]) -> Iterable[CheckResult]:
+    setting = go["settings"].get("CGO_ENABLED")
+    if setting is None:
+        yield _skip(rule, "CGO_ENABLED not recorded in the build info")
+        return
+    on = setting == "1"
+    text = f"CGO_ENABLED={setting}"
+    if on != rule.value:
+        text += f"; policy wants CGO_ENABLED={'1' if rule.value else '0'}"
+    yield _result(rule, on == rule.value, on, None, text)
+
+
+@_go
+def _go_ldflags(rule: Rule, ctx: Context, go: Mapping[str, Any]) -> Iterable[CheckResult]:
+    wanted = list(rule.value)
+    ldflags = go["settings"].get("-ldflags")
+    if ldflags is None and go["settings"].get("-trimpath") == "true":
+        # Go omits -ldflags under -trimpath; -s and -w still show in the ELF itself.
+        inferable = {
+            "-s": ctx.facts["symbols"]["stripped"],
+            "-w": not ctx.facts["debug"]["present"],
+        }
+        if set(wanted) <= set(inferable):
+            missing = [f for f in wanted if not inferable[f]]
+            text = "-ldflags not recorded (-trimpath); from the ELF: " + (
+                f"lacks {' '.join(missing)}" if missing else "stripped, no DWARF"
+            )
+            yield _result(rule, not missing, None, None, text)
+            return
+        yield _skip(rule, "-ldflags not recorded in the build info (-trimpath hides it)")
+        return
+    try:
+        tokens = shlex.split(ldflags or "")
+    except ValueError:
+        tokens = (ldflags or "").split()
+    missing = [f for f in wanted if f not in tokens]
+    shown = f'-ldflags "{ldflags}"' if ldflags else "no -ldflags"
+    text = f"{shown} lacks {' '.join(missing)}" if missing else f"{shown} has {' '.join(wanted)}"
+    yield _result(rule, not missing, ldflags or "", None, text)
+
+
+@_go
+def _go_min_version(rule: Rule, ctx: Context, go: Mapping[str, Any]) -> Iterable[CheckResult]:
+    have = go_version_tuple(go["version"])
+    if have is None:
+        yield _skip(rule, f"Go version {go['version']!r} cannot be compared")
+        return
+    ok = have >= rule.value
+    text = f"built with {go['version']}" + ("" if ok else f", older than {rule.text}")
+    yield _result(rule, ok, go["version"], None, text, limit=rule.text)
+
+
+@_go
+def _go_trimpath(rule: Rule, ctx: Context, go: Mapping[str, Any]) -> Iterable[CheckResult]:
+    on = go["settings"].get("-trimpath") == "true"
+    text = "built with -trimpath" if on else "built without -trimpath (file paths embedded)"
+    yield _result(rule, on == rule.value, on, None, text)
+
+
+# ---------------------------------------------------------------- startup
+
+
+def _startup(check: Callable[[Rule, Context, Mapping[str, Any]], Iterable[CheckResult]]):
+    def wrapped(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
+        if ctx.startup is None:
+            yield _skip(rule, ctx.startup_skipped)
+            return
+        yield from check(rule, ctx, ctx.startup)
+
+    return wrapped
+
+
+def _word(startup: Mapping[str, Any]) -> str:
+    return "cold-start" if startup.get("cold") else "warm-start"
+
+
+@_startup
+def _percentile(rule: Rule, ctx: Context, startup: Mapping[str, Any]) -> Iterable[CheckResult]:
+    key = rule.id.split(".", 1)[1]
+    stats = startup.get("stats")
+    if not stats:
+        yield _result(
+            rule, False, None, "ms", f"{_word(startup)} {key}: no successful start to measure"
+        )
+        return
+    value = stats[f"{key}_ms"]
+    lo, hi = stats["ci"][key]
+    ci = f"{stats['confidence']:.0%} CI [{_ci(lo)}, {_ci(hi)}]"
+    context = f"({stats['count']} runs, p50 {stats['p50_ms']:.1f} ms, {ci})"
+    ok = value <= rule.value
+    limit = rule.text if isinstance(rule.text, str) else f"{rule.value:g} ms"
+    if ok:
+        text = f"{_word(startup)} {key} {value:.1f} ms <= {limit} {context}"
+    else:
+        text = f"{_word(startup)} {key} {value:.1f} ms > {limit} {_over(value, rule.value, 'ms')} "
+        text += context
+    yield _result(rule, ok, round(value, 3), "ms", text)
+
+
+def _ci(bound: float | None) -> str:
+    return "-" if bound is None else f"{bound:.1f}"
+
+
+@_startup
+def _max_rss(rule: Rule, ctx: Context, startup: Mapping[str, Any]) -> Iterable[CheckResult]:
+    values = [r["max_rss_bytes"] for r in startup["runs"] if r["ok"] and r["max_rss_bytes"]]
+    if not values:
+        yield _skip(
+            rule, "max RSS not measurable (smaller than gate itself, or no successful start)"
+        )
+        return
+    yield _max_bytes(rule, "max RSS", max(values), rule.value, rule.text)
+
+
+@_startup
+def _max_regression(rule: Rule, ctx: Context, startup: Mapping[str, Any]) -> Iterable[CheckResult]:
+    base = ctx.baseline and ctx.baseline.get("startup")
+    old = base and base.get("stats")
+    new = startup.get("stats")
+    if not old:
+        yield _skip(rule, "no baseline start-up to compare with (--baseline)")
+        return
+    if not new:
+        yield _result(rule, False, None, "%", "no successful start to compare")
+        return
+    ratio = new["p50_ms"] / old["p50_ms"] if old["p50_ms"] else 1.0
+    change = (ratio - 1) * 100
+    ok = change <= rule.value
+    text = (
+        f"p50 {old['p50_ms']:.1f} ms -> {new['p50_ms']:.1f} ms ({change:+.1f}%) "
+        f"{'<=' if ok else '>'} {rule.text} (against a recorded baseline, not A/B)"
+    )
+    yield _result(rule, ok, round(change, 3), "%", text)
+
+
+def _runs_check(ctx: Context) -> list[CheckResult]:
+    """Implicit whenever start-up ran: a failed start is never dropped silently."""
+    startup = ctx.startup
+    if startup is None:
+        return []
+    runs = startup["runs"]
+    failed = [r for r in runs if not r["ok"]]
+    if not failed:
+        return [
+            CheckResult(
+                "startup.runs",
+                "pass",
+                len(runs),
+                len(runs),
+                None,
+                f"all {len(runs)} starts succeeded",
+            )
+        ]
+    first = failed[0]["error"] or "failed"
+    return [
+        CheckResult(
+            "startup.runs",
+            "fail",
+            len(runs) - len(failed),
+            len(runs),
+            None,
+            f"{len(failed)} of {len(runs)} starts failed; first: {first}",
+        )
+    ]
+
+
+CHECKS: dict[str, Callable[[Rule, Context], Iterable[CheckResult]]] = {
+    "size.max_file": _size_max_file,
+    "size.max_section": _size_max_section,
+    "size.max_growth": _size_max_growth,
+    "size.max_package": _size_max_package,
+    "elf.types": _elf_types,
+    "elf.stripped": _elf_stripped,
+    "elf.debug_info": _elf_debug_info,
+    "elf.linking": _elf_linking,
+    "elf.relro": _elf_relro,
+    "elf.nx": _flag(
+        "nx",
+        "non-executable stack (NX)",
+        "executable stack: PT_GNU_STACK has PF_X or is missing",
+        "link with -z noexecstack",
+    ),
+    "elf.canary": _elf_canary,
+    "elf.bind_now": _flag(
+        "bind_now",
+        "BIND_NOW: symbols resolved at load",
+        "lazy binding (no BIND_NOW)",
+        "link with -z now",
+    ),
+    "elf.textrel": _flag(
+        "textrel",
+        "text relocations present (DT_TEXTREL)",
+        "no text relocations",
+        "compile every object with -fPIC",
+    ),
+    "elf.fortify": _elf_fortify,
+    "go.cgo": _go_cgo,
+    "go.ldflags_contain": _go_ldflags,
+    "go.min_version": _go_min_version,
+    "go.trimpath": _go_trimpath,
+    "startup.p50": _percentile,
+    "startup.p90": _percentile,
+    "startup.p95": _percentile,
+    "startup.p99": _percentile,
+    "startup.max_rss": _max_rss,
+    "startup.max_regression": _max_regression,
+}
+
+
+def judge(rules: Mapping[str, Rule], ctx: Context) -> list[CheckResult]:
+    """Every check the rules ask for, in policy order, then the implicit start-up check."""
+    results: list[CheckResult] = []
+    for rule_id, rule in rules.items():
+        if rule_id in SETTINGS:
+            continue
+        results.extend(CHECKS[rule_id](rule, ctx))
+    return _runs_check(ctx) + results if ctx.startup is not None else results
+
+
+def verdict(checks: Iterable[CheckResult]) -> str:
+    return "fail" if any(c.status == "fail" for c in checks) else "pass"

@@ -1,0 +1,376 @@
+"""Policies: TOML files that say what may ship, validated before anything runs.
+
+A policy is a set of rules (`size.max_file = "8.5 MB"`), each optionally a warning
+instead of a failure (`p95 = { value = "320ms", severity = "warn" }`, or
+`severity = "warn"` for a whole section), built on another policy (`extends`, a
+built-in name or a path relative to the file), with per-binary overrides
+(`[binary."svc-*".size]`). Every mistake is reported with the file, the key path
+and what was expected; an unknown key names the nearest known one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gate.errors import GateError, UnitError
+from gate.units import parse_duration, parse_percent, parse_size
+
+ELF_TYPES = ("exec", "pie", "static-pie", "shared-object")
+SEVERITIES = ("error", "warn")
+
+
+class PolicyError(GateError):
+    """A policy file that cannot be used; the message names file, key and expectation."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str  # "size.max_file"
+    value: Any  # parsed: bytes (int), ms (float), percent (float), bool, list, str, dict
+    text: Any  # as written, for messages ("8.5 MB")
+    severity: str  # error | warn
+    source: str  # the file it came from
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    sources: tuple[str, ...]
+    rules: Mapping[str, Rule]
+    overrides: tuple[tuple[str, Mapping[str, Rule]], ...] = ()
+
+    def for_binary(self, path: str) -> dict[str, Rule]:
+        """The rules for one binary: the base, then every override whose glob matches."""
+        rules = dict(self.rules)
+        name = Path(path).name
+        for pattern, extra in self.overrides:
+            if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(path, pattern):
+                rules.update(extra)
+        return rules
+
+
+# ---------------------------------------------------------------- value kinds
+
+Parser = Callable[[Any], tuple[Any, Any]]  # raw -> (value, text as written)
+
+
+class _Bad(Exception):
+    """A value of the wrong kind: the text says what was expected."""
+
+
+def _size(raw: Any) -> tuple[Any, Any]:
+    try:
+        return parse_size(raw), raw
+    except UnitError as exc:
+        raise _Bad(str(exc)) from None
+
+
+def _duration(raw: Any) -> tuple[Any, Any]:
+    try:
+        return parse_duration(raw), raw
+    except UnitError as exc:
+        raise _Bad(str(exc)) from None
+
+
+def _percent(raw: Any) -> tuple[Any, Any]:
+    try:
+        value = parse_percent(raw)
+    except UnitError as exc:
+        raise _Bad(str(exc)) from None
+    if not 0 <= value <= 100:
+        raise _Bad(f"expected a percentage between 0% and 100%, got {raw!r}")
+    return value, raw
+
+
+def _bool(raw: Any) -> tuple[Any, Any]:
+    if not isinstance(raw, bool):
+        raise _Bad(f"expected true or false, got {raw!r}")
+    return raw, raw
+
+
+def _int(minimum: int) -> Parser:
+    def parse(raw: Any) -> tuple[Any, Any]:
+        if isinstance(raw, bool) or not isinstance(raw, int) or raw < minimum:
+            raise _Bad(f"expected a whole number >= {minimum}, got {raw!r}")
+        return raw, raw
+
+    return parse
+
+
+def _choice(choices: tuple[str, ...]) -> Parser:
+    def parse(raw: Any) -> tuple[Any, Any]:
+        if raw not in choices:
+            raise _Bad(f"expected one of {', '.join(choices)}; got {raw!r}")
+        return raw, raw
+
+    return parse
+
+
+def _choices(choices: tuple[str, ...]) -> Parser:
+    def parse(raw: Any) -> tuple[Any, Any]:
+        if not isinstance(raw, list) or not raw:
+            raise _Bad(f"expected a list of {', '.join(choices)}; got {raw!r}")
+        bad = [x for x in raw if x not in choices]
+        if bad:
+            raise _Bad(f"expected a list of {', '.join(choices)}; {bad[0]!r} is not one")
+        return list(raw), list(raw)
+
+    return parse
+
+
+def _strings(raw: Any) -> tuple[Any, Any]:
+    if not isinstance(raw, list) or not all(isinstance(x, str) and x for x in raw):
+        raise _Bad(f'expected a list of strings like ["-s", "-w"], got {raw!r}')
+    return list(raw), list(raw)
+
+
+def _string(raw: Any) -> tuple[Any, Any]:
+    if not isinstance(raw, str):
+        raise _Bad(f"expected a string, got {raw!r}")
+    return raw, raw
+
+
+_GO_VERSION = re.compile(r"(?:go)?(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def go_version_tuple(text: str) -> tuple[int, int, int] | None:
+    m = _GO_VERSION.match(text.strip())
+    if not m:
+        return None
+    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+
+
+def _go_version(raw: Any) -> tuple[Any, Any]:
+    if not isinstance(raw, str) or go_version_tuple(raw) is None:
+        raise _Bad(f'expected a Go version like "1.21" or "go1.21.3", got {raw!r}')
+    return go_version_tuple(raw), raw
+
+
+def _size_map(raw: Any) -> tuple[Any, Any]:
+    if not isinstance(raw, dict) or not raw:
+        raise _Bad(f'expected a table like {{ ".text" = "4 MiB" }}, got {raw!r}')
+    values = {}
+    for key, item in raw.items():
+        try:
+            values[key] = parse_size(item)
+        except UnitError as exc:
+            raise _Bad(f"[{key!r}]: {exc}") from None
+    return values, dict(raw)
+
+
+def _ready(raw: Any) -> tuple[Any, Any]:
+    from gate.startup.ready import parse_ready
+
+    if not isinstance(raw, str):
+        raise _Bad(f'expected a readiness spec like "notify", got {raw!r}')
+    try:
+        parse_ready(raw)
+    except GateError as exc:
+        raise _Bad(str(exc).removeprefix(f"--ready {raw!r}: ")) from None
+    return raw, raw
+
+
+SCHEMA: dict[str, dict[str, Parser]] = {
+    "size": {
+        "max_file": _size,
+        "max_section": _size_map,
+        "max_growth": _percent,
+        "max_package": _size_map,
+    },
+    "elf": {
+        "types": _choices(ELF_TYPES),
+        "stripped": _bool,
+        "debug_info": _bool,
+        "linking": _choice(("static", "dynamic")),
+        "relro": _choice(("none", "partial", "full")),
+        "nx": _bool,
+        "canary": _bool,
+        "bind_now": _bool,
+        "textrel": _bool,
+        "fortify": _bool,
+    },
+    "go": {
+        "cgo": _bool,
+        "ldflags_contain": _strings,
+        "min_version": _go_version,
+        "trimpath": _bool,
+    },
+    "startup": {
+        "runs": _int(1),
+        "max_runs": _int(1),
+        "warmup": _int(0),
+        "cold": _bool,
+        "timeout": _duration,
+        "ready": _ready,
+        "p50": _duration,
+        "p90": _duration,
+        "p95": _duration,
+        "p99": _duration,
+        "max_rss": _size,
+        "max_regression": _percent,
+        "undecided": _choice(("fail", "warn", "pass")),
+    },
+}
+# How a run is made, not what is judged: no severity for these.
+SETTINGS = frozenset(
+    {
+        "startup.runs",
+        "startup.max_runs",
+        "startup.warmup",
+        "startup.cold",
+        "startup.timeout",
+        "startup.ready",
+        "startup.undecided",
+    }
+)
+_META = {"name": _string, "extends": _string, "description": _string}
+
+
+def _suggest(word: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(word, known, n=1, cutoff=0.5)
+    return f"; did you mean {close[0]}?" if close else f"; known keys: {', '.join(known)}"
+
+
+# ---------------------------------------------------------------- loading
+
+
+def builtin_dir() -> Path:
+    """policies/ inside an installed package, or at the top of a source checkout."""
+    here = Path(__file__).resolve().parent
+    installed = here / "policies"
+    return installed if installed.is_dir() else here.parent / "policies"
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.stem for p in builtin_dir().glob("*.toml"))
+
+
+def _resolve(spec: str, relative_to: Path | None) -> tuple[str, Path]:
+    """(display name, file) for a built-in name or a path."""
+    path = Path(spec)
+    if relative_to is not None and not path.is_absolute():
+        path = relative_to / path
+    if spec in builtin_names() and not path.exists():
+        return f"builtin:{spec}", builtin_dir() / f"{spec}.toml"
+    if path.is_file():
+        return str(Path(spec) if relative_to is None else path), path
+    if path.is_dir():
+        raise PolicyError(f"{spec}: is a directory, not a policy file")
+    names = ", ".join(builtin_names())
+    raise PolicyError(f"{spec}: no such policy file or built-in policy (built-ins: {names})")
+
+
+def _read(label: str, path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise PolicyError(f"{label}: not a text file (UTF-8 expected)") from None
+    except OSError as exc:
+        raise PolicyError(f"{label}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{label}: not valid TOML: {exc}") from None
+
+
+def _parse_rule(label: str, where: str, rule_id: str, raw: Any, default_severity: str) -> Rule:
+    area, key = rule_id.split(".", 1)
+    parse = SCHEMA[area][key]
+    severity = default_severity
+    if isinstance(raw, dict) and "value" in raw and set(raw) <= {"value", "severity"}:
+        if rule_id in SETTINGS:
+            raise PolicyError(f"{label}: {where}: a setting takes a plain value, not a severity")
+        severity = raw.get("severity", default_severity)
+        if severity not in SEVERITIES:
+            raise PolicyError(
+                f'{label}: {where}.severity: expected "error" or "warn", got {severity!r}'
+            )
+        raw = raw["value"]
+    try:
+        value, text = parse(raw)
+    except _Bad as exc:
+        raise PolicyError(f"{label}: {where}: {exc}") from None
+    return Rule(rule_id, value, text, severity, label)
+
+
+def _parse_areas(label: str, table: Mapping[str, Any], prefix: str) -> dict[str, Rule]:
+    rules: dict[str, Rule] = {}
+    for area, body in table.items():
+        where = f"{prefix}{area}"
+        if area not in SCHEMA:
+            raise PolicyError(f"{label}: {where}: unknown section{_suggest(area, list(SCHEMA))}")
+        if not isinstance(body, dict):
+            raise PolicyError(f"{label}: {where}: expected a table [{area}], got {body!r}")
+        default = body.get("severity", "error")
+        if default not in SEVERITIES:
+            raise PolicyError(
+                f'{label}: {where}.severity: expected "error" or "warn", got {default!r}'
+            )
+        for key, raw in body.items():
+            if key == "severity":
+                continue
+            if key not in SCHEMA[area]:
+                known = list(SCHEMA[area])
+                raise PolicyError(f"{label}: {where}.{key}: unknown key{_suggest(key, known)}")
+            rule_id = f"{area}.{key}"
+            sev = "error" if rule_id in SETTINGS else default
+            rules[rule_id] = _parse_rule(label, f"{where}.{key}", rule_id, raw, sev)
+    return rules
+
+
+def _load(spec: str, relative_to: Path | None, stack: tuple[str, ...]) -> Policy:
+    label, path = _resolve(spec, relative_to)
+    identity = str(path.resolve())
+    if identity in stack:
+        chain = " -> ".join([*(Path(s).name for s in stack), path.name])
+        raise PolicyError(f"{label}: policy.extends: cycle: {chain}")
+    data = _read(label, path)
+    meta = data.pop("policy", {})
+    if not isinstance(meta, dict):
+        raise PolicyError(f"{label}: policy: expected a table [policy], got {meta!r}")
+    for key, raw in meta.items():
+        if key not in _META:
+            raise PolicyError(f"{label}: policy.{key}: unknown key{_suggest(key, list(_META))}")
+        try:
+            _META[key](raw)
+        except _Bad as exc:
+            raise PolicyError(f"{label}: policy.{key}: {exc}") from None
+    binary = data.pop("binary", {})
+    rules = _parse_areas(label, data, "")
+    overrides: list[tuple[str, dict[str, Rule]]] = []
+    if not isinstance(binary, dict):
+        raise PolicyError(f'{label}: binary: expected tables like [binary."svc-*".size]')
+    for pattern, body in binary.items():
+        if not isinstance(body, dict):
+            raise PolicyError(f"{label}: binary.{pattern!r}: expected a table of sections")
+        overrides.append((pattern, _parse_areas(label, body, f'binary."{pattern}".')))
+
+    name = meta.get("name", path.stem)
+    parent = meta.get("extends")
+    if parent is None:
+        return Policy(name, (label,), rules, tuple(overrides))
+    base_dir = None if label.startswith("builtin:") else path.parent
+    try:
+        base = _load(parent, base_dir, (*stack, identity))
+    except PolicyError as exc:
+        if "cycle" in str(exc) or str(exc).startswith(label):
+            raise
+        raise PolicyError(f"{label}: policy.extends: {exc}") from None
+    return Policy(
+        name,
+        (label, *base.sources),
+        {**base.rules, **rules},
+        (*base.overrides, *overrides),
+    )
+
+
+def load_policy(spec: str) -> Policy:
+    """A built-in name ("serverless") or a path to a TOML file."""
+    return _load(spec, None, ())

@@ -1,0 +1,291 @@
+"""JUnit XML: the report every CI system already reads (Jenkins, GitLab, GitHub actions).
+
+One ``testsuite`` per binary, one ``testcase`` per check (DESIGN.md section 6), rendered
+from a ``gate/results/v1`` document so that a saved result re-renders identically.
+The output validates against Jenkins' JUnit schema (tests/data/junit.xsd).
+
+Anything that came from the binary (paths, Go settings, output tails, error text) is
+untrusted and may hold bytes XML 1.0 cannot carry; every string goes through
+``xml_safe`` before it reaches junit_xml, because junit_xml's own cleaning runs after
+serialisation and lets lone surrogates and U+FFFF through as character references
+(``&#55296;``) that no XML parser accepts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from functools import cache
+from typing import Any
+
+_REPLACEMENT = "\ufffd"
+_PERCENTILES = ("p50", "p90", "p95", "p99")
+_TOTAL_KINDS = ("text", "rodata", "data", "bss", "symbols", "debug")
+_HARDENING = ("nx", "relro", "bind_now", "textrel", "canary", "fortify")
+_TAIL_KEYS = ("stdout_tail", "stderr_tail")
+
+
+@cache
+def _not_xml_safe() -> re.Pattern[str]:
+    """What XML 1.0 cannot carry (C0 controls but tab, LF and CR; surrogates; U+FFFE and
+    U+FFFF), plus DEL and the C1 controls.
+
+    DEL and C1 are legal XML but are terminal control codes (\\x9b is a CSI) that no
+    report viewer shows sensibly, and junit_xml drops some of them silently. Compiled on
+    first use: the surrogate range costs a millisecond that `gate` start-up should not pay.
+    """
+    return re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """`text` with every character XML 1.0 cannot carry replaced by U+FFFD.
+
+    Replaced rather than dropped so a reader sees that something was there. Tabs,
+    newlines, carriage returns and all of non-BMP Unicode (emoji) are kept.
+    """
+    return _not_xml_safe().sub(_REPLACEMENT, text)
+
+
+def render_junit(doc: Mapping[str, Any]) -> str:
+    """JUnit XML for a gate/results/v1 document, as text to be written as UTF-8."""
+    import xml.etree.ElementTree as ET
+
+    from junit_xml import TestSuite, to_xml_report_string
+
+    binaries = list(doc.get("binaries") or [])
+    labels = _labels(binaries)
+    suites = []
+    for binary, label in zip(binaries, labels, strict=True):
+        suite_name = xml_safe(f"gate.{label}")
+        suites.append(
+            TestSuite(
+                suite_name,
+                test_cases=_cases(binary, suite_name),
+                timestamp=xml_safe(str(doc.get("created") or "")) or None,
+                properties=_properties(doc, binary),
+                stdout=xml_safe(_summary(binary, label)),
+            )
+        )
+    # prettyprint=False: junit_xml's pretty printer round-trips through minidom, which
+    # writes newlines inside attribute values raw (a parser turns them into spaces).
+    # encoding=None serialises to ASCII with character references, so its after-the-fact
+    # cleaning regex cannot strip characters that are legal XML (it drops U+FDD0-U+FDDF).
+    root = ET.fromstring(to_xml_report_string(suites, prettyprint=False))
+    _fix_output(root)
+    ET.indent(root)  # only whitespace-only text of elements with children is touched
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, "unicode") + "\n"
+
+
+def _fix_output(root: Any) -> None:
+    """Minimal fixes where junit_xml's output breaks Jenkins' JUnit schema or its readers.
+
+    - junit_xml always writes ``disabled="0"`` on testsuites and testsuite; the schema
+      declares no ``disabled`` attribute (nothing in gate is ever disabled).
+    - It writes suite times with ``str(float)``, which becomes "1e-05" for small sums;
+      the schema's SUREFIRE_TIME takes fixed-point only.
+    - It leaves ``time`` out of a test case whose time is 0. The schema allows that, but
+      a reader that parses the attribute as a number gets nothing instead of 0.
+    """
+    for element in (root, *root.iter("testsuite")):
+        element.attrib.pop("disabled", None)
+        if "time" in element.attrib:
+            element.set("time", f"{float(element.get('time')):.6f}")
+    for case in root.iter("testcase"):
+        case.attrib.setdefault("time", f"{0.0:.6f}")
+
+
+def _labels(binaries: list[Mapping[str, Any]]) -> list[str]:
+    """Display name of each binary; the path where two binaries share a name.
+
+    Suites (and their classnames) must be distinct, or CI viewers merge the two
+    binaries' checks into one suite.
+    """
+    names = [str(b.get("name") or b.get("path") or "?") for b in binaries]
+    return [
+        str(b.get("path") or name) if names.count(name) > 1 else name
+        for b, name in zip(binaries, names, strict=True)
+    ]
+
+
+def _cases(binary: Mapping[str, Any], classname: str) -> list[Any]:
+    from junit_xml import TestCase
+
+    cases = []
+    if binary.get("verdict") == "error":
+        case = TestCase("gate.error", classname=classname, elapsed_sec=0.0)
+        # junit_xml drops an error whose message is empty: the case would pass.
+        message = xml_safe(str(binary.get("error") or "")) or "the binary could not be judged"
+        case.add_error_info(message=message)
+        cases.append(case)
+    for check in binary.get("checks") or []:
+        check_id = xml_safe(str(check.get("id") or "?"))
+        message = xml_safe(str(check.get("message") or ""))
+        case = TestCase(check_id, classname=classname, elapsed_sec=_elapsed(check))
+        status = check.get("status")
+        if status == "fail":
+            # As for errors: an empty message and output would make a failure pass.
+            case.add_failure_info(
+                message=message or f"{check_id} failed",
+                output=xml_safe(_detail(check)),
+                failure_type=f"gate.{check_id}",
+            )
+        elif status == "skip":
+            case.add_skipped_info(message=message or "skipped")
+        elif status == "warn":
+            case.stdout = xml_safe(f"warning: {message}\n{_detail(check)}")
+        cases.append(case)
+    return cases
+
+
+def _elapsed(check: Mapping[str, Any]) -> float:
+    """Seconds shown as the test's duration: the percentile itself for start-up checks."""
+    check_id = str(check.get("id") or "")
+    measured = check.get("measured")
+    area, _, rule = check_id.partition(".")
+    if (
+        area == "startup"
+        and rule in _PERCENTILES
+        and check.get("unit") == "ms"
+        and _is_number(measured)
+    ):
+        return max(float(measured), 0.0) / 1000.0
+    return 0.0
+
+
+def _detail(check: Mapping[str, Any]) -> str:
+    """Measured against limit, one per line: the body of a failure."""
+    unit = check.get("unit")
+    return (
+        f"measured: {_with_unit(check.get('measured'), unit)}\n"
+        f"limit:    {_with_unit(check.get('limit'), unit)}\n"
+        f"severity: {check.get('severity') or 'error'}"
+    )
+
+
+def _with_unit(value: Any, unit: Any) -> str:
+    text = _text(value)
+    if value is None or not unit or not _is_number(value):
+        return text
+    if unit == "%":
+        return f"{text}%"
+    if unit == "bytes" and isinstance(value, int):
+        from gate.units import format_size
+
+        return f"{value:,} bytes ({format_size(value)})"
+    return f"{text} {unit}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _text(value: Any) -> str:
+    """A JSON value as a property or table shows it (true/false, not True/False)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ", ".join(_text(v) for v in value)
+    return str(value)
+
+
+def _properties(doc: Mapping[str, Any], binary: Mapping[str, Any]) -> dict[str, str]:
+    """The measured values, flat, so CI viewers can show and compare them."""
+    props: dict[str, Any] = {
+        "gate.policy": doc.get("policy"),
+        "gate.version": doc.get("gate_version"),
+        "gate.path": binary.get("path"),
+        "gate.verdict": binary.get("verdict"),
+        "gate.error": binary.get("error"),
+    }
+    facts = binary.get("facts") or {}
+    if facts:
+        elf = facts.get("elf") or {}
+        linking = facts.get("linking") or {}
+        totals = facts.get("totals") or {}
+        symbols = facts.get("symbols") or {}
+        debug = facts.get("debug") or {}
+        hardening = facts.get("hardening") or {}
+        props["gate.file_size"] = facts.get("file_size")
+        for key in ("class", "machine", "type"):
+            props[f"gate.elf.{key}"] = elf.get(key)
+        props["gate.linking.static"] = linking.get("static")
+        props["gate.linking.interpreter"] = linking.get("interpreter")
+        props["gate.linking.needed"] = linking.get("needed") or None
+        for kind in _TOTAL_KINDS:
+            props[f"gate.size.{kind}"] = totals.get(kind)
+        props["gate.symbols.stripped"] = symbols.get("stripped")
+        props["gate.symbols.symtab_entries"] = symbols.get("symtab_entries")
+        props["gate.debug.present"] = debug.get("present")
+        props["gate.debug.compressed"] = debug.get("compressed")
+        for key in _HARDENING:
+            props[f"gate.hardening.{key}"] = hardening.get(key)
+        go = facts.get("go") or {}
+        if go:
+            props["gate.go.version"] = go.get("version")
+            props["gate.go.path"] = go.get("path")
+            main = go.get("main_module")
+            props["gate.go.main_module"] = main.get("path") if isinstance(main, dict) else main
+            for key, value in (go.get("settings") or {}).items():
+                props[f"gate.go.setting.{key}"] = value
+    startup = binary.get("startup") or {}
+    if startup:
+        runs = startup.get("runs") or []
+        props["gate.startup.ready"] = startup.get("ready")
+        props["gate.startup.cold"] = startup.get("cold")
+        props["gate.startup.runs"] = len(runs)
+        props["gate.startup.failed_runs"] = sum(not r.get("ok") for r in runs)
+        stats = startup.get("stats") or {}
+        for key in ("min", *_PERCENTILES, "max", "mean", "stdev"):
+            props[f"gate.startup.{key}_ms"] = stats.get(f"{key}_ms")
+        rss = [r["max_rss_bytes"] for r in runs if _is_number(r.get("max_rss_bytes"))]
+        props["gate.startup.max_rss_bytes"] = max(rss) if rss else None
+    for check in binary.get("checks") or []:
+        if check.get("measured") is not None:
+            props[f"gate.measured.{check.get('id')}"] = check["measured"]
+    return {xml_safe(k): xml_safe(_text(v)) for k, v in props.items() if v is not None}
+
+
+def _summary(binary: Mapping[str, Any], label: str) -> str:
+    """The suite's system-out: what a person reads first in the CI test view."""
+    verdict = str(binary.get("verdict") or "?")
+    lines = [f"gate {label} ({binary.get('path')}): {verdict.upper()}"]
+    if binary.get("error"):
+        lines.append(f"error: {binary['error']}")
+    checks = binary.get("checks") or []
+    if checks:
+        lines += ["", _checks_table(checks)]
+    lines += _failed_runs(binary.get("startup") or {})
+    return "\n".join(lines) + "\n"
+
+
+def _checks_table(checks: Iterable[Mapping[str, Any]]) -> str:
+    """Fixed-width table of id, status and message, one check a line."""
+    rows = [("check", "status", "message")]
+    rows += [
+        (str(c.get("id")), str(c.get("status")), " ".join(str(c.get("message") or "").split()))
+        for c in checks
+    ]
+    id_width = max(len(r[0]) for r in rows)
+    status_width = max(len(r[1]) for r in rows)
+    return "\n".join(f"{i:<{id_width}}  {s:<{status_width}}  {m}".rstrip() for i, s, m in rows)
+
+
+def _failed_runs(startup: Mapping[str, Any]) -> list[str]:
+    """Errors and output tails of the start-ups that failed: why the binary did not start."""
+    runs = startup.get("runs") or []
+    failed = [(n, r) for n, r in enumerate(runs, 1) if not r.get("ok")]
+    if not failed:
+        return []
+    lines = ["", f"failed start-up runs: {len(failed)} of {len(runs)}"]
+    for number, run in failed:
+        exit_code = run.get("exit_code")
+        status = f"exit code {exit_code}" if exit_code is not None else "no exit code"
+        lines.append(f"run {number}: {status}: {run.get('error') or 'failed'}")
+        for key in _TAIL_KEYS:
+            tail = run.get(key)
+            if tail:
+                lines.append(f"  {key.replace('_', ' ')}:")
+                lines += [f"    | {line}" for line in str(tail).splitlines()]
+    return lines

@@ -1,0 +1,512 @@
+"""Markdown job summary (GitHub step summary, GitLab, PR/MR comments).
+
+Rendered from the gate/results/v1 document only. Written for a reviewer who has ten
+seconds: the verdict in the first line, then only what failed, then details folded away.
+Every piece of text that came from the binary, its output or the policy goes through
+`_md` (Markdown context) or `_html` (inside HTML tags), so it can neither break a table
+nor inject HTML, links, images or mentions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from gate.units import format_duration, format_size
+
+MAX_ROWS = 50  # per table; the rest is counted in a "… N more" line
+MAX_CELL = 300  # characters of one untrusted value before it is cut
+MAX_NAMES = 10  # binaries named in the line under the verdict
+MAX_FAILED_RUNS = 10  # failed start-up runs listed per binary
+TAIL_LINES = 10  # output lines shown for the first failed run
+TAIL_WIDTH = 200  # characters per output line shown
+BINS = 10  # target number of histogram bins
+SPARK = "▁▂▃▄▅▆▇█"
+
+_STATUS = {"pass": "✅", "fail": "❌", "warn": "⚠️", "skip": "⏭️"}
+_VERDICT = {"pass": "✅", "fail": "❌", "error": "⚠️"}
+_RANK = {"fail": 0, "warn": 1, "pass": 2, "skip": 3}
+
+# Markdown-active characters, backslash-escaped. `<` and `&` become entities (they also
+# work inside HTML and cannot start a tag or an entity); `[` alone stops links and images;
+# `$` stops GitHub math; `@` gets a word joiner so a name in a PR comment pings nobody.
+_MD_ESCAPES = {
+    "\\": "\\\\",
+    "`": "\\`",
+    "*": "\\*",
+    "_": "\\_",
+    "[": "\\[",
+    "|": "\\|",
+    "~": "\\~",
+    "$": "\\$",
+    "<": "&lt;",
+    "&": "&amp;",
+    "@": "@\u2060",
+}
+_HTML_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
+# Bidirectional overrides and zero-width characters can make text read differently
+# from what it is ("Trojan Source"): shown as escapes instead.
+_INVISIBLE = frozenset(
+    "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+    "\u2060\u2066\u2067\u2068\u2069\ufeff"
+)
+
+
+def _visible(ch: str) -> str | None:
+    """An escape for a control or invisible character; None for ordinary text."""
+    if ch in "\t\n\r":
+        return " "
+    code = ord(ch)
+    if code < 0x20 or 0x7F <= code < 0xA0:
+        return f"\\x{code:02x}"
+    if ch in _INVISIBLE:
+        return f"\\u{code:04x}"
+    return None
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _one_line(value: Any, limit: int) -> str:
+    """str(value) on one line (controls shown as escapes), cut to `limit` characters."""
+    text = value if isinstance(value, str) else str(value)
+    out = []
+    for ch in text:
+        esc = _visible(ch)
+        out.append(ch if esc is None else esc)
+    return _clip(" ".join("".join(out).split()), limit)
+
+
+def _md(value: Any, limit: int = MAX_CELL) -> str:
+    """Untrusted text for a Markdown line or table cell: literal when rendered."""
+    return "".join(_MD_ESCAPES.get(ch, ch) for ch in _one_line(value, limit))
+
+
+def _html(value: Any, limit: int = MAX_CELL) -> str:
+    """Untrusted text inside an HTML element (no Markdown is parsed there)."""
+    return "".join(_HTML_ESCAPES.get(ch, ch) for ch in _one_line(value, limit))
+
+
+def _code_block(text: str) -> list[str]:
+    """Lines of a fenced block that no content can close early."""
+    longest = run = 0
+    for ch in text:
+        run = run + 1 if ch == "`" else 0
+        longest = max(longest, run)
+    fence = "`" * max(3, longest + 1)
+    return [f"{fence}text", *text.split("\n"), fence]
+
+
+def _tail(text: str) -> str:
+    """The last lines of a run's output, controls made visible, lines cut."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n").split("\n")
+    shown = []
+    for line in lines[-TAIL_LINES:]:
+        chars = [ch if ch == "\t" else (_visible(ch) or ch) for ch in line]
+        shown.append(_clip("".join(chars), TAIL_WIDTH))
+    if len(lines) > TAIL_LINES:
+        shown.insert(0, f"… {len(lines) - TAIL_LINES} earlier lines")
+    return "\n".join(shown)
+
+
+def _plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+# ---------------------------------------------------------------- values and units
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _size_unit(limit: Any) -> str | None:
+    """The unit a size limit was most likely written in, so measured reads in the same."""
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
+        return None
+    best: tuple[int, str] | None = None
+    for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if limit % factor == 0:
+            best = (factor, unit)
+            break
+    for unit, factor in (("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
+        if limit % factor == 0:
+            if best is None or factor > best[0]:
+                best = (factor, unit)
+            break
+    return best[1] if best else None
+
+
+def _number(value: float, unit: str | None, size_unit: str | None = None) -> str:
+    if unit == "bytes":
+        return format_size(int(value), size_unit)
+    if unit == "ms":
+        return format_duration(value)
+    if unit == "%":
+        return f"{value:.1f}%"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:g}"
+
+
+def _value(value: Any, unit: str | None, size_unit: str | None = None) -> str:
+    """A measured or limit value as a person reads it (already escaped)."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if _is_number(value):
+        return _number(value, unit, size_unit)
+    if isinstance(value, list | tuple):
+        if not value:
+            return "(none)"
+        shown = ", ".join(_md(v, 60) for v in value[:5])
+        return shown + (f", … {len(value) - 5} more" if len(value) > 5 else "")
+    return _md(value)
+
+
+def _over_by(check: dict[str, Any]) -> str:
+    """measured - limit, absolute and relative; signed, so a minimum reads as "-3"."""
+    measured, limit, unit = check.get("measured"), check.get("limit"), check.get("unit")
+    if not (_is_number(measured) and _is_number(limit)):
+        return "—"
+    diff = measured - limit
+    if unit == "bytes":
+        absolute = format_size(int(diff), _size_unit(limit))
+    elif unit == "%":
+        return f"{diff:+.1f} pp"  # a percent of a percent would only confuse
+    else:
+        absolute = _number(diff, unit)
+    if not absolute.startswith("-") and diff > 0:
+        absolute = "+" + absolute
+    if limit:
+        return f"{absolute} ({diff / abs(limit) * 100:+.1f}%)"
+    return absolute
+
+
+def _measured_limit(check: dict[str, Any]) -> tuple[str, str]:
+    unit = check.get("unit")
+    size_unit = _size_unit(check.get("limit")) if unit == "bytes" else None
+    return (
+        _value(check.get("measured"), unit, size_unit),
+        _value(check.get("limit"), unit, size_unit),
+    )
+
+
+# ---------------------------------------------------------------- tables
+
+
+def _table(header: Sequence[str], rows: list[list[str]], more: str) -> list[str]:
+    """A pipe table capped at MAX_ROWS rows (cells must be escaped already)."""
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in rows[:MAX_ROWS]]
+    if len(rows) > MAX_ROWS:
+        lines += ["", f"… {len(rows) - MAX_ROWS} more {more}"]
+    return lines
+
+
+def _binaries(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [b for b in doc.get("binaries") or [] if isinstance(b, dict)]
+
+
+def _checks(binary: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for c in binary.get("checks") or [] if isinstance(c, dict)]
+
+
+def _name(binary: dict[str, Any]) -> Any:
+    return binary.get("name") or binary.get("path") or "?"
+
+
+def _problems_table(binaries: list[dict[str, Any]]) -> list[str]:
+    """Failed checks of every binary, then warned ones: the whole reason for a red gate."""
+    rows = []
+    for status in ("fail", "warn"):
+        for binary in binaries:
+            for check in _checks(binary):
+                if check.get("status") != status:
+                    continue
+                measured, limit = _measured_limit(check)
+                rows.append(
+                    [
+                        _md(_name(binary), 80),
+                        f"{_STATUS[status]} {_md(check.get('id', '?'), 120)}",
+                        measured,
+                        limit,
+                        _over_by(check),
+                    ]
+                )
+    if not rows:
+        return []
+    return _table(("binary", "check", "measured", "limit", "over by"), rows, "failed checks")
+
+
+def _checks_table(checks: list[dict[str, Any]]) -> list[str]:
+    """Every check of one binary in policy order; failures kept when the table is cut."""
+    if len(checks) > MAX_ROWS:
+        keep = sorted(range(len(checks)), key=lambda i: (_RANK.get(checks[i].get("status"), 4), i))
+        kept = sorted(keep[:MAX_ROWS])
+        shown = [checks[i] for i in kept]
+        hidden = len(checks) - MAX_ROWS
+    else:
+        shown, hidden = checks, 0
+    rows = [
+        [
+            _STATUS.get(c.get("status"), "❔"),
+            _md(c.get("id", "?"), 120),
+            _md(c.get("message") or "", MAX_CELL),
+        ]
+        for c in shown
+    ]
+    lines = _table(("", "check", "message"), rows, "checks")
+    if hidden:
+        lines += ["", f"… {hidden} more checks (passed or skipped)"]
+    return lines
+
+
+# ---------------------------------------------------------------- facts
+
+
+_GO_KEYS = ("CGO_ENABLED", "-trimpath", "-buildmode", "-ldflags", "GOOS", "GOARCH")
+
+
+def _facts_line(facts: dict[str, Any]) -> str | None:
+    """Size, ELF type, linking, stripped, Go: what a reviewer checks against the policy."""
+    parts = []
+    size = facts.get("file_size")
+    if _is_number(size):
+        parts.append(format_size(int(size)))
+    elf = facts.get("elf") or {}
+    kind = " ".join(_md(elf[k], 40) for k in ("machine", "type") if elf.get(k))
+    if kind:
+        parts.append(kind)
+    linking = facts.get("linking") or {}
+    if linking.get("static"):
+        parts.append("static")
+    elif linking:
+        needed = list(linking.get("needed") or [])
+        shown = ", ".join(_md(n, 60) for n in needed[:4])
+        if len(needed) > 4:
+            shown += f", … {len(needed) - 4} more"
+        parts.append(f"dynamic ({shown})" if shown else "dynamic")
+    symbols = facts.get("symbols") or {}
+    if "stripped" in symbols:
+        parts.append("stripped" if symbols["stripped"] else "not stripped")
+    debug = facts.get("debug") or {}
+    if debug.get("present") and _is_number(debug.get("bytes")):
+        parts.append(f"debug info {format_size(int(debug['bytes']))}")
+    go = facts.get("go")
+    if isinstance(go, dict):
+        settings = go.get("settings") or {}
+        keys = [f"{_md(k, 20)}={_md(settings[k], 80)}" for k in _GO_KEYS if k in settings]
+        parts.append(" ".join([_md(go.get("version") or "Go", 40), *keys]))
+    return " · ".join(parts) if parts else None
+
+
+# ---------------------------------------------------------------- start-up chart
+
+
+def _histogram(values: list[float]) -> tuple[list[str], list[int]]:
+    """About BINS bins of a "nice" width (1, 2 or 5 times 10^n ms), labels as ms ranges."""
+    lo, hi = min(values), max(values)
+    if hi <= lo:
+        return [f"{lo:.1f}"], [len(values)]
+    raw = (hi - lo) / BINS
+    exp = math.floor(math.log10(raw))
+    step = next(n for n in (1, 2, 5, 10) if n * 10**exp >= raw)
+    if step == 10:
+        step, exp = 1, exp + 1
+    width = step * 10.0**exp
+    decimals = max(0, -exp)
+    start = math.floor(lo / width) * width
+    count = max(1, math.ceil((hi - start) / width - 1e-9))
+    bars = [0] * count
+    for v in values:
+        bars[min(count - 1, max(0, int((v - start) // width)))] += 1
+    labels = [
+        f"{start + i * width:.{decimals}f}-{start + (i + 1) * width:.{decimals}f}"
+        for i in range(count)
+    ]
+    return labels, bars
+
+
+def _sparkline(bars: list[int]) -> str:
+    top = max(bars) or 1
+    return "".join(SPARK[0] if b == 0 else SPARK[1 + round(b / top * 6)] for b in bars)
+
+
+def _ms(value: Any) -> str:
+    return format_duration(value) if _is_number(value) else "—"
+
+
+def _startup(startup: dict[str, Any], checks: list[dict[str, Any]]) -> list[str]:
+    """Histogram (mermaid, plus a text sparkline where mermaid is not rendered), failed runs."""
+    runs = [r for r in startup.get("runs") or [] if isinstance(r, dict)]
+    stats = startup.get("stats")
+    lines: list[str] = []
+    ok = [float(r["wall_ms"]) for r in runs if r.get("ok") and _is_number(r.get("wall_ms"))]
+    p95 = next((c for c in checks if c.get("id") == "startup.p95"), None)
+    p95_limit = p95.get("limit") if p95 else None
+    if isinstance(stats, dict) and ok:
+        labels, bars = _histogram(ok)
+        title = f"start-up wall time (ms), {_plural(len(ok), 'ok run')}"
+        if _is_number(p95_limit):
+            title += f", p95 limit {p95_limit:.1f} ms"
+        lines += [
+            "```mermaid",
+            "xychart-beta",
+            f'    title "{title}"',
+            '    x-axis "ms" [' + ", ".join(f'"{label}"' for label in labels) + "]",
+            f'    y-axis "runs" 0 --> {max(bars)}',
+            "    bar [" + ", ".join(str(b) for b in bars) + "]",
+            "```",
+            "",
+        ]
+        limit = f" (limit {_ms(p95_limit)})" if _is_number(p95_limit) else ""
+        failed = stats.get("failed") or 0
+        lines.append(
+            f"start-up: `{_sparkline(bars)}` min {_ms(stats.get('min_ms'))}"
+            f" · p50 {_ms(stats.get('p50_ms'))} · p95 {_ms(stats.get('p95_ms'))}{limit}"
+            f" · max {_ms(stats.get('max_ms'))} · {_plural(len(ok), 'ok run')}"
+            + (f", {failed} failed" if failed else "")
+        )
+    bad = [(i, r) for i, r in enumerate(runs, 1) if not r.get("ok")]
+    if bad:
+        if lines:
+            lines.append("")
+        lines.append(f"{_plural(len(bad), 'failed start-up run')}:")
+        lines.append("")
+        for i, run in bad[:MAX_FAILED_RUNS]:
+            exit_code = run.get("exit_code")
+            status = f" (exit code {exit_code})" if exit_code is not None else ""
+            lines.append(f"- run {i}: {_md(run.get('error') or 'failed', 200)}{status}")
+        if len(bad) > MAX_FAILED_RUNS:
+            lines.append(f"- … {len(bad) - MAX_FAILED_RUNS} more")
+        first = bad[0][1]
+        for key, label in (("stderr_tail", "stderr"), ("stdout_tail", "stdout")):
+            tail = first.get(key)
+            if isinstance(tail, str) and tail.strip():
+                lines += ["", f"{label} of run {bad[0][0]} (last lines):", ""]
+                lines += _code_block(_tail(tail))
+    return lines
+
+
+# ---------------------------------------------------------------- document
+
+
+def _counts(binaries: list[dict[str, Any]]) -> dict[str, int]:
+    counts = {"pass": 0, "fail": 0, "warn": 0, "skip": 0}
+    for binary in binaries:
+        for check in _checks(binary):
+            status = check.get("status")
+            if status in counts:
+                counts[status] += 1
+    return counts
+
+
+def _headline(verdict: str, binaries: list[dict[str, Any]]) -> str:
+    """The verdict in words: what a reviewer reads first and maybe only."""
+    counts = _counts(binaries)
+    errors = sum(1 for b in binaries if b.get("verdict") == "error")
+    failed = f"{_plural(counts['fail'], 'check')} failed"
+    if verdict == "error" or (errors and verdict != "fail"):
+        text = (
+            f"could not judge {_plural(errors, 'binary', 'binaries')}"
+            if errors
+            else ("could not judge")
+        )
+        if counts["fail"]:
+            text += f", {failed}"
+        return f"## ⚠️ gate: {text} — merge blocked"
+    if verdict == "fail":
+        text = failed if counts["fail"] else "failed"
+        return f"## ❌ gate: {text} — merge blocked"
+    judged = counts["pass"] + counts["warn"]
+    if not judged:
+        text = "passed (no checks applied)"
+    elif counts["warn"]:
+        text = f"{_plural(counts['pass'], 'check')} passed, {_plural(counts['warn'], 'warning')}"
+    else:
+        text = f"all {_plural(counts['pass'], 'check')} passed"
+    if counts["skip"]:
+        text += f", {counts['skip']} skipped"
+    return f"## ✅ gate: {text}"
+
+
+def _subline(doc: dict[str, Any], binaries: list[dict[str, Any]]) -> str:
+    names = [f"{_VERDICT.get(b.get('verdict'), '❔')} {_md(_name(b), 80)}" for b in binaries]
+    shown = " · ".join(names[:MAX_NAMES])
+    if len(names) > MAX_NAMES:
+        shown += f" · … {len(names) - MAX_NAMES} more"
+    policy = _md(doc.get("policy") or "?", 80)
+    count = _plural(len(binaries), "binary", "binaries")
+    return f"policy **{policy}** · {count}" + (f": {shown}" if shown else "")
+
+
+def _binary_section(binary: dict[str, Any]) -> list[str]:
+    verdict = binary.get("verdict")
+    checks = _checks(binary)
+    counts = _counts([binary])
+    if verdict == "error":
+        summary = "could not judge"
+    elif counts["fail"]:
+        summary = f"{counts['fail']} of {_plural(len(checks), 'check')} failed"
+    else:
+        summary = f"{counts['pass']} of {_plural(len(checks), 'check')} passed"
+        if counts["warn"]:
+            summary += f", {_plural(counts['warn'], 'warning')}"
+    opened = " open" if verdict in ("fail", "error") else ""
+    lines = [
+        f"<details{opened}><summary>{_VERDICT.get(verdict, '❔')} <b>{_html(_name(binary), 80)}"
+        f"</b> — {summary}</summary>",
+        "",
+    ]
+    if binary.get("error"):
+        lines += [f"**could not judge:** {_md(binary['error'])}", ""]
+    facts = binary.get("facts")
+    if isinstance(facts, dict):
+        line = _facts_line(facts)
+        if line:
+            lines += [line, ""]
+    if checks:
+        lines += [*_checks_table(checks), ""]
+    startup = binary.get("startup")
+    if isinstance(startup, dict):
+        chart = _startup(startup, checks)
+        if chart:
+            lines += [*chart, ""]
+    lines.append("</details>")
+    return lines
+
+
+def render_markdown(doc: dict[str, Any]) -> str:
+    """The job summary for a gate/results/v1 document: verdict, failures, then details."""
+    binaries = _binaries(doc)
+    verdict = str(doc.get("verdict") or "error")
+    lines = [_headline(verdict, binaries), _subline(doc, binaries), ""]
+    errors = [b for b in binaries if b.get("verdict") == "error"]
+    for binary in errors:
+        reason = binary.get("error") or "could not be judged"
+        lines.append(f"- ⚠️ **{_md(_name(binary), 80)}**: {_md(reason)}")
+    if errors:
+        lines.append("")
+    problems = _problems_table(binaries)
+    if problems:
+        lines += [*problems, ""]
+    for binary in binaries:
+        lines += [*_binary_section(binary), ""]
+    return "\n".join(_join(lines)).rstrip("\n") + "\n"
+
+
+def _join(lines: Iterable[str]) -> Iterable[str]:
+    """Drop repeated blank lines so the raw text stays as tidy as the rendered one."""
+    blank = False
+    for line in lines:
+        if line == "" and blank:
+            continue
+        blank = line == ""
+        yield line

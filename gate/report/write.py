@@ -1,0 +1,208 @@
+"""Writing report files atomically, alone or as an all-or-nothing batch.
+
+A CI system that reads a half-written JUnit file, or a JSON report from this run next
+to a JUnit report from the previous one, reports something that never happened. So
+every report goes to a temporary file in the target's directory (same file system,
+so the rename is atomic), is flushed to disk, and only then renamed over the target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from gate.errors import GateError
+
+_PREFIX = ".gate-"
+
+
+class _Failure(Exception):
+    """A report that cannot be written: which one, and why, in words."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(reason)
+        self.path = path
+        self.reason = reason
+
+
+def _reason(exc: OSError) -> str:
+    """ "permission denied", "is a directory": the errno text without Python's decoration."""
+    text = exc.strerror or str(exc) or type(exc).__name__
+    return text[:1].lower() + text[1:]
+
+
+def _umask() -> int:
+    # There is no way to read the umask without setting it; gate is single-threaded here.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _make_parent(target: str | Path, parent: Path, created: list[Path]) -> None:
+    """Create the missing directories above a report (CI users pass `reports/junit.xml`).
+
+    A path component that exists as a file is named, rather than reported as errno text.
+    """
+    missing: list[Path] = []
+    probe = parent
+    while not probe.is_dir():
+        if probe.exists() or probe.is_symlink():
+            raise _Failure(target, f"{probe} is not a directory")
+        missing.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir()
+        except FileExistsError:
+            if not directory.is_dir():
+                raise _Failure(target, f"{directory} is not a directory") from None
+            continue
+        except OSError as exc:
+            raise _Failure(target, f"cannot create directory {directory}: {_reason(exc)}") from exc
+        created.append(directory)
+
+
+def _write_temp(target: str | Path, directory: Path, data: bytes, mode: int) -> str:
+    """A flushed temporary file next to the target; removed again if anything fails."""
+    import tempfile  # ~5 ms (random, shutil): only paid when a report is written
+
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=_PREFIX, suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise _Failure(target, _reason(exc)) from exc
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fchmod(fd, mode)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException as exc:
+        _remove(tmp)
+        if isinstance(exc, OSError):
+            raise _Failure(target, _reason(exc)) from exc
+        raise
+    return tmp
+
+
+def _remove(path: str | Path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def _sync_dir(directory: Path) -> None:
+    """Make the renames durable; best effort (not every file system allows it)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _backup(target: Path, tmp: str) -> str | None:
+    """Keep an existing report reachable under a temporary name, to restore it on failure.
+
+    A hard link keeps the target in place throughout; where links are not supported a
+    rename is the fallback (the target is then briefly absent).
+    """
+    if not os.path.lexists(target):
+        return None
+    backup = tmp + ".old"
+    try:
+        os.link(target, backup, follow_symlinks=False)  # a symlink is kept as a symlink
+    except OSError:
+        try:
+            os.replace(target, backup)
+        except OSError:
+            return None
+    return backup
+
+
+def write_reports(items: Sequence[tuple[str | Path, str]]) -> None:
+    """Write every report or none: a failure leaves the old files as they were.
+
+    All temporary files are written first (the likely failures: no space, no permission,
+    a bad path), then renamed over their targets one by one; if a rename still fails, the
+    targets already replaced get their old content back, or are removed if they are new.
+    Raises GateError("PATH: cannot write report: REASON") naming the report that failed.
+    """
+    mode = 0o666 & ~_umask()
+    seen: dict[str, str | Path] = {}
+    for path, _ in items:
+        key = os.path.realpath(path)
+        if key in seen:
+            raise GateError(f"{path}: cannot write report: named for two reports")
+        seen[key] = path
+
+    created: list[Path] = []
+    temps: list[tuple[str | Path, Path, str]] = []  # (as given, target, temporary file)
+    replaced: list[tuple[Path, str | None]] = []  # (target, backup of its old content)
+    backups: list[str] = []
+    done = False
+    try:
+        for path, text in items:
+            target = Path(path)
+            if target.is_dir():
+                raise _Failure(path, "is a directory")
+            parent = target.parent
+            _make_parent(path, parent, created)
+            data = text.encode("utf-8", "replace")
+            temps.append((path, target, _write_temp(path, parent, data, mode)))
+        for path, target, tmp in temps:
+            backup = _backup(target, tmp)
+            if backup is not None:
+                backups.append(backup)
+            try:
+                os.replace(tmp, target)
+            except OSError as exc:
+                if backup is not None and not target.exists():
+                    os.replace(backup, target)  # the rename fallback moved it away
+                raise _Failure(path, _reason(exc)) from exc
+            replaced.append((target, backup))
+        done = True
+    except _Failure as failure:
+        raise GateError(f"{failure.path}: cannot write report: {failure.reason}") from None
+    finally:
+        if not done:
+            _roll_back(temps, replaced, created)
+        for backup in backups:
+            _remove(backup)
+    for directory in {target.parent for _, target, _ in temps}:
+        _sync_dir(directory)
+
+
+def _roll_back(
+    temps: list[tuple[str | Path, Path, str]],
+    replaced: list[tuple[Path, str | None]],
+    created: list[Path],
+) -> None:
+    """Undo a failed batch: old contents back, new files and temporaries gone."""
+    for target, backup in reversed(replaced):
+        try:
+            if backup is not None:
+                os.replace(backup, target)
+            else:
+                os.unlink(target)
+        except OSError:
+            pass
+    for _, _, tmp in temps:
+        _remove(tmp)
+    for directory in reversed(created):
+        with contextlib.suppress(OSError):
+            directory.rmdir()
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write one report atomically: readers see the old file or the new one, never a part."""
+    write_reports([(path, text)])

@@ -1,0 +1,544 @@
+"""JUnit report read back by real consumers: Jenkins' schema (xmlschema) and junitparser.
+
+The results documents are plain dicts shaped as gate/results/v1 describes them, so these
+tests pin the format contract, not gate's internals.
+"""
+
+from __future__ import annotations
+
+import copy
+import xml.etree.ElementTree as ET
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import xmlschema
+from hypothesis import given
+from hypothesis import strategies as st
+from junitparser import Error, Failure, JUnitXml, Skipped, TestSuite
+
+from gate.report.junit import render_junit, xml_safe
+
+XSD = Path(__file__).parent / "data" / "junit.xsd"
+
+# What a misbehaving binary may print: ANSI colours, NUL, BEL, a lone surrogate (from
+# surrogateescape decoding), a noncharacter, a C1 CSI, accents, CJK and an emoji.
+NASTY_STDERR = (
+    "panic: \x1b[31mconfig missing\x1b[0m\x00\n"
+    "caf\u00e9 \u65e5\u672c\u8a9e \U0001f680 \ud800 \uffff \x9b2J \x07\n"
+)
+NASTY_STDOUT = "listening on :8080\x1b[K\r\nready? no\ufffe\n"
+
+
+def _facts(
+    path: str,
+    *,
+    file_size: int,
+    elf_type: str,
+    static: bool,
+    stripped: bool,
+    go: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A gate/facts/v1 binary entry with every key the results schema lists."""
+    text, rodata = file_size // 2, file_size // 4
+    return {
+        "path": path,
+        "file_size": file_size,
+        "elf": {
+            "class": 64,
+            "machine": "x86_64",
+            "type": elf_type,
+            "entry": 0x401000,
+            "endian": "little",
+        },
+        "linking": {
+            "static": static,
+            "interpreter": None if static else "/lib64/ld-linux-x86-64.so.2",
+            "needed": [] if static else ["libc.so.6"],
+            "rpath": [],
+            "runpath": [],
+            "soname": None,
+        },
+        "sections": [
+            {"name": "", "type": "SHT_NULL", "size": 0, "flags": 0, "address": 0, "offset": 0},
+            {"name": ".text", "type": "SHT_PROGBITS", "size": text, "flags": 6,
+             "address": 0x401000, "offset": 0x1000},
+            {"name": ".rodata", "type": "SHT_PROGBITS", "size": rodata, "flags": 2,
+             "address": 0x801000, "offset": 0x1000 + text},
+            {"name": ".tbss", "type": "SHT_NOBITS", "size": 0, "flags": 0x403,
+             "address": 0xa01000, "offset": 0x1000 + text + rodata},
+            {"name": ".bss", "type": "SHT_NOBITS", "size": 196608, "flags": 3,
+             "address": 0xa02000, "offset": 0x1000 + text + rodata},
+        ],
+        "totals": {"text": text, "rodata": rodata, "data": 12288, "bss": 196608,
+                   "symbols": 0 if stripped else 1536, "debug": 0},
+        "symbols": {"stripped": stripped, "symtab_entries": 0 if stripped else 64,
+                    "dynsym_entries": 0 if static else 7},
+        "debug": {"present": False, "compressed": False, "bytes": 0, "sections": []},
+        "hardening": {"nx": True, "relro": "partial" if static else "full",
+                      "bind_now": not static, "textrel": False, "canary": not static,
+                      "fortify": False, "fortified": []},
+        "go": go,
+    }  # fmt: skip
+
+
+def _run(wall_ms: float, rss: int | None, **failure: Any) -> dict[str, Any]:
+    run = {
+        "wall_ms": wall_ms,
+        "user_ms": round(wall_ms * 0.4, 3),
+        "sys_ms": round(wall_ms * 0.3, 3),
+        "max_rss_bytes": rss,
+        "major_faults": 0,
+        "minor_faults": 412,
+        "exit_code": 0,
+        "ok": True,
+        "error": None,
+        "stopped": 0,
+        "port": None,
+        "resident_before": 0,
+        "resident_after": 1843,
+    }
+    if failure:
+        run.update({"ok": False, "stdout_tail": "", "stderr_tail": ""}, **failure)
+    return run
+
+
+def _stats(count: int, failed: int, p: dict[str, float]) -> dict[str, Any]:
+    return {
+        "count": count,
+        "failed": failed,
+        "min_ms": p["min"],
+        "p50_ms": p["p50"],
+        "p90_ms": p["p90"],
+        "p95_ms": p["p95"],
+        "p99_ms": p["p99"],
+        "max_ms": p["max"],
+        "mean_ms": p["mean"],
+        "stdev_ms": p["stdev"],
+        "ci": {
+            "p50": [p["p50"] * 0.95, p["p50"] * 1.05],
+            "p90": [p["p90"] * 0.95, None],
+            "p95": [p["p95"] * 0.95, None],
+            "p99": [None, None],
+        },
+        "confidence": 0.95,
+        "min_runs": {"p50": 6, "p90": 29, "p95": 59, "p99": 299},
+        "quantile_method": "type 7 (linear interpolation)",
+        "ci_method": "order statistics (binomial), distribution-free",
+    }
+
+
+def _startup(binary: str, runs: list[dict[str, Any]], p: dict[str, float]) -> dict[str, Any]:
+    failed = sum(not r["ok"] for r in runs)
+    return {
+        "binary": binary,
+        "args": [],
+        "ready": "exit",
+        "cold": True,
+        "eviction": "fadvise",
+        "warmup": 1,
+        "timeout_s": 10.0,
+        "runs": runs,
+        "stats": _stats(len(runs) - failed, failed, p),
+        "eviction_detail": None,
+        "against": None,
+    }
+
+
+def _check(
+    check_id: str,
+    status: str,
+    measured: Any,
+    limit: Any,
+    unit: str | None,
+    message: str,
+    severity: str = "error",
+) -> dict[str, Any]:
+    return {
+        "id": check_id,
+        "status": status,
+        "severity": severity,
+        "measured": measured,
+        "limit": limit,
+        "unit": unit,
+        "message": message,
+    }
+
+
+GO_SVC = {
+    "version": "go1.22.5",
+    "path": "example.com/svc/cmd/svc",
+    "main_module": {"path": "example.com/svc", "version": "(devel)", "sum": "", "replace": None},
+    "deps": [],
+    "settings": {
+        "-buildmode": "exe",
+        "-compiler": "gc",
+        # -X values are whatever the build put there, terminal escapes included.
+        "-ldflags": "-s -w -X main.banner=\x1b[1mhi\x1b[0m",
+        "CGO_ENABLED": "0",
+        "GOARCH": "amd64",
+        "GOOS": "linux",
+        "vcs.modified": "true",
+    },
+    "format": "inline",
+}
+
+P95_MESSAGE = (
+    "cold-start p95 412.3 ms > 320 ms by 92.3 ms (18 runs, p50 280.1 ms, 95% CI [390.1, \u2026])"
+)
+
+
+@cache
+def _document() -> dict[str, Any]:
+    hello_runs = [_run(0.7 + i * 0.05, None) for i in range(10)]
+    svc_runs = [_run(270.0 + i * 8.5, 31_457_280 + i * 4096) for i in range(18)]
+    svc_runs.insert(
+        3,
+        _run(
+            12.9,
+            9_437_184,
+            exit_code=2,
+            error="exited with code 2 before ready",
+            stderr_tail=NASTY_STDERR,
+            stdout_tail=NASTY_STDOUT,
+        ),
+    )
+    svc_runs.insert(
+        10, _run(10_000.0, None, exit_code=None, error="not ready after 10.0 s\x1b[0m; killed")
+    )
+    return {
+        "schema": "gate/results/v1",
+        "gate_version": "0.1.0",
+        "created": "2026-11-25T04:50:00Z",
+        "verdict": "error",
+        "policy": "serverless",
+        "policy_sources": ["builtin:serverless", "builtin:default"],
+        "binaries": [
+            {
+                "path": "build/hello",
+                "name": "hello",
+                "verdict": "pass",
+                "error": None,
+                "facts": _facts(
+                    "build/hello", file_size=16_784, elf_type="pie", static=False, stripped=False
+                ),
+                "startup": _startup(
+                    "build/hello",
+                    hello_runs,
+                    {"min": 0.7, "p50": 0.925, "p90": 1.105, "p95": 1.1275, "p99": 1.1455,
+                     "max": 1.15, "mean": 0.925, "stdev": 0.1514},
+                ),
+                "attribution": None,
+                "checks": [
+                    _check("size.max_file", "pass", 16_784, 8_500_000, "bytes",
+                           "file size 16.4 KiB (16,784 bytes) <= 8.5 MB"),
+                    _check("elf.types", "pass", "pie", ["exec", "pie", "static-pie"], None,
+                           "ELF type pie is allowed (exec, pie, static-pie)"),
+                    _check("elf.stripped", "warn", False, True, None,
+                           "not stripped: .symtab has 64 entries (1.5 KiB); strip it or link"
+                           " with -s", severity="warn"),
+                    _check("go.cgo", "skip", None, False, None, "not a Go binary"),
+                    _check("startup.p95", "pass", 1.1275, 320.0, "ms",
+                           "cold-start p95 1.1 ms <= 320 ms (10 runs, p50 0.9 ms)"),
+                ],
+            },
+            {
+                "path": "build/svc",
+                "name": "svc",
+                "verdict": "fail",
+                "error": None,
+                "facts": _facts(
+                    "build/svc",
+                    file_size=9_437_184,
+                    elf_type="exec",
+                    static=True,
+                    stripped=True,
+                    go=GO_SVC,
+                ),
+                "startup": _startup(
+                    "build/svc",
+                    svc_runs,
+                    {"min": 270.0, "p50": 342.25, "p90": 399.2, "p95": 412.3, "p99": 413.9,
+                     "max": 414.5, "mean": 342.25, "stdev": 44.6},
+                ),
+                "attribution": None,
+                "checks": [
+                    _check("size.max_file", "fail", 9_437_184, 8_500_000, "bytes",
+                           "file size 9.0 MiB (9,437,184 bytes) > 8.5 MB by 937,184 bytes"),
+                    _check("elf.stripped", "pass", True, True, None, "stripped"),
+                    _check("go.ldflags_contain", "pass", ["-s", "-w"], ["-s", "-w"], None,
+                           "-ldflags has -s, -w"),
+                    _check("go.min_version", "pass", "go1.22.5", "1.21", None,
+                           "go1.22.5 >= 1.21"),
+                    _check("startup.runs", "fail", 2, 0, None,
+                           "2 of 20 starts failed (run 4: exited with code 2 before ready;"
+                           " run 11: not ready after 10.0 s)"),
+                    _check("startup.p95", "fail", 412.3, 320.0, "ms", P95_MESSAGE),
+                    _check("startup.max_rss", "pass", 31_526_912, 67_108_864, "bytes",
+                           "max RSS 30.1 MiB <= 64 MiB"),
+                    _check("startup.max_regression", "skip", None, 10.0, "%",
+                           "no baseline: give --baseline or --baseline-binary"),
+                ],
+            },
+            {
+                "path": "build/run.sh",
+                "name": "run.sh",
+                "verdict": "error",
+                "error": "build/run.sh: not an ELF file (starts with '#!/bi'): pass the built"
+                " binary, not a script",
+                "facts": None,
+                "startup": None,
+                "attribution": None,
+                "checks": [],
+            },
+        ],
+    }  # fmt: skip
+
+
+@pytest.fixture
+def doc() -> dict[str, Any]:
+    return copy.deepcopy(_document())
+
+
+@cache
+def _schema() -> xmlschema.XMLSchema:
+    return xmlschema.XMLSchema(XSD)
+
+
+def _render(doc: dict[str, Any]) -> str:
+    """Render, validate against the Jenkins schema, and return the text."""
+    text = render_junit(doc)
+    _schema().validate(text)
+    return text
+
+
+def _parse(text: str) -> JUnitXml:
+    # As bytes, the way a CI system reads the file (lxml refuses a str with a declaration).
+    return JUnitXml.fromstring(text.encode("utf-8"))
+
+
+def _suites(text: str) -> dict[str, TestSuite]:
+    return {suite.name: suite for suite in _parse(text)}
+
+
+def _cases(suite: TestSuite) -> dict[str, Any]:
+    return {case.name: case for case in suite}
+
+
+def _result_of(case: Any, kind: type) -> Any:
+    found = [r for r in case.result if isinstance(r, kind)]
+    assert len(found) == 1, case.result
+    return found[0]
+
+
+def test_validates_against_the_jenkins_junit_schema(doc: dict[str, Any]) -> None:
+    text = _render(doc)
+    assert text.startswith('<?xml version="1.0" encoding="utf-8"?>\n<testsuites')
+
+
+def test_schema_is_a_real_check() -> None:
+    """The XSD rejects what junit_xml writes unfixed, so a green validation means something."""
+    bad = '<testsuites disabled="0"><testsuite name="s" tests="0" failures="0" errors="0"/>'
+    assert not _schema().is_valid(bad + "</testsuites>")
+    assert not _schema().is_valid(
+        '<testsuites><testsuite name="s" tests="0" failures="0" errors="0" time="1e-05"/>'
+        "</testsuites>"
+    )
+
+
+def test_counts_per_suite_equal_the_document(doc: dict[str, Any]) -> None:
+    suites = _suites(_render(doc))
+    assert list(suites) == ["gate.hello", "gate.svc", "gate.run.sh"]
+    for binary in doc["binaries"]:
+        statuses = [c["status"] for c in binary["checks"]]
+        is_error = binary["verdict"] == "error"
+        suite = suites[f"gate.{binary['name']}"]
+        expected = {
+            "tests": len(statuses) + is_error,
+            "failures": statuses.count("fail"),
+            "errors": int(is_error),
+            "skipped": statuses.count("skip"),
+        }
+        # What the suite element declares ...
+        assert {k: int(getattr(suite, k)) for k in expected} == expected
+        # ... and what its test cases hold.
+        cases = list(suite)
+        counted = {
+            "tests": len(cases),
+            "failures": sum(any(isinstance(r, Failure) for r in c.result) for c in cases),
+            "errors": sum(any(isinstance(r, Error) for r in c.result) for c in cases),
+            "skipped": sum(any(isinstance(r, Skipped) for r in c.result) for c in cases),
+        }
+        assert counted == expected
+        assert all(c.classname == f"gate.{binary['name']}" for c in cases)
+        assert suite.timestamp == doc["created"]
+    total = _parse(render_junit(doc))
+    assert int(total.failures) == 3 and int(total.errors) == 1 and int(total.tests) == 14
+
+
+def test_failures_carry_the_check_message_exactly(doc: dict[str, Any]) -> None:
+    cases = _cases(_suites(_render(doc))["gate.svc"])
+    for check in doc["binaries"][1]["checks"]:
+        case = cases[check["id"]]
+        if check["status"] != "fail":
+            assert case.is_passed or case.is_skipped
+            continue
+        failure = _result_of(case, Failure)
+        assert failure.message == check["message"]
+        assert failure.type == f"gate.{check['id']}"
+    p95 = _result_of(cases["startup.p95"], Failure).text
+    assert p95.splitlines() == ["measured: 412.3 ms", "limit:    320.0 ms", "severity: error"]
+    size = _result_of(cases["size.max_file"], Failure).text
+    assert "measured: 9,437,184 bytes (9.0 MiB)" in size
+    assert "limit:    8,500,000 bytes (8.1 MiB)" in size
+
+
+def test_skip_warn_and_pass(doc: dict[str, Any]) -> None:
+    cases = _cases(_suites(_render(doc))["gate.hello"])
+    assert _result_of(cases["go.cgo"], Skipped).message == "not a Go binary"
+    warned = cases["elf.stripped"]
+    assert warned.is_passed and not warned.result
+    message = doc["binaries"][0]["checks"][2]["message"]
+    assert warned.system_out.startswith(f"warning: {message}\n")
+    assert cases["size.max_file"].is_passed and cases["size.max_file"].system_out is None
+
+
+def test_error_binary_is_one_error_case(doc: dict[str, Any]) -> None:
+    suite = _suites(_render(doc))["gate.run.sh"]
+    (case,) = list(suite)
+    assert case.name == "gate.error"
+    assert _result_of(case, Error).message == doc["binaries"][2]["error"]
+    props = {p.name: p.value for p in suite.properties()}
+    assert props["gate.verdict"] == "error"
+    assert props["gate.error"] == doc["binaries"][2]["error"]
+    assert "gate.file_size" not in props
+
+
+def test_properties_carry_measured_values(doc: dict[str, Any]) -> None:
+    suites = _suites(_render(doc))
+    svc = {p.name: p.value for p in suites["gate.svc"].properties()}
+    binary = doc["binaries"][1]
+    stats = binary["startup"]["stats"]
+    assert svc["gate.policy"] == "serverless"
+    assert svc["gate.file_size"] == "9437184"
+    assert svc["gate.elf.type"] == "exec"
+    assert svc["gate.linking.static"] == "true"
+    assert svc["gate.size.text"] == str(binary["facts"]["totals"]["text"])
+    assert svc["gate.hardening.relro"] == "partial"
+    assert svc["gate.go.version"] == "go1.22.5"
+    assert svc["gate.go.main_module"] == "example.com/svc"
+    assert svc["gate.go.setting.CGO_ENABLED"] == "0"
+    assert svc["gate.go.setting.-ldflags"] == "-s -w -X main.banner=\ufffd[1mhi\ufffd[0m"
+    for key in ("p50", "p90", "p95", "p99"):
+        assert float(svc[f"gate.startup.{key}_ms"]) == stats[f"{key}_ms"]
+    assert svc["gate.startup.runs"] == "20"
+    assert svc["gate.startup.failed_runs"] == "2"
+    rss = [r["max_rss_bytes"] for r in binary["startup"]["runs"] if r["max_rss_bytes"]]
+    assert svc["gate.startup.max_rss_bytes"] == str(max(rss))
+    assert svc["gate.measured.startup.p95"] == "412.3"
+    assert svc["gate.measured.go.ldflags_contain"] == "-s, -w"
+    hello = {p.name: p.value for p in suites["gate.hello"].properties()}
+    assert hello["gate.linking.needed"] == "libc.so.6"
+    assert hello["gate.symbols.stripped"] == "false"
+    assert "gate.go.version" not in hello
+    assert "gate.startup.max_rss_bytes" not in hello  # every run's RSS was null
+
+
+def test_startup_cases_take_the_percentile_as_their_time(doc: dict[str, Any]) -> None:
+    cases = _cases(_suites(_render(doc))["gate.svc"])
+    assert cases["startup.p95"].time == pytest.approx(0.4123)
+    assert cases["size.max_file"].time == 0
+    assert cases["startup.max_rss"].time == 0
+
+
+def test_suite_output_has_the_table_and_failed_runs(doc: dict[str, Any]) -> None:
+    text = _render(doc)
+    out = ET.fromstring(text.encode()).find("testsuite[@name='gate.svc']/system-out").text
+    lines = out.splitlines()
+    assert lines[0] == "gate svc (build/svc): FAIL"
+    assert "startup.p95             fail    " + P95_MESSAGE in lines
+    assert "go.min_version          pass    go1.22.5 >= 1.21" in lines
+    assert "failed start-up runs: 2 of 20" in lines
+    assert "run 4: exit code 2: exited with code 2 before ready" in lines
+    assert "run 11: no exit code: not ready after 10.0 s\ufffd[0m; killed" in lines
+    assert "    | panic: \ufffd[31mconfig missing\ufffd[0m\ufffd" in lines
+    assert "    | caf\u00e9 \u65e5\u672c\u8a9e \U0001f680 \ufffd \ufffd \ufffd2J \ufffd" in lines
+    assert "    | ready? no\ufffd" in lines
+
+
+def test_text_from_the_binary_never_reaches_the_xml_raw(doc: dict[str, Any]) -> None:
+    text = _render(doc)
+    for bad in ("\x00", "\x1b", "\x07", "\x9b", "\ud800", "\ufffe", "\uffff", "&#"):
+        assert bad not in text
+    assert "\U0001f680" in text and "caf\u00e9" in text  # non-ASCII is kept, as UTF-8
+
+
+def test_xml_safe_adversarial() -> None:
+    nasty = "a\x00b\x1b[31mc\ud800d\udfffe\uffff\ufffef\x7f\x85\x9b\t\n\r\U0001f600\u00e9\ufdd0"
+    assert xml_safe(nasty) == (
+        "a\ufffdb\ufffd[31mc\ufffdd\ufffde\ufffd\ufffdf\ufffd\ufffd\ufffd\t\n\r\U0001f600\u00e9"
+        "\ufdd0"
+    )
+    assert xml_safe("") == ""
+
+
+@given(st.text(st.characters(exclude_categories=())))
+def test_xml_safe_output_is_always_xml(text: str) -> None:
+    safe = xml_safe(text)
+    assert len(safe) == len(text)  # replaced, never dropped
+    assert xml_safe(safe) == safe
+    element = ET.Element("e", {"a": safe})
+    element.text = safe
+    parsed = ET.fromstring(ET.tostring(element, encoding="utf-8"))
+    assert parsed.get("a") == safe
+    # Parsers normalise a raw CR in text content to LF.
+    assert (parsed.text or "") == safe.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def test_sanitised_text_round_trips_through_the_report(doc: dict[str, Any]) -> None:
+    binary = doc["binaries"][1]
+    binary["name"] = "svc\x1b[0m-\u00e9\U0001f680"
+    message = 'Go setting -X main.v=\x00\ud800\n2nd line \u65e5\u672c \U0001f600 "q" <&>'
+    binary["checks"][0]["message"] = message
+    binary["checks"][-1]["message"] = "skipped \x1b[2m\ufffe"
+    suites = _suites(_render(doc))
+    name = "gate.svc\ufffd[0m-\u00e9\U0001f680"
+    cases = _cases(suites[name])
+    failure = _result_of(cases["size.max_file"], Failure)
+    assert failure.message == xml_safe(message)
+    assert "\n2nd line" in failure.message  # newlines in attributes survive (no minidom)
+    assert _result_of(cases["startup.max_regression"], Skipped).message == "skipped \ufffd[2m\ufffd"
+    assert {c.classname for c in cases.values()} == {name}
+
+
+def test_tiny_times_stay_fixed_point(doc: dict[str, Any]) -> None:
+    """A 80 us start-up sums to 8e-05 s, which str(float) writes with an exponent."""
+    check = doc["binaries"][0]["checks"][-1]
+    check["measured"] = 0.08
+    suites = _suites(_render(doc))
+    assert suites["gate.hello"].time == pytest.approx(0.00008)
+
+
+def test_binaries_sharing_a_name_get_distinct_suites(doc: dict[str, Any]) -> None:
+    other = copy.deepcopy(doc["binaries"][1])
+    other["path"] = "build/arm64/svc"
+    doc["binaries"].append(other)
+    suites = _suites(_render(doc))
+    assert {"gate.build/svc", "gate.build/arm64/svc"} <= set(suites)
+    assert "gate.svc" not in suites
+
+
+def test_empty_document_is_valid() -> None:
+    text = _render({"schema": "gate/results/v1", "created": "2026-11-25T04:50:00Z",
+                    "verdict": "pass", "policy": "default", "binaries": []})  # fmt: skip
+    assert len(_parse(text)) == 0
+
+
+def test_error_without_a_reason_is_still_an_error(doc: dict[str, Any]) -> None:
+    """junit_xml silently drops an error (or failure) with an empty message."""
+    doc["binaries"][2]["error"] = ""
+    doc["binaries"][1]["checks"][0]["message"] = ""
+    suites = _suites(_render(doc))
+    assert int(suites["gate.run.sh"].errors) == 1
+    assert int(suites["gate.svc"].failures) == 3

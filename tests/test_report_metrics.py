@@ -1,0 +1,321 @@
+"""Metrics report read back by Prometheus' own parsers (text 0.0.4 and OpenMetrics).
+
+GitLab's `metrics` report reads the same `name{labels} value` lines. The results
+documents are plain dicts shaped as gate/results/v1 describes them.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from functools import cache
+from typing import Any
+
+import pytest
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
+from prometheus_client.parser import text_string_to_metric_families as prometheus_families
+
+from gate.report.metrics import render_metrics
+
+WEIRD = 'we"ird\nna\\me'
+
+
+def _section(name: str, size: int, kind: str = "SHT_PROGBITS") -> dict[str, Any]:
+    return {"name": name, "type": kind, "size": size, "flags": 2, "address": 0, "offset": 0}
+
+
+def _facts(path: str, file_size: int, sections: list[dict[str, Any]]) -> dict[str, Any]:
+    """A gate/facts/v1 entry; only sizes matter to the metrics, the rest is realistic filler."""
+    sizes = {s["name"]: s["size"] for s in sections}
+    return {
+        "path": path,
+        "file_size": file_size,
+        "elf": {"class": 64, "machine": "x86_64", "type": "pie", "entry": 0x1040,
+                "endian": "little"},
+        "linking": {"static": False, "interpreter": "/lib64/ld-linux-x86-64.so.2",
+                    "needed": ["libc.so.6"], "rpath": [], "runpath": [], "soname": None},
+        "sections": sections,
+        "totals": {"text": sizes.get(".text", 0), "rodata": sizes.get(".rodata", 0),
+                   "data": sizes.get(".data", 0), "bss": sizes.get(".bss", 0),
+                   "symbols": sizes.get(".symtab", 0) + sizes.get(".strtab", 0),
+                   "debug": 0},
+        "symbols": {"stripped": ".symtab" not in sizes, "symtab_entries": 0,
+                    "dynsym_entries": 7},
+        "debug": {"present": False, "compressed": False, "bytes": 0, "sections": []},
+        "hardening": {"nx": True, "relro": "full", "bind_now": True, "textrel": False,
+                      "canary": True, "fortify": False, "fortified": []},
+        "go": None,
+    }  # fmt: skip
+
+
+def _run(wall_ms: float, rss: int | None, ok: bool = True) -> dict[str, Any]:
+    run: dict[str, Any] = {
+        "wall_ms": wall_ms,
+        "user_ms": wall_ms * 0.4,
+        "sys_ms": wall_ms * 0.3,
+        "max_rss_bytes": rss,
+        "major_faults": 0,
+        "minor_faults": 97,
+        "exit_code": 0 if ok else None,
+        "ok": ok,
+        "error": None if ok else "not ready after 10.0 s",
+        "stopped": 0,
+        "port": 40123,
+        "resident_before": 0,
+        "resident_after": 12,
+    }
+    if not ok:
+        run["stdout_tail"] = "listening\x1b[K\n"
+        run["stderr_tail"] = "caf\u00e9 \U0001f680\x00\n"
+    return run
+
+
+def _startup(runs: list[dict[str, Any]], p: tuple[float, float, float, float]) -> dict[str, Any]:
+    failed = sum(not r["ok"] for r in runs)
+    ok = sorted(r["wall_ms"] for r in runs if r["ok"])
+    return {
+        "binary": "build/svc",
+        "args": ["--port", "{port}"],
+        "ready": "http://127.0.0.1:{port}/healthz",
+        "cold": True,
+        "eviction": "fadvise",
+        "warmup": 1,
+        "timeout_s": 10.0,
+        "runs": runs,
+        "stats": {
+            "count": len(ok), "failed": failed, "min_ms": ok[0], "p50_ms": p[0],
+            "p90_ms": p[1], "p95_ms": p[2], "p99_ms": p[3], "max_ms": ok[-1],
+            "mean_ms": sum(ok) / len(ok), "stdev_ms": 21.7,
+            "ci": {"p50": [p[0] * 0.9, p[0] * 1.1], "p90": [p[1] * 0.9, None],
+                   "p95": [p[2] * 0.9, None], "p99": [None, None]},
+            "confidence": 0.95, "min_runs": {"p50": 6, "p90": 29, "p95": 59, "p99": 299},
+            "quantile_method": "type 7 (linear interpolation)",
+            "ci_method": "order statistics (binomial), distribution-free",
+        },
+        "eviction_detail": None,
+        "against": None,
+    }  # fmt: skip
+
+
+def _check(check_id: str, status: str, message: str) -> dict[str, Any]:
+    return {"id": check_id, "status": status, "severity": "error", "measured": None,
+            "limit": None, "unit": None, "message": message}  # fmt: skip
+
+
+@cache
+def _document() -> dict[str, Any]:
+    svc_runs = [_run(280.1 + 7.3 * i, 31_457_280 + 8192 * i) for i in range(18)]
+    svc_runs[5:5] = [_run(10_000.0, None, ok=False), _run(10_000.0, 33_554_432, ok=False)]
+    return {
+        "schema": "gate/results/v1",
+        "gate_version": "0.1.0",
+        "created": "2026-11-25T04:50:00Z",
+        "verdict": "error",
+        "policy": "serverless",
+        "policy_sources": ["builtin:serverless", "builtin:default"],
+        "binaries": [
+            {
+                "path": "build/hello",
+                "name": "hello",
+                "verdict": "pass",
+                "error": None,
+                "facts": _facts("build/hello", 16_784, [
+                    _section("", 0, "SHT_NULL"), _section(".text", 322), _section(".rodata", 4),
+                    _section(".data", 16), _section(".bss", 8, "SHT_NOBITS"),
+                    _section(".tbss", 0, "SHT_NOBITS"), _section(".symtab", 888, "SHT_SYMTAB"),
+                    _section(".strtab", 470, "SHT_STRTAB"),
+                ]),
+                # A run that reports no rusage: no RSS sample may be made up.
+                "startup": _startup([_run(0.6 + 0.02 * i, None) for i in range(10)],
+                                    (0.69, 0.78, 0.79, 0.7980000000000001)),
+                "attribution": None,
+                "checks": [
+                    _check("size.max_file", "pass", "file size 16.4 KiB <= 8.5 MB"),
+                    _check("elf.stripped", "warn", "not stripped: .symtab has 37 entries"),
+                    _check("go.cgo", "skip", "not a Go binary"),
+                    _check("startup.p95", "pass", "cold-start p95 0.8 ms <= 320 ms"),
+                ],
+            },
+            {
+                "path": "build/svc",
+                "name": "svc",
+                "verdict": "fail",
+                "error": None,
+                "facts": _facts("build/svc", 9_437_184, [
+                    _section("", 0, "SHT_NULL"), _section(".text", 4_718_592),
+                    _section(".rodata", 2_359_296), _section(".data", 12_288),
+                    # ELF allows two sections of one name; one sample, summed.
+                    _section(".note.go", 100, "SHT_NOTE"), _section(".note.go", 36, "SHT_NOTE"),
+                    _section(".bss", 196_608, "SHT_NOBITS"),
+                ]),
+                "startup": _startup(svc_runs, (342.25, 399.2, 412.3, 413.9)),
+                "attribution": None,
+                "checks": [
+                    _check("size.max_file", "fail", "file size 9.0 MiB > 8.5 MB"),
+                    _check("elf.stripped", "pass", "stripped"),
+                    _check("startup.runs", "fail", "2 of 20 starts failed"),
+                    _check("startup.p95", "fail", "cold-start p95 412.3 ms > 320 ms"),
+                    _check("startup.max_rss", "pass", "max RSS 32.0 MiB <= 64 MiB"),
+                    _check("startup.max_regression", "skip", "no baseline"),
+                ],
+            },
+            {
+                "path": "build/run.sh",
+                "name": "run.sh",
+                "verdict": "error",
+                "error": "build/run.sh: not an ELF file (starts with '#!/bi')",
+                "facts": None,
+                "startup": None,
+                "attribution": None,
+                "checks": [],
+            },
+        ],
+    }  # fmt: skip
+
+
+@pytest.fixture
+def doc() -> dict[str, Any]:
+    return copy.deepcopy(_document())
+
+
+Key = tuple[str, frozenset[tuple[str, str]]]
+
+
+def _samples(families: Any) -> dict[Key, float]:
+    """Every sample by (name, labels); a duplicate series would be an invalid exposition."""
+    found: dict[Key, float] = {}
+    for family in families:
+        for sample in family.samples:
+            key = (sample.name, frozenset(sample.labels.items()))
+            assert key not in found, key
+            assert sample.timestamp is None
+            found[key] = sample.value
+    return found
+
+
+def _key(name: str, **labels: str) -> Key:
+    return name, frozenset(labels.items())
+
+
+def _expected(doc: dict[str, Any]) -> dict[Key, float]:
+    """The samples the document calls for, computed independently of the renderer."""
+    want: dict[Key, float] = {}
+    for binary in doc["binaries"]:
+        b = binary["name"]
+        want[_key("gate_verdict", binary=b)] = {"pass": 0, "fail": 1, "error": 2}[binary["verdict"]]
+        if binary["checks"]:
+            for status in ("pass", "fail", "warn", "skip"):
+                count = sum(c["status"] == status for c in binary["checks"])
+                want[_key("gate_checks_total", binary=b, status=status)] = count
+        facts = binary["facts"]
+        if facts:
+            want[_key("gate_file_bytes", binary=b)] = facts["file_size"]
+            for kind, size in facts["totals"].items():
+                want[_key("gate_size_bytes", binary=b, kind=kind)] = size
+            for section in facts["sections"]:
+                if section["size"]:
+                    key = _key("gate_section_bytes", binary=b, section=section["name"])
+                    want[key] = want.get(key, 0) + section["size"]
+        startup = binary["startup"]
+        if startup:
+            stats = startup["stats"]
+            for quantile, key in (("0.5", "p50_ms"), ("0.9", "p90_ms"), ("0.95", "p95_ms"),
+                                  ("0.99", "p99_ms")):  # fmt: skip
+                want[_key("gate_startup_seconds", binary=b, quantile=quantile)] = stats[key] / 1000
+            want[_key("gate_startup_runs", binary=b)] = len(startup["runs"])
+            failed = sum(not r["ok"] for r in startup["runs"])
+            want[_key("gate_startup_failed_runs", binary=b)] = failed
+            rss = [r["max_rss_bytes"] for r in startup["runs"] if r["max_rss_bytes"] is not None]
+            if rss:
+                want[_key("gate_startup_max_rss_bytes", binary=b)] = max(rss)
+    return want
+
+
+@pytest.mark.parametrize("parse", [prometheus_families, openmetrics_families])
+def test_every_sample_equals_the_document(doc: dict[str, Any], parse: Any) -> None:
+    assert _samples(parse(render_metrics(doc))) == _expected(doc)
+
+
+def test_spot_values(doc: dict[str, Any]) -> None:
+    """A few by hand, so a shared mistake in `_expected` cannot hide."""
+    got = _samples(openmetrics_families(render_metrics(doc)))
+    assert got[_key("gate_startup_seconds", binary="svc", quantile="0.95")] == 0.4123
+    assert got[_key("gate_startup_runs", binary="svc")] == 20
+    assert got[_key("gate_startup_failed_runs", binary="svc")] == 2
+    assert got[_key("gate_startup_max_rss_bytes", binary="svc")] == 33_554_432
+    assert got[_key("gate_section_bytes", binary="svc", section=".note.go")] == 136
+    assert got[_key("gate_checks_total", binary="svc", status="fail")] == 3
+    assert got[_key("gate_verdict", binary="run.sh")] == 2
+    assert _key("gate_startup_max_rss_bytes", binary="hello") not in got
+    assert _key("gate_section_bytes", binary="hello", section=".tbss") not in got
+    assert not [k for k in got if ("binary", "run.sh") in k[1] and k[0] != "gate_verdict"]
+
+
+def test_families_are_documented_gauges_with_units(doc: dict[str, Any]) -> None:
+    families = {f.name: f for f in openmetrics_families(render_metrics(doc))}
+    assert set(families) == {
+        "gate_file_bytes", "gate_section_bytes", "gate_size_bytes", "gate_startup_seconds",
+        "gate_startup_runs", "gate_startup_failed_runs", "gate_startup_max_rss_bytes",
+        "gate_checks_total", "gate_verdict",
+    }  # fmt: skip
+    assert all(f.type == "gauge" and f.documentation for f in families.values())
+    assert families["gate_startup_seconds"].unit == "seconds"
+    assert families["gate_file_bytes"].unit == "bytes"
+    classic = {f.name: f for f in prometheus_families(render_metrics(doc))}
+    assert set(classic) == set(families)
+    assert all(f.type == "gauge" for f in classic.values())
+
+
+def test_text_shape_for_gitlab(doc: dict[str, Any]) -> None:
+    """GitLab reads `name{labels} value` lines; comments are metadata; the end is `# EOF`."""
+    text = render_metrics(doc)
+    assert text.endswith("\n# EOF\n")
+    lines = text.splitlines()
+    samples = [line for line in lines if not line.startswith("#")]
+    assert samples and all(re.fullmatch(r"gate_[a-z_]+\{[^\n]*\} [0-9.e+-]+", s) for s in samples)
+    for line in lines:
+        if line.startswith("#") and line != "# EOF":
+            assert re.fullmatch(r"# (HELP|TYPE|UNIT) gate_[a-z_]+ .+", line)
+
+
+def test_label_escaping_round_trips(doc: dict[str, Any]) -> None:
+    doc["binaries"][1]["name"] = WEIRD
+    text = render_metrics(doc)
+    assert 'binary="we\\"ird\\nna\\\\me"' in text
+    for parse in (prometheus_families, openmetrics_families):
+        got = _samples(parse(text))
+        assert got[_key("gate_verdict", binary=WEIRD)] == 1
+        assert got[_key("gate_startup_seconds", binary=WEIRD, quantile="0.5")] == 0.34225
+
+
+def test_unwritable_characters_in_labels_are_replaced(doc: dict[str, Any]) -> None:
+    """A lone surrogate is not UTF-8 and a CR splits lines for some readers: U+FFFD."""
+    doc["binaries"][0]["name"] = "a\ud800b\rc\u00e9\U0001f680"
+    text = render_metrics(doc)
+    text.encode("utf-8")  # would raise on a surrogate
+    got = _samples(openmetrics_families(text))
+    assert got[_key("gate_verdict", binary="a\ufffdb\ufffdc\u00e9\U0001f680")] == 0
+
+
+def test_binaries_sharing_a_name_are_told_apart_by_path(doc: dict[str, Any]) -> None:
+    twin = copy.deepcopy(doc["binaries"][1])
+    twin["path"] = "build/arm64/svc"
+    twin["verdict"] = "pass"
+    doc["binaries"].append(twin)
+    got = _samples(openmetrics_families(render_metrics(doc)))
+    assert got[_key("gate_verdict", binary="build/svc")] == 1
+    assert got[_key("gate_verdict", binary="build/arm64/svc")] == 0
+
+
+def test_missing_stats_and_empty_document() -> None:
+    doc = copy.deepcopy(_document())
+    startup = doc["binaries"][1]["startup"]
+    for run in startup["runs"]:
+        run.update(ok=False, max_rss_bytes=None)
+    startup["stats"] = None  # no run succeeded: no percentiles
+    got = _samples(openmetrics_families(render_metrics(doc)))
+    assert got[_key("gate_startup_failed_runs", binary="svc")] == 20
+    assert not [k for k in got if k[0] == "gate_startup_seconds" and ("binary", "svc") in k[1]]
+    assert render_metrics({"schema": "gate/results/v1", "binaries": []}) == "# EOF\n"

@@ -1,0 +1,239 @@
+"""Atomic report writing with real files: all or nothing, no debris, one-line errors.
+
+Tests run as root in CI containers, where permission bits do not stop a write; the
+failures used here (a file where a directory should be, a directory where the report
+should be, a failing syscall) fail the same way for every user.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from gate.errors import GateError
+from gate.report import write as write_mod
+from gate.report.write import write_atomic, write_reports
+
+
+def _tree(root: Path) -> dict[str, str | None]:
+    """Every entry under root: file contents, None for directories."""
+    return {
+        str(p.relative_to(root)): (None if p.is_dir() else p.read_text())
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def _no_temps(root: Path) -> bool:
+    return not [p for p in root.rglob(".gate-*")]
+
+
+def test_write_atomic_creates_the_file(tmp_path: Path) -> None:
+    target = tmp_path / "junit.xml"
+    write_atomic(target, "<testsuites/>\n")
+    assert target.read_text() == "<testsuites/>\n"
+    assert _tree(tmp_path) == {"junit.xml": "<testsuites/>\n"}
+
+
+def test_write_atomic_replaces_and_accepts_str_paths(tmp_path: Path) -> None:
+    target = tmp_path / "report.md"
+    target.write_text("old and much longer content\n")
+    write_atomic(str(target), "new ✅\n")
+    assert target.read_text(encoding="utf-8") == "new ✅\n"
+    assert _no_temps(tmp_path)
+
+
+def test_new_file_mode_follows_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o027)
+    try:
+        write_atomic(tmp_path / "a.json", "{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o640
+
+
+def test_missing_parent_directories_are_created(tmp_path: Path) -> None:
+    target = tmp_path / "reports" / "ci" / "junit.xml"
+    write_atomic(target, "x")
+    assert target.read_text() == "x"
+
+
+def test_relative_path_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_atomic("summary.md", "# hi\n")
+    write_atomic("reports/junit.xml", "<x/>")
+    assert _tree(tmp_path) == {
+        "reports": None,
+        "reports/junit.xml": "<x/>",
+        "summary.md": "# hi\n",
+    }
+
+
+def test_parent_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "reports").write_text("not a dir")
+    with pytest.raises(GateError) as info:
+        write_atomic(tmp_path / "reports" / "junit.xml", "x")
+    message = str(info.value)
+    assert message == (
+        f"{tmp_path}/reports/junit.xml: cannot write report: {tmp_path}/reports is not a directory"
+    )
+    assert "\n" not in message
+    assert _tree(tmp_path) == {"reports": "not a dir"}
+
+
+def test_ancestor_is_a_file_and_nothing_is_created(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("file")
+    with pytest.raises(GateError, match=r"f is not a directory$"):
+        write_atomic(tmp_path / "f" / "a" / "b" / "out.xml", "x")
+    assert _tree(tmp_path) == {"f": "file"}
+
+
+def test_target_is_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "out.xml").mkdir()
+    with pytest.raises(GateError, match=r"out\.xml: cannot write report: is a directory$"):
+        write_atomic(tmp_path / "out.xml", "x")
+    assert _tree(tmp_path) == {"out.xml": None}
+
+
+def test_rename_onto_a_directory_fails_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real EISDIR from rename(2), past the early check (a directory that appears late)."""
+    target = tmp_path / "out.xml"
+    real_replace = os.replace
+
+    def replace(src: str, dst: os.PathLike[str] | str) -> None:
+        if Path(dst) == target and not target.exists():
+            target.mkdir()
+        real_replace(src, dst)
+
+    monkeypatch.setattr(write_mod.os, "replace", replace)
+    with pytest.raises(GateError, match=r"cannot write report: is a directory$"):
+        write_atomic(target, "x")
+    assert _tree(tmp_path) == {"out.xml": None}
+
+
+def test_failed_write_removes_the_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fsync(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(write_mod.os, "fsync", fsync)
+    (tmp_path / "junit.xml").write_text("previous")
+    with pytest.raises(GateError) as info:
+        write_atomic(tmp_path / "junit.xml", "x" * 100_000)
+    assert str(info.value) == f"{tmp_path}/junit.xml: cannot write report: no space left on device"
+    assert _tree(tmp_path) == {"junit.xml": "previous"}
+
+
+def test_write_reports_writes_them_all(tmp_path: Path) -> None:
+    write_reports(
+        [
+            (tmp_path / "junit.xml", "<j/>"),
+            (tmp_path / "r" / "results.json", "{}"),
+            (str(tmp_path / "summary.md"), "# ok"),
+        ]
+    )
+    assert _tree(tmp_path) == {
+        "junit.xml": "<j/>",
+        "r": None,
+        "r/results.json": "{}",
+        "summary.md": "# ok",
+    }
+
+
+def test_batch_failing_midway_leaves_nothing_new(tmp_path: Path) -> None:
+    (tmp_path / "results.json").mkdir()  # the second target cannot be written
+    with pytest.raises(GateError, match=r"results\.json: cannot write report: is a directory$"):
+        write_reports(
+            [
+                (tmp_path / "junit.xml", "<j/>"),
+                (tmp_path / "results.json", "{}"),
+                (tmp_path / "new" / "summary.md", "# no"),
+            ]
+        )
+    assert _tree(tmp_path) == {"results.json": None}
+
+
+def test_batch_failing_while_renaming_restores_old_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every temp file written, the second rename fails: the first target gets its old text."""
+    (tmp_path / "junit.xml").write_text("old junit")
+    (tmp_path / "summary.md").write_text("old summary")
+    calls: list[str] = []
+    real_replace = os.replace
+
+    def replace(src: str, dst: os.PathLike[str] | str) -> None:
+        if Path(src).name.startswith(".gate-") and not str(src).endswith(".old"):
+            calls.append(Path(dst).name)
+            if len(calls) == 3:
+                raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(write_mod.os, "replace", replace)
+    with pytest.raises(GateError) as info:
+        write_reports(
+            [
+                (tmp_path / "junit.xml", "new junit"),
+                (tmp_path / "results.json", "new json"),
+                (tmp_path / "summary.md", "new summary"),
+            ]
+        )
+    assert str(info.value) == f"{tmp_path}/summary.md: cannot write report: input/output error"
+    assert calls == ["junit.xml", "results.json", "summary.md"]
+    assert _tree(tmp_path) == {"junit.xml": "old junit", "summary.md": "old summary"}
+
+
+def test_batch_restore_without_hard_links(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """File systems without hard links: the old report is moved aside and moved back."""
+
+    def link(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+    monkeypatch.setattr(write_mod.os, "link", link)
+    (tmp_path / "junit.xml").write_text("old junit")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "x.json").write_text("keep")
+    real_replace = os.replace
+
+    def replace(src: str, dst: os.PathLike[str] | str) -> None:
+        if Path(dst).name == "x.json" and str(src).endswith(".tmp"):
+            raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(write_mod.os, "replace", replace)
+    with pytest.raises(GateError, match="invalid cross-device link"):
+        write_reports([(tmp_path / "junit.xml", "new"), (tmp_path / "b" / "x.json", "new")])
+    assert _tree(tmp_path) == {"b": None, "b/x.json": "keep", "junit.xml": "old junit"}
+
+
+def test_batch_success_replaces_existing_reports_and_leaves_no_backup(tmp_path: Path) -> None:
+    (tmp_path / "junit.xml").write_text("old")
+    link = tmp_path / "latest.md"
+    link.symlink_to(tmp_path / "elsewhere.md")
+    write_reports([(tmp_path / "junit.xml", "new"), (link, "summary")])
+    assert _tree(tmp_path) == {"junit.xml": "new", "latest.md": "summary"}
+    assert not link.is_symlink()  # the link itself is replaced, nothing written through it
+
+
+def test_same_target_twice_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(GateError, match="named for two reports"):
+        write_reports([(tmp_path / "a.xml", "1"), (tmp_path / "." / "a.xml", "2")])
+    assert _tree(tmp_path) == {}
+
+
+def test_unencodable_text_is_written_with_replacement(tmp_path: Path) -> None:
+    write_atomic(tmp_path / "out.txt", "bad \udcff byte")
+    assert (tmp_path / "out.txt").read_text() == "bad ? byte"
+
+
+def test_empty_batch_is_a_no_op(tmp_path: Path) -> None:
+    write_reports([])
+    assert _tree(tmp_path) == {}
