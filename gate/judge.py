@@ -301,8 +301,12 @@ def _go_ldflags(rule: Rule, ctx: Context, go: Mapping[str, Any]) -> Iterable[Che
     except ValueError:
         tokens = (ldflags or "").split()
     missing = [f for f in wanted if f not in tokens]
-    shown = f'-ldflags "{ldflags}"' if ldflags else "no -ldflags"
-    text = f"{shown} lacks {' '.join(missing)}" if missing else f"{shown} has {' '.join(wanted)}"
+    if not ldflags:
+        text = f"built without -ldflags (lacks {' '.join(missing)})"
+    elif missing:
+        text = f'-ldflags "{ldflags}" lacks {" ".join(missing)}'
+    else:
+        text = f'-ldflags "{ldflags}" has {" ".join(wanted)}'
     yield _result(rule, not missing, ldflags or "", None, text)
 
 

@@ -93,7 +93,7 @@ def test_a_go_binary_without_s_w_fails_with_exact_messages(fixtures) -> None:
         f"{len(d['sections'])} sections (link with -w, or strip --strip-debug)"
     )
     assert results["go.ldflags_contain"].status == "fail"
-    assert results["go.ldflags_contain"].message == "no -ldflags lacks -s -w"
+    assert results["go.ldflags_contain"].message == "built without -ldflags (lacks -s -w)"
     assert results["go.cgo"].status == "pass"
 
 

@@ -1,0 +1,284 @@
+"""`gate check` end to end on real binaries, read back by the real consumers of its reports."""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from reference import Fixture
+
+DATA = Path(__file__).parent / "data"
+SERVER_ARGS = ("--ready", "http://127.0.0.1:{port}/healthz")
+
+
+def gate(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "gate", *args]
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        env={**os.environ, "CI": "true"},
+    )
+
+
+def reports(tmp_path: Path) -> tuple[list[str], dict[str, Path]]:
+    paths = {
+        fmt: tmp_path / f"out/r.{ext}"
+        for fmt, ext in (
+            ("junit", "xml"),
+            ("json", "json"),
+            ("markdown", "md"),
+            ("metrics", "prom"),
+        )
+    }
+    args = [a for fmt, p in paths.items() for a in (f"--{fmt}", str(p))]
+    return args, paths
+
+
+def checks_of(doc: dict[str, Any], binary: int = 0) -> dict[str, dict[str, Any]]:
+    return {c["id"]: c for c in doc["binaries"][binary]["checks"]}
+
+
+def test_a_go_service_that_fits_serverless_passes(
+    fixtures: Mapping[str, Fixture], tmp_path: Path
+) -> None:
+    svc = fixtures["go1.27-httpserver-static-sw"].path
+    args, out = reports(tmp_path)
+    proc = gate(
+        "check",
+        str(svc),
+        "--policy",
+        "serverless",
+        "--runs",
+        "8",
+        *SERVER_ARGS,
+        *args,
+        "--",
+        "-addr",
+        "127.0.0.1:{port}",
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(out["json"].read_text())
+    assert doc["schema"] == "gate/results/v1" and doc["verdict"] == "pass"
+    assert doc["policy"] == "serverless"
+    assert doc["policy_sources"] == ["builtin:serverless", "builtin:default"]
+    checks = checks_of(doc)
+    assert all(c["status"] == "pass" for c in checks.values()), checks
+    assert set(checks) >= {"size.max_file", "elf.stripped", "go.ldflags_contain", "startup.p95"}
+    assert doc["binaries"][0]["startup"]["ready"] == "http://127.0.0.1:{port}/healthz"
+    assert proc.stdout.splitlines()[-1].startswith("gate: pass (policy serverless; ")
+    assert out["markdown"].read_text().startswith("## ✅ gate: all ")
+
+
+def test_unstripped_go_fails_with_exact_messages(fixtures, tmp_path: Path) -> None:
+    hello = fixtures["go1.19-hello-nocgo"].path
+    args, out = reports(tmp_path)
+    proc = gate("check", str(hello), "--policy", "serverless", "--runs", "5", *args)
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(out["json"].read_text())
+    checks = checks_of(doc)
+    n = doc["binaries"][0]["facts"]["symbols"]["symtab_entries"]
+    assert checks["elf.stripped"]["status"] == "fail"
+    assert checks["elf.stripped"]["message"] == (
+        f"not stripped: .symtab with {n:,} entries (link with -s, or run strip)"
+    )
+    assert checks["go.ldflags_contain"]["message"] == "built without -ldflags (lacks -s -w)"
+    assert f"  FAIL  elf.stripped             {checks['elf.stripped']['message']}" in proc.stdout
+    assert out["markdown"].read_text().splitlines()[0].startswith("## ❌ gate: ")
+
+
+def test_slow_server_fails_p95(fixtures, tmp_path: Path) -> None:
+    svc = fixtures["go1.27-httpserver-static-sw"].path
+    args, out = reports(tmp_path)
+    proc = gate(
+        "check",
+        str(svc),
+        "--policy",
+        "serverless",
+        "--runs",
+        "6",
+        "--warm",
+        *SERVER_ARGS,
+        *args,
+        "--",
+        "-addr",
+        "127.0.0.1:{port}",
+        "-delay",
+        "400ms",
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    p95 = checks_of(json.loads(out["json"].read_text()))["startup.p95"]
+    assert p95["status"] == "fail" and p95["measured"] > 400
+    assert p95["message"].startswith(f"warm-start p95 {p95['measured']:.1f} ms > 320 ms by ")
+    assert "(6 runs, p50 " in p95["message"]
+
+
+def test_reports_load_in_real_consumers(fixtures, tmp_path: Path) -> None:
+    """Several binaries, one of them missing: each its own suite; counts agree everywhere."""
+    import junitparser
+    import xmlschema
+    from prometheus_client.parser import text_string_to_metric_families
+
+    names = ["go1.27-hello-sw", "c-pie", "c-execstack"]
+    paths = [str(fixtures[n].path) for n in names] + [str(tmp_path / "missing-svc")]
+    args, out = reports(tmp_path)
+    proc = gate("check", *paths, "--policy", "default", "--no-startup", *args)
+    assert proc.returncode == 2  # one binary could not be judged
+    assert proc.stderr.splitlines()[-1] == f"gate: error: {paths[-1]}: no such file"
+    doc = json.loads(out["json"].read_text())
+    assert [b["verdict"] for b in doc["binaries"]] == ["pass", "pass", "fail", "error"]
+
+    xmlschema.XMLSchema(str(DATA / "junit.xsd")).validate(str(out["junit"]))
+    xml = junitparser.JUnitXml.fromfile(str(out["junit"]))
+    suites = list(xml)
+    assert [s.name for s in suites] == [f"gate.{Path(p).name}" for p in paths]
+    for suite, b in zip(suites, doc["binaries"], strict=True):
+        statuses = [c["status"] for c in b["checks"]]
+        assert suite.tests == len(statuses) + (b["verdict"] == "error")
+        assert suite.failures == statuses.count("fail")
+        assert suite.skipped == statuses.count("skip")
+        assert suite.errors == (b["verdict"] == "error")
+
+    families = {f.name: f for f in text_string_to_metric_families(out["metrics"].read_text())}
+    sizes = {s.labels["binary"]: s.value for s in families["gate_file_bytes"].samples}
+    for b in doc["binaries"][:3]:
+        assert sizes[b["name"]] == b["facts"]["file_size"]
+    verdicts = {s.labels["binary"]: s.value for s in families["gate_verdict"].samples}
+    assert verdicts == {"go1.27-hello-sw": 0, "c-pie": 0, "c-execstack": 1, "missing-svc": 2}
+
+
+def test_report_re_renders_a_saved_result(fixtures, tmp_path: Path) -> None:
+    args, out = reports(tmp_path)
+    proc = gate("check", str(fixtures["c-pie"].path), "--no-startup", *args)
+    assert proc.returncode == 0, proc.stderr
+    for fmt, path in out.items():
+        again = gate("report", str(out["json"]), "--format", fmt)
+        assert again.returncode == 0, again.stderr
+        assert again.stdout == path.read_text(), fmt
+    text = gate("report", str(out["json"]))
+    assert text.stdout.splitlines()[0] == f"{fixtures['c-pie'].path}: PASS"
+
+
+def test_baseline_growth_from_a_previous_result(fixtures, tmp_path: Path) -> None:
+    """main's result is the next run's baseline: growth is judged against it."""
+    policy = tmp_path / "p.toml"
+    policy.write_text('[size]\nmax_growth = "5%"\n')
+    small, big = fixtures["go1.27-hello-sw"].path, fixtures["go1.27-httpserver-static-sw"].path
+    # Same file name in both runs, as a service is on main and on the branch.
+    (tmp_path / "old").mkdir()
+    (tmp_path / "new").mkdir()
+    (tmp_path / "old" / "svc").write_bytes(small.read_bytes())
+    (tmp_path / "new" / "svc").write_bytes(big.read_bytes())
+    base = tmp_path / "main.json"
+    assert (
+        gate(
+            "check",
+            str(tmp_path / "old" / "svc"),
+            "--policy",
+            str(policy),
+            "--no-startup",
+            "--json",
+            str(base),
+        ).returncode
+        == 0
+    )
+    proc = gate(
+        "check",
+        str(tmp_path / "new" / "svc"),
+        "--policy",
+        str(policy),
+        "--no-startup",
+        "--baseline",
+        str(base),
+    )
+    assert proc.returncode == 1
+    assert "FAIL  size.max_growth          file grew " in proc.stdout
+
+
+# ---------------------------------------------------------------- bad input: exit 2, no report
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    routes: ClassVar[dict[str, tuple[int, bytes, float]]] = {}
+
+    def do_GET(self) -> None:
+        status, body, delay = self.routes.get(self.path, (404, b"not found", 0.0))
+        time.sleep(delay)
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def baseline_server() -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 serving good and bad baselines."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_bad_baselines(fixtures, tmp_path: Path, baseline_server: str) -> None:
+    good = json.dumps({"schema": "gate/results/v1", "binaries": []}).encode()
+    _Handler.routes = {
+        "/ok.json": (200, good, 0.0),
+        "/500.json": (500, b"oops", 0.0),
+        "/other.json": (200, b'{"schema": "gate/startup/v1"}', 0.0),
+        "/huge.json": (200, b" " * (40 * 2**20), 0.0),
+    }
+    (tmp_path / "notjson.json").write_text("{nope")
+    cases = {
+        str(tmp_path / "missing.json"): "no such baseline file",
+        str(tmp_path / "notjson.json"): "not JSON",
+        f"{baseline_server}/other.json": "not a gate results file (schema 'gate/startup/v1'",
+        f"{baseline_server}/404.json": "HTTP 404",
+        f"{baseline_server}/500.json": "HTTP 500",
+        f"{baseline_server}/huge.json": "larger than 32 MiB",
+    }
+    binary = str(fixtures["c-pie"].path)
+    for source, fragment in cases.items():
+        args, _ = reports(tmp_path / "r")
+        proc = gate("check", binary, "--no-startup", "--baseline", source, *args)
+        assert proc.returncode == 2, (source, proc.stdout, proc.stderr)
+        (line,) = proc.stderr.splitlines()
+        assert line.startswith(f"gate: error: {source}: ") and fragment in line, line
+        assert not (tmp_path / "r").exists()  # no report, not even a partial one
+    ok = gate("check", binary, "--no-startup", "--baseline", f"{baseline_server}/ok.json")
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_bad_policy_writes_no_report(fixtures, tmp_path: Path) -> None:
+    policy = tmp_path / "p.toml"
+    policy.write_text('[startup]\np95 = "fast"\n')
+    args, _ = reports(tmp_path)
+    proc = gate("check", str(fixtures["c-pie"].path), "--policy", str(policy), *args)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f'gate: error: {policy}: startup.p95: expected a duration like "320ms" or "1.5s", '
+        "got 'fast'"
+    ]
+    assert not (tmp_path / "out").exists()
+    missing = gate("check", str(fixtures["c-pie"].path), "--policy", "nosuch")
+    assert missing.returncode == 2
+    assert "nosuch: no such policy file or built-in policy" in missing.stderr
