@@ -282,3 +282,25 @@ def test_bad_policy_writes_no_report(fixtures, tmp_path: Path) -> None:
     missing = gate("check", str(fixtures["c-pie"].path), "--policy", "nosuch")
     assert missing.returncode == 2
     assert "nosuch: no such policy file or built-in policy" in missing.stderr
+
+
+def test_baseline_url_that_does_not_answer(baseline_server: str, monkeypatch) -> None:
+    import gate.baseline as baseline
+
+    _Handler.routes = {"/slow.json": (200, b"{}", 3.0)}
+    monkeypatch.setattr(baseline, "TIMEOUT_S", 0.5)
+    with pytest.raises(baseline.BaselineError) as exc:
+        baseline.load_results(f"{baseline_server}/slow.json")
+    assert str(exc.value) == f"{baseline_server}/slow.json: no answer within 0.5 s"
+
+
+def test_quoted_globs_expand_to_one_suite_each(fixtures, tmp_path: Path) -> None:
+    for name in ("svc-a", "svc-b"):
+        (tmp_path / name).write_bytes(fixtures["c-pie"].path.read_bytes())
+    out = tmp_path / "r.json"
+    proc = gate("check", str(tmp_path / "svc-*"), "--no-startup", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert [b["name"] for b in json.loads(out.read_text())["binaries"]] == ["svc-a", "svc-b"]
+    none = gate("check", str(tmp_path / "nothing-*"), "--no-startup")
+    assert none.returncode == 2
+    assert none.stderr.splitlines() == [f"gate: error: {tmp_path}/nothing-*: no file matches"]
