@@ -7,11 +7,9 @@ import itertools
 import re
 from typing import Any
 
-import pytest
+import markdown_it
 
 from gate.report.markdown import MAX_ROWS, render_markdown
-
-markdown_it = pytest.importorskip("markdown_it")
 
 HOSTILE = "a|b<script>"
 HOSTILE_MESSAGE = "pipe | in `code` and <img src=x onerror=alert(1)> [x](http://e.vil) @team\nnext"
