@@ -27,6 +27,7 @@ from gate.startup.ready import POLL_INTERVAL_S, READY_EXIT, Probe, ReadySpec, ma
 from gate.startup.tree import Tree, become_subreaper
 
 TAIL_BYTES = 4096
+_RSS_SLACK = 2 << 20
 GIVE_UP_AFTER = 3  # failed starts in a row, from the first, before the rest are skipped
 _READ_CHUNK = 1 << 20
 _F_SETPIPE_SZ = 1031  # fewer wake-ups for chatty children
@@ -157,7 +158,6 @@ def run_once(cfg: RunConfig) -> tuple[RunSample, Eviction | None]:
         eviction = evict(list(cfg.evict_files), cfg.drop_caches)
     become_subreaper()
     tree = Tree()
-    spawner_hwm = _vm_hwm("self")
     try:
         t0, pid, out_r, err_r = _spawn(cfg.binary, [fill(a) for a in cfg.args], env)
     except OSError as exc:
@@ -165,7 +165,7 @@ def run_once(cfg: RunConfig) -> tuple[RunSample, Eviction | None]:
         raise StartError(_spawn_problem(cfg.binary, exc)) from None
     tree.adopt(pid)
     try:
-        child = _Child(t0, pid, tree, out_r, err_r, spawner_hwm)
+        child = _Child(t0, pid, tree, out_r, err_r)
         return _watch(cfg, spec, probe, child, port, eviction), eviction
     finally:
         probe.close()
@@ -186,7 +186,6 @@ class _Child(NamedTuple):
     tree: Tree
     out_r: int
     err_r: int
-    spawner_hwm: int | None  # gate's own peak RSS at the spawn (see _child_peak)
 
 
 def _watch(
@@ -197,7 +196,7 @@ def _watch(
     port: int | None,
     eviction: Eviction | None,
 ) -> RunSample:
-    t0, pid, tree, out_r, err_r, spawner_hwm = child
+    t0, pid, tree, out_r, err_r = child
     pidfd = os.pidfd_open(pid)
     poller = select.poll()
     poller.register(pidfd, select.POLLIN)
@@ -292,7 +291,8 @@ def _watch(
         wall_ms=(end_ns - t0) / 1e6,
         user_ms=rusage.ru_utime * 1000,
         sys_ms=rusage.ru_stime * 1000,
-        max_rss_bytes=live_hwm or _child_peak(rusage.ru_maxrss * 1024, spawner_hwm),
+        # gate's peak now bounds its peak at the exec from above (peaks only grow)
+        max_rss_bytes=live_hwm or _child_peak(rusage.ru_maxrss * 1024, _vm_hwm("self")),
         major_faults=rusage.ru_majflt,
         minor_faults=rusage.ru_minflt,
         exit_code=code,
@@ -324,9 +324,11 @@ def _child_peak(ru_maxrss: int, spawner_hwm: int | None) -> int | None:
 
     The kernel carries the spawning process's peak across exec into ru_maxrss
     (posix_spawn shares gate's memory until exec), so a child smaller than gate
-    reports gate's footprint. Only a value above it is the child's own.
+    reports gate's footprint. Only a value clearly above it is the child's own: the
+    kernel's RSS counters lag by up to 64 pages per thread, and gate may grow a little
+    between the exec and our reading of its peak.
     """
-    if spawner_hwm is None or ru_maxrss > spawner_hwm:
+    if spawner_hwm is None or ru_maxrss > spawner_hwm + _RSS_SLACK:
         return ru_maxrss
     return None
 
