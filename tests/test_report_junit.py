@@ -17,6 +17,7 @@ import xmlschema
 from hypothesis import given
 from hypothesis import strategies as st
 from junitparser import Error, Failure, JUnitXml, Skipped, TestSuite
+from results_docs import check, document
 
 from gate.report.junit import render_junit, xml_safe
 
@@ -146,26 +147,6 @@ def _startup(binary: str, runs: list[dict[str, Any]], p: dict[str, float]) -> di
     }
 
 
-def _check(
-    check_id: str,
-    status: str,
-    measured: Any,
-    limit: Any,
-    unit: str | None,
-    message: str,
-    severity: str = "error",
-) -> dict[str, Any]:
-    return {
-        "id": check_id,
-        "status": status,
-        "severity": severity,
-        "measured": measured,
-        "limit": limit,
-        "unit": unit,
-        "message": message,
-    }
-
-
 GO_SVC = {
     "version": "go1.22.5",
     "path": "example.com/svc/cmd/svc",
@@ -207,14 +188,9 @@ def _document() -> dict[str, Any]:
     svc_runs.insert(
         10, _run(10_000.0, None, exit_code=None, error="not ready after 10.0 s\x1b[0m; killed")
     )
-    return {
-        "schema": "gate/results/v1",
-        "gate_version": "0.1.0",
-        "created": "2026-11-25T04:50:00Z",
-        "verdict": "error",
-        "policy": "serverless",
-        "policy_sources": ["builtin:serverless", "builtin:default"],
-        "binaries": [
+    return document(
+        "error",
+        [
             {
                 "path": "build/hello",
                 "name": "hello",
@@ -231,15 +207,15 @@ def _document() -> dict[str, Any]:
                 ),
                 "attribution": None,
                 "checks": [
-                    _check("size.max_file", "pass", 16_784, 8_500_000, "bytes",
+                    check("size.max_file", "pass", 16_784, 8_500_000, "bytes",
                            "file size 16.4 KiB (16,784 bytes) <= 8.5 MB"),
-                    _check("elf.types", "pass", "pie", ["exec", "pie", "static-pie"], None,
+                    check("elf.types", "pass", "pie", ["exec", "pie", "static-pie"], None,
                            "ELF type pie is allowed (exec, pie, static-pie)"),
-                    _check("elf.stripped", "warn", False, True, None,
+                    check("elf.stripped", "warn", False, True, None,
                            "not stripped: .symtab has 64 entries (1.5 KiB); strip it or link"
                            " with -s", severity="warn"),
-                    _check("go.cgo", "skip", None, False, None, "not a Go binary"),
-                    _check("startup.p95", "pass", 1.1275, 320.0, "ms",
+                    check("go.cgo", "skip", None, False, None, "not a Go binary"),
+                    check("startup.p95", "pass", 1.1275, 320.0, "ms",
                            "cold-start p95 1.1 ms <= 320 ms (10 runs, p50 0.9 ms)"),
                 ],
             },
@@ -264,20 +240,20 @@ def _document() -> dict[str, Any]:
                 ),
                 "attribution": None,
                 "checks": [
-                    _check("size.max_file", "fail", 9_437_184, 8_500_000, "bytes",
+                    check("size.max_file", "fail", 9_437_184, 8_500_000, "bytes",
                            "file size 9.0 MiB (9,437,184 bytes) > 8.5 MB by 937,184 bytes"),
-                    _check("elf.stripped", "pass", True, True, None, "stripped"),
-                    _check("go.ldflags_contain", "pass", ["-s", "-w"], ["-s", "-w"], None,
+                    check("elf.stripped", "pass", True, True, None, "stripped"),
+                    check("go.ldflags_contain", "pass", ["-s", "-w"], ["-s", "-w"], None,
                            "-ldflags has -s, -w"),
-                    _check("go.min_version", "pass", "go1.22.5", "1.21", None,
+                    check("go.min_version", "pass", "go1.22.5", "1.21", None,
                            "go1.22.5 >= 1.21"),
-                    _check("startup.runs", "fail", 2, 0, None,
+                    check("startup.runs", "fail", 2, 0, None,
                            "2 of 20 starts failed (run 4: exited with code 2 before ready;"
                            " run 11: not ready after 10.0 s)"),
-                    _check("startup.p95", "fail", 412.3, 320.0, "ms", P95_MESSAGE),
-                    _check("startup.max_rss", "pass", 31_526_912, 67_108_864, "bytes",
+                    check("startup.p95", "fail", 412.3, 320.0, "ms", P95_MESSAGE),
+                    check("startup.max_rss", "pass", 31_526_912, 67_108_864, "bytes",
                            "max RSS 30.1 MiB <= 64 MiB"),
-                    _check("startup.max_regression", "skip", None, 10.0, "%",
+                    check("startup.max_regression", "skip", None, 10.0, "%",
                            "no baseline: give --baseline or --baseline-binary"),
                 ],
             },
@@ -293,7 +269,8 @@ def _document() -> dict[str, Any]:
                 "checks": [],
             },
         ],
-    }  # fmt: skip
+        sources=("builtin:serverless", "builtin:default"),
+    )  # fmt: skip
 
 
 @pytest.fixture
@@ -337,7 +314,7 @@ def test_validates_against_the_jenkins_junit_schema(doc: dict[str, Any]) -> None
     assert text.startswith('<?xml version="1.0" encoding="utf-8"?>\n<testsuites')
 
 
-def test_schema_is_a_real_check() -> None:
+def test_schema_is_a_realcheck() -> None:
     """The XSD rejects what junit_xml writes unfixed, so a green validation means something."""
     bad = '<testsuites disabled="0"><testsuite name="s" tests="0" failures="0" errors="0"/>'
     assert not _schema().is_valid(bad + "</testsuites>")
@@ -379,14 +356,14 @@ def test_counts_per_suite_equal_the_document(doc: dict[str, Any]) -> None:
 
 def test_failures_carry_the_check_message_exactly(doc: dict[str, Any]) -> None:
     cases = _cases(_suites(_render(doc))["gate.svc"])
-    for check in doc["binaries"][1]["checks"]:
-        case = cases[check["id"]]
-        if check["status"] != "fail":
+    for c in doc["binaries"][1]["checks"]:
+        case = cases[c["id"]]
+        if c["status"] != "fail":
             assert case.is_passed or case.is_skipped
             continue
         failure = _result_of(case, Failure)
-        assert failure.message == check["message"]
-        assert failure.type == f"gate.{check['id']}"
+        assert failure.message == c["message"]
+        assert failure.type == f"gate.{c['id']}"
     p95 = _result_of(cases["startup.p95"], Failure).text
     assert p95.splitlines() == ["measured: 412.3 ms", "limit:    320.0 ms", "severity: error"]
     size = _result_of(cases["size.max_file"], Failure).text

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import markdown_it
+from results_docs import check, document
 
 from gate.report.markdown import MAX_ROWS, render_markdown
 
@@ -45,26 +46,6 @@ def _facts(path: str, **over: Any) -> dict[str, Any]:
     }
     facts.update(over)
     return facts
-
-
-def _check(
-    id: str,
-    status: str,
-    measured: Any,
-    limit: Any,
-    unit: str | None,
-    message: str,
-    severity: str = "error",
-) -> dict[str, Any]:
-    return {
-        "id": id,
-        "status": status,
-        "severity": severity,
-        "measured": measured,
-        "limit": limit,
-        "unit": unit,
-        "message": message,
-    }
 
 
 def _run(wall_ms: float, ok: bool = True, error: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -154,7 +135,7 @@ def _failing() -> dict[str, Any]:
         "startup": _startup(),
         "attribution": None,
         "checks": [
-            _check(
+            check(
                 "size.max_file",
                 "fail",
                 8_600_000,
@@ -162,8 +143,8 @@ def _failing() -> dict[str, Any]:
                 "bytes",
                 "file 8.60 MB > 8 MB",
             ),
-            _check("elf.types", "pass", "pie", ["pie", "static-pie"], None, "type pie allowed"),
-            _check(
+            check("elf.types", "pass", "pie", ["pie", "static-pie"], None, "type pie allowed"),
+            check(
                 "startup.p95",
                 "fail",
                 412.3,
@@ -171,7 +152,7 @@ def _failing() -> dict[str, Any]:
                 "ms",
                 "cold-start p95 412.3 ms > 320 ms by 92.3 ms (18 runs, p50 308.0 ms)",
             ),
-            _check(
+            check(
                 "size.max_growth",
                 "warn",
                 7.5,
@@ -180,7 +161,7 @@ def _failing() -> dict[str, Any]:
                 "grew 7.5% > 5%",
                 severity="warn",
             ),
-            _check("startup.runs", "fail", 2, 0, None, "2 of 20 starts failed"),
+            check("startup.runs", "fail", 2, 0, None, "2 of 20 starts failed"),
         ],
     }
 
@@ -195,9 +176,9 @@ def _passing(name: str = "worker") -> dict[str, Any]:
         "startup": None,
         "attribution": None,
         "checks": [
-            _check("size.max_file", "pass", 1_048_576, 2 * 2**20, "bytes", "1.0 MiB <= 2 MiB"),
-            _check("elf.stripped", "pass", True, True, None, "stripped"),
-            _check("go.cgo", "skip", None, None, None, "not a Go binary"),
+            check("size.max_file", "pass", 1_048_576, 2 * 2**20, "bytes", "1.0 MiB <= 2 MiB"),
+            check("elf.stripped", "pass", True, True, None, "stripped"),
+            check("go.cgo", "skip", None, None, None, "not a Go binary"),
         ],
     }
 
@@ -212,7 +193,7 @@ def _hostile() -> dict[str, Any]:
         "startup": None,
         "attribution": None,
         "checks": [
-            _check("size.max_section:.te|xt", "fail", 5000, 4096, "bytes", HOSTILE_MESSAGE),
+            check("size.max_section:.te|xt", "fail", 5000, 4096, "bytes", HOSTILE_MESSAGE),
         ],
     }
 
@@ -231,15 +212,7 @@ def _broken() -> dict[str, Any]:
 
 
 def _doc(verdict: str, *binaries: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "schema": "gate/results/v1",
-        "gate_version": "0.1.0",
-        "created": "2026-11-25T04:50:00Z",
-        "verdict": verdict,
-        "policy": "serverless",
-        "policy_sources": ["builtin:serverless"],
-        "binaries": list(binaries),
-    }
+    return document(verdict, list(binaries))
 
 
 def _split_row(line: str) -> list[str]:
@@ -318,7 +291,7 @@ def test_first_line_carries_a_failed_verdict() -> None:
     assert lines[1].startswith("policy **serverless** · 2 binaries: ❌ svc · ✅ worker")
 
 
-def test_first_line_of_a_pass_counts_every_check() -> None:
+def test_first_line_of_a_pass_counts_everycheck() -> None:
     a, b = _passing("a"), _passing("b")
     for binary in (a, b):
         binary["checks"] = [c for c in binary["checks"] if c["status"] == "pass"]
@@ -329,7 +302,7 @@ def test_first_line_of_a_pass_counts_every_check() -> None:
 
 def test_pass_with_warning_and_skip_says_so() -> None:
     warned = _passing()
-    warned["checks"].append(_check("size.max_growth", "warn", 6.0, 5.0, "%", "grew 6%", "warn"))
+    warned["checks"].append(check("size.max_growth", "warn", 6.0, 5.0, "%", "grew 6%", "warn"))
     text = render_markdown(_doc("pass", warned))
     assert text.split("\n")[0] == "## ✅ gate: 2 checks passed, 1 warning, 1 skipped"
     rows = _tables(text)[0]
@@ -501,9 +474,9 @@ def test_long_tables_are_capped() -> None:
     binary = _passing()
     binary["verdict"] = "fail"
     binary["checks"] = [
-        _check(f"size.max_section:.s{i}", "fail", 200, 100, "bytes", f"section {i}")
+        check(f"size.max_section:.s{i}", "fail", 200, 100, "bytes", f"section {i}")
         for i in range(MAX_ROWS + 20)
-    ] + [_check("elf.nx", "pass", True, True, None, "NX on")]
+    ] + [check("elf.nx", "pass", True, True, None, "NX on")]
     text = render_markdown(_doc("fail", binary))
     failed, checks = _tables(text)
     assert len(failed) == MAX_ROWS + 1

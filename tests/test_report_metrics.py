@@ -16,6 +16,7 @@ from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
 )
 from prometheus_client.parser import text_string_to_metric_families as prometheus_families
+from results_docs import check, document
 
 from gate.report.metrics import render_metrics
 
@@ -99,23 +100,13 @@ def _startup(runs: list[dict[str, Any]], p: tuple[float, float, float, float]) -
     }  # fmt: skip
 
 
-def _check(check_id: str, status: str, message: str) -> dict[str, Any]:
-    return {"id": check_id, "status": status, "severity": "error", "measured": None,
-            "limit": None, "unit": None, "message": message}  # fmt: skip
-
-
 @cache
 def _document() -> dict[str, Any]:
     svc_runs = [_run(280.1 + 7.3 * i, 31_457_280 + 8192 * i) for i in range(18)]
     svc_runs[5:5] = [_run(10_000.0, None, ok=False), _run(10_000.0, 33_554_432, ok=False)]
-    return {
-        "schema": "gate/results/v1",
-        "gate_version": "0.1.0",
-        "created": "2026-11-25T04:50:00Z",
-        "verdict": "error",
-        "policy": "serverless",
-        "policy_sources": ["builtin:serverless", "builtin:default"],
-        "binaries": [
+    return document(
+        "error",
+        [
             {
                 "path": "build/hello",
                 "name": "hello",
@@ -132,10 +123,10 @@ def _document() -> dict[str, Any]:
                                     (0.69, 0.78, 0.79, 0.7980000000000001)),
                 "attribution": None,
                 "checks": [
-                    _check("size.max_file", "pass", "file size 16.4 KiB <= 8.5 MB"),
-                    _check("elf.stripped", "warn", "not stripped: .symtab has 37 entries"),
-                    _check("go.cgo", "skip", "not a Go binary"),
-                    _check("startup.p95", "pass", "cold-start p95 0.8 ms <= 320 ms"),
+                    check("size.max_file", "pass", message="file size 16.4 KiB <= 8.5 MB"),
+                    check("elf.stripped", "warn", message="not stripped: .symtab has 37 entries"),
+                    check("go.cgo", "skip", message="not a Go binary"),
+                    check("startup.p95", "pass", message="cold-start p95 0.8 ms <= 320 ms"),
                 ],
             },
             {
@@ -153,12 +144,12 @@ def _document() -> dict[str, Any]:
                 "startup": _startup(svc_runs, (342.25, 399.2, 412.3, 413.9)),
                 "attribution": None,
                 "checks": [
-                    _check("size.max_file", "fail", "file size 9.0 MiB > 8.5 MB"),
-                    _check("elf.stripped", "pass", "stripped"),
-                    _check("startup.runs", "fail", "2 of 20 starts failed"),
-                    _check("startup.p95", "fail", "cold-start p95 412.3 ms > 320 ms"),
-                    _check("startup.max_rss", "pass", "max RSS 32.0 MiB <= 64 MiB"),
-                    _check("startup.max_regression", "skip", "no baseline"),
+                    check("size.max_file", "fail", message="file size 9.0 MiB > 8.5 MB"),
+                    check("elf.stripped", "pass", message="stripped"),
+                    check("startup.runs", "fail", message="2 of 20 starts failed"),
+                    check("startup.p95", "fail", message="cold-start p95 412.3 ms > 320 ms"),
+                    check("startup.max_rss", "pass", message="max RSS 32.0 MiB <= 64 MiB"),
+                    check("startup.max_regression", "skip", message="no baseline"),
                 ],
             },
             {
@@ -172,7 +163,8 @@ def _document() -> dict[str, Any]:
                 "checks": [],
             },
         ],
-    }  # fmt: skip
+        sources=("builtin:serverless", "builtin:default"),
+    )  # fmt: skip
 
 
 @pytest.fixture
