@@ -5,33 +5,27 @@ build.  A toy binary would hide costs that grow with the input, so this builds
 (once, cached) a deliberately large PIE: ~150 MiB of .rodata, 60,000 functions
 and full DWARF, and times gate next to the tools people would otherwise use.
 
-Run:  python benchmarks/inspect.py [--keep] [--runs N]
+Run:  python benchmarks/bench_inspect.py [--keep] [--runs N]
 """
-
-import os
-import sys
-
-# This file is called inspect.py: when run as a script its directory sits at
-# sys.path[0] and would shadow the stdlib `inspect` module (imported by
-# dataclasses, and so very likely by gate).  Drop it before importing anything.
-if sys.path and os.path.realpath(sys.path[0] or ".") == os.path.dirname(os.path.realpath(__file__)):
-    del sys.path[0]
 
 import argparse
 import hashlib
 import importlib
 import json
+import os
 import re
 import shlex
 import shutil
 import statistics
-import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
+
+from benchlib import BenchError, cache_root, need_tool, run, verdict
 
 MIB = 1024 * 1024
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -60,10 +54,6 @@ TARGET_PROCESS_MS = 150.0
 BINARY_NAME = "bigelf"
 
 
-class BenchError(RuntimeError):
-    """A step could not run; reported and turned into a non-zero exit."""
-
-
 class Stats(NamedTuple):
     """Summary of one hyperfine command, in milliseconds."""
 
@@ -79,26 +69,6 @@ class Stats(NamedTuple):
 # small helpers
 
 
-def run(cmd: Sequence[str | os.PathLike[str]], **kw: Any) -> subprocess.CompletedProcess[str]:
-    """Run a command, capture text output, raise BenchError with its stderr on failure."""
-    try:
-        proc = subprocess.run([os.fspath(c) for c in cmd], capture_output=True, text=True, **kw)
-    except OSError as exc:
-        raise BenchError(f"cannot run {cmd[0]}: {exc}") from exc
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip()[-2000:]
-        raise BenchError(f"{shlex.join(map(os.fspath, cmd))} exited {proc.returncode}\n{tail}")
-    return proc
-
-
-def need_tool(name: str) -> str:
-    """Resolve a required external tool, failing early with a clear message."""
-    path = shutil.which(name)
-    if path is None:
-        raise BenchError(f"required tool {name!r} not found on PATH")
-    return path
-
-
 def human(n: int) -> str:
     """Format a byte count the way the report shows sizes."""
     return f"{n / MIB:9.2f} MiB" if n >= MIB else f"{n / 1024:9.1f} KiB"
@@ -106,12 +76,6 @@ def human(n: int) -> str:
 
 # --------------------------------------------------------------------------
 # building the big binary
-
-
-def cache_root() -> Path:
-    """Cache directory; GATE_BENCH_CACHE overrides the XDG-ish default."""
-    env = os.environ.get("GATE_BENCH_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "gate-bench"
 
 
 def cache_key() -> str:
@@ -505,11 +469,6 @@ def print_table(stats: list[Stats]) -> None:
         )
 
 
-def verdict(value: float, target: float) -> str:
-    """PASS/MISS label for one target."""
-    return "PASS" if value < target else "MISS"
-
-
 # --------------------------------------------------------------------------
 
 
@@ -634,7 +593,7 @@ def main(argv: list[str] | None = None) -> int:
             med = statistics.median(inner)
             print(
                 f"  inner inspection  median {med:8.2f} ms  < {TARGET_INNER_MS:.0f} ms  "
-                f"{verdict(med, TARGET_INNER_MS)}"
+                f"{verdict(med < TARGET_INNER_MS)}"
             )
         else:
             print(f"  inner inspection  {'n/a':>15}     < {TARGET_INNER_MS:.0f} ms  not measured")
@@ -642,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
         if g:
             print(
                 f"  whole process     mean   {g.mean:8.2f} ms  < {TARGET_PROCESS_MS:.0f} ms "
-                f"{verdict(g.mean, TARGET_PROCESS_MS)}"
+                f"{verdict(g.mean < TARGET_PROCESS_MS)}"
             )
         else:
             print(f"  whole process     {'n/a':>15}     < {TARGET_PROCESS_MS:.0f} ms not measured")

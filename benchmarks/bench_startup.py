@@ -6,32 +6,25 @@ build, the readiness probes must not add noticeable time to what they measure,
 and `--cold` must really take the binary out of the page cache.  This builds
 (once, cached) three tiny programs and checks all four in one run.
 
-Run:  python benchmarks/startup.py [--runs N]
+Run:  python benchmarks/bench_startup.py [--runs N]
 """
-
-import os
-import sys
-
-# benchmarks/ also holds inspect.py; run as a script, this directory is
-# sys.path[0] and that file would shadow the stdlib `inspect` module (imported
-# by dataclasses and typer).  Drop it before importing anything else.
-if sys.path and os.path.realpath(sys.path[0] or ".") == os.path.dirname(os.path.realpath(__file__)):
-    del sys.path[0]
 
 import argparse
 import hashlib
 import importlib.util
 import json
+import os
 import shlex
 import shutil
 import statistics
-import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
+
+from benchlib import BenchError, cache_root, load, run, verdict
 
 # Everything that shapes the built programs.  It is hashed (with `gcc --version`
 # and `go version`) into the cache key, so any edit here rebuilds.
@@ -170,10 +163,6 @@ THROUGHPUT_RUNS = 200
 THROUGHPUT_REPEATS = 5
 
 
-class BenchError(RuntimeError):
-    """A step could not run; reported and turned into a non-zero exit."""
-
-
 class Programs(NamedTuple):
     """The built inputs; hello is None when no Go toolchain was found."""
 
@@ -207,34 +196,6 @@ class HfRun(NamedTuple):
 
 # --------------------------------------------------------------------------
 # small helpers
-
-
-def run(cmd: Sequence[str | os.PathLike[str]], **kw: Any) -> subprocess.CompletedProcess[str]:
-    """Run a command, capture text output, raise BenchError with its stderr on failure."""
-    try:
-        proc = subprocess.run([os.fspath(c) for c in cmd], capture_output=True, text=True, **kw)
-    except OSError as exc:
-        raise BenchError(f"cannot run {cmd[0]}: {exc}") from exc
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip()[-2000:]
-        raise BenchError(f"{shlex.join(map(os.fspath, cmd))} exited {proc.returncode}\n{tail}")
-    return proc
-
-
-def cache_root() -> Path:
-    """Cache directory; GATE_BENCH_CACHE overrides the XDG-ish default."""
-    env = os.environ.get("GATE_BENCH_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "gate-bench"
-
-
-def verdict(ok: bool) -> str:
-    """PASS/MISS label for one target."""
-    return "PASS" if ok else "MISS"
-
-
-def load() -> str:
-    """1-minute load average: the first thing to look at when numbers are noisy."""
-    return f"{os.getloadavg()[0]:.2f}"
 
 
 # --------------------------------------------------------------------------
