@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gate import __version__
-from gate.baseline import RESULTS_SCHEMA, entry_for
+from gate.baseline import RESULTS_SCHEMA
 from gate.errors import GateError, UsageError
 from gate.judge import Context, judge, verdict
 from gate.policy import Policy, Rule
@@ -74,18 +74,50 @@ def run_config(
     return cfg, runs, _setting(rules, "warmup", 1)
 
 
-def check_binary(
+class _Unjudgeable(Exception):
+    """A binary that could not be inspected or started: its entry records why."""
+
+
+def _measure(
     path: str,
-    policy: Policy,
+    rules: Mapping[str, Rule],
     opts: CheckOptions,
-    baseline: dict[str, Any] | None,
-    progress_for: Callable[[str], Any] | None = None,
-) -> dict[str, Any]:
-    """One binary's entry of the results document."""
+    progress_for: Callable[[str], Any] | None,
+) -> tuple[dict[str, Any], dict[str, Any] | None, str]:
+    """(facts, startup or None, why start-up was skipped) for one binary."""
     from gate.elf.facts import inspect_binary
     from gate.report.json import facts_to_dict, startup_to_dict
     from gate.startup.measure import measure
 
+    try:
+        facts = facts_to_dict(inspect_binary(path))
+    except GateError as exc:
+        raise _Unjudgeable(str(exc)) from None
+    skipped = "start-up not measured (--no-startup)"
+    if opts.startup and facts["elf"]["type"] == "shared-object":
+        return facts, None, "a shared library is not started"
+    if not opts.startup:
+        return facts, None, skipped
+    cfg, runs, warmup = run_config(path, rules, opts)
+    progress = progress_for(Path(path).name) if progress_for else None
+    try:
+        result = measure(cfg, runs, warmup, progress)
+    except StartError as exc:
+        raise _Unjudgeable(str(exc)) from None
+    finally:
+        if progress is not None:
+            progress.finish()
+    return facts, startup_to_dict(result), skipped
+
+
+def check_binary(
+    path: str,
+    policy: Policy,
+    opts: CheckOptions,
+    baseline: Mapping[str, Any] | None,
+    progress_for: Callable[[str], Any] | None = None,
+) -> dict[str, Any]:
+    """One binary's entry of the results document; `baseline` is its entry in the baseline."""
     entry: dict[str, Any] = {
         "path": path,
         "name": Path(path).name,
@@ -96,38 +128,41 @@ def check_binary(
         "attribution": None,
         "checks": [],
     }
+    rules = policy.for_binary(path)
     try:
-        facts = facts_to_dict(inspect_binary(path))
-    except GateError as exc:
+        facts, startup, skipped = _measure(path, rules, opts, progress_for)
+    except _Unjudgeable as exc:
         entry["error"] = str(exc)
         return entry
-    entry["facts"] = facts
-    rules = policy.for_binary(path)
-    startup = None
-    skipped = "start-up not measured (--no-startup)"
-    if opts.startup and facts["elf"]["type"] == "shared-object":
-        skipped = "a shared library is not started"
-    elif opts.startup:
-        cfg, runs, warmup = run_config(path, rules, opts)
-        progress = progress_for(Path(path).name) if progress_for else None
-        try:
-            result = measure(cfg, runs, warmup, progress)
-        except StartError as exc:
-            entry["error"] = str(exc)
-            return entry
-        finally:
-            if progress is not None:
-                progress.finish()
-        startup = startup_to_dict(result)
-        entry["startup"] = startup
-    base = entry_for(baseline, path)
-    checks = judge(rules, Context(facts, startup, base, skipped))
+    entry["facts"], entry["startup"] = facts, startup
+    checks = judge(rules, Context(facts, startup, baseline, skipped))
     entry["checks"] = [dataclasses.asdict(c) for c in checks]
     entry["verdict"] = verdict(checks)
     return entry
 
 
-def results_document(policy: Policy, entries: list[dict[str, Any]]) -> dict[str, Any]:
+def measure_baseline_binary(
+    old: str,
+    new: str,
+    policy: Policy,
+    opts: CheckOptions,
+    progress_for: Callable[[str], Any] | None = None,
+) -> dict[str, Any]:
+    """The base branch's binary measured like `new` (same rules, same runs): its baseline entry.
+
+    Measured before `new`, not interleaved with it; A/B interleaving is a separate mode.
+    """
+    try:
+        facts, startup, _ = _measure(old, policy.for_binary(new), opts, progress_for)
+    except _Unjudgeable as exc:
+        raise GateError(f"--baseline-binary: {exc}") from None
+    return {"path": old, "name": Path(old).name, "facts": facts, "startup": startup}
+
+
+def results_document(
+    policy: Policy, entries: list[dict[str, Any]], baseline: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The gate/results/v1 document; `baseline` says what relative checks compared with."""
     if any(e["verdict"] == "error" for e in entries):
         overall = "error"
     elif any(e["verdict"] == "fail" for e in entries):
@@ -141,5 +176,6 @@ def results_document(policy: Policy, entries: list[dict[str, Any]]) -> dict[str,
         "verdict": overall,
         "policy": policy.name,
         "policy_sources": list(policy.sources),
+        "baseline": dict(baseline) if baseline else None,
         "binaries": entries,
     }

@@ -181,7 +181,7 @@ def startup(
         raise typer.Exit(EXIT_FAIL)
 
 
-_REPORT_FORMATS = ("text", "json", "junit", "markdown", "metrics")
+_REPORT_FORMATS = ("text", "json", "junit", "markdown", "metrics", "github", "gitlab")
 
 
 def _render(doc: dict, fmt: str) -> str:
@@ -201,12 +201,38 @@ def _render(doc: dict, fmt: str) -> str:
         from gate.report.metrics import render_metrics
 
         return render_metrics(doc)
+    if fmt == "github":
+        from gate.report.github import render_github
+
+        return render_github(doc)
+    if fmt == "gitlab":
+        from gate.report.gitlab import render_gitlab
+
+        return render_gitlab(doc)
     from gate.report.text import render_checks
 
     return render_checks(doc) + "\n"
 
 
 _EXIT_FOR = {"pass": 0, "fail": EXIT_FAIL, "error": EXIT_ERROR}
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"gate: warning: {message}\n")
+
+
+def _load_baseline(source: str, optional: bool) -> tuple[dict | None, dict]:
+    """(document or None, what the results record about it)."""
+    from gate.baseline import BaselineMissing, load_results, redact_url
+
+    shown = redact_url(source) if source.startswith(("http://", "https://")) else source
+    try:
+        return load_results(source), {"source": shown, "found": True}
+    except BaselineMissing as exc:
+        if not optional:
+            raise
+        _warn(f"{exc}; no baseline yet, so growth and regression checks are skipped")
+        return None, {"source": shown, "found": False}
 
 
 @app.command()
@@ -238,6 +264,17 @@ def check(
     baseline: Annotated[
         str | None, typer.Option("--baseline", help="A previous results JSON: file or URL.")
     ] = None,
+    baseline_optional: Annotated[
+        bool,
+        typer.Option(
+            "--baseline-optional",
+            help="A baseline that does not exist yet (no file, HTTP 404) skips relative checks.",
+        ),
+    ] = False,
+    baseline_binary: Annotated[
+        str | None,
+        typer.Option("--baseline-binary", help="The base branch's binary, measured as baseline."),
+    ] = None,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write results JSON.")] = None,
     markdown: Annotated[
@@ -248,8 +285,14 @@ def check(
     ] = None,
 ) -> None:
     """Inspect, start, judge against a policy, report. Exit 0 pass, 1 fail, 2 error."""
-    from gate.baseline import load_results
-    from gate.check import CheckOptions, check_binary, expand, results_document
+    from gate.baseline import entry_for
+    from gate.check import (
+        CheckOptions,
+        check_binary,
+        expand,
+        measure_baseline_binary,
+        results_document,
+    )
     from gate.policy import load_policy
     from gate.report.progress import RunProgress
     from gate.report.write import write_reports
@@ -269,14 +312,22 @@ def check(
         args=tuple(_state["program_args"]),
         env=_parse_env(env or []),
     )
-    base = load_results(baseline) if baseline else None
+    if baseline and baseline_binary:
+        raise UsageError("--baseline and --baseline-binary: give one of them")
+    base, base_info = _load_baseline(baseline, baseline_optional) if baseline else (None, None)
     paths = expand(binaries)
+    if baseline_binary and len(paths) != 1:
+        raise UsageError(f"--baseline-binary compares one binary; {len(paths)} given")
     previous = signal.signal(signal.SIGTERM, _terminated)
     try:
-        entries = [check_binary(p, chosen, opts, base, RunProgress) for p in paths]
+        if baseline_binary:
+            old = measure_baseline_binary(baseline_binary, paths[0], chosen, opts, RunProgress)
+            base = {"binaries": [{**old, "path": paths[0]}]}
+            base_info = {"source": f"binary {baseline_binary}", "found": True}
+        entries = [check_binary(p, chosen, opts, entry_for(base, p), RunProgress) for p in paths]
     finally:
         signal.signal(signal.SIGTERM, previous)
-    doc = results_document(chosen, entries)
+    doc = results_document(chosen, entries, base_info)
     outputs = [
         (path, fmt)
         for path, fmt in (
@@ -350,7 +401,12 @@ def policy_validate(path: Annotated[str, typer.Argument(help="A policy file.")])
 def report(
     results: Annotated[str, typer.Argument(help="A results JSON written by gate check --json.")],
     fmt: Annotated[
-        str, typer.Option("--format", help="text, json, junit, markdown or metrics.")
+        str,
+        typer.Option(
+            "--format",
+            help="text, json, junit, markdown, metrics, github (annotations; in Actions also "
+            "the job summary and the verdict output) or gitlab (Code Quality JSON).",
+        ),
     ] = "text",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here.")] = None,
 ) -> None:
@@ -359,13 +415,122 @@ def report(
 
     if fmt not in _REPORT_FORMATS:
         raise UsageError(f"--format {fmt!r}: expected one of {', '.join(_REPORT_FORMATS)}")
-    text = _render(load_results(results), fmt)
+    doc = load_results(results)
+    text = _render(doc, fmt)
     if output is None:
         sys.stdout.write(text)
     else:
         from gate.report.write import write_atomic
 
         write_atomic(output, text)
+    if fmt == "github":
+        _github_files(doc)
+
+
+def _append(variable: str, text: str) -> None:
+    """Append to one of the files GitHub names in the environment (summary, outputs)."""
+    path = os.environ.get(variable)
+    if not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        raise GateError(f"${variable} ({path}): cannot write: {exc.strerror or exc}") from None
+
+
+def _github_files(doc: dict) -> None:
+    """Inside GitHub Actions: the Markdown into the job summary, the verdict into the outputs."""
+    _append("GITHUB_STEP_SUMMARY", _render(doc, "markdown"))
+    _append("GITHUB_OUTPUT", f"verdict={doc.get('verdict', 'error')}\n")
+
+
+@app.command()
+def diff(
+    old: Annotated[str, typer.Argument(help="The base branch's results JSON (file or URL).")],
+    new: Annotated[str, typer.Argument(help="This change's results JSON (file or URL).")],
+    fmt: Annotated[str, typer.Option("--format", help="text or markdown.")] = "text",
+) -> None:
+    """What changed between two results: size, sections, packages, start-up, check verdicts."""
+    from gate.baseline import load_results
+    from gate.diff import diff_results
+
+    if fmt not in ("text", "markdown"):
+        raise UsageError(f"--format {fmt!r}: expected text or markdown")
+    diffs = diff_results(load_results(old), load_results(new))
+    if fmt == "markdown":
+        from gate.report.diff import render_diff_markdown
+
+        sys.stdout.write(render_diff_markdown(diffs))
+    else:
+        from gate.report.diff import render_diff_text
+
+        sys.stdout.write(render_diff_text(diffs))
+
+
+def _footer(doc: dict, env: dict[str, str]) -> str:
+    """gate's version, the policy and a link to the job, for the comment's last line."""
+    parts = [f"gate {doc.get('gate_version', __version__)}", f"policy {doc.get('policy', '?')}"]
+    job = env.get("CI_JOB_URL")
+    if not job and env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
+        server = env.get("GITHUB_SERVER_URL", "https://github.com")
+        job = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+    if job and job.startswith(("https://", "http://")):
+        parts.append(f'<a href="{job.replace(chr(34), "%22")}">job</a>')
+    return " · ".join(parts)
+
+
+@app.command()
+def comment(
+    results: Annotated[str, typer.Argument(help="The results JSON of this run.")],
+    github: Annotated[bool, typer.Option("--github", help="Pull request comment.")] = False,
+    gitlab: Annotated[bool, typer.Option("--gitlab", help="Merge request note.")] = False,
+    comment_id: Annotated[
+        str, typer.Option("--id", help="One comment per id: tells several gate jobs apart.")
+    ] = "default",
+    baseline: Annotated[
+        str | None,
+        typer.Option("--baseline", help="The baseline results, for a 'what changed' table."),
+    ] = None,
+    number: Annotated[
+        int | None,
+        typer.Option(
+            "--pr", "--mr", min=1, help="Pull/merge request number (default: from the CI)."
+        ),
+    ] = None,
+) -> None:
+    """Create or update the one PR/MR comment for this gate id (marker <!-- gate:ID -->).
+
+    GitHub: GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_EVENT_PATH (or --pr), GITHUB_API_URL.
+    GitLab: GATE_GITLAB_TOKEN, CI_API_V4_URL, CI_PROJECT_ID, CI_MERGE_REQUEST_IID (or --mr).
+    A token that may not write (a fork's pull request) skips the comment with exit 0.
+    """
+    from gate.baseline import BaselineError, load_results
+    from gate.forge import CommentSkipped, github_target, gitlab_target, upsert_comment
+    from gate.report.comment import marker, render_comment
+
+    if github == gitlab:
+        raise UsageError("give --github or --gitlab")
+    mark = marker(comment_id)
+    doc = load_results(results)
+    diffs = None
+    if baseline:
+        from gate.diff import diff_results
+
+        try:
+            diffs = diff_results(load_results(baseline), doc)
+        except BaselineError as exc:  # the comment is still worth posting without the diff
+            _warn(f"{exc}; the comment has no 'what changed' table")
+    env = dict(os.environ)
+    try:
+        target = github_target(env, number) if github else gitlab_target(env, number)
+        body = render_comment(doc, comment_id, diffs, _footer(doc, env))
+        done = upsert_comment(target, mark, body)
+    except CommentSkipped as exc:
+        sys.stderr.write(f"gate: comment skipped: {exc}\n")
+        return
+    where = done.url or f"{target.name} (comment {done.comment_id})"
+    sys.stderr.write(f"gate: {done.action} the comment {mark} on {where}\n")
 
 
 def main() -> None:

@@ -444,7 +444,12 @@ def _subline(doc: dict[str, Any], binaries: list[dict[str, Any]]) -> str:
         shown += f" · … {len(names) - MAX_NAMES} more"
     policy = _md(doc.get("policy") or "?", 80)
     count = _plural(len(binaries), "binary", "binaries")
-    return f"policy **{policy}** · {count}" + (f": {shown}" if shown else "")
+    line = f"policy **{policy}** · {count}" + (f": {shown}" if shown else "")
+    base = doc.get("baseline")
+    if isinstance(base, dict) and base.get("source"):
+        found = "" if base.get("found") else " (not there yet: relative checks skipped)"
+        line += f"\n\nbaseline: {_md(base['source'], 200)}{found}"
+    return line
 
 
 def _binary_section(binary: dict[str, Any]) -> list[str]:

@@ -1,0 +1,51 @@
+"""The body of the one PR/MR comment gate keeps per gate id: marker, summary, what changed.
+
+The marker is how the next run finds the comment to update instead of adding another;
+it is an HTML comment, so it does not show. The body stays under GitHub's 65,536
+character limit by cutting the summary, never the marker or the verdict line.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from gate.diff import BinaryDiff
+from gate.errors import UsageError
+from gate.report.diff import render_diff_markdown
+from gate.report.markdown import render_markdown
+
+MAX_BODY = 65_000  # GitHub refuses bodies over 65,536 characters
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def marker(comment_id: str) -> str:
+    """`<!-- gate:ID -->`; the id is checked so it cannot end the HTML comment early."""
+    if not _ID.fullmatch(comment_id):
+        raise UsageError(
+            f"--id {comment_id!r}: use 1-64 letters, digits, '.', '_' or '-' (e.g. the job name)"
+        )
+    return f"<!-- gate:{comment_id} -->"
+
+
+def render_comment(
+    doc: dict[str, Any],
+    comment_id: str,
+    diffs: list[BinaryDiff] | None = None,
+    footer: str = "",
+) -> str:
+    summary = render_markdown(doc)
+    changes = ""
+    if diffs:
+        changes = (
+            "<details open><summary><b>What changed against the baseline</b></summary>\n\n"
+            + render_diff_markdown(diffs)
+            + "\n</details>\n"
+        )
+    tail = f"\n<sub>{footer}</sub>\n" if footer else ""
+    head = marker(comment_id) + "\n"
+    room = MAX_BODY - len(head) - len(changes) - len(tail)
+    if len(summary) > room:
+        note = "\n\n… cut to fit a comment: the job summary has all of it.\n"
+        summary = summary[: max(0, room - len(note))].rsplit("\n", 1)[0] + note
+    return head + summary + ("\n" + changes if changes else "") + tail

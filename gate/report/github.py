@@ -1,0 +1,58 @@
+"""GitHub Actions: workflow-command annotations per failed or warned check.
+
+GitHub shows at most 10 error and 10 warning annotations per step, so the rest are
+counted in a notice rather than silently dropped. Messages carry text from the binary
+and the policy: GitHub's escaping keeps each one a single command, so nothing in them
+can start another workflow command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+MAX_PER_LEVEL = 10  # what GitHub displays per step and level
+_LEVEL = {"fail": "error", "warn": "warning"}
+
+
+def _data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _prop(text: str) -> str:
+    return _data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def command(level: str, title: str, message: str) -> str:
+    """One `::error title=...::message` line."""
+    return f"::{level} title={_prop(title)}::{_data(message)}"
+
+
+def _problems(doc: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
+    """(level, title, message) for every binary that errored and every failed or warned check."""
+    for binary in doc.get("binaries") or []:
+        name = str(binary.get("name") or binary.get("path") or "?")
+        if binary.get("error"):
+            yield "error", f"{name}: not judged", str(binary["error"])
+        for check in binary.get("checks") or []:
+            level = _LEVEL.get(check.get("status"))
+            if level:
+                yield level, f"{name}: {check.get('id')}", str(check.get("message") or "")
+
+
+def render_github(doc: dict[str, Any]) -> str:
+    """Annotation lines, errors first; over-limit ones are counted in a notice."""
+    problems = sorted(_problems(doc), key=lambda p: p[0] != "error")
+    lines: list[str] = []
+    hidden = {"error": 0, "warning": 0}
+    shown = {"error": 0, "warning": 0}
+    for level, title, message in problems:
+        if shown[level] < MAX_PER_LEVEL:
+            shown[level] += 1
+            lines.append(command(level, title, message))
+        else:
+            hidden[level] += 1
+    if any(hidden.values()):
+        more = ", ".join(f"{n} more {lvl}s" for lvl, n in hidden.items() if n)
+        lines.append(command("notice", "gate", f"{more}: see the job summary"))
+    return "".join(line + "\n" for line in lines)

@@ -1,0 +1,42 @@
+"""GitLab Code Quality report: failed and warned checks shown in the merge request widget.
+
+GitLab matches issues across pipelines by fingerprint, so a fingerprint names the binary
+and the check, never the measured value: a check that keeps failing is one "unchanged"
+issue, and a fixed one is reported as resolved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+_SEVERITY = {"fail": "major", "warn": "minor"}
+
+
+def _issue(path: str, check_name: str, description: str, severity: str) -> dict[str, Any]:
+    digest = hashlib.sha256(f"gate\0{path}\0{check_name}".encode()).hexdigest()
+    return {
+        "type": "issue",
+        "check_name": check_name,
+        "description": description,
+        "categories": ["Performance"],
+        "severity": severity,
+        "fingerprint": digest,
+        "location": {"path": path, "lines": {"begin": 1}},
+    }
+
+
+def render_gitlab(doc: dict[str, Any]) -> str:
+    issues = []
+    for binary in doc.get("binaries") or []:
+        path = str(binary.get("path") or binary.get("name") or "?")
+        name = str(binary.get("name") or path)
+        if binary.get("error"):
+            issues.append(_issue(path, "gate.error", f"{name}: {binary['error']}", "critical"))
+        for check in binary.get("checks") or []:
+            severity = _SEVERITY.get(check.get("status"))
+            if severity:
+                text = f"{name}: {check.get('id')}: {check.get('message') or ''}"
+                issues.append(_issue(path, str(check.get("id")), text, severity))
+    return json.dumps(issues, indent=2, ensure_ascii=False) + "\n"

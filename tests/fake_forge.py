@@ -1,0 +1,575 @@
+"""A real HTTP server on 127.0.0.1 speaking the few GitHub and GitLab REST endpoints gate uses.
+
+`gate comment --github/--gitlab` and GitLab baseline download are tested against this server
+instead of mocks, so the tests exercise gate's real HTTP stack: headers, pagination through
+``Link``, status codes, redirects, keep-alive. Only behaviour gate relies on is modelled, but
+that part follows the real services (header names, error bodies, pagination headers, GitLab's
+newest-first note order) so a client that passes here has a fair chance against the real thing.
+
+    with FakeForge() as forge:
+        forge.add_github_pr("octo/svc", 7, comments=["hello"])
+        env = {"GITHUB_API_URL": forge.github_api, "GITHUB_TOKEN": forge.token}
+        ...
+        assert forge.requests[-1].method == "PATCH"
+
+State (``github_comments``, ``gitlab_notes``, ``artifacts``, ``files``, ``redirects``...) is
+plain dicts and sets that tests may read and change directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import mimetypes
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import parse_qsl, unquote, urlencode
+
+GITHUB_PREFIX = "/api/v3"
+GITLAB_PREFIX = "/api/v4"
+FIRST_ID = 1000
+GITHUB_DOCS = "https://docs.github.com/rest"
+
+Json = Any
+Headers = dict[str, str]
+
+
+@dataclass
+class Request:
+    """One request as the server saw it, kept so tests can assert what gate actually sent.
+
+    ``path`` is the raw path without the query, percent-encoding intact (so a test can check
+    that a GitLab project path was sent as ``group%2Fproj``); ``query`` keeps the last value
+    of each parameter; header names are lower-cased; ``body`` is the parsed JSON or None.
+    """
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class _Answer:
+    """What a route handler wants sent: kept apart from the socket so routing stays pure."""
+
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json; charset=utf-8"
+    headers: Headers | None = None
+
+
+def _json(status: int, payload: Json, headers: Headers | None = None) -> _Answer:
+    return _Answer(status, json.dumps(payload).encode(), headers=headers)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _int_param(query: dict[str, str], name: str, default: int) -> int:
+    """Both forges ignore unusable numbers and fall back to the default instead of failing."""
+    try:
+        value = int(query.get(name, ""))
+    except ValueError:
+        return default
+    return value if value >= 1 else default
+
+
+class FakeForge:
+    """Context manager: ``with FakeForge() as forge:``; ``forge.url`` is 'http://127.0.0.1:PORT'.
+
+    ``github_api`` (forge.url + '/api/v3', the GitHub Enterprise layout) is what
+    ``GITHUB_API_URL`` should point to and ``gitlab_api`` (forge.url + '/api/v4') what
+    ``CI_API_V4_URL`` should point to.
+    """
+
+    url: str
+    github_api: str
+    gitlab_api: str
+
+    def __init__(self) -> None:
+        self.requests: list[Request] = []
+        self.token: str = "test-token"
+        self.per_page_cap: int = 100
+        self.bot_name: str = "gate-bot"
+        self.github_comments: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self.gitlab_notes: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self.artifacts: dict[tuple[str, str, str, str], bytes] = {}
+        self.fail_next: list[tuple[int, dict[str, str], str]] = []
+        self.read_only_repos: set[str] = set()
+        self.read_only_projects: set[str] = set()
+        self.files: dict[str, bytes] = {}
+        self.redirects: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._reset_at = int(time.time()) + 3600
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.forge = self
+        self._server = server
+        port = server.server_address[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.github_api = self.url + GITHUB_PREFIX
+        self.gitlab_api = self.url + GITLAB_PREFIX
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # shutdown() waits up to one poll: keep exit quick
+            name=f"fake-forge-{port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop accepting, then cut idle keep-alive connections so no handler thread outlives us."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        with self._lock:
+            connections = list(self._connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        server.server_close()  # joins the handler threads (block_on_close)
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    # -- test helpers -------------------------------------------------------------------------
+
+    def add_github_pr(self, repo: str, number: int, comments: Sequence[str] = ()) -> None:
+        """Create PR ``number`` in ``repo`` ('owner/name') so its comments endpoint exists."""
+        with self._lock:
+            existing = self.github_comments.setdefault((repo, number), [])
+            for body in comments:
+                existing.append(self._github_comment(repo, number, body, "someone"))
+
+    def add_gitlab_mr(self, project: str, iid: int, notes: Sequence[str] = ()) -> None:
+        """Create MR ``iid`` in ``project`` (numeric id or 'group/proj', unencoded)."""
+        with self._lock:
+            existing = self.gitlab_notes.setdefault((project, iid), [])
+            for body in notes:
+                existing.append(self._gitlab_note(project, iid, body, "someone"))
+
+    def rate_limited(self) -> None:
+        """Queue the 403 GitHub sends once the primary rate limit is spent."""
+        headers = {
+            "x-ratelimit-limit": "5000",
+            "x-ratelimit-remaining": "0",
+            "x-ratelimit-used": "5000",
+            "x-ratelimit-reset": str(int(time.time()) + 600),
+        }
+        body = {
+            "message": "API rate limit exceeded for installation ID 1.",
+            "documentation_url": f"{GITHUB_DOCS}/overview/rate-limits-for-the-rest-api",
+        }
+        with self._lock:
+            self.fail_next.append((403, headers, json.dumps(body)))
+
+    # -- object factories (callers hold the lock) ---------------------------------------------
+
+    def _github_comment(self, repo: str, number: int, body: str, login: str) -> dict[str, Any]:
+        comment_id = self._new_id(self.github_comments.values())
+        stamp = _now()
+        return {
+            "id": comment_id,
+            "body": body,
+            "user": {"login": login, "type": "Bot" if login == self.bot_name else "User"},
+            "created_at": stamp,
+            "updated_at": stamp,
+            "html_url": f"{self.url}/{repo}/pull/{number}#issuecomment-{comment_id}",
+            "url": f"{self.github_api}/repos/{repo}/issues/comments/{comment_id}",
+        }
+
+    def _gitlab_note(self, project: str, iid: int, body: str, username: str) -> dict[str, Any]:
+        stamp = _now()
+        return {
+            "id": self._new_id(self.gitlab_notes.values()),
+            "body": body,
+            "author": {"username": username},
+            "system": False,
+            "created_at": stamp,
+            "updated_at": stamp,
+            "noteable_type": "MergeRequest",
+            "noteable_iid": iid,
+        }
+
+    @staticmethod
+    def _new_id(groups: Any) -> int:
+        """Above every id present, so tests that insert objects by hand cannot cause clashes."""
+        ids = [item["id"] for group in groups for item in group]
+        return max([FIRST_ID - 1, *ids]) + 1
+
+    # -- request handling (called from handler threads) ---------------------------------------
+
+    def _handle(
+        self, method: str, raw_path: str, query: dict[str, str], headers: Headers, body: Json
+    ) -> _Answer:
+        with self._lock:
+            failure = self.fail_next.pop(0) if self.fail_next else None
+        if failure is not None:
+            status, extra, text = failure
+            try:
+                json.loads(text)
+                content_type = "application/json; charset=utf-8"
+            except ValueError:
+                content_type = "text/plain; charset=utf-8"
+            answer = _Answer(status, text.encode(), content_type, dict(extra))
+            if raw_path.startswith(GITHUB_PREFIX + "/"):
+                answer.headers = {**self._github_rate_headers(), **dict(extra)}
+            return answer
+        if raw_path in self.redirects:
+            return _Answer(
+                302, content_type="text/plain", headers={"location": self.redirects[raw_path]}
+            )
+        segments = [unquote(part) for part in raw_path.split("/")[1:]]
+        if raw_path.startswith(GITHUB_PREFIX + "/"):
+            return self._github(method, raw_path, segments[2:], query, headers, body)
+        if raw_path.startswith(GITLAB_PREFIX + "/"):
+            return self._gitlab(method, raw_path, segments[2:], query, headers, body)
+        if method == "GET" and len(segments) >= 2 and segments[0] == "plain":
+            name = "/".join(segments[1:])
+            if name in self.files:
+                content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+                return _Answer(200, self.files[name], content_type)
+        return _json(404, {"message": "Not Found"})
+
+    # GitHub ----------------------------------------------------------------------------------
+
+    def _github(
+        self,
+        method: str,
+        raw_path: str,
+        seg: list[str],
+        query: dict[str, str],
+        headers: Headers,
+        body: Json,
+    ) -> _Answer:
+        answer = self._github_route(method, raw_path, seg, query, headers, body)
+        answer.headers = {**self._github_rate_headers(), **(answer.headers or {})}
+        return answer
+
+    def _github_rate_headers(self) -> Headers:
+        """Sent on every GitHub answer, as GitHub does, so clients can read their budget."""
+        return {
+            "x-ratelimit-limit": "5000",
+            "x-ratelimit-remaining": "4999",
+            "x-ratelimit-used": "1",
+            "x-ratelimit-reset": str(self._reset_at),
+            "x-ratelimit-resource": "core",
+        }
+
+    def _github_route(
+        self,
+        method: str,
+        raw_path: str,
+        seg: list[str],
+        query: dict[str, str],
+        headers: Headers,
+        body: Json,
+    ) -> _Answer:
+        not_found = _json(404, {"message": "Not Found", "documentation_url": GITHUB_DOCS})
+        # repos/{owner}/{repo}/issues/{number}/comments  or  .../issues/comments/{id}
+        if len(seg) != 6 or seg[0] != "repos" or seg[3] != "issues":
+            return not_found
+        repo = f"{seg[1]}/{seg[2]}"
+        auth = headers.get("authorization", "")
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() not in ("bearer", "token") or token.strip() != self.token:
+            return _json(401, {"message": "Bad credentials", "documentation_url": GITHUB_DOCS})
+        read_only = _json(
+            403,
+            {
+                "message": "Resource not accessible by integration",
+                "documentation_url": f"{GITHUB_DOCS}/issues/comments#create-an-issue-comment",
+            },
+        )
+        if seg[5] == "comments" and seg[4].isdigit():
+            key = (repo, int(seg[4]))
+            if method == "GET":
+                with self._lock:
+                    if key not in self.github_comments:
+                        return not_found
+                    comments = [dict(c) for c in self.github_comments[key]]
+                return self._github_page(raw_path, query, comments)
+            if method == "POST":
+                with self._lock:
+                    if key not in self.github_comments:
+                        return not_found
+                    if repo in self.read_only_repos:
+                        return read_only
+                    if (invalid := _github_invalid_body(body)) is not None:
+                        return invalid
+                    comment = self._github_comment(repo, key[1], body["body"], self.bot_name)
+                    self.github_comments[key].append(comment)
+                    return _json(201, comment, {"location": comment["url"]})
+            return not_found
+        if seg[4] == "comments" and seg[5].isdigit() and method == "PATCH":
+            comment_id = int(seg[5])
+            with self._lock:
+                found = [
+                    c
+                    for (r, _), comments in self.github_comments.items()
+                    if r == repo
+                    for c in comments
+                    if c["id"] == comment_id
+                ]
+                if not found:
+                    return not_found
+                if repo in self.read_only_repos:
+                    return read_only
+                if (invalid := _github_invalid_body(body)) is not None:
+                    return invalid
+                found[0]["body"] = body["body"]
+                found[0]["updated_at"] = _now()
+                return _json(200, found[0])
+        return not_found
+
+    def _github_page(
+        self, raw_path: str, query: dict[str, str], items: list[dict[str, Any]]
+    ) -> _Answer:
+        per_page = min(_int_param(query, "per_page", 30), self.per_page_cap)
+        page = _int_param(query, "page", 1)
+        last = max(1, math.ceil(len(items) / per_page))
+        chunk = items[(page - 1) * per_page : page * per_page]
+
+        def link(number: int) -> str:
+            return f"<{self.url}{raw_path}?{urlencode({**query, 'page': str(number)})}>"
+
+        # GitHub's order: prev, next, last, first; first/prev only past page 1, next/last
+        # only before the last page.
+        rels: list[str] = []
+        if 1 < page <= last:
+            rels.append(f'{link(page - 1)}; rel="prev"')
+        if page < last:
+            rels += [f'{link(page + 1)}; rel="next"', f'{link(last)}; rel="last"']
+        if page > 1:
+            rels.append(f'{link(1)}; rel="first"')
+        return _json(200, chunk, {"link": ", ".join(rels)} if rels else None)
+
+    # GitLab ----------------------------------------------------------------------------------
+
+    def _gitlab(
+        self,
+        method: str,
+        raw_path: str,
+        seg: list[str],
+        query: dict[str, str],
+        headers: Headers,
+        body: Json,
+    ) -> _Answer:
+        not_found = _json(404, {"message": "404 Not found"})
+        unauthorized = _json(401, {"message": "401 Unauthorized"})
+        if len(seg) < 2 or seg[0] != "projects":
+            return _json(404, {"error": "404 Not Found"})
+        project, rest = seg[1], seg[2:]
+        # jobs/artifacts/{ref}/raw/{artifact_path...}?job=NAME
+        if len(rest) >= 5 and rest[:2] == ["jobs", "artifacts"] and rest[3] == "raw":
+            if method != "GET":
+                return _json(404, {"error": "404 Not Found"})
+            tokens = (headers.get("job-token"), headers.get("private-token"))
+            if self.token not in tokens:
+                return unauthorized
+            if "job" not in query:
+                return _json(400, {"error": "job is missing"})
+            key = (project, rest[2], query["job"], "/".join(rest[4:]))
+            with self._lock:
+                content = self.artifacts.get(key)
+            if content is None:
+                return _json(404, {"message": "404 Not Found"})
+            return _Answer(200, content, "application/octet-stream")
+        # merge_requests/{iid}/notes[/{note_id}]
+        if len(rest) not in (3, 4) or rest[0] != "merge_requests" or rest[2] != "notes":
+            return _json(404, {"error": "404 Not Found"})
+        if not rest[1].isdigit() or (len(rest) == 4 and not rest[3].isdigit()):
+            return not_found
+        if headers.get("private-token") != self.token:
+            return unauthorized
+        key = (project, int(rest[1]))
+        forbidden = _json(403, {"message": "403 Forbidden"})
+        with self._lock:
+            if key not in self.gitlab_notes:
+                return not_found
+            notes = self.gitlab_notes[key]
+            if len(rest) == 3 and method == "GET":
+                snapshot = [dict(n) for n in notes]
+            elif len(rest) == 3 and method == "POST":
+                if project in self.read_only_projects:
+                    return forbidden
+                if (invalid := _gitlab_invalid_body(body)) is not None:
+                    return invalid
+                note = self._gitlab_note(project, key[1], body["body"], self.bot_name)
+                notes.append(note)
+                return _json(201, note)
+            elif len(rest) == 4 and method == "PUT":
+                found = [n for n in notes if n["id"] == int(rest[3])]
+                if not found:
+                    return not_found
+                if project in self.read_only_projects:
+                    return forbidden
+                if (invalid := _gitlab_invalid_body(body)) is not None:
+                    return invalid
+                found[0]["body"] = body["body"]
+                found[0]["updated_at"] = _now()
+                return _json(200, found[0])
+            else:
+                return _json(404, {"error": "404 Not Found"})
+        # GitLab lists notes newest first unless sort=asc.
+        order_by = "updated_at" if query.get("order_by") == "updated_at" else "created_at"
+        snapshot.sort(key=lambda n: (n[order_by], n["id"]), reverse=query.get("sort") != "asc")
+        return self._gitlab_page(raw_path, query, snapshot)
+
+    def _gitlab_page(
+        self, raw_path: str, query: dict[str, str], items: list[dict[str, Any]]
+    ) -> _Answer:
+        per_page = min(_int_param(query, "per_page", 20), self.per_page_cap)
+        page = _int_param(query, "page", 1)
+        total_pages = max(1, math.ceil(len(items) / per_page))
+        chunk = items[(page - 1) * per_page : page * per_page]
+
+        def link(number: int) -> str:
+            params = {**query, "page": str(number), "per_page": str(per_page)}
+            return f"<{self.url}{raw_path}?{urlencode(params)}>"
+
+        # GitLab's order: prev, next, first, last.
+        rels: list[str] = []
+        if 1 < page <= total_pages:
+            rels.append(f'{link(page - 1)}; rel="prev"')
+        if page < total_pages:
+            rels.append(f'{link(page + 1)}; rel="next"')
+        rels += [f'{link(1)}; rel="first"', f'{link(total_pages)}; rel="last"']
+        headers = {
+            "x-page": str(page),
+            "x-per-page": str(per_page),
+            "x-next-page": str(page + 1) if page < total_pages else "",
+            "x-prev-page": str(page - 1) if 1 < page <= total_pages else "",
+            "x-total": str(len(items)),
+            "x-total-pages": str(total_pages),
+            "link": ", ".join(rels),
+        }
+        return _json(200, chunk, headers)
+
+
+def _github_invalid_body(body: Json) -> _Answer | None:
+    """GitHub's 422 for a comment without a usable body."""
+    if isinstance(body, dict) and isinstance(body.get("body"), str) and body["body"]:
+        return None
+    code = "missing_field" if not isinstance(body, dict) or not body.get("body") else "invalid"
+    return _json(
+        422,
+        {
+            "message": "Validation Failed",
+            "errors": [{"resource": "IssueComment", "code": code, "field": "body"}],
+            "documentation_url": f"{GITHUB_DOCS}/issues/comments",
+        },
+    )
+
+
+def _gitlab_invalid_body(body: Json) -> _Answer | None:
+    """GitLab's 400 for a note without a body."""
+    if isinstance(body, dict) and isinstance(body.get("body"), str) and body["body"]:
+        return None
+    return _json(400, {"error": "body is missing"})
+
+
+class _Server(ThreadingHTTPServer):
+    """Carries the forge to the handlers and tracks open connections for a clean shutdown.
+
+    Handler threads are not daemons, so ``server_close`` joins them; connections are
+    registered here, in the serving thread, so none can be missed once ``shutdown`` returns.
+    """
+
+    forge: FakeForge
+    daemon_threads = False
+    block_on_close = True
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.forge._lock:
+            self.forge._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.forge._lock:
+            self.forge._connections.discard(request)
+        super().shutdown_request(request)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Parses one request, records it, lets the forge answer; HTTP/1.1 so keep-alive is real."""
+
+    server: _Server
+    protocol_version = "HTTP/1.1"
+    timeout = 30  # backstop: an idle connection never keeps a thread forever
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: the default writes every request to stderr and clutters test output."""
+
+    def _dispatch(self) -> None:
+        forge = self.server.forge
+        raw_path, _, raw_query = self.path.partition("?")
+        query = dict(parse_qsl(raw_query, keep_blank_values=True))
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            self.close_connection = True
+            self._send(_json(411, {"message": "Length Required"}))
+            return
+        try:
+            length = int(headers.get("content-length", "0") or "0")
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            self._send(_json(400, {"message": "Bad Content-Length"}))
+            return
+        raw_body = self.rfile.read(length) if length else b""
+        body: Json = None
+        bad_json = False
+        if raw_body:
+            try:
+                body = json.loads(raw_body)
+            except ValueError:
+                bad_json = True
+        with forge._lock:
+            forge.requests.append(Request(self.command, raw_path, query, headers, body))
+        if bad_json:
+            self._send(_json(400, {"message": "Problems parsing JSON"}))
+            return
+        self._send(forge._handle(self.command, raw_path, query, headers, body))
+
+    def _send(self, answer: _Answer) -> None:
+        self.send_response(answer.status)
+        self.send_header("content-type", answer.content_type)
+        self.send_header("content-length", str(len(answer.body)))
+        for name, value in (answer.headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(answer.body)
+
+    do_GET = _dispatch
+    do_HEAD = _dispatch
+    do_POST = _dispatch
+    do_PUT = _dispatch
+    do_PATCH = _dispatch
+    do_DELETE = _dispatch
