@@ -47,5 +47,7 @@ def render_comment(
     room = MAX_BODY - len(head) - len(changes) - len(tail)
     if len(summary) > room:
         note = "\n\n… cut to fit a comment: the job summary has all of it.\n"
-        summary = summary[: max(0, room - len(note))].rsplit("\n", 1)[0] + note
+        cut = summary[: max(0, room - len(note) - 200)].rsplit("\n", 1)[0]
+        unclosed = cut.count("<details") - cut.count("</details>")
+        summary = cut + "\n" + "\n</details>" * max(0, unclosed) + note
     return head + summary + ("\n" + changes if changes else "") + tail
