@@ -24,12 +24,16 @@ class Delta:
 
     @property
     def change(self) -> float | None:
-        return None if self.old is None or self.new is None else self.new - self.old
+        """new - old; a new entry counts from 0, a removed one goes to 0."""
+        if self.old is None and self.new is None:
+            return None
+        return (self.new or 0) - (self.old or 0)
 
     @property
     def percent(self) -> float | None:
-        change = self.change
-        return None if change is None or not self.old else change / self.old * 100
+        if self.old is None or self.new is None or not self.old:
+            return None
+        return (self.new - self.old) / self.old * 100
 
     @property
     def kind(self) -> str:
@@ -64,7 +68,7 @@ def _number(value: Any) -> float | None:
 
 def _changed(deltas: Iterable[Delta]) -> tuple[Delta, ...]:
     moved = [d for d in deltas if d.kind != "same"]
-    return tuple(sorted(moved, key=lambda d: (-abs(d.change or d.new or d.old or 0), d.name)))
+    return tuple(sorted(moved, key=lambda d: (-abs(d.change or 0), d.name)))
 
 
 def _named_sizes(items: Any, key: str = "name", value: str = "size") -> dict[str, float]:

@@ -205,7 +205,7 @@ def test_diff_names_what_moved(sides: Path) -> None:
     new_p50 = doc["binaries"][0]["startup"]["stats"]["p50_ms"]
     p50_line = next(line for line in lines if line.strip().startswith("p50 "))
     assert f"{old_p50:.1f} ms" in p50_line and f"{new_p50 - old_p50:+.1f} ms" in p50_line
-    assert "startup.max_regression skip -> fail" in diff.stdout
+    assert "    startup.max_regression: skip -> fail" in lines
     md = gate("diff", str(sides / "old.json"), str(sides / "new.json"), "--format", "markdown")
     assert md.stdout.startswith("**svc**\n\n|  | before | after | change | % |\n")
     bad = gate("diff", str(sides / "old.json"), str(sides / "missing.json"))

@@ -520,3 +520,22 @@ def test_empty_document() -> None:
         "## ✅ gate: passed (no checks applied)",
         "policy **serverless** · 0 binaries",
     ]
+
+
+def test_sizes_read_in_the_unit_the_limit_was_written_in() -> None:
+    """8.5 MB reads as 8.50 MB, not 8500.00 KB; 8 MiB as MiB; an odd limit in plain units."""
+    from results_docs import check, document
+
+    from gate.report.markdown import render_markdown
+
+    rows = {
+        8_500_000: "| svc | ❌ size.max\\_file | 8.82 MB | 8.50 MB |",
+        8 * 2**20: "| svc | ❌ size.max\\_file | 8.41 MiB | 8.00 MiB |",
+        8_912_896: "| svc | ❌ size.max\\_file | 8.41 MiB | 8.50 MiB |",
+    }
+    for limit, row in rows.items():
+        fail = check("size.max_file", "fail", 8_821_209, limit, "bytes", "file size over")
+        binary = {"path": "svc", "name": "svc", "verdict": "fail", "error": None, "facts": None,
+                  "startup": None, "attribution": None, "checks": [fail]}  # fmt: skip
+        text = render_markdown(document("fail", [binary]))
+        assert row in text, (limit, text)

@@ -45,11 +45,6 @@ def _cells(d: Delta) -> list[str]:
     return [d.name, _size(d.old), _size(d.new), _signed_size(d.change), _percent(d)]
 
 
-def _status_line(b: BinaryDiff) -> str:
-    changes = [f"{c.check} {c.old or 'absent'} -> {c.new or 'absent'}" for c in b.checks]
-    return "; ".join(changes)
-
-
 def _rows(b: BinaryDiff) -> list[tuple[str, list[list[str]], int]]:
     """(title, rows, how many more) per part that has something to show."""
     parts: list[tuple[str, list[list[str]], int]] = []
@@ -72,15 +67,18 @@ def render_diff_text(diffs: list[BinaryDiff]) -> str:
         if not parts and not b.checks:
             lines.append("  no change")
         for title, rows, more in parts:
+            pad = "    " if title else "  "
             if title:
                 lines.append(f"  {title}:")
             width = max(len(r[0]) for r in rows)
             for r in rows:
-                lines.append(f"  {r[0]:<{width}}  {r[1]:>10} -> {r[2]:>10}  {r[3]:>11}  {r[4]}")
+                lines.append(f"{pad}{r[0]:<{width}}  {r[1]:>10} -> {r[2]:>10}  {r[3]:>11}  {r[4]}")
             if more > 0:
-                lines.append(f"  … {more} more changed {title}")
+                lines.append(f"{pad}… {more} more changed {title}")
         if b.checks:
-            lines.append(f"  checks: {_status_line(b)}")
+            lines.append("  checks:")
+            for c in b.checks:
+                lines.append(f"    {c.check}: {c.old or 'absent'} -> {c.new or 'absent'}")
         lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n" if lines else "no binaries\n"
 

@@ -123,20 +123,23 @@ def _is_number(value: Any) -> bool:
 
 
 def _size_unit(limit: Any) -> str | None:
-    """The unit a size limit was most likely written in, so measured reads in the same."""
+    """The unit a size limit was most likely written in, so measured reads in the same.
+
+    The unit that writes the limit exactly with the fewest digits ("8.5 MB", not
+    "8500 KB"; at most two decimals), the larger unit on a tie; None when none does.
+    """
     if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
         return None
-    best: tuple[int, str] | None = None
-    for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if limit % factor == 0:
-            best = (factor, unit)
-            break
-    for unit, factor in (("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
-        if limit % factor == 0:
-            if best is None or factor > best[0]:
-                best = (factor, unit)
-            break
-    return best[1] if best else None
+    units = (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10), ("GB", 10**9), ("MB", 10**6),
+             ("KB", 10**3))  # fmt: skip
+    candidates = [
+        (len(str(limit // factor)) + decimals, -factor, unit)
+        for unit, factor in units
+        if limit >= factor
+        for decimals in range(3)
+        if (limit * 10**decimals) % factor == 0
+    ]
+    return min(candidates)[2] if candidates else None
 
 
 def _number(value: float, unit: str | None, size_unit: str | None = None) -> str:
