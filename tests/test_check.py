@@ -304,3 +304,22 @@ def test_quoted_globs_expand_to_one_suite_each(fixtures, tmp_path: Path) -> None
     none = gate("check", str(tmp_path / "nothing-*"), "--no-startup")
     assert none.returncode == 2
     assert none.stderr.splitlines() == [f"gate: error: {tmp_path}/nothing-*: no file matches"]
+
+
+def test_a_glob_matching_non_elf_files_names_each(fixtures, tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("hi\n")
+    (tmp_path / "run.sh").write_text("#!/bin/sh\n")
+    (tmp_path / "svc").write_bytes(fixtures["c-pie"].path.read_bytes())
+    args, out = reports(tmp_path / "r")
+    proc = gate("check", f"{tmp_path}/*", "--no-startup", *args)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"gate: error: {tmp_path}/notes.txt: not an ELF binary (starts with 68 69 0a)",
+        f"gate: error: {tmp_path}/run.sh: a script, not an ELF binary",
+    ]
+    doc = json.loads(out["json"].read_text())  # the judged one is still reported
+    assert [(b["name"], b["verdict"]) for b in doc["binaries"]] == [
+        ("notes.txt", "error"),
+        ("run.sh", "error"),
+        ("svc", "pass"),
+    ]
