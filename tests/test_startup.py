@@ -439,3 +439,20 @@ def test_gate_terminated_mid_run_stops_the_program(fixtures, leak_check) -> None
     assert err.splitlines()[-1] == (
         "gate: error: terminated by SIGTERM; stopped the program under test"
     )
+
+
+def test_ci_credentials_do_not_reach_the_program(tmp_path: Path) -> None:
+    """The program under test is the change being judged: CI tokens are not its to read."""
+    probe = ["-c", 'test -z "$GITHUB_TOKEN$CI_JOB_TOKEN$GATE_GITLAB_TOKEN" && test "$KEEP" = 1']
+    env = {**os.environ, "GITHUB_TOKEN": "s1", "CI_JOB_TOKEN": "s2", "GATE_GITLAB_TOKEN": "s3",
+           "KEEP": "1"}  # fmt: skip
+    argv = [sys.executable, "-m", "gate", "startup", "/bin/sh", "--runs", "2", "--warmup", "0",
+            "--json", "--", *probe]  # fmt: skip
+    clean = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert json.loads(clean.stdout)["stats"]["failed"] == 0
+    # Passed on purpose with --env, it is there: the shell's test fails, so does every run.
+    argv[argv.index("--json") : argv.index("--json")] = ["--env", "GITHUB_TOKEN=given"]
+    given = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+    assert given.returncode == 2
+    assert "all 2 runs failed" in given.stderr

@@ -113,6 +113,32 @@ def _last_line(tail: _Tail) -> str:
     return lines[-1][:200] if lines else ""
 
 
+# CI credentials gate itself may use (comments, baselines) but the program under test has
+# no business with: it is the change being judged. `--env` can still pass one on purpose.
+CI_SECRETS = frozenset(
+    {
+        "GITHUB_TOKEN",
+        "GH_TOKEN",
+        "ACTIONS_RUNTIME_TOKEN",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        "ACTIONS_ID_TOKEN_REQUEST_URL",
+        "CI_JOB_TOKEN",
+        "CI_JOB_JWT",
+        "CI_JOB_JWT_V2",
+        "CI_REGISTRY_PASSWORD",
+        "CI_DEPLOY_PASSWORD",
+        "CI_DEPENDENCY_PROXY_PASSWORD",
+        "GATE_GITLAB_TOKEN",
+        "GITLAB_TOKEN",
+    }
+)
+
+
+def child_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    """gate's environment less the CI's credentials."""
+    return {k: v for k, v in environ.items() if k not in CI_SECRETS}
+
+
 def _spawn(binary: str, args: list[str], env: dict[str, str]) -> tuple[int, int, int, int]:
     """(t0_ns, pid, stdout_r, stderr_r): the clock starts right before the spawn."""
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
@@ -152,7 +178,7 @@ def run_once(cfg: RunConfig) -> tuple[RunSample, Eviction | None]:
 
     spec = ReadySpec(cfg.ready.kind, fill(cfg.ready.target))
     probe = make_probe(spec)
-    env = {**os.environ, **{k: fill(v) for k, v in cfg.env.items()}, **probe.env()}
+    env = {**child_environ(os.environ), **{k: fill(v) for k, v in cfg.env.items()}, **probe.env()}
     eviction: Eviction | None = None
     if cfg.cold and cfg.evict_files:
         eviction = evict(list(cfg.evict_files), cfg.drop_caches)
