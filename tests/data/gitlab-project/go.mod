@@ -1,0 +1,3 @@
+module example.com/sample/svc
+
+go 1.19
