@@ -104,6 +104,9 @@ class ElfImage:
     entry: int
     sections: tuple[SectionHeader, ...]
     segments: tuple[SegmentHeader, ...]
+    # (name, offset, size) of the ELF header and the two header tables: bytes of the file
+    # that belong to no section, so an attribution can still add up to the file size.
+    header_tables: tuple[tuple[str, int, int], ...] = ()
 
     @property
     def endian(self) -> str:
@@ -304,6 +307,11 @@ def _parse(path: str, data: mmap.mmap | bytes, size: int) -> ElfImage:
         entry=hdr["e_entry"],
         sections=tuple(sections),
         segments=tuple(segments),
+        header_tables=(
+            ("ELF header", 0, ehsize),
+            ("program headers", phoff, phnum * phentsize if phnum else 0),
+            ("section headers", shoff, len(sections) * shentsize if shoff else 0),
+        ),
     )
 
 

@@ -1,0 +1,431 @@
+"""Where the bytes are: by section group, by Go package and module (pclntab), by symbol.
+
+A red size gate is only useful if it says what to remove. Three views, each read in bulk
+from tables the linker already wrote (never one Python object per symbol):
+
+- section groups add up exactly to the file size: headers and the padding between
+  sections are rows of their own, so nothing is hidden;
+- Go packages from `.gopclntab`: a function runs from its entry to the next function's
+  entry (alignment padding belongs to the function before it), so the package totals add
+  up to the text the function table covers. Works on `-s -w` binaries, which keep it;
+- symbols from `.symtab` (C, C++, Rust, unstripped Go), sized by the linker.
+
+A corrupt function table is not an error: the section view still stands, with a warning.
+"""
+
+from __future__ import annotations
+
+import itertools
+import struct
+from array import array
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
+from urllib.parse import unquote
+
+from gate.elf.facts import is_debug_section
+from gate.elf.gobuild import GoBuild, read_go_build
+from gate.elf.reader import (
+    PF_W,
+    PF_X,
+    PT_LOAD,
+    SHF_ALLOC,
+    SHF_EXECINSTR,
+    SHF_WRITE,
+    ElfImage,
+    SectionHeader,
+)
+from gate.errors import BinaryError
+
+# Go's function table magics, by the release that introduced the layout.
+_PCLN_MAGICS = {0xFFFFFFFA: "go1.16", 0xFFFFFFF0: "go1.18", 0xFFFFFFF1: "go1.20"}
+GO_METADATA = frozenset(
+    {
+        ".gopclntab",
+        ".go.buildinfo",
+        ".go.fipsinfo",
+        ".gosymtab",
+        ".typelink",
+        ".itablink",
+        ".noptrdata",
+        ".note.go.buildid",
+        ".data.rel.ro.gopclntab",
+    }
+)
+GENERATED = "<generated>"  # compiler-made functions: type:.eq.*, go:buildid, ...
+UNATTRIBUTED_TEXT = "<text outside Go functions>"
+STT_OBJECT, STT_FUNC, STT_TLS = 1, 2, 6
+
+
+class Entry(NamedTuple):  # a tuple, not a frozen dataclass: there are tens of thousands
+    name: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Attribution:
+    file_size: int
+    sections: tuple[Entry, ...]  # groups, largest first; they add up to file_size
+    bss: int  # memory only: not in the file, so not in `sections`
+    packages: tuple[Entry, ...] | None  # None: no Go function table
+    modules: tuple[Entry, ...] | None
+    symbols: tuple[Entry, ...] | None  # None: no .symtab
+    pclntab: str | None  # the table's layout ("go1.20"), None when there is none
+    warnings: tuple[str, ...] = ()
+
+
+def _sorted(totals: Mapping[str, int]) -> tuple[Entry, ...]:
+    return tuple(map(Entry._make, sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))))
+
+
+# ---------------------------------------------------------------- section groups
+
+
+def _group(sec: SectionHeader, symtab_strtabs: set[int]) -> str:
+    if sec.name in GO_METADATA:
+        return "go metadata"
+    if is_debug_section(sec):
+        return "debug"
+    if sec.type == "SYMTAB" or (sec.index in symtab_strtabs and not sec.flags & SHF_ALLOC):
+        return "symbols"
+    if sec.flags & SHF_ALLOC:
+        if sec.flags & SHF_EXECINSTR:
+            return "text"
+        return "data" if sec.flags & SHF_WRITE else "rodata"
+    return "other"
+
+
+def _segment_group(flags: int) -> str:
+    if flags & PF_X:
+        return "text"
+    return "data" if flags & PF_W else "rodata"
+
+
+def section_groups(img: ElfImage) -> tuple[tuple[Entry, ...], int]:
+    """(groups, bss bytes): every byte of the file in exactly one group.
+
+    Ranges are swept in file order, so an overlap (a corrupt or unusual layout) is
+    counted once; what no range covers is padding. A binary without section headers is
+    attributed by its loadable segments instead.
+    """
+    ranges: list[tuple[int, int, str]] = [
+        (off, off + size, "headers") for _, off, size in img.header_tables if size > 0
+    ]
+    bss = 0
+    if img.sections:
+        strtabs = {s.link for s in img.sections if s.type == "SYMTAB"}
+        for sec in img.sections[1:]:
+            if sec.type == "NOBITS":
+                bss += sec.size if sec.flags & SHF_ALLOC else 0
+            elif sec.size:
+                ranges.append((sec.offset, sec.offset + sec.size, _group(sec, strtabs)))
+    else:
+        for seg in img.segments:
+            if seg.type == PT_LOAD and seg.filesz:
+                ranges.append((seg.offset, seg.offset + seg.filesz, _segment_group(seg.flags)))
+            if seg.type == PT_LOAD and seg.memsz > seg.filesz:
+                bss += seg.memsz - seg.filesz
+    totals: dict[str, int] = {}
+    pos = 0
+    for start, end, group in sorted(ranges):
+        start, end = max(start, pos), min(end, img.size)
+        if end <= start:
+            continue
+        if start > pos:
+            totals["padding"] = totals.get("padding", 0) + start - pos
+        totals[group] = totals.get(group, 0) + end - start
+        pos = end
+    if img.size > pos:
+        totals["padding"] = totals.get("padding", 0) + img.size - pos
+    return _sorted(totals), bss
+
+
+# ---------------------------------------------------------------- Go function table
+
+
+class PclntabError(Exception):
+    """The function table is not what its header says (corrupt or an unknown layout)."""
+
+
+@dataclass(frozen=True)
+class _Pclntab:
+    layout: str
+    ptr_size: int
+    nfunc: int
+    funcname: int  # offset of the function name table within the pclntab
+    pcln: int  # offset of the function table within the pclntab
+
+
+def _header(buf: memoryview, endian: str) -> _Pclntab:
+    if len(buf) < 8:
+        raise PclntabError("shorter than its header")
+    magic = struct.unpack_from(endian + "I", buf)[0]
+    layout = _PCLN_MAGICS.get(magic)
+    if layout is None:
+        raise PclntabError(f"unknown magic 0x{magic:08x} (Go before 1.16?)")
+    pad1, pad2, min_lc, ptr_size = buf[4], buf[5], buf[6], buf[7]
+    if pad1 or pad2 or min_lc not in (1, 2, 4) or ptr_size not in (4, 8):
+        raise PclntabError("corrupt header")
+    word = endian + ("Q" if ptr_size == 8 else "I")
+    count = 7 if layout == "go1.16" else 8
+    if len(buf) < 8 + count * ptr_size:
+        raise PclntabError("shorter than its header")
+    fields = struct.unpack_from(endian + word[-1] * count, buf, 8)
+    if layout == "go1.16":
+        nfunc, _nfiles, funcname, _cu, _filetab, _pctab, pcln = fields
+    else:
+        nfunc, _nfiles, _text, funcname, _cu, _filetab, _pctab, pcln = fields
+    if not 0 < nfunc < len(buf) or not 0 < funcname < len(buf) or not 0 < pcln < len(buf):
+        raise PclntabError("header offsets lie outside the table")
+    return _Pclntab(layout, ptr_size, nfunc, funcname, pcln)
+
+
+def _functab(buf: memoryview, tab: _Pclntab, little: bool) -> tuple[array, array]:
+    """(entries, func offsets) unpacked in bulk; entries has nfunc + 1 values (the end)."""
+    wide = tab.layout == "go1.16"
+    size = tab.ptr_size if wide else 4
+    n = 2 * tab.nfunc + 1
+    start, stop = tab.pcln, tab.pcln + n * size
+    if stop > len(buf):
+        raise PclntabError(f"function table of {tab.nfunc} functions runs past the table")
+    values = array("Q" if size == 8 else "I")
+    if values.itemsize != size:  # a platform where "I" is not 4 bytes
+        values = array("L" if size == 8 else "I")
+    values.frombytes(buf[start:stop])
+    if little != (struct.pack("=H", 1) == b"\x01\x00"):
+        values.byteswap()
+    entries, offsets = values[0::2], values[1::2]
+    return entries, offsets
+
+
+def package_of(name: str) -> str:
+    """A Go symbol's package path: up to the first '.' after the last '/'.
+
+    The linker escapes '.' in a path's last element as %2e, so `gopkg.in/yaml%2ev3.F`
+    splits right; type parameters in brackets may hold dots and slashes, so they go first.
+    """
+    if name.startswith(("type:", "type.", "go:", "go.")):
+        return GENERATED
+    bracket = name.find("[")
+    if bracket >= 0:
+        name = name[:bracket]
+    dot = name.find(".", name.rfind("/") + 1)
+    pkg = name if dot < 0 else name[:dot]
+    if not pkg:
+        return GENERATED
+    return unquote(pkg) if "%" in pkg else pkg
+
+
+def _package_sizes(
+    buf: memoryview, tab: _Pclntab, offsets: array, sizes: list[int], endian: str
+) -> dict[str, int]:
+    """Bytes per package: each function's nameoff from its _func, then its name's package.
+
+    The package part of a name (up to the first '.' after the last '/') is cut on the raw
+    bytes and looked up in a cache, so each package is decoded and checked once.
+    """
+    raw = bytes(buf)
+    # _func starts with the entry (uintptr before 1.18, uint32 since) and then nameoff.
+    skip = tab.ptr_size if tab.layout == "go1.16" else 4
+    unpack = struct.Struct(endian + "i").unpack_from
+    base, limit, names = tab.pcln + skip, len(raw) - 4, tab.funcname
+    cache: dict[bytes, str] = {}
+    packages: dict[str, int] = {}
+    for off, size in zip(offsets, sizes, strict=True):
+        at = base + off
+        if at > limit:
+            raise PclntabError("a function record lies outside the table")
+        start = names + unpack(raw, at)[0]
+        end = raw.find(b"\0", start)
+        if start < names or end < 0:
+            raise PclntabError("a function name lies outside the table")
+        slash = raw.rfind(b"/", start, end)
+        dot = raw.find(b".", slash + 1 if slash >= 0 else start, end)
+        key = raw[start : dot if dot >= 0 else end]
+        pkg = cache.get(key)
+        if pkg is None or b"[" in key:
+            pkg = package_of(raw[start:end].decode("utf-8", "replace"))
+            if b"[" not in key:
+                cache[key] = pkg
+        packages[pkg] = packages.get(pkg, 0) + size
+    return packages
+
+
+def _locate(img: ElfImage) -> memoryview | None:
+    """The pclntab: its section, else its magic in a read-only segment (no section headers)."""
+    for name in (".gopclntab", ".data.rel.ro.gopclntab"):
+        sec = img.section(name)
+        if sec is not None and sec.type != "NOBITS":
+            return img.section_data(sec)
+    if img.sections:
+        return None
+    endian = img.endian
+    for seg in img.segments:
+        if seg.type != PT_LOAD or seg.flags & PF_X or not seg.filesz:
+            continue
+        data = bytes(img.read(seg.offset, seg.filesz))
+        for magic in _PCLN_MAGICS:
+            sig = struct.pack(endian + "I", magic) + b"\0\0"
+            pos = data.find(sig)
+            while pos >= 0:
+                window = memoryview(data)[pos:]
+                try:
+                    _header(window, endian)
+                    return window
+                except PclntabError:
+                    pos = data.find(sig, pos + 1)
+    return None
+
+
+@dataclass(frozen=True)
+class GoFunctions:
+    layout: str
+    packages: dict[str, int]
+    covered: int  # bytes from the first function's entry to the table's end
+
+
+def go_functions(img: ElfImage) -> GoFunctions | None:
+    """Bytes per Go package from the function table; None when there is no table."""
+    buf = _locate(img)
+    if buf is None:
+        return None
+    tab = _header(buf, img.endian)
+    entries, offsets = _functab(buf, tab, img.little_endian)
+    sizes = [b - a for a, b in itertools.pairwise(entries)]
+    if any(s < 0 for s in sizes):
+        raise PclntabError("function entries are not in address order")
+    packages = _package_sizes(buf, tab, offsets, sizes, img.endian)
+    return GoFunctions(tab.layout, packages, entries[-1] - entries[0])
+
+
+_RUNTIME_PREFIXES = ("runtime", "internal/runtime/", "internal/abi", "internal/bytealg")
+
+
+def module_of(package: str, build: GoBuild | None) -> str:
+    """The module a package comes from: main module, a dependency, std or runtime."""
+    if package in (GENERATED, UNATTRIBUTED_TEXT):
+        return package
+    if package == "runtime" or package.startswith(("runtime/", "internal/runtime/")):
+        return "runtime"
+    best = ""
+    if build is not None:
+        mods = [m.path for m in build.deps] + (
+            [build.main_module.path] if build.main_module else []
+        )
+        for mod in mods:
+            if (package == mod or package.startswith(mod + "/")) and len(mod) > len(best):
+                best = mod
+    if best:
+        return best
+    if package == "main":
+        return build.main_module.path if build is not None and build.main_module else "main"
+    first = package.split("/", 1)[0]
+    return "std" if "." not in first else package
+
+
+def _modules(packages: Mapping[str, int], build: GoBuild | None) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for pkg, size in packages.items():
+        mod = module_of(pkg, build)
+        out[mod] = out.get(mod, 0) + size
+    return out
+
+
+# ---------------------------------------------------------------- symbols
+
+
+def _words(data: bytes, code: str, swap: bool) -> array:
+    values = array(code)
+    values.frombytes(data)
+    if swap:
+        values.byteswap()
+    return values
+
+
+def symbols(img: ElfImage) -> dict[str, int] | None:
+    """Sized functions and objects in the file (not .bss) from .symtab; same names add up.
+
+    The table is cut into columns with array slicing (name offsets, info bytes, sizes),
+    so Python touches each symbol once, with three ints, and decodes only the kept names.
+    """
+    symtab = next((s for s in img.sections if s.type == "SYMTAB"), None)
+    if symtab is None or not 0 < symtab.link < len(img.sections):
+        return None
+    is64 = img.elfclass == 64
+    width = 24 if is64 else 16
+    data = img.section_data(symtab)
+    data = bytes(data[: len(data) // width * width])
+    swap = img.little_endian != (struct.pack("=H", 1) == b"\x01\x00")
+    words, halves = _words(data, "I", swap), _words(data, "H", swap)
+    if is64:  # Elf64_Sym: name u32, info u8, other u8, shndx u16, value u64, size u64
+        names, infos, sizes = words[0::6], data[4::24], _words(data, "Q", swap)[2::3]
+        shndx = halves[3::12]
+    else:  # Elf32_Sym: name u32, value u32, size u32, info u8, other u8, shndx u16
+        names, infos, sizes, shndx = words[0::4], data[12::16], words[2::4], halves[7::8]
+    strtab = bytes(img.section_data(img.sections[symtab.link]))
+    kinds = (STT_FUNC, STT_OBJECT, STT_TLS)
+    # .bss and friends take memory, not file bytes: their symbols are not where the bytes are.
+    nobits = {s.index for s in img.sections if s.type == "NOBITS"}
+    out: dict[str, int] = {}
+    for name, info, size, sec in zip(names, infos, sizes, shndx, strict=True):
+        if not size or (info & 0xF) not in kinds or sec in nobits:
+            continue
+        end = strtab.find(b"\0", name)
+        if end < 0:
+            continue
+        key = strtab[name:end].decode("utf-8", "replace")
+        out[key] = out.get(key, 0) + size
+    return out
+
+
+# ---------------------------------------------------------------- all together
+
+
+def _text_size(img: ElfImage) -> int | None:
+    text = img.section(".text")
+    return text.size if text is not None else None
+
+
+def attribute(img: ElfImage, want_symbols: bool = True) -> Attribution:
+    """Every view the binary allows; a broken function table becomes a warning."""
+    groups, bss = section_groups(img)
+    warnings: list[str] = []
+    packages = modules = None
+    layout = None
+    try:
+        funcs = go_functions(img)
+    except (PclntabError, BinaryError, struct.error, ValueError, IndexError) as exc:
+        funcs = None
+        warnings.append(
+            f"Go function table unreadable ({exc}); showing sections only, not packages"
+        )
+    if funcs is not None:
+        layout = funcs.layout
+        pkgs = dict(funcs.packages)
+        text = _text_size(img)
+        if text is not None and text > funcs.covered:
+            pkgs[UNATTRIBUTED_TEXT] = text - funcs.covered
+        build = read_go_build(img)
+        packages, modules = _sorted(pkgs), _sorted(_modules(pkgs, build))
+    syms = symbols(img) if want_symbols else None
+    return Attribution(
+        file_size=img.size,
+        sections=groups,
+        bss=bss,
+        packages=packages,
+        modules=modules,
+        symbols=_sorted(syms) if syms is not None else None,
+        pclntab=layout,
+        warnings=tuple(warnings),
+    )
+
+
+def attribute_binary(path: str, want_symbols: bool = True) -> Attribution:
+    from gate.elf.reader import open_elf
+
+    with open_elf(path) as img:
+        return attribute(img, want_symbols)
+
+
+def top(entries: Iterable[Entry] | None, n: int) -> list[Entry]:
+    return list(entries or ())[:n]
