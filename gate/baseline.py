@@ -154,14 +154,22 @@ def _shown(source: str) -> str:
     return redact_url(source) if _is_url(source) else source
 
 
-def load_results(source: str) -> dict[str, Any]:
-    """A gate/results/v1 document from a path or an http(s) URL."""
+def load_document(source: str) -> dict[str, Any]:
+    """A JSON object from a path or an http(s) URL, read with the same bounds as a baseline."""
     raw = _fetch(source) if _is_url(source) else _read(source)
     try:
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BaselineError(f"{_shown(source)}: not JSON ({exc})") from None
-    schema = doc.get("schema") if isinstance(doc, dict) else None
+    if not isinstance(doc, dict):
+        raise BaselineError(f"{_shown(source)}: not a gate document (a JSON {type(doc).__name__})")
+    return doc
+
+
+def load_results(source: str) -> dict[str, Any]:
+    """A gate/results/v1 document from a path or an http(s) URL."""
+    doc = load_document(source)
+    schema = doc.get("schema")
     if schema != RESULTS_SCHEMA:
         raise BaselineError(
             f"{_shown(source)}: not a gate results file "

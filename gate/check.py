@@ -78,13 +78,24 @@ class _Unjudgeable(Exception):
     """A binary that could not be inspected or started: its entry records why."""
 
 
+def _attribution(path: str) -> dict[str, Any] | None:
+    """Where the bytes are, for size checks that name packages and for a later --against."""
+    from gate.elf.attribution import attribute_binary
+    from gate.report.size import attribution_to_dict
+
+    try:
+        return attribution_to_dict(attribute_binary(path))
+    except GateError:  # inspect_binary read it a moment ago; a file changing under us
+        return None
+
+
 def _measure(
     path: str,
     rules: Mapping[str, Rule],
     opts: CheckOptions,
     progress_for: Callable[[str], Any] | None,
-) -> tuple[dict[str, Any], dict[str, Any] | None, str]:
-    """(facts, startup or None, why start-up was skipped) for one binary."""
+) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None, str]:
+    """(facts, attribution, startup or None, why start-up was skipped) for one binary."""
     from gate.elf.facts import inspect_binary
     from gate.report.json import facts_to_dict, startup_to_dict
     from gate.startup.measure import measure
@@ -93,11 +104,12 @@ def _measure(
         facts = facts_to_dict(inspect_binary(path))
     except GateError as exc:
         raise _Unjudgeable(str(exc)) from None
+    attribution = _attribution(path)
     skipped = "start-up not measured (--no-startup)"
     if opts.startup and facts["elf"]["type"] == "shared-object":
-        return facts, None, "a shared library is not started"
+        return facts, attribution, None, "a shared library is not started"
     if not opts.startup:
-        return facts, None, skipped
+        return facts, attribution, None, skipped
     cfg, runs, warmup = run_config(path, rules, opts)
     progress = progress_for(Path(path).name) if progress_for else None
     try:
@@ -107,7 +119,7 @@ def _measure(
     finally:
         if progress is not None:
             progress.finish()
-    return facts, startup_to_dict(result), skipped
+    return facts, attribution, startup_to_dict(result), skipped
 
 
 def check_binary(
@@ -130,12 +142,12 @@ def check_binary(
     }
     rules = policy.for_binary(path)
     try:
-        facts, startup, skipped = _measure(path, rules, opts, progress_for)
+        facts, attribution, startup, skipped = _measure(path, rules, opts, progress_for)
     except _Unjudgeable as exc:
         entry["error"] = str(exc)
         return entry
-    entry["facts"], entry["startup"] = facts, startup
-    checks = judge(rules, Context(facts, startup, baseline, skipped))
+    entry["facts"], entry["attribution"], entry["startup"] = facts, attribution, startup
+    checks = judge(rules, Context(facts, startup, baseline, skipped, attribution))
     entry["checks"] = [dataclasses.asdict(c) for c in checks]
     entry["verdict"] = verdict(checks)
     return entry
@@ -153,10 +165,16 @@ def measure_baseline_binary(
     Measured before `new`, not interleaved with it; A/B interleaving is a separate mode.
     """
     try:
-        facts, startup, _ = _measure(old, policy.for_binary(new), opts, progress_for)
+        facts, attribution, startup, _ = _measure(old, policy.for_binary(new), opts, progress_for)
     except _Unjudgeable as exc:
         raise GateError(f"--baseline-binary: {exc}") from None
-    return {"path": old, "name": Path(old).name, "facts": facts, "startup": startup}
+    return {
+        "path": old,
+        "name": Path(old).name,
+        "facts": facts,
+        "attribution": attribution,
+        "startup": startup,
+    }
 
 
 def results_document(

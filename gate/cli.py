@@ -181,6 +181,92 @@ def startup(
         raise typer.Exit(EXIT_FAIL)
 
 
+def _old_view(source: str, by: str, binary: str) -> tuple[str, int, dict[str, int]]:
+    """(name, file size, bytes per name) of the baseline: a binary, or a size/results JSON."""
+    from gate.baseline import entry_for, load_document
+    from gate.report.size import SIZE_SCHEMA, VIEWS
+
+    is_json = source.startswith(("http://", "https://")) or source.endswith(".json")
+    if not is_json:
+        from gate.elf.attribution import attribute_binary
+        from gate.report.size import view
+
+        attr = attribute_binary(source, want_symbols=by == "symbol")
+        return source, attr.file_size, {e.name: e.bytes for e in view(attr, by) or ()}
+    doc = load_document(source)
+    schema = doc.get("schema")
+    if schema == SIZE_SCHEMA:
+        if doc.get("by") != by:
+            raise UsageError(f"{source}: entries by {doc.get('by')}, not by {by} (use --by)")
+        rows, size = doc.get("entries"), doc.get("file_size")
+    elif schema == "gate/results/v1":
+        entry = entry_for(doc, binary) if isinstance(doc.get("binaries"), list) else None
+        if entry is None and len(doc.get("binaries") or []) == 1:
+            entry = doc["binaries"][0]
+        attribution = entry.get("attribution") if isinstance(entry, dict) else None
+        if not isinstance(attribution, dict):
+            raise UsageError(f"{source}: no attribution recorded for {Path(binary).name}")
+        rows, size = attribution.get(VIEWS[by]), (entry.get("facts") or {}).get("file_size")
+    else:
+        raise UsageError(f"{source}: not a gate size or results document (schema {schema!r})")
+    if not isinstance(rows, list):
+        raise UsageError(f"{source}: no {by} attribution in it (not a Go binary?)")
+    old = {}
+    for row in rows:
+        if isinstance(row, dict) and isinstance(row.get("name"), str):
+            old[row["name"]] = int(row.get("bytes") or 0)
+    return source, int(size or 0), old
+
+
+@app.command()
+def size(
+    binary: Annotated[str, typer.Argument(metavar="BINARY", help="The ELF binary.")],
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by",
+            help="section, package, module or symbol (default: package for Go, else symbol "
+            "when there is a symbol table, else section).",
+        ),
+    ] = None,
+    top: Annotated[int | None, typer.Option("--top", min=1, help="Show N entries.")] = None,
+    against: Annotated[
+        str | None,
+        typer.Option("--against", help="The old binary, or its size/results JSON: what grew."),
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print a gate/size/v1 JSON document.")
+    ] = False,
+) -> None:
+    """Where the bytes are: by section, Go package, module or symbol; with --against, what grew."""
+    from gate.diff import growth
+    from gate.elf.attribution import attribute_binary
+    from gate.report.size import VIEWS, render_size_text, size_document, view
+
+    if by is not None and by not in VIEWS:
+        raise UsageError(f"--by {by!r}: expected one of {', '.join(VIEWS)}")
+    attr = attribute_binary(binary, want_symbols=by in (None, "symbol"))
+    for warning in attr.warnings:
+        _warn(f"{binary}: {warning}")
+    if by is None:
+        by = "package" if attr.packages else "symbol" if attr.symbols else "section"
+    entries = view(attr, by)
+    if entries is None:
+        what = "no Go function table" if by in ("package", "module") else "no symbol table"
+        raise UsageError(f"{binary}: {what}, so nothing to show by {by} (try --by section)")
+    compared = None
+    if against is not None:
+        old_name, old_size, old = _old_view(against, by, binary)
+        compared = (old_name, old_size, growth({e.name: e.bytes for e in entries}, old))
+    doc = size_document(binary, attr, by, top, compared)
+    if json_out:
+        from gate.report.json import dumps
+
+        sys.stdout.write(dumps(doc))
+    else:
+        sys.stdout.write(render_size_text(doc, top))
+
+
 _REPORT_FORMATS = ("text", "json", "junit", "markdown", "metrics", "github", "gitlab")
 
 

@@ -94,7 +94,7 @@ def _packages(entry: Mapping[str, Any] | None) -> dict[str, float]:
     attribution = entry.get("attribution") if entry else None
     if not isinstance(attribution, Mapping):
         return {}
-    return _named_sizes(attribution.get("packages"))
+    return _named_sizes(attribution.get("packages"), value="bytes")
 
 
 def _stats(entry: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -175,3 +175,30 @@ def diff_results(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[BinaryD
         out.append(diff_binary(base, entry))
     out += [diff_binary(b, None) for b in old_entries if id(b) not in matched]
     return out
+
+
+@dataclass(frozen=True)
+class Growth:
+    """One name's bytes in the new and the old binary (0 where it is absent)."""
+
+    name: str
+    bytes: int
+    old_bytes: int
+
+    @property
+    def delta(self) -> int:
+        return self.bytes - self.old_bytes
+
+    @property
+    def status(self) -> str:
+        if not self.old_bytes:
+            return "new"
+        if not self.bytes:
+            return "removed"
+        return "grown" if self.delta > 0 else "shrunk" if self.delta < 0 else "same"
+
+
+def growth(new: Mapping[str, int], old: Mapping[str, int]) -> list[Growth]:
+    """Every name in either, the largest growth first (then the largest shrink last)."""
+    rows = [Growth(n, new.get(n, 0), old.get(n, 0)) for n in new.keys() | old.keys()]
+    return sorted(rows, key=lambda g: (-g.delta, -g.bytes, g.name))

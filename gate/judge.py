@@ -8,11 +8,13 @@ policy wrote it, and by how much it is over.
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gate.diff import growth
 from gate.policy import SETTINGS, Rule, go_version_tuple
 from gate.units import format_size
 
@@ -37,6 +39,7 @@ class Context:
     startup: Mapping[str, Any] | None  # gate/startup/v1 body; None when not measured
     baseline: Mapping[str, Any] | None  # the same binary's entry in a baseline results doc
     startup_skipped: str = "start-up not measured"  # why startup is None
+    attribution: Mapping[str, Any] | None = None  # where the bytes are (results' attribution)
 
 
 def _result(
@@ -105,8 +108,52 @@ def _max_bytes(
 # ---------------------------------------------------------------- size
 
 
+GROWERS = 3  # packages (or symbols) a failed size check names
+
+
+def _sizes(attribution: Mapping[str, Any] | None, view: str) -> dict[str, int]:
+    rows = attribution.get(view) if isinstance(attribution, Mapping) else None
+    return {
+        r["name"]: r["bytes"]
+        for r in rows or ()
+        if isinstance(r, Mapping)
+        and isinstance(r.get("name"), str)
+        and isinstance(r.get("bytes"), int)
+    }
+
+
+def what_grew(ctx: Context) -> str | None:
+    """The few packages (or symbols) behind a size failure: top growers against the
+    baseline when it has an attribution, else the largest ones."""
+    base = ctx.baseline.get("attribution") if ctx.baseline else None
+    for view in ("packages", "symbols"):
+        new = _sizes(ctx.attribution, view)
+        if not new:
+            continue
+        old = _sizes(base, view)
+        if old:
+            grown = [g for g in growth(new, old) if g.delta > 0][:GROWERS]
+            if grown:
+                parts = [
+                    f"{'+' + format_size(g.delta)} {g.name}" + (" (new)" if not g.old_bytes else "")
+                    for g in grown
+                ]
+                return "top growers: " + ", ".join(parts)
+        largest = sorted(new.items(), key=lambda kv: -kv[1])[:GROWERS]
+        return f"largest {view}: " + ", ".join(f"{n} {format_size(b)}" for n, b in largest)
+    return None
+
+
+def _naming_growers(result: CheckResult, ctx: Context) -> CheckResult:
+    if result.status not in ("fail", "warn"):
+        return result
+    grew = what_grew(ctx)
+    return dataclasses.replace(result, message=f"{result.message}; {grew}") if grew else result
+
+
 def _size_max_file(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
-    yield _max_bytes(rule, "file size", ctx.facts["file_size"], rule.value, rule.text)
+    result = _max_bytes(rule, "file size", ctx.facts["file_size"], rule.value, rule.text)
+    yield _naming_growers(result, ctx)
 
 
 def _size_max_section(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
@@ -126,27 +173,39 @@ def _size_max_growth(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
         yield _skip(rule, "no baseline to compare with (--baseline)")
         return
     old, new = base["file_size"], ctx.facts["file_size"]
-    growth = (new - old) / old * 100 if old else 0.0
+    grew = (new - old) / old * 100 if old else 0.0
     delta = new - old
     change = f"{'+' if delta >= 0 else '-'}{format_size(abs(delta))}"
-    ok = growth <= rule.value
+    ok = grew <= rule.value
     sign = ">" if not ok else "<="
     message = (
-        f"file grew {growth:.1f}% ({change}, {format_size(old)} -> {format_size(new)}) "
+        f"file grew {grew:.1f}% ({change}, {format_size(old)} -> {format_size(new)}) "
         f"{sign} {rule.text}"
     )
-    if growth < 0:
-        message = f"file shrank {-growth:.1f}% ({change}, {format_size(old)} -> {format_size(new)})"
-    yield _result(rule, ok, round(growth, 3), "%", message)
+    if grew < 0:
+        message = f"file shrank {-grew:.1f}% ({change}, {format_size(old)} -> {format_size(new)})"
+    yield _naming_growers(_result(rule, ok, round(grew, 3), "%", message), ctx)
+
+
+def _package_bytes(packages: Mapping[str, int], name: str) -> int:
+    """A package's bytes; `path/...` (as in go list) sums the package and all below it."""
+    if name.endswith("/..."):
+        root = name[:-4]
+        return sum(b for p, b in packages.items() if p == root or p.startswith(root + "/"))
+    return packages.get(name, 0)
 
 
 def _size_max_package(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
-    for name in rule.value:
-        yield _skip(
-            rule,
-            "needs attribution by Go package (gate size), not available yet",
-            f"size.max_package:{name}",
-        )
+    packages = _sizes(ctx.attribution, "packages")
+    for name, limit in rule.value.items():
+        check_id = f"size.max_package:{name}"
+        if not packages:
+            yield _skip(rule, "no Go function table (not a Go binary?)", check_id)
+            continue
+        written = rule.text.get(name) if isinstance(rule.text, dict) else None
+        measured = _package_bytes(packages, name)
+        what = f"package {name}" if measured else f"package {name} (not linked)"
+        yield _max_bytes(rule, what, measured, limit, written, check_id)
 
 
 # ---------------------------------------------------------------- elf

@@ -52,7 +52,7 @@ def _rows(b: BinaryDiff) -> list[tuple[str, list[list[str]], int]]:
     top += [d for d in b.startup if d.kind != "same"]
     if top:
         parts.append(("", [_cells(d) for d in top], 0))
-    for title, deltas in (("sections", b.sections), ("packages", b.packages)):
+    for title, deltas in (("packages", b.packages), ("sections", b.sections)):
         if deltas:
             parts.append((title, [_cells(d) for d in deltas[:TOP]], len(deltas) - TOP))
     return parts

@@ -455,6 +455,56 @@ def _subline(doc: dict[str, Any], binaries: list[dict[str, Any]]) -> str:
     return line
 
 
+TOP_PACKAGES = 10
+BAR_WIDTH = 24
+
+
+def _bar(value: int, largest: int) -> str:
+    """A text bar in eighths of a block: renders in GitHub, GitLab and a terminal alike."""
+    eighths = round(value / largest * BAR_WIDTH * 8) if largest else 0
+    full, part = divmod(max(eighths, 1), 8)
+    return "█" * full + (" ▏▎▍▌▋▊▉"[part] if part else "")
+
+
+def _package_bars(attribution: Any, checks: list[dict[str, Any]]) -> list[str]:
+    """The largest Go packages as bars; open when a size check did not pass."""
+    if not isinstance(attribution, dict):
+        return []
+    rows = [
+        r
+        for r in attribution.get("packages") or []
+        if isinstance(r, dict) and _is_number(r.get("bytes")) and r["bytes"] > 0
+    ]
+    if not rows:
+        return []
+    shown = rows[:TOP_PACKAGES]
+    total = sum(r["bytes"] for r in rows)
+    largest = max(r["bytes"] for r in shown)
+    size_failed = any(
+        str(c.get("id", "")).startswith("size.") and c.get("status") in ("fail", "warn")
+        for c in checks
+    )
+    table = _table(
+        ["package", "size", "share of Go code", ""],
+        [
+            [_md(r["name"], 120), format_size(int(r["bytes"])),
+             f"{r['bytes'] / total * 100:.1f}%", _bar(int(r["bytes"]), int(largest))]
+            for r in shown
+        ],
+        "packages",
+    )  # fmt: skip
+    opened = " open" if size_failed else ""
+    more = f" of {len(rows)}" if len(rows) > len(shown) else ""
+    return [
+        f"<details{opened}><summary>where the bytes are: the {len(shown)} largest Go "
+        f"packages{more}</summary>",
+        "",
+        *table,
+        "",
+        "</details>",
+    ]
+
+
 def _binary_section(binary: dict[str, Any]) -> list[str]:
     verdict = binary.get("verdict")
     checks = _checks(binary)
@@ -482,6 +532,9 @@ def _binary_section(binary: dict[str, Any]) -> list[str]:
             lines += [line, ""]
     if checks:
         lines += [*_checks_table(checks), ""]
+    bars = _package_bars(binary.get("attribution"), checks)
+    if bars:
+        lines += [*bars, ""]
     startup = binary.get("startup")
     if isinstance(startup, dict):
         chart = _startup(startup, checks)

@@ -1,0 +1,133 @@
+"""`gate size`: the gate/size/v1 document and its table, with or without `--against`.
+
+The table answers a reviewer's question in its first lines: the largest entries, or with a
+baseline the largest growth first, new and removed entries marked, the rest counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from gate.diff import Growth
+from gate.elf.attribution import Attribution, Entry
+from gate.units import format_size
+
+SIZE_SCHEMA = "gate/size/v1"
+VIEWS = {"section": "sections", "package": "packages", "module": "modules", "symbol": "symbols"}
+TEXT_TOP = 25  # rows in the table when --top is not given
+RESULTS_SYMBOLS = 100  # symbols kept in a results document (all packages and modules are)
+
+
+def _entries(entries: Sequence[Entry] | None) -> list[dict[str, Any]] | None:
+    return None if entries is None else [{"name": e.name, "bytes": e.bytes} for e in entries]
+
+
+def attribution_to_dict(attr: Attribution) -> dict[str, Any]:
+    """The attribution as a results document keeps it: enough for a later --against."""
+    symbols = attr.symbols
+    return {
+        "pclntab": attr.pclntab,
+        "bss": attr.bss,
+        "warnings": list(attr.warnings),
+        "sections": _entries(attr.sections),
+        "packages": _entries(attr.packages),
+        "modules": _entries(attr.modules),
+        "symbols": _entries(symbols[:RESULTS_SYMBOLS] if symbols is not None else None),
+        "symbols_count": len(symbols) if symbols is not None else None,
+    }
+
+
+def view(attr: Attribution, by: str) -> tuple[Entry, ...] | None:
+    return getattr(attr, VIEWS[by])
+
+
+def size_document(
+    binary: str,
+    attr: Attribution,
+    by: str,
+    top: int | None,
+    against: tuple[str, int, list[Growth]] | None = None,
+) -> dict[str, Any]:
+    entries = list(view(attr, by) or ())
+    doc: dict[str, Any] = {
+        "schema": SIZE_SCHEMA,
+        "binary": binary,
+        "file_size": attr.file_size,
+        "by": by,
+        "pclntab": attr.pclntab,
+        "bss": attr.bss,
+        "warnings": list(attr.warnings),
+        "entries": [{"name": e.name, "bytes": e.bytes} for e in entries[:top]],
+        "against": None,
+    }
+    if against is not None:
+        old_binary, old_size, rows = against
+        doc["against"] = {
+            "binary": old_binary,
+            "file_size": old_size,
+            "entries": [
+                {
+                    "name": g.name,
+                    "bytes": g.bytes,
+                    "old_bytes": g.old_bytes,
+                    "delta": g.delta,
+                    "status": g.status,
+                }
+                for g in rows[:top]
+            ],
+        }
+    return doc
+
+
+def _signed(n: int) -> str:
+    return ("+" if n >= 0 else "-") + format_size(abs(n))
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{part / whole * 100:5.1f}%" if whole else "    —"
+
+
+def _more(total: int, shown: int, what: str) -> list[str]:
+    return [f"  … {total - shown} more {what} (--top N shows more)"] if total > shown else []
+
+
+def render_size_text(doc: Mapping[str, Any], top: int | None) -> str:
+    by, size = doc["by"], doc["file_size"]
+    limit = top or TEXT_TOP
+    source = f", pclntab {doc['pclntab']}" if doc.get("pclntab") and by != "section" else ""
+    lines = [f"{doc['binary']}: {format_size(size)} ({size:,} bytes), by {by}{source}"]
+    against = doc.get("against")
+    if against is None:
+        entries = doc["entries"]
+        lines.append(f"  {'bytes':>11}  {'share':>6}  {by}")
+        for e in entries[:limit]:
+            share = _percent(e["bytes"], size)
+            lines.append(f"  {format_size(e['bytes']):>11}  {share}  {e['name']}")
+        lines += _more(len(entries), min(len(entries), limit), f"{by} entries")
+        if by == "section" and doc.get("bss"):
+            lines.append(f"  (.bss: {format_size(doc['bss'])} in memory, none in the file)")
+    else:
+        old = against["file_size"]
+        change = size - old
+        pct = f" ({change / old * 100:+.1f}%)" if old else ""
+        lines.append(
+            f"against {against['binary']}: {_signed(change)}{pct}, "
+            f"{format_size(old)} -> {format_size(size)}"
+        )
+        rows = [r for r in against["entries"] if r["status"] != "same"]
+        lines.append(f"  {'change':>12}  {'':>8}  {'now':>11}  {by}")
+        for r in rows[:limit]:
+            mark = (
+                r["status"]
+                if r["status"] in ("new", "removed")
+                else (f"{r['delta'] / r['old_bytes'] * 100:+.1f}%")
+            )
+            lines.append(
+                f"  {_signed(r['delta']):>12}  {mark:>8}  {format_size(r['bytes']):>11}  "
+                f"{r['name']}"
+            )
+        lines += _more(len(rows), min(len(rows), limit), f"changed {by} entries")
+        if not rows:
+            lines.append(f"  no {by} changed")
+    return "\n".join(lines) + "\n"
