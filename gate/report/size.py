@@ -59,6 +59,7 @@ def size_document(
         "bss": attr.bss,
         "warnings": list(attr.warnings),
         "entries": [{"name": e.name, "bytes": e.bytes} for e in entries[:top]],
+        "entries_total": len(entries),
         "against": None,
     }
     if against is not None:
@@ -76,6 +77,7 @@ def size_document(
                 }
                 for g in rows[:top]
             ],
+            "changed_total": sum(g.status != "same" for g in rows),
         }
     return doc
 
@@ -104,7 +106,8 @@ def render_size_text(doc: Mapping[str, Any], top: int | None) -> str:
         for e in entries[:limit]:
             share = _percent(e["bytes"], size)
             lines.append(f"  {format_size(e['bytes']):>11}  {share}  {e['name']}")
-        lines += _more(len(entries), min(len(entries), limit), f"{by} entries")
+        shown = min(len(entries), limit)
+        lines += _more(doc.get("entries_total", len(entries)), shown, f"{by} entries")
         if by == "section" and doc.get("bss"):
             lines.append(f"  (.bss: {format_size(doc['bss'])} in memory, none in the file)")
     else:
@@ -127,7 +130,8 @@ def render_size_text(doc: Mapping[str, Any], top: int | None) -> str:
                 f"  {_signed(r['delta']):>12}  {mark:>8}  {format_size(r['bytes']):>11}  "
                 f"{r['name']}"
             )
-        lines += _more(len(rows), min(len(rows), limit), f"changed {by} entries")
+        total = against.get("changed_total", len(rows))
+        lines += _more(total, min(len(rows), limit), f"changed {by} entries")
         if not rows:
             lines.append(f"  no {by} changed")
     return "\n".join(lines) + "\n"
