@@ -311,3 +311,23 @@ def test_missing_stats_and_empty_document() -> None:
     assert got[_key("gate_startup_failed_runs", binary="svc")] == 20
     assert not [k for k in got if k[0] == "gate_startup_seconds" and ("binary", "svc") in k[1]]
     assert render_metrics({"schema": "gate/results/v1", "binaries": []}) == "# EOF\n"
+
+
+def test_largest_packages_are_samples() -> None:
+    """Top packages (by the attribution's order) become gate_package_bytes, at most 20."""
+    from prometheus_client.parser import text_string_to_metric_families
+    from results_docs import document
+
+    from gate.report.metrics import TOP_PACKAGES, render_metrics
+
+    packages = [{"name": f"example.com/p{i}", "bytes": 10_000 - i} for i in range(30)]
+    binary = {"path": "bin/svc", "name": "svc", "verdict": "pass", "error": None,
+              "facts": None, "startup": None, "checks": [],
+              "attribution": {"packages": packages}}  # fmt: skip
+    families = {f.name: f for f in text_string_to_metric_families(
+        render_metrics(document("pass", [binary])))}  # fmt: skip
+    samples = families["gate_package_bytes"].samples
+    assert [(s.labels["package"], s.value) for s in samples] == [
+        (p["name"], p["bytes"]) for p in packages[:TOP_PACKAGES]
+    ]
+    assert {s.labels["binary"] for s in samples} == {"svc"}

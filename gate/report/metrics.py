@@ -22,6 +22,7 @@ _TOTAL_KINDS = ("text", "rodata", "data", "bss", "symbols", "debug")
 _QUANTILES = (("0.5", "p50_ms"), ("0.9", "p90_ms"), ("0.95", "p95_ms"), ("0.99", "p99_ms"))
 _STATUSES = ("pass", "fail", "warn", "skip")
 _VERDICTS = {"pass": 0, "fail": 1, "error": 2}
+TOP_PACKAGES = 20
 
 Labels = tuple[tuple[str, str], ...]
 Sample = tuple[Labels, int | float]
@@ -42,6 +43,12 @@ def render_metrics(doc: Mapping[str, Any]) -> str:
                 for f, b in _facts(pairs)
                 if _is_number(f.get("file_size"))
             ],
+        ),
+        (
+            "gate_package_bytes",
+            f"Go code bytes of the {TOP_PACKAGES} largest packages (from the function table).",
+            "bytes",
+            list(_packages(pairs)),
         ),
         (
             "gate_section_bytes",
@@ -169,6 +176,17 @@ def _sections(pairs: list[tuple[Mapping[str, Any], str]]) -> Iterator[Sample]:
                 sizes[name] = sizes.get(name, 0) + size
         for name, size in sizes.items():
             yield (("binary", label), ("section", name)), size
+
+
+def _packages(pairs: list[tuple[Mapping[str, Any], str]]) -> Iterator[Sample]:
+    """The largest packages only: a metric per package of a big service would swamp GitLab's
+    widget, and what grew is in the Markdown and `gate diff` anyway."""
+    for binary, label in pairs:
+        attribution = binary.get("attribution")
+        rows = attribution.get("packages") if isinstance(attribution, Mapping) else None
+        for row in (rows or [])[:TOP_PACKAGES]:
+            if isinstance(row, Mapping) and _is_number(row.get("bytes")):
+                yield (("binary", label), ("package", str(row.get("name")))), row["bytes"]
 
 
 def _status_counts(checks: list[Mapping[str, Any]]) -> Iterator[tuple[str, int]]:
