@@ -202,3 +202,62 @@ def test_non_go_binary_skips_go_rules(fixtures) -> None:
     assert (
         r["go.cgo"].status == "skip" and r["go.cgo"].message == "not a Go binary (no .go.buildinfo)"
     )
+
+
+def attribution_of(fixtures: Mapping[str, Fixture], name: str) -> dict[str, Any]:
+    from gate.elf.attribution import attribute_binary
+    from gate.report.size import attribution_to_dict
+
+    return attribution_to_dict(attribute_binary(fixtures[name].path))
+
+
+def test_max_package_and_the_growers_a_size_failure_names(tmp_path: Path, fixtures) -> None:
+    """Budgets per Go package; a failed size check names what grew, by bytes from the table."""
+    rules = policy_rules(
+        tmp_path,
+        '[size]\nmax_file = "1 MB"\nmax_growth = "5%"\n'
+        'max_package = { "crypto/tls" = "100 KiB", "net/..." = "10 MiB", "gopkg.in/yaml.v3" = '
+        '"1 KiB" }\n',
+    )
+    old, new = "go1.27-hello-sw", "go1.27-httpserver-static-sw"
+    old_attr, new_attr = attribution_of(fixtures, old), attribution_of(fixtures, new)
+    packages = {p["name"]: p["bytes"] for p in new_attr["packages"]}
+    old_packages = {p["name"]: p["bytes"] for p in old_attr["packages"]}
+    baseline = {"facts": facts_of(fixtures, old), "attribution": old_attr}
+    ctx = Context(facts_of(fixtures, new), None, baseline, "not measured", new_attr)
+    r = by_id(judge(rules, ctx))
+    tls = r["size.max_package:crypto/tls"]
+    assert (tls.status, tls.measured) == ("fail", packages["crypto/tls"])
+    tree = r["size.max_package:net/..."]
+    net = sum(b for p, b in packages.items() if p == "net" or p.startswith("net/"))
+    assert (tree.status, tree.measured) == ("pass", net)
+    assert net > packages["net"] > 0
+    absent = r["size.max_package:gopkg.in/yaml.v3"]
+    assert (absent.status, absent.measured) == ("pass", 0)
+    assert absent.message.startswith("package gopkg.in/yaml.v3 (not linked) 0 bytes <= 1 KiB")
+    # The three largest growths, computed here from the two package tables.
+    deltas = sorted(((b - old_packages.get(p, 0), p) for p, b in packages.items()), reverse=True)[
+        :3
+    ]
+    expected = ", ".join(
+        f"+{format_size(d)} {p}" + ("" if p in old_packages else " (new)") for d, p in deltas
+    )
+    for check_id in ("size.max_file", "size.max_growth"):
+        assert r[check_id].status == "fail"
+        assert r[check_id].message.endswith(f"; top growers: {expected}"), r[check_id].message
+    assert "crypto/tls" in expected
+    # No baseline attribution: the largest packages instead; a passing check names nothing.
+    alone = by_id(judge(rules, Context(facts_of(fixtures, new), None, None, "x", new_attr)))
+    largest = sorted(packages.items(), key=lambda kv: -kv[1])[:3]
+    assert alone["size.max_file"].message.endswith(
+        "; largest packages: " + ", ".join(f"{p} {format_size(b)}" for p, b in largest)
+    )
+    roomy = policy_rules(tmp_path, '[size]\nmax_file = "100 MB"\n')
+    ok = by_id(judge(roomy, Context(facts_of(fixtures, new), None, None, "x", new_attr)))
+    assert ok["size.max_file"].status == "pass" and ";" not in ok["size.max_file"].message
+    # A C binary has no function table: max_package is skipped, with the reason.
+    c_rules = policy_rules(tmp_path, '[size]\nmax_package = { "main" = "1 KiB" }\n')
+    c = by_id(judge(c_rules, Context(facts_of(fixtures, "c-static"), None, None, "x",
+                                     attribution_of(fixtures, "c-static"))))  # fmt: skip
+    assert c["size.max_package:main"].status == "skip"
+    assert c["size.max_package:main"].message == "no Go function table (not a Go binary?)"
