@@ -539,3 +539,30 @@ def test_sizes_read_in_the_unit_the_limit_was_written_in() -> None:
                   "startup": None, "attribution": None, "checks": [fail]}  # fmt: skip
         text = render_markdown(document("fail", [binary]))
         assert row in text, (limit, text)
+
+
+def test_largest_packages_as_bars_open_when_size_failed() -> None:
+    from results_docs import check, document
+
+    from gate.report.markdown import BAR_WIDTH, render_markdown
+
+    packages = [{"name": "runtime", "bytes": 400_000}, {"name": "net/http", "bytes": 100_000},
+                {"name": "github.com/a_b/c", "bytes": 50_000}]  # fmt: skip
+
+    def rendered(status: str) -> str:
+        binary = {"path": "svc", "name": "svc", "verdict": status, "error": None,
+                  "facts": None, "startup": None, "attribution": {"packages": packages},
+                  "checks": [check("size.max_file", status, 1, 2, "bytes", "m")]}  # fmt: skip
+        return render_markdown(document(status, [binary]))
+
+    failed = rendered("fail")
+    assert "<details open><summary>where the bytes are: the 3 largest Go packages</summary>" in (
+        failed
+    )
+    rows = [line for line in failed.splitlines() if line.startswith("| ") and "█" in line]
+    assert rows == [
+        f"| runtime | 390.6 KiB | 72.7% | {'█' * BAR_WIDTH} |",
+        "| net/http | 97.7 KiB | 18.2% | ██████ |",
+        "| github.com/a\\_b/c | 48.8 KiB | 9.1% | ███ |",
+    ]
+    assert "<details><summary>where the bytes are" in rendered("pass")
