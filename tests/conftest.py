@@ -158,6 +158,9 @@ C_RECIPES: tuple[Recipe, ...] = (
         libs=(),
         optional="text relocation fixture needs x86_64 (movabs)",
     ),
+    # gate size: a 1 MiB static const array (.rodata, local symbol) and a 64 KiB
+    # global one (.data), both in the file; -g for debug sections.
+    _c("c-bigarray", "-g", src="bigarray.c", libs=()),
 )
 
 # Programs for `gate startup` to run (fixtures/c/startup/*.c, one per fixture;
@@ -199,6 +202,12 @@ def _go_recipes(tc: str) -> tuple[Recipe, ...]:
         _go("httpserver-static-sw", tc, "httpserver", "-ldflags=-s -w", env=_CGO_OFF),
         _go("hello-vcs", tc, "hello", step="vcs"),
         _derived(f"{tc}-hello-stripped", f"{tc}-hello-default", tc, "strip"),
+        # gate size: mostly net/http, crypto/tls and encoding/json; the unstripped
+        # build is the reference (its .symtab), the others must attribute the same.
+        _go("deps", tc, "deps"),
+        _go("deps-sw", tc, "deps", "-ldflags=-s -w"),
+        _go("deps-pie", tc, "deps", "-buildmode=pie"),
+        _go("deps-trimpath", tc, "deps", "-trimpath"),
     )
 
 

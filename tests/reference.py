@@ -18,10 +18,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote
 
 __all__ = [
     "Fixture",
+    "elf_header_tables",
     "go_buildinfo_json",
+    "go_nm_text",
+    "go_package_name",
+    "go_package_sizes",
     "go_version_m",
     "readelf_dynamic",
     "readelf_dynamic_info",
@@ -30,7 +35,9 @@ __all__ = [
     "readelf_interpreter",
     "readelf_sections",
     "readelf_segments",
+    "section_group_sizes",
     "summarize_dynamic",
+    "symbol_sizes",
 ]
 
 
@@ -341,3 +348,181 @@ def go_buildinfo_json(fixtures: Mapping[str, Fixture], path: str | os.PathLike[s
     """
     tool = fixtures["buildinfodump"].path
     return json.loads(_run([tool, path]))
+
+
+# --------------------------------------------------------------------------- readelf -h (sizes)
+
+
+def elf_header_tables(path: str | os.PathLike[str]) -> dict[str, int]:
+    """Bytes of the ELF header and of the two header tables, from ``readelf -h``:
+    {"elf_header", "program_headers", "section_headers"} (0 for an absent table)."""
+    fields: dict[str, str] = {}
+    for line in _run(["readelf", "-h", "-W", path]).splitlines():
+        m = _HEADER_RE.match(line)
+        if m:
+            fields.setdefault(m.group(1), m.group(2))
+
+    def number(key: str) -> int:
+        return int(fields[key].split()[0], 0)
+
+    shoff = number("Start of section headers")
+    return {
+        "elf_header": number("Size of this header"),
+        "program_headers": number("Size of program headers") * number("Number of program headers"),
+        "section_headers": (
+            number("Size of section headers") * number("Number of section headers") if shoff else 0
+        ),
+    }
+
+
+# --------------------------------------------------------------------------- section groups
+
+# The group rule of `gate size --by section`, restated on readelf's words: Go's
+# tables by name, then debug info, the symbol table and its strings, then the
+# allocated sections by their flags; headers and the gaps between sections are
+# rows of their own, so the groups add up to the file size.
+GO_METADATA_SECTIONS = frozenset(
+    {
+        ".gopclntab",
+        ".data.rel.ro.gopclntab",
+        ".go.buildinfo",
+        ".go.fipsinfo",
+        ".gosymtab",
+        ".typelink",
+        ".itablink",
+        ".noptrdata",
+        ".note.go.buildid",
+    }
+)
+_DEBUG_PREFIXES = (".debug", ".zdebug", ".gdb_index", ".stab")
+
+
+def _section_group(sec: Mapping[str, Any], symtab_strings: set[int]) -> str:
+    flags, alloc = sec["flags"], "A" in sec["flags"]
+    if sec["name"] in GO_METADATA_SECTIONS:
+        return "go metadata"
+    if not alloc and sec["name"].startswith(_DEBUG_PREFIXES):
+        return "debug"
+    if sec["type"] == "SYMTAB" or (sec["index"] in symtab_strings and not alloc):
+        return "symbols"
+    if alloc:
+        if "X" in flags:
+            return "text"
+        return "data" if "W" in flags else "rodata"
+    return "other"
+
+
+def section_group_sizes(path: str | os.PathLike[str]) -> tuple[dict[str, int], int]:
+    """({group: bytes}, bss bytes) from ``readelf -S`` and ``readelf -h``.
+
+    Plain sums of section sizes (no overlap handling: the fixtures have none);
+    "headers" is the ELF header plus both header tables, "padding" whatever of
+    the file remains.  Zero groups are left out.  Only for files with section
+    headers.
+    """
+    sections = readelf_sections(path)
+    if not sections:
+        raise RuntimeError(f"{path}: no section headers (group it by segments instead)")
+    strings = {s["link"] for s in sections if s["type"] == "SYMTAB"}
+    groups: dict[str, int] = {"headers": sum(elf_header_tables(path).values())}
+    bss = 0
+    for sec in sections[1:]:
+        if sec["type"] == "NOBITS":
+            bss += sec["size"] if "A" in sec["flags"] else 0
+            continue
+        group = _section_group(sec, strings)
+        groups[group] = groups.get(group, 0) + sec["size"]
+    padding = os.path.getsize(path) - sum(groups.values())
+    if padding < 0:
+        raise RuntimeError(f"{path}: sections overlap ({-padding} bytes counted twice)")
+    groups["padding"] = padding
+    return {k: v for k, v in groups.items() if v}, bss
+
+
+# --------------------------------------------------------------------------- nm -S
+
+_NM_SIZED_RE = re.compile(r"^(?P<value>[0-9a-f]+) (?P<size>[0-9a-f]+) (?P<type>\S) (?P<name>.+)$")
+
+
+def symbol_sizes(path: str | os.PathLike[str]) -> dict[str, list[tuple[str, int]]]:
+    """binutils ``nm -S``: name -> [(nm type letter, size)] for every symbol with a
+    size (a static name may occur more than once)."""
+    out: dict[str, list[tuple[str, int]]] = {}
+    for line in _run(["nm", "-S", path]).splitlines():
+        m = _NM_SIZED_RE.match(line)
+        if m:
+            out.setdefault(m.group("name"), []).append((m.group("type"), int(m.group("size"), 16)))
+    return out
+
+
+# --------------------------------------------------------------------------- go tool nm
+
+GENERATED_PACKAGE = "<generated>"
+
+
+def go_package_name(symbol: str) -> str:
+    """The Go package a function symbol belongs to, by the linker's naming rule.
+
+    Compiler-made symbols (``type:``/``type.``, ``go:``/``go.`` prefixes) are
+    "<generated>".  Type arguments in brackets may contain dots and slashes, so
+    the name is cut at the first '['; the package is everything up to the first
+    '.' after the last '/', with the linker's '%2e' escape (a '.' in the last
+    path element) undone.
+    """
+    if symbol.startswith(("type:", "type.", "go:", "go.")):
+        return GENERATED_PACKAGE
+    head = symbol.split("[", 1)[0]
+    last_slash = head.rfind("/")
+    dot = head.find(".", last_slash + 1)
+    package = head if dot < 0 else head[:dot]
+    return unquote(package) if package else GENERATED_PACKAGE
+
+
+def go_nm_text(
+    go_binary: str | os.PathLike[str], env: Mapping[str, str], path: str | os.PathLike[str]
+) -> list[tuple[int, int, str]]:
+    """Text symbols (``T``/``t``) from ``<go> tool nm -size -sort address`` as
+    (address, nm size, name), in address order.  Names may contain spaces
+    (``go:struct { ... }.Read``), so the name is the rest of the line."""
+    symbols: list[tuple[int, int, str]] = []
+    listing = _run([go_binary, "tool", "nm", "-size", "-sort", "address", path], env)
+    for line in listing.splitlines():
+        fields = line.split(None, 3)
+        if len(fields) == 4 and fields[2] in ("T", "t"):
+            symbols.append((int(fields[0], 16), int(fields[1]), fields[3]))
+    if not symbols:
+        raise RuntimeError(f"{path}: `go tool nm` lists no text symbols (stripped?)")
+    return sorted(symbols, key=lambda s: s[0])  # stable: nm's order within one address
+
+
+def go_package_sizes(
+    go_binary: str | os.PathLike[str], env: Mapping[str, str], path: str | os.PathLike[str]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """(extent bytes by package, nm -size bytes by package) of the text in .text.
+
+    A symbol's extent runs to the next text symbol's address (the last one to the
+    end of .text from ``readelf -S``), so alignment padding counts for the symbol
+    before it and the extents add up to .text exactly; nm's own sizes leave the
+    padding out.  Of several symbols at one address only one takes the extent:
+    host-object section symbols (``net(.text)``, which alias the first C function
+    of a cgo object) never do, otherwise the one nm sizes largest (so the
+    ``runtime.text`` marker yields to the function that starts there).
+    """
+    (text,) = [s for s in readelf_sections(path) if s["name"] == ".text"]
+    start, end = text["addr"], text["addr"] + text["size"]
+    by_address: dict[int, tuple[int, str]] = {}
+    for address, size, name in go_nm_text(go_binary, env, path):
+        if not start <= address < end or name.endswith("(.text)"):
+            continue
+        kept = by_address.get(address)
+        if kept is None or size > kept[0]:
+            by_address[address] = (size, name)
+    addresses = sorted(by_address)
+    extents: dict[str, int] = {}
+    nm_sizes: dict[str, int] = {}
+    for address, following in zip(addresses, [*addresses[1:], end], strict=True):
+        size, name = by_address[address]
+        package = go_package_name(name)
+        extents[package] = extents.get(package, 0) + following - address
+        nm_sizes[package] = nm_sizes.get(package, 0) + size
+    return extents, nm_sizes

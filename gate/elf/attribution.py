@@ -101,11 +101,28 @@ def _segment_group(flags: int) -> str:
     return "data" if flags & PF_W else "rodata"
 
 
+def _unclaimed(claimed: list[tuple[int, int]], start: int, end: int) -> list[tuple[int, int]]:
+    """The parts of [start, end) that no claimed (sorted, disjoint) interval covers."""
+    parts, pos = [], start
+    for lo, hi in claimed:
+        if hi <= pos:
+            continue
+        if lo >= end:
+            break
+        if lo > pos:
+            parts.append((pos, lo))
+        pos = max(pos, hi)
+    if pos < end:
+        parts.append((pos, end))
+    return parts
+
+
 def section_groups(img: ElfImage) -> tuple[tuple[Entry, ...], int]:
     """(groups, bss bytes): every byte of the file in exactly one group.
 
-    Ranges are swept in file order, so an overlap (a corrupt or unusual layout) is
-    counted once; what no range covers is padding. A binary without section headers is
+    The headers are claimed first, then sections (or segments) in file order, each byte
+    once, so an overlap (a corrupt or unusual layout) is not counted twice; what nothing
+    covers is padding. A binary without section headers is
     attributed by its loadable segments instead.
     """
     ranges: list[tuple[int, int, str]] = [
@@ -125,18 +142,18 @@ def section_groups(img: ElfImage) -> tuple[tuple[Entry, ...], int]:
                 ranges.append((seg.offset, seg.offset + seg.filesz, _segment_group(seg.flags)))
             if seg.type == PT_LOAD and seg.memsz > seg.filesz:
                 bss += seg.memsz - seg.filesz
+    # Headers first: a PT_LOAD segment starting at offset 0 also spans them.
+    ranges.sort(key=lambda r: (r[2] != "headers", r[0]))
+    claimed: list[tuple[int, int]] = []
     totals: dict[str, int] = {}
-    pos = 0
-    for start, end, group in sorted(ranges):
-        start, end = max(start, pos), min(end, img.size)
-        if end <= start:
-            continue
-        if start > pos:
-            totals["padding"] = totals.get("padding", 0) + start - pos
-        totals[group] = totals.get(group, 0) + end - start
-        pos = end
-    if img.size > pos:
-        totals["padding"] = totals.get("padding", 0) + img.size - pos
+    for start, end, group in ranges:
+        for lo, hi in _unclaimed(claimed, max(0, start), min(end, img.size)):
+            totals[group] = totals.get(group, 0) + hi - lo
+            claimed.append((lo, hi))
+        claimed.sort()
+    padding = img.size - sum(hi - lo for lo, hi in claimed)
+    if padding:
+        totals["padding"] = padding
     return _sorted(totals), bss
 
 
@@ -277,6 +294,13 @@ def _locate(img: ElfImage) -> memoryview | None:
     return None
 
 
+def _text_bytes(img: ElfImage) -> int:
+    """The most code the binary can hold: its executable sections, else segments."""
+    if img.sections:
+        return sum(s.size for s in img.sections if s.flags & SHF_EXECINSTR and s.flags & SHF_ALLOC)
+    return sum(s.filesz for s in img.segments if s.type == PT_LOAD and s.flags & PF_X)
+
+
 @dataclass(frozen=True)
 class GoFunctions:
     layout: str
@@ -294,11 +318,11 @@ def go_functions(img: ElfImage) -> GoFunctions | None:
     sizes = [b - a for a, b in itertools.pairwise(entries)]
     if any(s < 0 for s in sizes):
         raise PclntabError("function entries are not in address order")
+    covered, text = entries[-1] - entries[0], _text_bytes(img)
+    if covered > text:
+        raise PclntabError(f"its functions span {covered:,} bytes, more than the {text:,} of text")
     packages = _package_sizes(buf, tab, offsets, sizes, img.endian)
-    return GoFunctions(tab.layout, packages, entries[-1] - entries[0])
-
-
-_RUNTIME_PREFIXES = ("runtime", "internal/runtime/", "internal/abi", "internal/bytealg")
+    return GoFunctions(tab.layout, packages, covered)
 
 
 def module_of(package: str, build: GoBuild | None) -> str:
