@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class BenchError(RuntimeError):
@@ -49,3 +50,57 @@ def verdict(ok: bool) -> str:
 def load() -> str:
     """1-minute load average: the first thing to look at when numbers are noisy."""
     return f"{os.getloadavg()[0]:.2f}"
+
+
+class Timing(NamedTuple):
+    """One command of a hyperfine run, in milliseconds."""
+
+    name: str
+    mean: float
+    stddev: float
+    min: float
+    median: float
+    runs: int
+
+
+def hyperfine_timings(
+    commands: Sequence[tuple[str, Sequence[str | os.PathLike[str]]]],
+    export: Path,
+    *,
+    runs: int,
+    warmup: int,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> list[Timing]:
+    """Time all commands in ONE `hyperfine -N` run, so they share the machine's state.
+
+    Each argv is quoted for hyperfine's own word splitting; a pipeline therefore has to be
+    spelled `sh -c '...'`, which puts the shell's start-up in that command's time.
+    """
+    cmd: list[str | os.PathLike[str]] = [
+        "hyperfine",
+        "-N",
+        "--style",
+        "none",
+        "--warmup",
+        str(warmup),
+        "--runs",
+        str(runs),
+        "--export-json",
+        export,
+    ]
+    for name, argv in commands:
+        cmd += ["--command-name", name, shlex.join(map(os.fspath, argv))]
+    run(cmd, env=env, cwd=cwd)
+    results = json.loads(Path(export).read_text())["results"]
+    return [
+        Timing(
+            name,
+            r["mean"] * 1e3,
+            (r["stddev"] or 0.0) * 1e3,
+            r["min"] * 1e3,
+            r["median"] * 1e3,
+            len(r["times"]),
+        )
+        for (name, _), r in zip(commands, results, strict=True)
+    ]

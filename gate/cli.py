@@ -239,7 +239,6 @@ def size(
     ] = False,
 ) -> None:
     """Where the bytes are: by section, Go package, module or symbol; with --against, what grew."""
-    from gate.diff import growth
     from gate.elf.attribution import attribute_binary
     from gate.report.size import VIEWS, render_size_text, size_document, view
 
@@ -256,6 +255,8 @@ def size(
         raise UsageError(f"{binary}: {what}, so nothing to show by {by} (try --by section)")
     compared = None
     if against is not None:
+        from gate.diff import growth
+
         old_name, old_size, old = _old_view(against, by, binary)
         compared = (old_name, old_size, growth({e.name: e.bytes for e in entries}, old))
     doc = size_document(binary, attr, by, top, compared)

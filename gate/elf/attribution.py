@@ -20,11 +20,9 @@ import struct
 from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import unquote
 
-from gate.elf.facts import is_debug_section
-from gate.elf.gobuild import GoBuild, read_go_build
 from gate.elf.reader import (
     PF_W,
     PF_X,
@@ -34,8 +32,12 @@ from gate.elf.reader import (
     SHF_WRITE,
     ElfImage,
     SectionHeader,
+    is_debug_section,
 )
 from gate.errors import BinaryError
+
+if TYPE_CHECKING:
+    from gate.elf.gobuild import GoBuild
 
 # Go's function table magics, by the release that introduced the layout.
 _PCLN_MAGICS = {0xFFFFFFFA: "go1.16", 0xFFFFFFF0: "go1.18", 0xFFFFFFF1: "go1.20"}
@@ -164,12 +166,12 @@ class PclntabError(Exception):
     """The function table is not what its header says (corrupt or an unknown layout)."""
 
 
-@dataclass(frozen=True)
-class _Pclntab:
+class _Pclntab(NamedTuple):
     layout: str
     ptr_size: int
     nfunc: int
     funcname: int  # offset of the function name table within the pclntab
+    names_end: int  # where that table ends (the next table, the compilation units)
     pcln: int  # offset of the function table within the pclntab
 
 
@@ -189,12 +191,13 @@ def _header(buf: memoryview, endian: str) -> _Pclntab:
         raise PclntabError("shorter than its header")
     fields = struct.unpack_from(endian + word[-1] * count, buf, 8)
     if layout == "go1.16":
-        nfunc, _nfiles, funcname, _cu, _filetab, _pctab, pcln = fields
+        nfunc, _nfiles, funcname, cu, _filetab, _pctab, pcln = fields
     else:
-        nfunc, _nfiles, _text, funcname, _cu, _filetab, _pctab, pcln = fields
+        nfunc, _nfiles, _text, funcname, cu, _filetab, _pctab, pcln = fields
     if not 0 < nfunc < len(buf) or not 0 < funcname < len(buf) or not 0 < pcln < len(buf):
         raise PclntabError("header offsets lie outside the table")
-    return _Pclntab(layout, ptr_size, nfunc, funcname, pcln)
+    names_end = cu if funcname < cu <= len(buf) else len(buf)
+    return _Pclntab(layout, ptr_size, nfunc, funcname, names_end, pcln)
 
 
 def _functab(buf: memoryview, tab: _Pclntab, little: bool) -> tuple[array, array]:
@@ -233,37 +236,51 @@ def package_of(name: str) -> str:
     return unquote(pkg) if "%" in pkg else pkg
 
 
-def _package_sizes(
-    buf: memoryview, tab: _Pclntab, offsets: array, sizes: list[int], endian: str
-) -> dict[str, int]:
-    """Bytes per package: each function's nameoff from its _func, then its name's package.
+def _name_offsets(raw: bytes, base: int, offsets: array, swap: bool) -> list[int]:
+    """Each function's nameoff, read at `base + funcoff`: through an int32 view of the
+    table when the records are 4-byte aligned (as Go writes them), else one by one."""
+    if offsets and max(offsets) > len(raw) - 4 - base:
+        raise PclntabError("a function record lies outside the table")
+    shift = base & 3
+    aligned = not any(o & 3 for o in offsets)
+    if aligned and not swap:
+        ints = memoryview(raw)[shift : shift + (len(raw) - shift) // 4 * 4].cast("i")
+        first = (base - shift) >> 2
+        return [ints[first + (o >> 2)] for o in offsets]
+    unpack = struct.Struct((">" if swap == (struct.pack("=H", 1) == b"\x01\x00") else "<") + "i")
+    return [unpack.unpack_from(raw, base + o)[0] for o in offsets]
 
-    The package part of a name (up to the first '.' after the last '/') is cut on the raw
-    bytes and looked up in a cache, so each package is decoded and checked once.
+
+def _package_sizes(
+    buf: memoryview, tab: _Pclntab, offsets: array, sizes: list[int], swap: bool
+) -> dict[str, int]:
+    """Bytes per package, from each function's name.
+
+    A name is cut to its package part (up to the first '.' after the last '/') on the raw
+    bytes and the bytes are summed per cut; each distinct cut is decoded and checked once
+    afterwards (package_of gives a cut the same answer as the whole name).
     """
     raw = bytes(buf)
     # _func starts with the entry (uintptr before 1.18, uint32 since) and then nameoff.
     skip = tab.ptr_size if tab.layout == "go1.16" else 4
-    unpack = struct.Struct(endian + "i").unpack_from
-    base, limit, names = tab.pcln + skip, len(raw) - 4, tab.funcname
-    cache: dict[bytes, str] = {}
+    nameoffs = _name_offsets(raw, tab.pcln + skip, offsets, swap)
+    names = tab.funcname
+    if nameoffs and (min(nameoffs) < 0 or names + max(nameoffs) >= len(raw)):
+        raise PclntabError("a function name lies outside the table")
+    find, rfind = raw.find, raw.rfind
+    cuts: dict[bytes, int] = {}
+    for nameoff, size in zip(nameoffs, sizes, strict=True):
+        start = names + nameoff
+        end = find(b"\0", start)
+        if end < 0:
+            raise PclntabError("a function name runs past the table")
+        slash = rfind(b"/", start, end)
+        dot = find(b".", slash + 1 if slash >= 0 else start, end)
+        cut = raw[start : dot if dot >= 0 else end]
+        cuts[cut] = cuts.get(cut, 0) + size
     packages: dict[str, int] = {}
-    for off, size in zip(offsets, sizes, strict=True):
-        at = base + off
-        if at > limit:
-            raise PclntabError("a function record lies outside the table")
-        start = names + unpack(raw, at)[0]
-        end = raw.find(b"\0", start)
-        if start < names or end < 0:
-            raise PclntabError("a function name lies outside the table")
-        slash = raw.rfind(b"/", start, end)
-        dot = raw.find(b".", slash + 1 if slash >= 0 else start, end)
-        key = raw[start : dot if dot >= 0 else end]
-        pkg = cache.get(key)
-        if pkg is None or b"[" in key:
-            pkg = package_of(raw[start:end].decode("utf-8", "replace"))
-            if b"[" not in key:
-                cache[key] = pkg
+    for cut, size in cuts.items():
+        pkg = package_of(cut.decode("utf-8", "replace"))
         packages[pkg] = packages.get(pkg, 0) + size
     return packages
 
@@ -301,8 +318,7 @@ def _text_bytes(img: ElfImage) -> int:
     return sum(s.filesz for s in img.segments if s.type == PT_LOAD and s.flags & PF_X)
 
 
-@dataclass(frozen=True)
-class GoFunctions:
+class GoFunctions(NamedTuple):
     layout: str
     packages: dict[str, int]
     covered: int  # bytes from the first function's entry to the table's end
@@ -321,7 +337,8 @@ def go_functions(img: ElfImage) -> GoFunctions | None:
     covered, text = entries[-1] - entries[0], _text_bytes(img)
     if covered > text:
         raise PclntabError(f"its functions span {covered:,} bytes, more than the {text:,} of text")
-    packages = _package_sizes(buf, tab, offsets, sizes, img.endian)
+    swap = img.little_endian != (struct.pack("=H", 1) == b"\x01\x00")
+    packages = _package_sizes(buf, tab, offsets, sizes, swap)
     return GoFunctions(tab.layout, packages, covered)
 
 
@@ -429,6 +446,8 @@ def attribute(img: ElfImage, want_symbols: bool = True) -> Attribution:
         text = _text_size(img)
         if text is not None and text > funcs.covered:
             pkgs[UNATTRIBUTED_TEXT] = text - funcs.covered
+        from gate.elf.gobuild import read_go_build  # only for Go binaries
+
         build = read_go_build(img)
         packages, modules = _sorted(pkgs), _sorted(_modules(pkgs, build))
     syms = symbols(img) if want_symbols else None

@@ -27,6 +27,7 @@ from gate.elf.reader import (
     ElfImage,
     SectionHeader,
     cstring,
+    is_debug_section,
     open_elf,
 )
 from gate.errors import BinaryError
@@ -70,7 +71,6 @@ _FLAG_LETTERS = (
     (0x200000, "R"),
     (0x80000000, "E"),
 )
-_DEBUG_NAMES = (".debug", ".zdebug", ".gdb_index", ".stab")
 _CANARY = re.compile(rb"\x00(?:__stack_chk_fail|__stack_chk_fail_local)(?=[\x00@])")
 _FORTIFY = re.compile(rb"\x00(__[A-Za-z0-9_]+_chk)(?=[\x00@])")
 
@@ -156,10 +156,6 @@ class BinaryFacts:
 
 def section_flags(flags: int) -> str:
     return "".join(letter for bit, letter in _FLAG_LETTERS if flags & bit)
-
-
-def is_debug_section(sec: SectionHeader) -> bool:
-    return not sec.flags & SHF_ALLOC and sec.name.startswith(_DEBUG_NAMES)
 
 
 def _totals(img: ElfImage) -> Totals:

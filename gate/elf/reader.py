@@ -315,6 +315,13 @@ def _parse(path: str, data: mmap.mmap | bytes, size: int) -> ElfImage:
     )
 
 
+_DEBUG_NAMES = (".debug", ".zdebug", ".gdb_index", ".stab")
+
+
+def is_debug_section(sec: SectionHeader) -> bool:
+    return not sec.flags & SHF_ALLOC and sec.name.startswith(_DEBUG_NAMES)
+
+
 def cstring(table: bytes, offset: int) -> str:
     """The NUL-terminated string at `offset` of a string table ("" when out of range)."""
     if not 0 <= offset < len(table):

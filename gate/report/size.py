@@ -7,11 +7,13 @@ baseline the largest growth first, new and removed entries marked, the rest coun
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gate.diff import Growth
-from gate.elf.attribution import Attribution, Entry
 from gate.units import format_size
+
+if TYPE_CHECKING:
+    from gate.diff import Growth
+    from gate.elf.attribution import Attribution, Entry
 
 SIZE_SCHEMA = "gate/size/v1"
 VIEWS = {"section": "sections", "package": "packages", "module": "modules", "symbol": "symbols"}
