@@ -218,6 +218,24 @@ def _old_view(source: str, by: str, binary: str) -> tuple[str, int, dict[str, in
     return source, int(size or 0), old
 
 
+def _demangle(doc: dict) -> None:
+    """Names as people read them, from binutils' c++filt: one process for all of them."""
+    import shutil
+    import subprocess
+
+    tool = shutil.which("c++filt")
+    if tool is None:
+        raise UsageError("--demangle needs c++filt (binutils); it is not on PATH")
+    rows = doc["entries"] + (doc["against"]["entries"] if doc.get("against") else [])
+    names = "".join(r["name"].replace("\n", " ") + "\n" for r in rows)
+    out = subprocess.run(
+        [tool], input=names, capture_output=True, text=True, timeout=60, check=False
+    ).stdout.splitlines()
+    if len(out) == len(rows):
+        for row, name in zip(rows, out, strict=True):
+            row["name"] = name
+
+
 @app.command()
 def size(
     binary: Annotated[str, typer.Argument(metavar="BINARY", help="The ELF binary.")],
@@ -234,6 +252,9 @@ def size(
         str | None,
         typer.Option("--against", help="The old binary, or its size/results JSON: what grew."),
     ] = None,
+    demangle: Annotated[
+        bool, typer.Option("--demangle", help="C++/Rust symbol names through c++filt.")
+    ] = False,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print a gate/size/v1 JSON document.")
     ] = False,
@@ -260,6 +281,8 @@ def size(
         old_name, old_size, old = _old_view(against, by, binary)
         compared = (old_name, old_size, growth({e.name: e.bytes for e in entries}, old))
     doc = size_document(binary, attr, by, top, compared)
+    if demangle and by == "symbol":
+        _demangle(doc)
     if json_out:
         from gate.report.json import dumps
 

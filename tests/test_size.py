@@ -399,3 +399,73 @@ def test_segment_groups_without_section_headers(fixtures: Fixtures) -> None:
     want["padding"] = os.path.getsize(fx.path) - sum(end - start for start, end in covered)
     got = dict(attribute_binary(str(fx.path)).sections)
     assert got == {k: v for k, v in want.items() if v}
+
+
+CXX = """\
+namespace shop {
+struct Cart { int total(int x); };
+int Cart::total(int x) { static char buf[4096] = {1}; return buf[x & 4095] + x; }
+}
+int main(int argc, char **) { shop::Cart cart; return cart.total(argc) & 1; }
+"""
+
+
+def test_demangled_symbols_match_nm_C(tmp_path: Path) -> None:
+    """--demangle: C++ names as `nm -C` prints them, sizes as `nm -S` has them."""
+    src, binary = tmp_path / "cart.cc", tmp_path / "cart"
+    src.write_text(CXX)
+    subprocess.run(["g++", "-O0", "-o", str(binary), str(src)], check=True, timeout=120)
+    doc = size_json(binary, "--by", "symbol", "--demangle")
+    gate_sizes = {e["name"]: e["bytes"] for e in doc["entries"]}
+    nm = subprocess.run(["nm", "-C", "-S", "--defined-only", str(binary)], capture_output=True,
+                        text=True, check=True).stdout  # fmt: skip
+    expected = {}
+    for line in nm.splitlines():
+        parts = line.split(maxsplit=3)
+        if len(parts) == 4 and parts[2] in "TtDdRr":
+            expected[parts[3]] = expected.get(parts[3], 0) + int(parts[1], 16)
+    assert gate_sizes["shop::Cart::total(int)::buf"] == 4096
+    assert gate_sizes["shop::Cart::total(int)"] == expected["shop::Cart::total(int)"]
+    assert {n: b for n, b in gate_sizes.items() if n in expected} == {
+        n: b for n, b in expected.items() if n in gate_sizes
+    }
+    plain = size_json(binary, "--by", "symbol")
+    assert "_ZZN4shop4Cart5totalEiE3buf" in {e["name"] for e in plain["entries"]}
+
+
+def test_failed_size_check_names_the_top_growers_in_junit(
+    fixtures: Fixtures, tmp_path: Path
+) -> None:
+    """main's results (with its attribution) as baseline: the JUnit failure says what grew."""
+    from junitparser import Failure, JUnitXml
+
+    policy = tmp_path / "p.toml"
+    policy.write_text('[size]\nmax_file = "1 MB"\n')
+    (tmp_path / "old").mkdir()
+    (tmp_path / "new").mkdir()
+    (tmp_path / "old/svc").write_bytes(fixtures["go1.27-hello-sw"].path.read_bytes())
+    (tmp_path / "new/svc").write_bytes(fixtures["go1.27-deps-sw"].path.read_bytes())
+
+    def check(side: str, *extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "gate", "check", str(tmp_path / side / "svc"), "--no-startup",
+             "--policy", str(policy), "--json", str(tmp_path / f"{side}.json"), *extra],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    assert check("old").returncode == 1  # hello is over 1 MB too
+    proc = check("new", "--baseline", str(tmp_path / "old.json"), "--junit",
+                 str(tmp_path / "junit.xml"))  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    new_doc = json.loads((tmp_path / "new.json").read_text())
+    old_doc = json.loads((tmp_path / "old.json").read_text())
+    new_pk = {p["name"]: p["bytes"] for p in new_doc["binaries"][0]["attribution"]["packages"]}
+    old_pk = {p["name"]: p["bytes"] for p in old_doc["binaries"][0]["attribution"]["packages"]}
+    top3 = sorted(new_pk, key=lambda p: -(new_pk[p] - old_pk.get(p, 0)))[:3]
+    (case,) = [c for s in JUnitXml.fromfile(str(tmp_path / "junit.xml")) for c in s
+               if c.name == "size.max_file"]  # fmt: skip
+    (failure,) = [r for r in case.result if isinstance(r, Failure)]
+    assert "; top growers: +" in failure.message
+    named = failure.message.split("; top growers: ")[1]
+    assert [part.split(" ")[2] for part in named.split(", ")] == top3
+    assert "net/http" in top3 or "crypto/tls" in top3
