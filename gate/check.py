@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from gate.judge import Context, judge, verdict
 from gate.policy import Policy, Rule
 from gate.startup.ready import ReadySpec, parse_ready
 from gate.startup.runner import RunConfig, StartError
+from gate.startup.sampling import Decider
 
 _GLOB_CHARS = set("*?[")
 
@@ -34,6 +35,8 @@ class CheckOptions:
     startup: bool = True
     args: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+    max_runs: int | None = None  # None: the policy's startup.max_runs (adaptive when > runs)
+    against: str | None = None  # OLD binary, started interleaved with each NEW one (A/B)
 
 
 def expand(patterns: list[str]) -> list[str]:
@@ -74,6 +77,38 @@ def run_config(
     return cfg, runs, _setting(rules, "warmup", 1)
 
 
+def decider(rules: Mapping[str, Rule], with_regression: bool) -> Decider:
+    """Whether the runs so far settle every start-up verdict the rules ask for: the same
+    interval tests the judge applies, so sampling stops exactly when judging can."""
+    from gate.startup.compare import (
+        UNDECIDED,
+        compare,
+        interval_verdict,
+        regression_verdict,
+    )
+    from gate.startup.stats import summarize
+
+    limits = [(r.id.split(".")[1], r.value) for r in rules.values() if r.id in _PERCENTILE_IDS]
+    regression = rules.get("startup.max_regression") if with_regression else None
+
+    def decided(walls: Sequence[Sequence[float]]) -> bool:
+        new = summarize(walls[0])
+        for key, limit in limits:
+            lo, hi = new.ci[key]
+            if interval_verdict(lo, hi, new.min_ms, new.max_ms, limit) == UNDECIDED:
+                return False
+        if regression is not None and len(walls) > 1:
+            cmp = compare(walls[0], walls[1])
+            if regression_verdict(cmp, regression.value) == UNDECIDED:
+                return False
+        return True
+
+    return decided
+
+
+_PERCENTILE_IDS = frozenset(f"startup.{k}" for k in ("p50", "p90", "p95", "p99"))
+
+
 class _Unjudgeable(Exception):
     """A binary that could not be inspected or started: its entry records why."""
 
@@ -111,9 +146,21 @@ def _measure(
     if not opts.startup:
         return facts, attribution, None, skipped
     cfg, runs, warmup = run_config(path, rules, opts)
+    against = None
+    if opts.against:
+        against, _, _ = run_config(opts.against, rules, opts)  # NEW's settings for OLD too
+    max_runs = opts.max_runs or _setting(rules, "max_runs", None)
     progress = progress_for(Path(path).name) if progress_for else None
     try:
-        result = measure(cfg, runs, warmup, progress)
+        result = measure(
+            cfg,
+            runs,
+            warmup,
+            progress,
+            max_runs=max_runs,
+            decided=decider(rules, with_regression=against is not None),
+            against=against,
+        )
     except StartError as exc:
         raise _Unjudgeable(str(exc)) from None
     finally:
@@ -147,33 +194,31 @@ def check_binary(
         entry["error"] = str(exc)
         return entry
     entry["facts"], entry["attribution"], entry["startup"] = facts, attribution, startup
-    checks = judge(rules, Context(facts, startup, baseline, skipped, attribution))
+    undecided = _setting(rules, "undecided", "warn")
+    checks = judge(rules, Context(facts, startup, baseline, skipped, attribution, undecided))
     entry["checks"] = [dataclasses.asdict(c) for c in checks]
     entry["verdict"] = verdict(checks)
     return entry
 
 
-def measure_baseline_binary(
-    old: str,
-    new: str,
-    policy: Policy,
-    opts: CheckOptions,
-    progress_for: Callable[[str], Any] | None = None,
-) -> dict[str, Any]:
-    """The base branch's binary measured like `new` (same rules, same runs): its baseline entry.
+def inspect_baseline_binary(old: str) -> dict[str, Any]:
+    """The base branch's binary as a baseline entry: its facts and attribution. Its
+    start-up is not measured here but interleaved with the new one's (A/B, `against`)."""
+    from gate.elf.facts import inspect_binary
+    from gate.report.json import facts_to_dict
+    from gate.startup.runner import check_executable
 
-    Measured before `new`, not interleaved with it; A/B interleaving is a separate mode.
-    """
     try:
-        facts, attribution, startup, _ = _measure(old, policy.for_binary(new), opts, progress_for)
-    except _Unjudgeable as exc:
+        facts = facts_to_dict(inspect_binary(old))
+        check_executable(old)
+    except GateError as exc:
         raise GateError(f"--baseline-binary: {exc}") from None
     return {
         "path": old,
         "name": Path(old).name,
         "facts": facts,
-        "attribution": attribution,
-        "startup": startup,
+        "attribution": _attribution(old),
+        "startup": None,
     }
 
 

@@ -137,6 +137,12 @@ def startup(
     env: Annotated[
         list[str] | None, typer.Option("--env", help="KEY=VALUE for the program; repeatable.")
     ] = None,
+    against: Annotated[
+        str | None,
+        typer.Option(
+            "--against", help="OLD binary: started interleaved with BINARY; NEW/OLD ratio."
+        ),
+    ] = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print a gate/startup/v1 JSON document.")
     ] = False,
@@ -158,10 +164,15 @@ def startup(
         cold=cold,
         drop_caches=drop_caches,
     )
+    other = None
+    if against is not None:
+        from dataclasses import replace
+
+        other = replace(cfg, binary=_resolve_program(against), evict_files=())
     progress = RunProgress(Path(binary).name)
     previous = signal.signal(signal.SIGTERM, _terminated)  # a cancelled CI job: clean up first
     try:
-        result = measure(cfg, runs, warmup, progress)
+        result = measure(cfg, runs, warmup, progress, against=other)
     finally:
         signal.signal(signal.SIGTERM, previous)
         progress.finish()
@@ -360,6 +371,14 @@ def check(
     runs: Annotated[
         int | None, typer.Option("--runs", min=1, help="Timed starts (default: the policy's).")
     ] = None,
+    max_runs: Annotated[
+        int | None,
+        typer.Option(
+            "--max-runs",
+            min=1,
+            help="Adaptive: keep starting, up to N, while a start-up verdict is undecided.",
+        ),
+    ] = None,
     ready: Annotated[
         str | None, typer.Option("--ready", help="Readiness, as for gate startup.")
     ] = None,
@@ -395,12 +414,14 @@ def check(
     ] = None,
 ) -> None:
     """Inspect, start, judge against a policy, report. Exit 0 pass, 1 fail, 2 error."""
+    import dataclasses
+
     from gate.baseline import entry_for
     from gate.check import (
         CheckOptions,
         check_binary,
         expand,
-        measure_baseline_binary,
+        inspect_baseline_binary,
         results_document,
     )
     from gate.policy import load_policy
@@ -421,6 +442,7 @@ def check(
         startup=not no_startup,
         args=tuple(_state["program_args"]),
         env=_parse_env(env or []),
+        max_runs=max_runs,
     )
     if baseline and baseline_binary:
         raise UsageError("--baseline and --baseline-binary: give one of them")
@@ -431,9 +453,10 @@ def check(
     previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         if baseline_binary:
-            old = measure_baseline_binary(baseline_binary, paths[0], chosen, opts, RunProgress)
+            old = inspect_baseline_binary(baseline_binary)
             base = {"binaries": [{**old, "path": paths[0]}]}
             base_info = {"source": f"binary {baseline_binary}", "found": True}
+            opts = dataclasses.replace(opts, against=baseline_binary)
         entries = [check_binary(p, chosen, opts, entry_for(base, p), RunProgress) for p in paths]
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -16,6 +16,7 @@ from typing import Any
 
 from gate.diff import growth
 from gate.policy import SETTINGS, Rule, go_version_tuple
+from gate.startup.compare import PASS, UNDECIDED, interval_verdict, regression_verdict_of
 from gate.units import format_size
 
 PERCENTILES = ("p50", "p90", "p95", "p99")
@@ -40,6 +41,7 @@ class Context:
     baseline: Mapping[str, Any] | None  # the same binary's entry in a baseline results doc
     startup_skipped: str = "start-up not measured"  # why startup is None
     attribution: Mapping[str, Any] | None = None  # where the bytes are (results' attribution)
+    undecided: str = "warn"  # what a verdict still undecided at max_runs becomes
 
 
 def _result(
@@ -419,6 +421,18 @@ def _percentile(rule: Rule, ctx: Context, startup: Mapping[str, Any]) -> Iterabl
     context = f"({stats['count']} runs, p50 {stats['p50_ms']:.1f} ms, {ci})"
     ok = value <= rule.value
     limit = rule.text if isinstance(rule.text, str) else f"{rule.value:g} ms"
+    adaptive = startup.get("adaptive")
+    if adaptive:  # sampled until decided: judged on the interval, not on the point
+        found = interval_verdict(lo, hi, stats["min_ms"], stats["max_ms"], rule.value)
+        if found == UNDECIDED:
+            yield _undecided(
+                rule, ctx, round(value, 3), "ms",
+                f"{_word(startup)} {key} {value:.1f} ms, limit {limit}: undecided after "
+                f"{stats['count']} runs (max_runs {adaptive['max_runs']}; {ci} contains the "
+                "limit)",
+            )  # fmt: skip
+            return
+        ok = found == PASS
     if ok:
         text = f"{_word(startup)} {key} {value:.1f} ms <= {limit} {context}"
     else:
@@ -442,8 +456,47 @@ def _max_rss(rule: Rule, ctx: Context, startup: Mapping[str, Any]) -> Iterable[C
     yield _max_bytes(rule, "max RSS", max(values), rule.value, rule.text)
 
 
+def _undecided(rule: Rule, ctx: Context, measured: Any, unit: str, message: str) -> CheckResult:
+    """A verdict the runs could not settle: the policy's `undecided` says what it becomes."""
+    status = {"fail": "fail", "pass": "pass"}.get(ctx.undecided, "warn")
+    if status == "fail" and rule.severity == "warn":
+        status = "warn"
+    return CheckResult(
+        rule.id, status, measured, rule.value, unit,
+        f"{message}; policy undecided = {ctx.undecided!r}", rule.severity,
+    )  # fmt: skip
+
+
+def _ab_regression(rule: Rule, ctx: Context, startup: Mapping[str, Any]) -> CheckResult:
+    """NEW against OLD started in the same job, interleaved: judged on the ratio's interval."""
+    ab = startup["against"]
+    if not ab.get("ratio_ci"):
+        return _result(rule, False, None, "%", "A/B: too few successful starts to compare")
+    lo, hi = ab["ratio_ci"]
+    change = (ab["ratio_hl"] - 1) * 100
+    detail = (
+        f"A/B {ab['ratio_hl']:.3f}x ({change:+.1f}%), {ab['confidence']:.0%} CI "
+        f"[{lo:.3f}, {hi:.3f}], p={ab['p_value']:.3g}, p50 {ab['stats']['p50_ms']:.1f} ms -> "
+        f"{startup['stats']['p50_ms']:.1f} ms ({startup['stats']['count']} + "
+        f"{ab['stats']['count']} interleaved runs)"
+    )
+    found = regression_verdict_of(lo, hi, rule.value)
+    if found == UNDECIDED:
+        adaptive = startup.get("adaptive")
+        more = f" after max_runs {adaptive['max_runs']}" if adaptive else ""
+        return _undecided(
+            rule, ctx, round(change, 3), "%",
+            f"{detail}: undecided{more}, the interval contains +{rule.value:g}%",
+        )  # fmt: skip
+    sign = "<=" if found == PASS else ">"
+    return _result(rule, found == PASS, round(change, 3), "%", f"{detail} {sign} {rule.text}")
+
+
 @_startup
 def _max_regression(rule: Rule, ctx: Context, startup: Mapping[str, Any]) -> Iterable[CheckResult]:
+    if startup.get("against"):
+        yield _ab_regression(rule, ctx, startup)
+        return
     base = ctx.baseline and ctx.baseline.get("startup")
     old = base and base.get("stats")
     new = startup.get("stats")

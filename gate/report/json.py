@@ -94,7 +94,36 @@ def startup_to_dict(result: StartupResult) -> dict[str, Any]:
                 for b, a in zip(detail.before, detail.after, strict=True)
             ],
         },
-        "against": None,
+        "adaptive": None
+        if result.max_runs is None
+        else {
+            "min_runs": result.requested,
+            "max_runs": result.max_runs,
+            "runs": len(result.runs),
+            "stopped": result.stopped,
+        },
+        "stopped": result.stopped,
+        "against": _against_to_dict(result),
+    }
+
+
+def _against_to_dict(result: StartupResult) -> dict[str, Any] | None:
+    other = result.against
+    if other is None:
+        return None
+    failed = sum(not r.ok for r in other.runs)
+    cmp = other.comparison
+    return {
+        "binary": other.binary,
+        "order": "ABBA (interleaved)",
+        "runs": [run_to_dict(r) for r in other.runs],
+        "stats": stats_to_dict(other.stats, failed),
+        "ratio_p50": cmp.ratio_p50 if cmp else None,
+        "ratio_hl": cmp.ratio_hl if cmp else None,
+        "ratio_ci": list(cmp.ratio_ci) if cmp else None,
+        "p_value": cmp.p_value if cmp else None,
+        "confidence": cmp.confidence if cmp else None,
+        "method": "Hodges-Lehmann ratio on log times, Mann-Whitney interval and p-value",
     }
 
 

@@ -187,6 +187,26 @@ def render_startup(result: StartupResult) -> str:
     stopped = sum(r.stopped for r in result.runs)
     if stopped:
         lines.append(f"  stopped  {stopped} leftover processes (daemons or children) after runs")
+    if result.max_runs is not None:
+        why = {"decided": "every verdict decided", "max_runs": "max_runs reached, undecided"}
+        lines.append(
+            f"  adaptive {runs} runs (min {result.requested}, max {result.max_runs}): "
+            f"{why.get(result.stopped, result.stopped)}"
+        )
+    other = result.against
+    if other is not None:
+        lines.append(f"  against  {other.binary} ({len(other.runs)} runs, interleaved ABBA)")
+        cmp = other.comparison
+        if cmp is None or other.stats is None:
+            lines.append("           too few successful starts on one side to compare")
+        else:
+            lo, hi = cmp.ratio_ci
+            lines.append(
+                f"           p50 {other.stats.p50_ms:.2f} -> {s.p50_ms if s else 0:.2f} ms; "
+                f"NEW/OLD {cmp.ratio_hl:.3f}x ({(cmp.ratio_hl - 1) * 100:+.1f}%), "
+                f"{cmp.confidence:.0%} CI [{lo:.3f}, {hi:.3f}], p={cmp.p_value:.3g} "
+                "(Hodges-Lehmann, Mann-Whitney)"
+            )
     warning = noise_warning(result)
     if warning:
         lines.append(f"  {warning}")

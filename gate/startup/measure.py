@@ -9,8 +9,20 @@ from dataclasses import dataclass
 
 from gate.errors import BinaryError
 from gate.startup.cache import Eviction, loader_files
-from gate.startup.runner import Progress, RunConfig, RunSample, StartError, run_series
+from gate.startup.compare import Comparison, compare
+from gate.startup.runner import Progress, RunConfig, RunSample, StartError
+from gate.startup.sampling import Decider, sample
 from gate.startup.stats import Summary, summarize
+
+
+@dataclass(frozen=True)
+class Against:
+    """OLD's runs, interleaved with NEW's, and NEW compared with them."""
+
+    binary: str
+    runs: tuple[RunSample, ...]
+    stats: Summary | None
+    comparison: Comparison | None  # None: fewer than 2 successful runs on a side
 
 
 @dataclass(frozen=True)
@@ -26,6 +38,9 @@ class StartupResult:
     stats: Summary | None  # over the successful runs; None when none succeeded
     eviction_detail: Eviction | None
     timeout_s: float
+    max_runs: int | None = None  # adaptive ceiling; None: a fixed number of runs
+    stopped: str = "fixed"  # fixed | decided | max_runs | gave_up
+    against: Against | None = None
 
     @property
     def failed(self) -> int:
@@ -45,19 +60,39 @@ def _exec_format_hint(binary: str) -> str:
 
 
 def measure(
-    cfg: RunConfig, runs: int, warmup: int, progress: Progress | None = None
+    cfg: RunConfig,
+    runs: int,
+    warmup: int,
+    progress: Progress | None = None,
+    *,
+    max_runs: int | None = None,
+    decided: Decider | None = None,
+    against: RunConfig | None = None,
 ) -> StartupResult:
-    """Run `cfg` warmup + runs times; the files to evict are resolved here when cold."""
-    if cfg.cold and not cfg.evict_files:
-        cfg = _with_evict_files(cfg)
+    """Run `cfg` warmup + runs times (adaptively up to max_runs while `decided` says no),
+    interleaved with `against` when given; the files to evict are resolved here when cold."""
+    cfgs = [cfg] if against is None else [cfg, against]
+    cfgs = [_with_evict_files(c) if c.cold and not c.evict_files else c for c in cfgs]
     try:
-        samples, detail = run_series(cfg, runs, warmup, progress)
+        sampled = sample(cfgs, runs, warmup, max_runs, decided, progress)
     except StartError as exc:
         if "exec format error" in str(exc):
-            hint = _exec_format_hint(cfg.binary)
+            which = next((c.binary for c in cfgs if str(exc).startswith(c.binary)), cfg.binary)
+            hint = _exec_format_hint(which)
             raise StartError(f"{exc} ({hint})" if hint else str(exc)) from None
         raise
+    samples, detail = sampled.samples[0], sampled.evictions[0]
     ok = [s.wall_ms for s in samples if s.ok]
+    other = None
+    if against is not None:
+        old_samples = sampled.samples[1]
+        old_ok = [s.wall_ms for s in old_samples if s.ok]
+        other = Against(
+            binary=against.binary,
+            runs=old_samples,
+            stats=summarize(old_ok) if old_ok else None,
+            comparison=compare(ok, old_ok) if len(ok) >= 2 and len(old_ok) >= 2 else None,
+        )
     return StartupResult(
         binary=cfg.binary,
         args=cfg.args,
@@ -66,10 +101,13 @@ def measure(
         eviction=(detail.method if detail else "none"),
         warmup=warmup,
         requested=runs,
-        runs=tuple(samples),
+        runs=samples,
         stats=summarize(ok) if ok else None,
         eviction_detail=detail,
         timeout_s=cfg.timeout_s,
+        max_runs=max_runs if max_runs and max_runs > runs else None,
+        stopped=sampled.stopped,
+        against=other,
     )
 
 
