@@ -91,14 +91,17 @@ def decider(rules: Mapping[str, Rule], with_regression: bool) -> Decider:
     limits = [(r.id.split(".")[1], r.value) for r in rules.values() if r.id in _PERCENTILE_IDS]
     regression = rules.get("startup.max_regression") if with_regression else None
 
-    def decided(walls: Sequence[Sequence[float]]) -> bool:
-        new = summarize(walls[0])
+    def decided(walls: Sequence[Sequence[float | None]]) -> bool:
+        new = summarize([w for w in walls[0] if w is not None])
         for key, limit in limits:
             lo, hi = new.ci[key]
             if interval_verdict(lo, hi, new.min_ms, new.max_ms, limit) == UNDECIDED:
                 return False
         if regression is not None and len(walls) > 1:
-            cmp = compare(walls[0], walls[1])
+            pairs = [(a, b) for a, b in zip(walls[0], walls[1], strict=False) if a and b]
+            if len(pairs) < 2:
+                return False
+            cmp = compare([a for a, _ in pairs], [b for _, b in pairs])
             if regression_verdict(cmp, regression.value) == UNDECIDED:
                 return False
         return True

@@ -477,8 +477,7 @@ def _ab_regression(rule: Rule, ctx: Context, startup: Mapping[str, Any]) -> Chec
     detail = (
         f"A/B {ab['ratio_hl']:.3f}x ({change:+.1f}%), {ab['confidence']:.0%} CI "
         f"[{lo:.3f}, {hi:.3f}], p={ab['p_value']:.3g}, p50 {ab['stats']['p50_ms']:.1f} ms -> "
-        f"{startup['stats']['p50_ms']:.1f} ms ({startup['stats']['count']} + "
-        f"{ab['stats']['count']} interleaved runs)"
+        f"{startup['stats']['p50_ms']:.1f} ms ({ab.get('pairs', 0)} interleaved pairs)"
     )
     found = regression_verdict_of(lo, hi, rule.value)
     if found == UNDECIDED:

@@ -183,6 +183,16 @@ STARTUP_RECIPES: tuple[Recipe, ...] = (
     _c("rt-flood", src=_RT + "flood.c", libs=()),
     _c("rt-close-stdout", src=_RT + "close_stdout.c", libs=()),
     _c("rt-bigtext", "-static", src=_RT + "bigtext.c", libs=()),  # 40 MiB .rodata
+    _c("rt-jitter", "-static", src=_RT + "jitter.c", libs=()),  # 1-60 ms, at random
+    # Loader work for the start-up breakdown (LD_DEBUG=statistics); the stub libraries of
+    # glibc >= 2.34 have no libX.so dev link, hence -l:SONAME. libstdc++.so comes with g++.
+    _c(
+        "rt-multilib",
+        "-Wl,--no-as-needed",
+        src=_RT + "multilib.c",
+        libs=("-lm", "-l:libpthread.so.0", "-l:libdl.so.2", "-l:librt.so.1", "-lgcc_s", "-lstdc++"),
+        optional="libstdc++.so missing (install g++)",
+    ),
 )
 
 GO_TOOLCHAIN_LABELS: tuple[str, ...] = ("go1.19", "go1.27")
@@ -208,6 +218,8 @@ def _go_recipes(tc: str) -> tuple[Recipe, ...]:
         _go("deps-sw", tc, "deps", "-ldflags=-s -w"),
         _go("deps-pie", tc, "deps", "-buildmode=pie"),
         _go("deps-trimpath", tc, "deps", "-trimpath"),
+        # The start-up breakdown: one package init sleeps 80 ms and allocates 4 MiB.
+        _go("slowinit", tc, "slowinit"),
     )
 
 
@@ -221,6 +233,10 @@ RECIPES: tuple[Recipe, ...] = (
     # zeroed).  The kernel only needs program headers, so it still runs; tools
     # must fall back to segments.
     _derived("go1.27-hello-noshdr", "go1.27-hello-sw", "go1.27", "noshdr"),
+    # A/B start-ups: the same init() busy loop, 30% more iterations in the second build
+    # (~20 ms vs ~26 ms of work); a known ratio, nothing random.
+    _go("busy-base", "go1.27", "busy", "-ldflags=-s -w -X main.work=10000000", env=_CGO_OFF),
+    _go("busy-slow", "go1.27", "busy", "-ldflags=-s -w -X main.work=13000000", env=_CGO_OFF),
     # Other classes and byte orders, cross-compiled offline: ELF32 little-endian,
     # AArch64, and big-endian ELF64 (s390x) and ELF32 (mips).
     _go("hello-386", "go1.27", "hello", env=(("GOARCH", "386"), *_CGO_OFF)),

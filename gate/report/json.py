@@ -123,7 +123,9 @@ def _against_to_dict(result: StartupResult) -> dict[str, Any] | None:
         "ratio_ci": list(cmp.ratio_ci) if cmp else None,
         "p_value": cmp.p_value if cmp else None,
         "confidence": cmp.confidence if cmp else None,
-        "method": "Hodges-Lehmann ratio on log times, Mann-Whitney interval and p-value",
+        "method": "paired by round: Hodges-Lehmann ratio of log times, Wilcoxon signed-rank "
+        "interval and p-value",
+        "pairs": cmp.n_new if cmp else 0,
     }
 
 

@@ -205,7 +205,7 @@ def render_startup(result: StartupResult) -> str:
                 f"           p50 {other.stats.p50_ms:.2f} -> {s.p50_ms if s else 0:.2f} ms; "
                 f"NEW/OLD {cmp.ratio_hl:.3f}x ({(cmp.ratio_hl - 1) * 100:+.1f}%), "
                 f"{cmp.confidence:.0%} CI [{lo:.3f}, {hi:.3f}], p={cmp.p_value:.3g} "
-                "(Hodges-Lehmann, Mann-Whitney)"
+                f"({cmp.n_new} pairs; Hodges-Lehmann, Wilcoxon signed-rank)"
             )
     warning = noise_warning(result)
     if warning:

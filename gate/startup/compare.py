@@ -1,11 +1,11 @@
 """A/B statistics and three-way verdicts: pass, fail, or not decided yet.
 
-Start-up times are skewed and noisy, and a shared CI runner adds bursts. So NEW is
-compared with OLD on the log scale (a ratio, not a difference), with the Hodges-Lehmann
-estimator (the median of all pairwise log ratios) and its distribution-free interval
-from the Mann-Whitney statistic; the p-value is Mann-Whitney's (normal approximation,
-ties corrected). A verdict is taken on the interval, never on a point: a limit inside the
-interval is "undecided", which is what adaptive sampling keeps sampling on.
+Start-up times are skewed and noisy, and a shared CI runner adds bursts. NEW and OLD are
+started in rounds (one of each, ABBA), so each round gives one log ratio in which a burst
+that slowed both cancels; the estimate is the Hodges-Lehmann one over those ratios with
+the Wilcoxon signed-rank interval and p-value (distribution-free). A verdict is taken on
+the interval, never on a point: a limit inside the interval is "undecided", which is what
+adaptive sampling keeps sampling on.
 
 Pure functions over numbers; nothing here runs a process.
 """
@@ -29,7 +29,7 @@ class Comparison:
     ratio_p50: float  # median(NEW) / median(OLD)
     ratio_hl: float  # Hodges-Lehmann estimate of NEW/OLD
     ratio_ci: tuple[float, float]  # its interval at `confidence`
-    p_value: float  # two-sided Mann-Whitney: do NEW and OLD differ at all?
+    p_value: float  # two-sided Wilcoxon signed-rank: do NEW and OLD differ at all?
     confidence: float
 
 
@@ -40,47 +40,67 @@ def _median(xs: Sequence[float]) -> float:
 
 
 def _tie_term(values: Sequence[float]) -> float:
-    """sum(t^3 - t) over groups of equal values, for the Mann-Whitney variance."""
+    """sum(t^3 - t) over groups of equal absolute values, for the signed-rank variance."""
     counts: dict[float, int] = {}
     for v in values:
         counts[v] = counts.get(v, 0) + 1
     return float(sum(t**3 - t for t in counts.values() if t > 1))
 
 
+def _signed_rank_p(d: Sequence[float]) -> float:
+    """Two-sided Wilcoxon signed-rank p-value: zeros dropped, ties averaged, normal
+    approximation with tie and continuity corrections (as scipy's method="approx")."""
+    nz = sorted((abs(x), x > 0) for x in d if x != 0)
+    n = len(nz)
+    if n == 0:
+        return 1.0
+    ranks: list[float] = [0.0] * n
+    i = 0
+    while i < n:  # average ranks over runs of equal |d|
+        j = i
+        while j + 1 < n and nz[j + 1][0] == nz[i][0]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[k] = (i + j) / 2 + 1
+        i = j + 1
+    w_plus = sum(r for r, (_, positive) in zip(ranks, nz, strict=True) if positive)
+    mean = n * (n + 1) / 4
+    var = n * (n + 1) * (2 * n + 1) / 24 - _tie_term([a for a, _ in nz]) / 48
+    if var <= 0:
+        return 1.0
+    z = (abs(w_plus - mean) - 0.5) / math.sqrt(var)
+    return min(1.0, 2 * (1 - NormalDist().cdf(max(z, 0.0))))
+
+
 def compare(new: Sequence[float], old: Sequence[float], confidence: float = 0.95) -> Comparison:
-    """NEW/OLD from two samples of positive times (ms). Needs at least 2 of each."""
-    n, m = len(new), len(old)
-    if n < 2 or m < 2:
+    """NEW/OLD from paired times (ms): new[i] and old[i] were started in the same round.
+
+    Pairing is what makes this hold on a busy runner: a burst of load slows both starts of
+    a round alike, and their ratio cancels it. The estimate is the Hodges-Lehmann median of
+    the Walsh averages of the per-round log ratios, its interval the Wilcoxon signed-rank
+    one (distribution-free), the p-value Wilcoxon's.
+    """
+    if len(new) != len(old):
+        raise ValueError("an A/B comparison needs one OLD start for each NEW start")
+    n = len(new)
+    if n < 2:
         raise ValueError("an A/B comparison needs at least 2 runs of each binary")
     if min(min(new), min(old)) <= 0 or not all(map(math.isfinite, (*new, *old))):
         raise ValueError("times must be positive finite numbers")
-    ln_new, ln_old = [math.log(x) for x in new], [math.log(x) for x in old]
-    diffs = sorted(a - b for a in ln_new for b in ln_old)
-    pairs = n * m
-    hl = _median(diffs)
+    d = [math.log(a) - math.log(b) for a, b in zip(new, old, strict=True)]
+    walsh = sorted((d[i] + d[j]) / 2 for i in range(n) for j in range(i, n))
+    total = len(walsh)
     z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
-    # Rank interval for the shift: the k-th smallest and largest pairwise differences.
-    k = math.floor(pairs / 2 - z * math.sqrt(pairs * (n + m + 1) / 12))
-    k = max(0, min(k, pairs // 2))
-    lo, hi = diffs[k], diffs[pairs - 1 - k]
-    # Mann-Whitney U of NEW over OLD, ties counted half; tie-corrected normal approximation.
-    greater = sum(d > 0 for d in diffs)
-    ties = sum(d == 0 for d in diffs)
-    u = greater + ties / 2
-    total = n + m
-    var = pairs / 12 * ((total + 1) - _tie_term([*ln_new, *ln_old]) / (total * (total - 1)))
-    if var > 0:
-        zu = (abs(u - pairs / 2) - 0.5) / math.sqrt(var)
-        p_value = min(1.0, 2 * (1 - NormalDist().cdf(max(zu, 0.0))))
-    else:
-        p_value = 1.0
+    k = math.floor(n * (n + 1) / 4 - z * math.sqrt(n * (n + 1) * (2 * n + 1) / 24))
+    k = max(0, min(k, (total - 1) // 2))
+    lo, hi = walsh[k], walsh[total - 1 - k]
     return Comparison(
         n_new=n,
-        n_old=m,
+        n_old=n,
         ratio_p50=_median(new) / _median(old),
-        ratio_hl=math.exp(hl),
+        ratio_hl=math.exp(_median(walsh)),
         ratio_ci=(math.exp(lo), math.exp(hi)),
-        p_value=p_value,
+        p_value=_signed_rank_p(d),
         confidence=confidence,
     )
 

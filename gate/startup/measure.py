@@ -87,11 +87,17 @@ def measure(
     if against is not None:
         old_samples = sampled.samples[1]
         old_ok = [s.wall_ms for s in old_samples if s.ok]
+        pairs = [
+            (a.wall_ms, b.wall_ms) for a, b in zip(samples, old_samples, strict=False)
+            if a.ok and b.ok
+        ]  # fmt: skip
         other = Against(
             binary=against.binary,
             runs=old_samples,
             stats=summarize(old_ok) if old_ok else None,
-            comparison=compare(ok, old_ok) if len(ok) >= 2 and len(old_ok) >= 2 else None,
+            comparison=compare([a for a, _ in pairs], [b for _, b in pairs])
+            if len(pairs) >= 2
+            else None,
         )
     return StartupResult(
         binary=cfg.binary,

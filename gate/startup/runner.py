@@ -67,6 +67,7 @@ class RunConfig:
     cold: bool = True
     drop_caches: bool = False
     evict_files: tuple[str, ...] = ()
+    tail_bytes: int = TAIL_BYTES  # output kept per stream (a breakdown run keeps up to 1 MiB)
 
     @property
     def uses_port(self) -> bool:
@@ -82,13 +83,14 @@ def free_port() -> int:
 
 
 class _Tail:
-    """The last TAIL_BYTES of a stream."""
+    """The last `limit` bytes of a stream."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = TAIL_BYTES) -> None:
         self.data = b""
+        self.limit = limit
 
     def add(self, chunk: bytes) -> None:
-        self.data = (self.data + chunk)[-TAIL_BYTES:]
+        self.data = (self.data + chunk)[-self.limit :] if self.limit > 0 else b""
 
     def text(self) -> str:
         return self.data.decode("utf-8", "replace")
@@ -228,7 +230,7 @@ def _watch(
     poller.register(pidfd, select.POLLIN)
     poller.register(out_r, select.POLLIN)
     poller.register(err_r, select.POLLIN)
-    tails = {out_r: _Tail(), err_r: _Tail()}
+    tails = {out_r: _Tail(cfg.tail_bytes), err_r: _Tail(cfg.tail_bytes)}
     open_pipes = {out_r, err_r}
     probe_fds: set[int] = set()
     deadline = t0 + int(cfg.timeout_s * 1e9)

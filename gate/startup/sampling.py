@@ -24,8 +24,9 @@ from gate.startup.runner import (
 
 GROWTH = 1.5  # each checkpoint asks for this many times the runs of the previous one
 
-# Decided? Given the successful wall times so far, one list per program.
-Decider = Callable[[Sequence[Sequence[float]]], bool]
+# Decided? Given the wall times so far, one list per program, None for a failed start;
+# the lists are aligned by round, so [0][k] and [1][k] were started one after the other.
+Decider = Callable[[Sequence[Sequence[float | None]]], bool]
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,9 @@ def sample(
                 start(i, "runs", done + 1, target, record=True)
             done += 1
         if adaptive:
-            walls = [[s.wall_ms for s in per if s.ok] for per in samples]
-            if all(len(w) >= 2 for w in walls) and decided is not None and decided(walls):
+            walls = [[s.wall_ms if s.ok else None for s in per] for per in samples]
+            enough = all(sum(w is not None for w in per) >= 2 for per in walls)
+            if enough and decided is not None and decided(walls):
                 return _result(samples, firsts, "decided")
             stopped = "max_runs"
     return _result(samples, firsts, stopped)

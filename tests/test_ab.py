@@ -1,0 +1,141 @@
+"""A/B start-up verdicts and adaptive runs, on real binaries.
+
+`busy-base` and `busy-slow` are one Go program whose init() spins 10M and 13M iterations
+of the same loop: a known, deterministic 30% more start-up work. Verdicts are statistical
+by design (a 95% interval is wrong 5% of the time), so where a test asks for an event the
+procedure produces only with high probability, it says so and asks for it in a way whose
+chance of a spurious failure is below 1 in 1,000.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from reference import Fixture
+
+AB_POLICY = '[startup]\nruns = 10\nmax_runs = 40\nwarmup = 1\nmax_regression = "10%"\n'
+INVOCATIONS = 20
+
+
+def gate_check(binary: Path, policy: Path, out: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "gate", "check", str(binary), "--policy", str(policy),
+         "--json", str(out), *args],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "CI": "true"},
+    )  # fmt: skip
+    assert proc.returncode in (0, 1), proc.stderr
+    return proc.returncode, json.loads(out.read_text())
+
+
+def check(doc: dict[str, Any], check_id: str) -> dict[str, Any]:
+    return next(c for c in doc["binaries"][0]["checks"] if c["id"] == check_id)
+
+
+def copies(fixtures: Mapping[str, Fixture], tmp: Path, **names: str) -> dict[str, Path]:
+    """Own copies, so evicting one from the page cache never warms or cools the other."""
+    out = {}
+    for alias, name in names.items():
+        out[alias] = tmp / alias
+        shutil.copy2(fixtures[name].path, out[alias])
+    return out
+
+
+def hyperfine_ratio(new: Path, old: Path, tmp: Path) -> float:
+    """The reference NEW/OLD: hyperfine's medians of warm starts, in one run."""
+    export = tmp / "hf.json"
+    subprocess.run(
+        ["hyperfine", "-N", "--warmup", "3", "--runs", "30", "--export-json", str(export),
+         str(new), str(old)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    new_r, old_r = json.loads(export.read_text())["results"]
+    return new_r["median"] / old_r["median"]
+
+
+def test_a_against_itself_never_fails(fixtures: Mapping[str, Fixture], tmp_path: Path) -> None:
+    bins = copies(fixtures, tmp_path, a="go1.27-busy-base", b="go1.27-busy-base")
+    policy = tmp_path / "p.toml"
+    policy.write_text(AB_POLICY)
+    statuses = []
+    for i in range(INVOCATIONS):
+        code, doc = gate_check(bins["a"], policy, tmp_path / f"r{i}.json",
+                               "--baseline-binary", str(bins["b"]))  # fmt: skip
+        result = check(doc, "startup.max_regression")
+        statuses.append(result["status"])
+        assert code == 0, result["message"]
+        startup = doc["binaries"][0]["startup"]
+        lo, _ = startup["against"]["ratio_ci"]
+        assert lo <= 1.10  # the interval never puts the same binary beyond the limit
+        assert startup["adaptive"]["runs"] <= 40
+    assert statuses.count("fail") == 0
+
+
+def test_a_30_percent_slower_build_is_caught(
+    fixtures: Mapping[str, Fixture], tmp_path: Path
+) -> None:
+    bins = copies(fixtures, tmp_path, new="go1.27-busy-slow", old="go1.27-busy-base")
+    truth = hyperfine_ratio(bins["new"], bins["old"], tmp_path)
+    assert 1.15 < truth < 1.40  # the loop is most of the start-up, so ~1.3
+    policy = tmp_path / "p.toml"
+    policy.write_text(AB_POLICY)
+    covered = 0
+    for i in range(INVOCATIONS):
+        code, doc = gate_check(bins["new"], policy, tmp_path / f"r{i}.json",
+                               "--baseline-binary", str(bins["old"]))  # fmt: skip
+        result = check(doc, "startup.max_regression")
+        assert (code, result["status"]) == (1, "fail"), result["message"]
+        ab = doc["binaries"][0]["startup"]["against"]
+        lo, hi = ab["ratio_ci"]
+        assert lo > 1.10
+        assert result["message"].startswith(f"A/B {ab['ratio_hl']:.3f}x (+")
+        covered += lo <= truth <= hi
+    # A 95% interval covers the truth in each invocation with probability 0.95 (cold starts
+    # against hyperfine's warm ones shift it a little): 16 or more of 20 fails by chance
+    # with probability < 0.002 at 0.95 coverage.
+    assert covered >= 16, covered
+
+
+def test_adaptive_stops_at_runs_when_far_from_the_limit(
+    fixtures: Mapping[str, Fixture], tmp_path: Path
+) -> None:
+    policy = tmp_path / "p.toml"
+    policy.write_text('[startup]\nruns = 5\nmax_runs = 40\np95 = "2 s"\np50 = "1 s"\n')
+    code, doc = gate_check(fixtures["rt-noop"].path, policy, tmp_path / "r.json")
+    assert code == 0
+    adaptive = doc["binaries"][0]["startup"]["adaptive"]
+    assert adaptive == {"min_runs": 5, "max_runs": 40, "runs": 5, "stopped": "decided"}
+    assert len(doc["binaries"][0]["startup"]["runs"]) == 5
+
+
+def test_adaptive_samples_more_near_the_limit_and_gives_up_undecided(
+    fixtures: Mapping[str, Fixture], tmp_path: Path
+) -> None:
+    """rt-jitter sleeps 1-60 ms at random: a p50 limit at its middle is near, and no number
+    of runs settles it. Each invocation decides by chance with probability ~5-15% at the
+    first look, so each property is asked of one of three invocations (spurious failure
+    < 0.004)."""
+    policy = tmp_path / "p.toml"
+    policy.write_text('[startup]\nruns = 8\nmax_runs = 18\nwarmup = 0\np50 = "31 ms"\n')
+    docs = [
+        gate_check(fixtures["rt-jitter"].path, policy, tmp_path / f"r{i}.json")[1] for i in range(3)
+    ]
+    adaptive = [d["binaries"][0]["startup"]["adaptive"] for d in docs]
+    assert any(a["runs"] > 8 for a in adaptive), adaptive
+    undecided = [
+        (a, check(d, "startup.p50"))
+        for a, d in zip(adaptive, docs, strict=True)
+        if a["stopped"] == "max_runs"
+    ]
+    assert undecided, adaptive
+    a, result = undecided[0]
+    assert a["runs"] == 18
+    assert result["status"] == "warn"  # the policy's default for undecided
+    assert "undecided after 18 runs (max_runs 18;" in result["message"]
+    assert result["message"].endswith("; policy undecided = 'warn'")
