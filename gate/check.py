@@ -37,6 +37,7 @@ class CheckOptions:
     env: Mapping[str, str] = field(default_factory=dict)
     max_runs: int | None = None  # None: the policy's startup.max_runs (adaptive when > runs)
     against: str | None = None  # OLD binary, started interleaved with each NEW one (A/B)
+    breakdown: bool = False  # explain start-up even when its checks pass
 
 
 def expand(patterns: list[str]) -> list[str]:
@@ -199,9 +200,38 @@ def check_binary(
     entry["facts"], entry["attribution"], entry["startup"] = facts, attribution, startup
     undecided = _setting(rules, "undecided", "warn")
     checks = judge(rules, Context(facts, startup, baseline, skipped, attribution, undecided))
+    slow = any(c.id.startswith("startup.") and c.status in ("fail", "warn") for c in checks)
+    if startup is not None and (opts.breakdown or slow):
+        startup["breakdown"] = explain_startup(path, rules, opts, facts, startup)
     entry["checks"] = [dataclasses.asdict(c) for c in checks]
     entry["verdict"] = verdict(checks)
     return entry
+
+
+def explain_startup(
+    path: str,
+    rules: Mapping[str, Rule],
+    opts: CheckOptions,
+    facts: Mapping[str, Any],
+    startup: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Why the start-up is slow: one more start with Go's init trace and/or the loader's
+    statistics, and the timed runs' page faults. Run when a start-up check did not pass."""
+    import statistics
+    from dataclasses import replace
+
+    from gate.startup.breakdown import breakdown_to_dict, run_breakdown
+
+    cfg, _, _ = run_config(path, rules, opts)
+    found = run_breakdown(cfg, facts.get("go") is not None, not facts["linking"]["static"])
+    ok = [r for r in startup.get("runs") or [] if r.get("ok")]
+    if ok:
+        faults = {
+            "major": statistics.median(r["major_faults"] for r in ok),
+            "minor": statistics.median(r["minor_faults"] for r in ok),
+        }
+        found = replace(found, faults=faults)
+    return breakdown_to_dict(found)
 
 
 def inspect_baseline_binary(old: str) -> dict[str, Any]:

@@ -143,6 +143,10 @@ def startup(
             "--against", help="OLD binary: started interleaved with BINARY; NEW/OLD ratio."
         ),
     ] = None,
+    breakdown: Annotated[
+        bool,
+        typer.Option("--breakdown", help="One more start: Go inits, loader work, page faults."),
+    ] = False,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print a gate/startup/v1 JSON document.")
     ] = False,
@@ -176,14 +180,20 @@ def startup(
     finally:
         signal.signal(signal.SIGTERM, previous)
         progress.finish()
+    why = _startup_breakdown(cfg, result) if breakdown and result.stats else None
     if json_out:
         from gate.report.json import dumps, startup_document
 
-        sys.stdout.write(dumps(startup_document(result)))
+        doc = startup_document(result)
+        doc["breakdown"] = why
+        sys.stdout.write(dumps(doc))
     else:
+        from gate.report.junit import breakdown_text
         from gate.report.text import render_startup
 
-        sys.stdout.write(render_startup(result) + "\n")
+        text = render_startup(result)
+        lines = breakdown_text({"breakdown": why}).splitlines() if why else []
+        sys.stdout.write(text + "".join(f"\n  {line}" for line in lines) + "\n")
     if result.stats is None:
         first = next((r.error for r in result.runs if r.error), "no run succeeded")
         gave_up = " (gave up early)" if len(result.runs) < result.requested else ""
@@ -302,6 +312,21 @@ def size(
         sys.stdout.write(render_size_text(doc, top))
 
 
+def _startup_breakdown(cfg: Any, result: Any) -> dict:
+    from dataclasses import replace
+
+    from gate.elf.facts import inspect_binary
+    from gate.startup.breakdown import breakdown_to_dict, fault_summary, run_breakdown
+
+    try:
+        facts = inspect_binary(cfg.binary)
+        is_go, dynamic = facts.go is not None, not facts.linking.static
+    except BinaryError:
+        is_go, dynamic = False, True
+    found = run_breakdown(cfg, is_go, dynamic)
+    return breakdown_to_dict(replace(found, faults=fault_summary(result.runs)))
+
+
 _REPORT_FORMATS = ("text", "json", "junit", "markdown", "metrics", "github", "gitlab")
 
 
@@ -379,6 +404,13 @@ def check(
             help="Adaptive: keep starting, up to N, while a start-up verdict is undecided.",
         ),
     ] = None,
+    breakdown: Annotated[
+        bool,
+        typer.Option(
+            "--breakdown",
+            help="Explain start-up (Go inits, loader, page faults) even when it passes.",
+        ),
+    ] = False,
     ready: Annotated[
         str | None, typer.Option("--ready", help="Readiness, as for gate startup.")
     ] = None,
@@ -443,6 +475,7 @@ def check(
         args=tuple(_state["program_args"]),
         env=_parse_env(env or []),
         max_runs=max_runs,
+        breakdown=breakdown,
     )
     if baseline and baseline_binary:
         raise UsageError("--baseline and --baseline-binary: give one of them")

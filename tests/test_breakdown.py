@@ -359,3 +359,46 @@ def test_environment_is_cheap() -> None:
     for _ in range(50):
         environment()
     assert (time.perf_counter() - t0) / 50 < 1e-3
+
+
+def test_a_failed_startup_check_names_the_slow_init_everywhere(
+    fixtures: Mapping[str, Fixture], tmp_path: Path
+) -> None:
+    """gate check: the breakdown runs by itself on a failed start-up check and reaches the
+    JSON, the JUnit failure's output, the Markdown and the log."""
+    import sys
+
+    from junitparser import Failure, JUnitXml
+
+    policy = tmp_path / "p.toml"
+    policy.write_text('[startup]\nruns = 3\nwarmup = 0\np50 = "50 ms"\n')
+    out = {k: tmp_path / f"r.{k}" for k in ("json", "junit", "markdown")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "gate", "check", str(fixtures["go1.27-slowinit"].path),
+         "--policy", str(policy), *(a for k, p in out.items() for a in (f"--{k}", str(p)))],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    startup = json.loads(out["json"].read_text())["binaries"][0]["startup"]
+    top = startup["breakdown"]["inits"][0]
+    assert top["package"] == "example.com/slowinit/config"
+    assert 80.0 <= top["clock_ms"] <= 120.0
+    assert startup["environment"]["cpu_count"] == os.cpu_count()
+    assert startup["environment"]["page_cache"].startswith("binary and its libraries evicted")
+    line = re.compile(r"init example\.com/slowinit/config (\d+\.\d) ms, (\d+\.\d) MiB allocated")
+    suites = JUnitXml.fromfile(str(out["junit"]))
+    (case,) = [c for s in suites for c in s if c.name == "startup.p50"]
+    (failure,) = [r for r in case.result if isinstance(r, Failure)]
+    m = line.search(failure.text or "")
+    assert m and float(m.group(1)) == pytest.approx(top["clock_ms"], abs=0.05)
+    assert line.search(out["markdown"].read_text())
+    assert line.search(proc.stdout)
+    # A passing check runs no breakdown unless asked.
+    policy.write_text('[startup]\nruns = 3\nwarmup = 0\np50 = "5 s"\n')
+    quiet = subprocess.run(
+        [sys.executable, "-m", "gate", "check", str(fixtures["go1.27-slowinit"].path),
+         "--policy", str(policy), "--json", str(out["json"])],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert quiet.returncode == 0, quiet.stderr
+    assert json.loads(out["json"].read_text())["binaries"][0]["startup"]["breakdown"] is None

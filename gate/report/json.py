@@ -104,6 +104,8 @@ def startup_to_dict(result: StartupResult) -> dict[str, Any]:
         },
         "stopped": result.stopped,
         "against": _against_to_dict(result),
+        "environment": dict(result.environment) if result.environment else None,
+        "breakdown": None,
     }
 
 

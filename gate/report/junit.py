@@ -117,6 +117,7 @@ def _cases(binary: Mapping[str, Any], classname: str) -> list[Any]:
         message = xml_safe(str(binary.get("error") or "")) or "the binary could not be judged"
         case.add_error_info(message=message)
         cases.append(case)
+    why = breakdown_text(binary.get("startup"))
     for check in binary.get("checks") or []:
         check_id = xml_safe(str(check.get("id") or "?"))
         message = xml_safe(str(check.get("message") or ""))
@@ -124,9 +125,12 @@ def _cases(binary: Mapping[str, Any], classname: str) -> list[Any]:
         status = check.get("status")
         if status == "fail":
             # As for errors: an empty message and output would make a failure pass.
+            detail = _detail(check)
+            if why and check_id.startswith("startup."):
+                detail += "\n\n" + why
             case.add_failure_info(
                 message=message or f"{check_id} failed",
-                output=xml_safe(_detail(check)),
+                output=xml_safe(detail),
                 failure_type=f"gate.{check_id}",
             )
         elif status == "skip":
@@ -135,6 +139,20 @@ def _cases(binary: Mapping[str, Any], classname: str) -> list[Any]:
             case.stdout = xml_safe(f"warning: {message}\n{_detail(check)}")
         cases.append(case)
     return cases
+
+
+def breakdown_text(startup: Any) -> str:
+    """The start-up breakdown (slowest inits, loader work, faults) as plain lines."""
+    found = startup.get("breakdown") if isinstance(startup, Mapping) else None
+    if not isinstance(found, Mapping):
+        return ""
+    from gate.startup.breakdown import breakdown_from_dict, render_breakdown_lines
+
+    try:
+        lines = render_breakdown_lines(breakdown_from_dict(found))
+    except (KeyError, TypeError, ValueError):  # a hand-edited results file
+        return ""
+    return "\n".join(["start-up breakdown:", *lines]) if lines else ""
 
 
 def _elapsed(check: Mapping[str, Any]) -> float:

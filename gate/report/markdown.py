@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from gate.report.junit import breakdown_text
 from gate.units import format_duration, format_size
 
 MAX_ROWS = 50  # per table; the rest is counted in a "… N more" line
@@ -540,6 +541,9 @@ def _binary_section(binary: dict[str, Any]) -> list[str]:
         chart = _startup(startup, checks)
         if chart:
             lines += [*chart, ""]
+        why = breakdown_text(startup)
+        if why:
+            lines += [*_code_block(why), ""]
     lines.append("</details>")
     return lines
 

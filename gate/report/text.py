@@ -218,6 +218,8 @@ _MARK = {"pass": "ok  ", "fail": "FAIL", "warn": "warn", "skip": "skip"}
 
 def render_checks(doc: dict[str, Any]) -> str:
     """The verdict per binary and one line per check: what a CI log shows."""
+    from gate.report.junit import breakdown_text
+
     lines = []
     for b in doc["binaries"]:
         lines.append(
@@ -225,6 +227,9 @@ def render_checks(doc: dict[str, Any]) -> str:
         )
         for c in b["checks"]:
             lines.append(f"  {_MARK.get(c['status'], c['status'])}  {c['id']:<24} {c['message']}")
+        why = breakdown_text(b.get("startup"))
+        if why:
+            lines += ["  " + line for line in why.splitlines()]
     counts = {
         s: sum(c["status"] == s for b in doc["binaries"] for c in b["checks"])
         for s in ("fail", "warn", "pass", "skip")

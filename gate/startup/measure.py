@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from gate.errors import BinaryError
 from gate.startup.cache import Eviction, loader_files
 from gate.startup.compare import Comparison, compare
+from gate.startup.environment import environment, load_average
 from gate.startup.runner import Progress, RunConfig, RunSample, StartError
 from gate.startup.sampling import Decider, sample
 from gate.startup.stats import Summary, summarize
@@ -41,6 +44,7 @@ class StartupResult:
     max_runs: int | None = None  # adaptive ceiling; None: a fixed number of runs
     stopped: str = "fixed"  # fixed | decided | max_runs | gave_up
     against: Against | None = None
+    environment: Mapping[str, Any] | None = None  # the machine, so a reader can judge a number
 
     @property
     def failed(self) -> int:
@@ -73,6 +77,8 @@ def measure(
     interleaved with `against` when given; the files to evict are resolved here when cold."""
     cfgs = [cfg] if against is None else [cfg, against]
     cfgs = [_with_evict_files(c) if c.cold and not c.evict_files else c for c in cfgs]
+    machine = environment()
+    machine["load_average_before"] = machine.pop("load_average", None)
     try:
         sampled = sample(cfgs, runs, warmup, max_runs, decided, progress)
     except StartError as exc:
@@ -82,6 +88,14 @@ def measure(
             raise StartError(f"{exc} ({hint})" if hint else str(exc)) from None
         raise
     samples, detail = sampled.samples[0], sampled.evictions[0]
+    machine["load_average_after"] = load_average()
+    machine["page_cache"] = (
+        "not evicted (warm)"
+        if not cfg.cold
+        else "whole page cache dropped"
+        if detail is not None and detail.method == "drop_caches"
+        else "binary and its libraries evicted (posix_fadvise)"
+    )
     ok = [s.wall_ms for s in samples if s.ok]
     other = None
     if against is not None:
@@ -114,6 +128,7 @@ def measure(
         max_runs=max_runs if max_runs and max_runs > runs else None,
         stopped=sampled.stopped,
         against=other,
+        environment=machine,
     )
 
 
