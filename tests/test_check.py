@@ -75,6 +75,11 @@ def test_a_go_service_that_fits_serverless_passes(
     assert doc["policy"] == "serverless"
     assert doc["policy_sources"] == ["builtin:serverless", "builtin:default"]
     checks = checks_of(doc)
+    regression = checks.pop("startup.max_regression")  # serverless has one; no OLD here
+    assert (regression["status"], regression["message"]) == (
+        "skip",
+        "no baseline start-up to compare with (--baseline)",
+    )
     assert all(c["status"] == "pass" for c in checks.values()), checks
     assert set(checks) >= {"size.max_file", "elf.stripped", "go.ldflags_contain", "startup.p95"}
     assert doc["binaries"][0]["startup"]["ready"] == "http://127.0.0.1:{port}/healthz"

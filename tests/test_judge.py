@@ -66,6 +66,7 @@ def test_a_go_binary_that_fits_serverless(fixtures) -> None:
         "go.cgo": "pass",
         "go.ldflags_contain": "pass",
         "startup.p95": "skip",
+        "startup.max_regression": "skip",
     }
     size = facts["file_size"]
     assert results["size.max_file"].message == (
