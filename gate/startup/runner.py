@@ -383,29 +383,3 @@ def check_executable(binary: str) -> None:
 
 
 Progress = Callable[[str, int, int, RunSample | None], None]
-
-
-def run_series(
-    cfg: RunConfig, runs: int, warmup: int, progress: Progress | None = None
-) -> tuple[list[RunSample], Eviction | None]:
-    """`warmup` unrecorded starts, then `runs` recorded ones, and the first run's eviction."""
-    check_executable(cfg.binary)
-    streak = 0  # failed starts in a row from the very first one
-    for i in range(warmup):
-        sample, _ = run_once(cfg)
-        streak = streak + 1 if not sample.ok and streak == i else streak
-        if progress:
-            progress("warmup", i + 1, warmup, sample)
-    samples: list[RunSample] = []
-    first: Eviction | None = None
-    for i in range(runs):
-        if streak >= GIVE_UP_AFTER:
-            break  # the same program will not start the 20th time either: report now
-        sample, eviction = run_once(cfg)
-        first = first or eviction
-        samples.append(sample)
-        if not sample.ok and streak == warmup + i:
-            streak += 1
-        if progress:
-            progress("runs", i + 1, runs, sample)
-    return samples, first
