@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
+import math
 import os
 import shlex
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -104,3 +109,90 @@ def hyperfine_timings(
         )
         for (name, _), r in zip(commands, results, strict=True)
     ]
+
+
+def wilson(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval (95% by default) for a binomial rate; (0, 1) when n is 0."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _hog_child_setup(cpu: int | None) -> None:
+    """In the hog's child: die with the benchmark (PR_SET_PDEATHSIG), stay on one CPU."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+
+
+class CpuHog:
+    """One CPU-bound background process, pinned to one core, started and stopped on demand.
+
+    `gzip -c` of /dev/urandom (getrandom in the kernel plus deflate: busy all the time, no
+    I/O wait), or a Python busy loop without gzip. It runs in its own session, so Ctrl-C
+    reaches only the benchmark, whose `finally` (or `with`) stops it; the kernel also kills
+    it when the benchmark dies (PR_SET_PDEATHSIG). `cpu_seconds` and `wall_seconds` add up
+    what every started hog used, to show the load was real.
+    """
+
+    def __init__(self, cpu: int | None) -> None:
+        self.cpu = cpu
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.started = 0.0
+        self.cpu_seconds = 0.0
+        self.wall_seconds = 0.0
+        gzip = shutil.which("gzip")
+        self.argv = [gzip, "-c"] if gzip else [sys.executable, "-c", "while True: pass"]
+        self.what = "gzip -c < /dev/urandom" if gzip else "python busy loop"
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None
+
+    def start(self) -> None:
+        if self.proc is not None:
+            return
+        with open("/dev/urandom", "rb") as urandom:
+            self.proc = subprocess.Popen(
+                self.argv,
+                stdin=urandom,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=lambda: _hog_child_setup(self.cpu),
+            )
+        self.started = time.monotonic()
+
+    @staticmethod
+    def _cpu_used(pid: int) -> float:
+        """utime + stime of a live process, from /proc (0 when it cannot be read)."""
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
+    def stop(self) -> None:
+        """Kill the hog (if running) and add up what it used."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        used = self._cpu_used(proc.pid) if proc.poll() is None else 0.0
+        proc.kill()
+        proc.wait()
+        self.cpu_seconds += used
+        self.wall_seconds += time.monotonic() - self.started
+
+    def __enter__(self) -> CpuHog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

