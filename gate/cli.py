@@ -212,7 +212,9 @@ def _old_view(source: str, by: str, binary: str) -> tuple[str, int, dict[str, in
         from gate.elf.attribution import attribute_binary
         from gate.report.size import view
 
-        attr = attribute_binary(source, want_symbols=by == "symbol")
+        attr = attribute_binary(
+            source, want_symbols=by == "symbol", want_packages=by in ("package", "module")
+        )
         return source, attr.file_size, {e.name: e.bytes for e in view(attr, by) or ()}
     doc = load_document(source)
     schema = doc.get("schema")
@@ -286,7 +288,9 @@ def size(
 
     if by is not None and by not in VIEWS:
         raise UsageError(f"--by {by!r}: expected one of {', '.join(VIEWS)}")
-    attr = attribute_binary(binary, want_symbols=by in (None, "symbol"))
+    attr = attribute_binary(
+        binary, want_symbols=by in (None, "symbol"), want_packages=by != "section"
+    )
     for warning in attr.warnings:
         _warn(f"{binary}: {warning}")
     if by is None:

@@ -427,14 +427,15 @@ def _text_size(img: ElfImage) -> int | None:
     return text.size if text is not None else None
 
 
-def attribute(img: ElfImage, want_symbols: bool = True) -> Attribution:
-    """Every view the binary allows; a broken function table becomes a warning."""
+def attribute(img: ElfImage, want_symbols: bool = True, want_packages: bool = True) -> Attribution:
+    """Every view the binary allows (those not wanted left None); a broken function
+    table becomes a warning."""
     groups, bss = section_groups(img)
     warnings: list[str] = []
     packages = modules = None
     layout = None
     try:
-        funcs = go_functions(img)
+        funcs = go_functions(img) if want_packages else None
     except (PclntabError, BinaryError, struct.error, ValueError, IndexError) as exc:
         funcs = None
         warnings.append(
@@ -463,11 +464,13 @@ def attribute(img: ElfImage, want_symbols: bool = True) -> Attribution:
     )
 
 
-def attribute_binary(path: str, want_symbols: bool = True) -> Attribution:
+def attribute_binary(
+    path: str, want_symbols: bool = True, want_packages: bool = True
+) -> Attribution:
     from gate.elf.reader import open_elf
 
     with open_elf(path) as img:
-        return attribute(img, want_symbols)
+        return attribute(img, want_symbols, want_packages)
 
 
 def top(entries: Iterable[Entry] | None, n: int) -> list[Entry]:
