@@ -25,7 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from benchlib import BenchError, cache_root, need_tool, run, verdict
+from benchlib import BenchError, cache_root, hyperfine_timings, need_tool, run, verdict
+from benchlib import Timing as Stats
 
 MIB = 1024 * 1024
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -52,17 +53,6 @@ TARGET_INNER_MS = 20.0
 TARGET_PROCESS_MS = 150.0
 
 BINARY_NAME = "bigelf"
-
-
-class Stats(NamedTuple):
-    """Summary of one hyperfine command, in milliseconds."""
-
-    name: str
-    mean: float
-    stddev: float
-    min: float
-    median: float
-    runs: int
 
 
 # --------------------------------------------------------------------------
@@ -357,41 +347,13 @@ def hyperfine(
     tmp: Path,
     env: dict[str, str],
 ) -> list[Stats]:
-    """Time commands in one hyperfine invocation (no shell) and parse its JSON."""
+    """Time commands in one hyperfine invocation (no shell), exported into `tmp`."""
     export = tmp / f"hyperfine-{len(list(tmp.iterdir()))}.json"
-    cmd = [
-        "hyperfine",
-        "-N",
-        "--style",
-        "none",
-        "--warmup",
-        str(warmup),
-        "--runs",
-        str(runs),
-        "--export-json",
-        str(export),
-    ]
-    for name, argv in commands:
-        cmd += ["--command-name", name, shlex.join(argv)]
     print(
         f"hyperfine: {', '.join(n for n, _ in commands)} ({warmup} warm-ups, {runs} runs) ...",
         flush=True,
     )
-    run(cmd, env=env, cwd=tmp)
-    results = json.loads(export.read_text())["results"]
-    stats = []
-    for (name, _), r in zip(commands, results, strict=True):
-        stats.append(
-            Stats(
-                name,
-                r["mean"] * 1e3,
-                (r["stddev"] or 0.0) * 1e3,
-                r["min"] * 1e3,
-                r["median"] * 1e3,
-                len(r["times"]),
-            )
-        )
-    return stats
+    return hyperfine_timings(commands, export, runs=runs, warmup=warmup, env=env, cwd=tmp)
 
 
 def preflight(

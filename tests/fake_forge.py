@@ -72,6 +72,15 @@ def _json(status: int, payload: Json, headers: Headers | None = None) -> _Answer
     return _Answer(status, json.dumps(payload).encode(), headers=headers)
 
 
+def _update(item: dict[str, Any], body: Any, invalid: _Answer | None) -> _Answer:
+    """PATCH (GitHub) or PUT (GitLab) of a comment's body: the refusal, or the new item."""
+    if invalid is not None:
+        return invalid
+    item["body"] = body["body"]
+    item["updated_at"] = _now()
+    return _json(200, item)
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -339,11 +348,7 @@ class FakeForge:
                     return not_found
                 if repo in self.read_only_repos:
                     return read_only
-                if (invalid := _github_invalid_body(body)) is not None:
-                    return invalid
-                found[0]["body"] = body["body"]
-                found[0]["updated_at"] = _now()
-                return _json(200, found[0])
+                return _update(found[0], body, _github_invalid_body(body))
         return not_found
 
     def _github_page(
@@ -428,11 +433,7 @@ class FakeForge:
                     return not_found
                 if project in self.read_only_projects:
                     return forbidden
-                if (invalid := _gitlab_invalid_body(body)) is not None:
-                    return invalid
-                found[0]["body"] = body["body"]
-                found[0]["updated_at"] = _now()
-                return _json(200, found[0])
+                return _update(found[0], body, _gitlab_invalid_body(body))
             else:
                 return _json(404, {"error": "404 Not Found"})
         # GitLab lists notes newest first unless sort=asc.
