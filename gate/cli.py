@@ -227,7 +227,7 @@ def _old_view(source: str, by: str, binary: str) -> tuple[str, int, dict[str, in
         if entry is None and len(doc.get("binaries") or []) == 1:
             entry = doc["binaries"][0]
         attribution = entry.get("attribution") if isinstance(entry, dict) else None
-        if not isinstance(attribution, dict):
+        if entry is None or not isinstance(attribution, dict):
             raise UsageError(f"{source}: no attribution recorded for {Path(binary).name}")
         rows, size = attribution.get(VIEWS[by]), (entry.get("facts") or {}).get("file_size")
     else:
@@ -241,7 +241,7 @@ def _old_view(source: str, by: str, binary: str) -> tuple[str, int, dict[str, in
     return source, int(size or 0), old
 
 
-def _demangle(doc: dict) -> None:
+def _demangle(doc: dict[str, Any]) -> None:
     """Names as people read them, from binutils' c++filt: one process for all of them."""
     import shutil
     import subprocess
@@ -316,7 +316,7 @@ def size(
         sys.stdout.write(render_size_text(doc, top))
 
 
-def _startup_breakdown(cfg: Any, result: Any) -> dict:
+def _startup_breakdown(cfg: Any, result: Any) -> dict[str, Any]:
     from dataclasses import replace
 
     from gate.elf.facts import inspect_binary
@@ -334,7 +334,7 @@ def _startup_breakdown(cfg: Any, result: Any) -> dict:
 _REPORT_FORMATS = ("text", "json", "junit", "markdown", "metrics", "github", "gitlab")
 
 
-def _render(doc: dict, fmt: str) -> str:
+def _render(doc: dict[str, Any], fmt: str) -> str:
     if fmt == "json":
         from gate.report.json import dumps
 
@@ -371,7 +371,7 @@ def _warn(message: str) -> None:
     sys.stderr.write(f"gate: warning: {message}\n")
 
 
-def _load_baseline(source: str, optional: bool) -> tuple[dict | None, dict]:
+def _load_baseline(source: str, optional: bool) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """(document or None, what the results record about it)."""
     from gate.baseline import BaselineMissing, load_results, redact_url
 
@@ -609,7 +609,7 @@ def _append(variable: str, text: str) -> None:
         raise GateError(f"${variable} ({path}): cannot write: {exc.strerror or exc}") from None
 
 
-def _github_files(doc: dict) -> None:
+def _github_files(doc: dict[str, Any]) -> None:
     """Inside GitHub Actions: the Markdown into the job summary, the verdict into the outputs."""
     _append("GITHUB_STEP_SUMMARY", _render(doc, "markdown"))
     _append("GITHUB_OUTPUT", f"verdict={doc.get('verdict', 'error')}\n")
@@ -638,7 +638,7 @@ def diff(
         sys.stdout.write(render_diff_text(diffs))
 
 
-def _footer(doc: dict, env: dict[str, str]) -> str:
+def _footer(doc: dict[str, Any], env: dict[str, str]) -> str:
     """gate's version, the policy and a link to the job, for the comment's last line."""
     parts = [f"gate {doc.get('gate_version', __version__)}", f"policy {doc.get('policy', '?')}"]
     job = env.get("CI_JOB_URL")

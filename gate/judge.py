@@ -44,6 +44,10 @@ class Context:
     undecided: str = "warn"  # what a verdict still undecided at max_runs becomes
 
 
+_Check = Callable[[Rule, Context], Iterable[CheckResult]]
+_Inner = Callable[[Rule, Context, Mapping[str, Any]], Iterable[CheckResult]]
+
+
 def _result(
     rule: Rule,
     ok: bool,
@@ -270,7 +274,7 @@ def _elf_relro(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
     yield _result(rule, ok, relro, None, text)
 
 
-def _flag(key: str, yes: str, no: str, hint: str = "") -> Callable[[Rule, Context], Iterable]:
+def _flag(key: str, yes: str, no: str, hint: str = "") -> _Check:
     def check(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
         value = bool(ctx.facts["hardening"][key])
         text = yes if value else no
@@ -283,7 +287,7 @@ def _flag(key: str, yes: str, no: str, hint: str = "") -> Callable[[Rule, Contex
 
 def _is_pure_go(facts: Mapping[str, Any]) -> bool:
     go = facts.get("go")
-    return bool(go) and go["settings"].get("CGO_ENABLED") == "0"
+    return bool(go) and go is not None and go["settings"].get("CGO_ENABLED") == "0"
 
 
 def _elf_canary(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
@@ -314,7 +318,7 @@ def _elf_fortify(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
 # ---------------------------------------------------------------- go
 
 
-def _go(check: Callable[[Rule, Context, Mapping[str, Any]], Iterable[CheckResult]]):
+def _go(check: _Inner) -> _Check:
     def wrapped(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
         go = ctx.facts.get("go")
         if not go:
@@ -392,7 +396,7 @@ def _go_trimpath(rule: Rule, ctx: Context, go: Mapping[str, Any]) -> Iterable[Ch
 # ---------------------------------------------------------------- startup
 
 
-def _startup(check: Callable[[Rule, Context, Mapping[str, Any]], Iterable[CheckResult]]):
+def _startup(check: _Inner) -> _Check:
     def wrapped(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
         if ctx.startup is None:
             yield _skip(rule, ctx.startup_skipped)
@@ -546,7 +550,7 @@ def _runs_check(ctx: Context) -> list[CheckResult]:
     ]
 
 
-CHECKS: dict[str, Callable[[Rule, Context], Iterable[CheckResult]]] = {
+CHECKS: dict[str, _Check] = {
     "size.max_file": _size_max_file,
     "size.max_section": _size_max_section,
     "size.max_growth": _size_max_growth,

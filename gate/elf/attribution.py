@@ -88,7 +88,7 @@ def _group(sec: SectionHeader, symtab_strtabs: set[int]) -> str:
         return "go metadata"
     if is_debug_section(sec):
         return "debug"
-    if sec.type == "SYMTAB" or (sec.index in symtab_strtabs and not sec.flags & SHF_ALLOC):
+    if sec.type == "SYMTAB" or (sec.number in symtab_strtabs and not sec.flags & SHF_ALLOC):
         return "symbols"
     if sec.flags & SHF_ALLOC:
         if sec.flags & SHF_EXECINSTR:
@@ -200,7 +200,7 @@ def _header(buf: memoryview, endian: str) -> _Pclntab:
     return _Pclntab(layout, ptr_size, nfunc, funcname, names_end, pcln)
 
 
-def _functab(buf: memoryview, tab: _Pclntab, little: bool) -> tuple[array, array]:
+def _functab(buf: memoryview, tab: _Pclntab, little: bool) -> tuple[array[int], array[int]]:
     """(entries, func offsets) unpacked in bulk; entries has nfunc + 1 values (the end)."""
     wide = tab.layout == "go1.16"
     size = tab.ptr_size if wide else 4
@@ -208,7 +208,7 @@ def _functab(buf: memoryview, tab: _Pclntab, little: bool) -> tuple[array, array
     start, stop = tab.pcln, tab.pcln + n * size
     if stop > len(buf):
         raise PclntabError(f"function table of {tab.nfunc} functions runs past the table")
-    values = array("Q" if size == 8 else "I")
+    values: array[int] = array("Q" if size == 8 else "I")
     if values.itemsize != size:  # a platform where "I" is not 4 bytes
         values = array("L" if size == 8 else "I")
     values.frombytes(buf[start:stop])
@@ -236,7 +236,7 @@ def package_of(name: str) -> str:
     return unquote(pkg) if "%" in pkg else pkg
 
 
-def _name_offsets(raw: bytes, base: int, offsets: array, swap: bool) -> list[int]:
+def _name_offsets(raw: bytes, base: int, offsets: array[int], swap: bool) -> list[int]:
     """Each function's nameoff, read at `base + funcoff`: through an int32 view of the
     table when the records are 4-byte aligned (as Go writes them), else one by one."""
     if offsets and max(offsets) > len(raw) - 4 - base:
@@ -252,7 +252,7 @@ def _name_offsets(raw: bytes, base: int, offsets: array, swap: bool) -> list[int
 
 
 def _package_sizes(
-    buf: memoryview, tab: _Pclntab, offsets: array, sizes: list[int], swap: bool
+    buf: memoryview, tab: _Pclntab, offsets: array[int], sizes: list[int], swap: bool
 ) -> dict[str, int]:
     """Bytes per package, from each function's name.
 
@@ -375,8 +375,8 @@ def _modules(packages: Mapping[str, int], build: GoBuild | None) -> dict[str, in
 # ---------------------------------------------------------------- symbols
 
 
-def _words(data: bytes, code: str, swap: bool) -> array:
-    values = array(code)
+def _words(data: bytes, code: str, swap: bool) -> array[int]:
+    values: array[int] = array(code)
     values.frombytes(data)
     if swap:
         values.byteswap()
@@ -394,8 +394,8 @@ def symbols(img: ElfImage) -> dict[str, int] | None:
         return None
     is64 = img.elfclass == 64
     width = 24 if is64 else 16
-    data = img.section_data(symtab)
-    data = bytes(data[: len(data) // width * width])
+    view = img.section_data(symtab)
+    data = bytes(view[: len(view) // width * width])
     swap = img.little_endian != (struct.pack("=H", 1) == b"\x01\x00")
     words, halves = _words(data, "I", swap), _words(data, "H", swap)
     if is64:  # Elf64_Sym: name u32, info u8, other u8, shndx u16, value u64, size u64
@@ -406,7 +406,7 @@ def symbols(img: ElfImage) -> dict[str, int] | None:
     strtab = bytes(img.section_data(img.sections[symtab.link]))
     kinds = (STT_FUNC, STT_OBJECT, STT_TLS)
     # .bss and friends take memory, not file bytes: their symbols are not where the bytes are.
-    nobits = {s.index for s in img.sections if s.type == "NOBITS"}
+    nobits = {s.number for s in img.sections if s.type == "NOBITS"}
     out: dict[str, int] = {}
     for name, info, size, sec in zip(names, infos, sizes, shndx, strict=True):
         if not size or (info & 0xF) not in kinds or sec in nobits:

@@ -171,7 +171,7 @@ def _totals(img: ElfImage) -> Totals:
                 data += sec.size
             else:
                 rodata += sec.size
-        elif sec.type == "SYMTAB" or sec.index in symtab_strtabs:
+        elif sec.type == "SYMTAB" or sec.number in symtab_strtabs:
             symbols += sec.size
         elif is_debug_section(sec):
             debug += sec.in_file
@@ -366,7 +366,7 @@ def _facts(img: ElfImage) -> BinaryFacts:
         sections=tuple(
             Section(s.name, s.type, s.size, section_flags(s.flags), s.addr, s.offset)
             for s in img.sections
-            if s.index != 0 or s.type != "NULL"
+            if s.number != 0 or s.type != "NULL"
         ),
         totals=_totals(img),
         symbols=symbols,

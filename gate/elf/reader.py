@@ -64,7 +64,7 @@ def _corruption_errors() -> tuple[type[BaseException], ...]:
 
 
 class SectionHeader(NamedTuple):
-    index: int
+    number: int  # its index in the section header table (`index` would shadow tuple.index)
     name: str
     type: str  # readelf's spelling: PROGBITS, NOBITS, SYMTAB, ... or 0x... when unknown
     flags: int
@@ -336,7 +336,7 @@ def _check_contents(img: ElfImage) -> None:
         if sec.type != "NOBITS" and sec.type != "NULL" and sec.offset + sec.size > img.size:
             raise BinaryError(
                 img.path,
-                f"truncated or corrupt ELF: section {sec.name or sec.index} ends at byte "
+                f"truncated or corrupt ELF: section {sec.name or sec.number} ends at byte "
                 f"{sec.offset + sec.size}, past the end of the file ({img.size} bytes)",
             )
     for seg in img.segments:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from functools import cache
-from typing import Any
+from typing import Any, TypeGuard
 
 _REPLACEMENT = "\ufffd"
 _PERCENTILES = ("p50", "p90", "p95", "p99")
@@ -193,7 +193,7 @@ def _with_unit(value: Any, unit: Any) -> str:
     return f"{text} {unit}"
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 from gate.report.junit import breakdown_text
 from gate.units import format_duration, format_size
@@ -25,9 +25,9 @@ TAIL_WIDTH = 200  # characters per output line shown
 BINS = 10  # target number of histogram bins
 SPARK = "▁▂▃▄▅▆▇█"
 
-_STATUS = {"pass": "✅", "fail": "❌", "warn": "⚠️", "skip": "⏭️"}
-_VERDICT = {"pass": "✅", "fail": "❌", "error": "⚠️"}
-_RANK = {"fail": 0, "warn": 1, "pass": 2, "skip": 3}
+_STATUS: dict[Any, str] = {"pass": "✅", "fail": "❌", "warn": "⚠️", "skip": "⏭️"}
+_VERDICT: dict[Any, str] = {"pass": "✅", "fail": "❌", "error": "⚠️"}
+_RANK: dict[Any, int] = {"fail": 0, "warn": 1, "pass": 2, "skip": 3}
 
 # Markdown-active characters, backslash-escaped. `<` and `&` become entities (they also
 # work inside HTML and cannot start a tag or an entity); `[` alone stops links and images;
@@ -119,7 +119,7 @@ def _plural(n: int, word: str, many: str | None = None) -> str:
 # ---------------------------------------------------------------- values and units
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 

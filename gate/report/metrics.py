@@ -16,7 +16,7 @@ import math
 import re
 from collections.abc import Iterator, Mapping
 from functools import cache
-from typing import Any
+from typing import Any, TypeGuard
 
 _TOTAL_KINDS = ("text", "rodata", "data", "bss", "symbols", "debug")
 _QUANTILES = (("0.5", "p50_ms"), ("0.9", "p90_ms"), ("0.95", "p95_ms"), ("0.99", "p99_ms"))
@@ -168,7 +168,7 @@ def _startups(
 def _sections(pairs: list[tuple[Mapping[str, Any], str]]) -> Iterator[Sample]:
     """Section sizes; sections that share a name (legal in ELF) are summed into one sample."""
     for facts, label in _facts(pairs):
-        sizes: dict[str, int] = {}
+        sizes: dict[str, float] = {}
         for section in facts.get("sections") or []:
             size = section.get("size")
             name = str(section.get("name") or "")
@@ -200,7 +200,7 @@ def _has_rss(run: Mapping[str, Any]) -> bool:
     return _is_number(run.get("max_rss_bytes"))
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 

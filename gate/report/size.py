@@ -41,7 +41,8 @@ def attribution_to_dict(attr: Attribution) -> dict[str, Any]:
 
 
 def view(attr: Attribution, by: str) -> tuple[Entry, ...] | None:
-    return getattr(attr, VIEWS[by])
+    entries: tuple[Entry, ...] | None = getattr(attr, VIEWS[by])
+    return entries
 
 
 def size_document(
