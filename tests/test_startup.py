@@ -282,6 +282,8 @@ def test_http_that_never_answers(fixtures, leak_check) -> None:
         "250ms",
         "--ready",
         "http://127.0.0.1:{port}/healthz",
+        "--env",
+        "PORT={port}",  # told the port (else a usage error), it still never answers
     )
     assert proc.returncode == 2
     (error,) = failures(doc)

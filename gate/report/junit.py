@@ -23,6 +23,7 @@ _PERCENTILES = ("p50", "p90", "p95", "p99")
 _TOTAL_KINDS = ("text", "rodata", "data", "bss", "symbols", "debug")
 _HARDENING = ("nx", "relro", "bind_now", "textrel", "canary", "fortify")
 _TAIL_KEYS = ("stdout_tail", "stderr_tail")
+MAX_FAILED_RUNS = 10  # failed start-up runs listed, in the suite's output and the failure
 
 
 @cache
@@ -126,6 +127,8 @@ def _cases(binary: Mapping[str, Any], classname: str) -> list[Any]:
         if status == "fail":
             # As for errors: an empty message and output would make a failure pass.
             detail = _detail(check)
+            if check_id == "startup.runs":  # why the starts failed: errors, output tails
+                detail += "\n" + "\n".join(_failed_runs(binary.get("startup") or {}))
             if why and check_id.startswith("startup."):
                 detail += "\n\n" + why
             case.add_failure_info(
@@ -291,19 +294,32 @@ def _checks_table(checks: Iterable[Mapping[str, Any]]) -> str:
 
 
 def _failed_runs(startup: Mapping[str, Any]) -> list[str]:
-    """Errors and output tails of the start-ups that failed: why the binary did not start."""
+    """Errors and output tails of the start-ups that failed: why the binary did not start.
+
+    Bounded however many failed: the first MAX_FAILED_RUNS errors, and the last lines of
+    the output of the first TAILS_SHOWN starts (each distinct output once).
+    """
+    from gate.report.text import TAILS_SHOWN, output_tail
+
     runs = startup.get("runs") or []
     failed = [(n, r) for n, r in enumerate(runs, 1) if not r.get("ok")]
     if not failed:
         return []
     lines = ["", f"failed start-up runs: {len(failed)} of {len(runs)}"]
-    for number, run in failed:
+    shown: list[tuple[str, str]] = []
+    for number, run in failed[:MAX_FAILED_RUNS]:
         exit_code = run.get("exit_code")
         status = f"exit code {exit_code}" if exit_code is not None else "no exit code"
         lines.append(f"run {number}: {status}: {run.get('error') or 'failed'}")
+        output = (str(run.get("stdout_tail") or ""), str(run.get("stderr_tail") or ""))
+        if len(shown) == TAILS_SHOWN or output in shown or not "".join(output).strip():
+            continue
+        shown.append(output)
         for key in _TAIL_KEYS:
-            tail = run.get(key)
+            tail = output_tail(str(run.get(key) or ""))
             if tail:
                 lines.append(f"  {key.replace('_', ' ')}:")
-                lines += [f"    | {line}" for line in str(tail).splitlines()]
+                lines += [f"    | {line}" for line in tail]
+    if len(failed) > MAX_FAILED_RUNS:
+        lines.append(f"... and {len(failed) - MAX_FAILED_RUNS} more failed runs")
     return lines

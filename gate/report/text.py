@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from gate.elf.facts import BinaryFacts
@@ -91,6 +93,43 @@ def render_facts(f: BinaryFacts) -> str:
     else:
         lines.append("  (no section headers)")
     return "\n".join(lines)
+
+
+TAIL_LINES = 10  # output lines shown per stream of a failed start
+TAIL_CHARS = 2048  # and at most this much of its end
+TAILS_SHOWN = 3  # failed starts whose output is shown (each distinct output once)
+_CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def output_tail(text: str, lines: int = TAIL_LINES, limit: int = TAIL_CHARS) -> list[str]:
+    """The last lines of a program's output, as it wrote them (each format makes them
+    safe its own way); [] when it printed nothing but blanks."""
+    end = text[-limit:].replace("\r\n", "\n").replace("\r", "\n").rstrip()
+    return end.split("\n")[-lines:] if end.strip() else []
+
+
+def failed_output(runs: Iterable[tuple[int, str, str]], most: int = TAILS_SHOWN) -> list[str]:
+    """`stderr of run N, last lines:` and `  | line` rows for failed starts given as
+    (number, stdout, stderr): each distinct output once, from at most `most` starts."""
+    lines: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for number, stdout, stderr in runs:
+        if len(seen) == most:
+            break
+        if (stdout, stderr) in seen or not (stdout.strip() or stderr.strip()):
+            continue
+        seen.add((stdout, stderr))
+        for name, text in (("stderr", stderr), ("stdout", stdout)):
+            tail = output_tail(text)
+            if tail:
+                lines.append(f"{name} of run {number}, last lines:")
+                lines += [f"  | {row}" for row in tail]
+    return lines
+
+
+def _printable(text: str) -> str:
+    """Control characters as escapes: the program's output cannot repaint a terminal."""
+    return _CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _ms(value: float | None) -> str:
@@ -184,6 +223,8 @@ def render_startup(result: StartupResult) -> str:
             seen[r.error] = seen.get(r.error, 0) + 1
     for error, count in list(seen.items())[:5]:
         lines.append(f"           {count}x {error}")
+    failed = [(n, r.stdout_tail, r.stderr_tail) for n, r in enumerate(result.runs, 1) if not r.ok]
+    lines += [f"           {_printable(line)}" for line in failed_output(failed)]
     stopped = sum(r.stopped for r in result.runs)
     if stopped:
         lines.append(f"  stopped  {stopped} leftover processes (daemons or children) after runs")
@@ -216,6 +257,16 @@ def render_startup(result: StartupResult) -> str:
 _MARK = {"pass": "ok  ", "fail": "FAIL", "warn": "warn", "skip": "skip"}
 
 
+def _failed_output(binary: dict[str, Any]) -> list[str]:
+    """The output tails a results document keeps for a binary's failed starts."""
+    runs = (binary.get("startup") or {}).get("runs") or []
+    return failed_output(
+        (n, str(r.get("stdout_tail") or ""), str(r.get("stderr_tail") or ""))
+        for n, r in enumerate(runs, 1)
+        if isinstance(r, dict) and not r.get("ok")
+    )
+
+
 def render_checks(doc: dict[str, Any]) -> str:
     """The verdict per binary and one line per check: what a CI log shows."""
     from gate.report.junit import breakdown_text
@@ -227,6 +278,8 @@ def render_checks(doc: dict[str, Any]) -> str:
         )
         for c in b["checks"]:
             lines.append(f"  {_MARK.get(c['status'], c['status'])}  {c['id']:<24} {c['message']}")
+            if c["id"] == "startup.runs" and c["status"] == "fail":
+                lines += [f"        {_printable(line)}" for line in _failed_output(b)]
         why = breakdown_text(b.get("startup"))
         if why:
             lines += ["  " + line for line in why.splitlines()]

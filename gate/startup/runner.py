@@ -6,6 +6,29 @@ a measurement. One single-threaded poll loop watches the child's pidfd (exit is
 seen the instant it happens), both output pipes (drained continuously, only a
 bounded tail kept, so a child writing gigabytes neither blocks nor fills memory)
 and the probe's sockets. rusage comes from wait4 on the child.
+
+What a start is, when it is not `exit` (the program's own exit is the event there):
+
+- Ready is the probe's event, whoever in the run's tree causes it. A daemon that forks
+  (its first process exits 0, a child or grandchild serves) is a service like any
+  other: gate is a child subreaper, so the orphans are adopted, and the child opening
+  the port, printing the line or sending READY=1 is the readiness event; wall_ms still
+  runs from the first spawn.
+- The root exiting non-zero before readiness fails the start at once. Exiting 0 with
+  no descendant alive fails it at once too (`/bin/true --ready tcp:1`: "exited with
+  status 0 before it was ready ... it left no process running"). Exiting 0 while
+  descendants live keeps the watch going; nothing wakes the poll loop when an adopted
+  grandchild dies, so the tree is looked at every 5 ms (a few /proc reads) and the
+  start fails as soon as none is left, naming the children gate saw and how they ended.
+- After readiness the service is watched `post_ready_s` longer (20 ms; not timed, so
+  wall_ms stays spawn -> ready): exiting by a signal or non-zero in that window fails the
+  start (`crashed 2.1 ms after it was ready: killed by SIGSEGV ...`), exiting 0 does not
+  (a forking parent's job is done). Then gate stops the tree; a service that dies of a
+  crash signal (SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE, SIGSYS, SIGTRAP) on that
+  SIGTERM failed too. Exit status 0, 143, or death by SIGTERM/SIGKILL, is a clean stop.
+  The window costs each ready start 20 ms of gate's time, never of the measurement.
+- A failure's message ends with the program's last line on each stream, and a timeout
+  waiting on a port says which ports the output named instead.
 """
 
 from __future__ import annotations
@@ -13,24 +36,45 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import select
 import signal
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from gate.errors import GateError
 from gate.startup.cache import Eviction, evict
 from gate.startup.ready import POLL_INTERVAL_S, READY_EXIT, Probe, ReadySpec, make_probe
 from gate.startup.tree import Tree, become_subreaper
 
+if TYPE_CHECKING:
+    import resource
+
 TAIL_BYTES = 4096
 _RSS_SLACK = 2 << 20
 GIVE_UP_AFTER = 3  # failed starts in a row, from the first, before the rest are skipped
 _READ_CHUNK = 1 << 20
 _F_SETPIPE_SZ = 1031  # fewer wake-ups for chatty children
+POST_READY_S = 0.02  # after readiness, how long dying on its own still fails the start
+_LOOK_EVERY_NS = 5_000_000  # a forking daemon's parent has exited: how often to look at the rest
+_HINT_SCAN = 2048  # output bytes searched for the ports a program names
+# Signals that mean a crash, not a stop: a start that dies by one of them failed, even
+# when it was gate's SIGTERM that made it happen.
+CRASH_SIGNALS = frozenset(
+    int(s)
+    for s in (
+        signal.SIGSEGV,
+        signal.SIGBUS,
+        signal.SIGABRT,
+        signal.SIGILL,
+        signal.SIGFPE,
+        signal.SIGSYS,
+        signal.SIGTRAP,
+    )
+)
 
 
 class StartError(GateError):
@@ -68,6 +112,7 @@ class RunConfig:
     drop_caches: bool = False
     evict_files: tuple[str, ...] = ()
     tail_bytes: int = TAIL_BYTES  # output kept per stream (a breakdown run keeps up to 1 MiB)
+    post_ready_s: float = POST_READY_S  # watched after readiness, untimed (see the docstring)
 
     @property
     def uses_port(self) -> bool:
@@ -96,23 +141,36 @@ class _Tail:
         return self.data.decode("utf-8", "replace")
 
 
-def _describe_exit(code: int, stderr: _Tail) -> str:
+def _exit_text(code: int) -> str:
+    """`killed by SIGSEGV (segmentation fault)` or `exited with status 3`."""
     if code < 0:
         try:
             name = signal.Signals(-code).name
         except ValueError:
             name = f"signal {-code}"
         desc = signal.strsignal(-code) or ""
-        text = f"killed by {name}" + (f" ({desc.lower()})" if desc else "")
-    else:
-        text = f"exited with status {code}"
+        return f"killed by {name}" + (f" ({desc.lower()})" if desc else "")
+    return f"exited with status {code}"
+
+
+def _describe_exit(code: int, stderr: _Tail) -> str:
+    text = _exit_text(code)
     last = _last_line(stderr)
     return f"{text}: {last}" if last else text
 
 
+_CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _clean(text: str) -> str:
+    """Control characters (an ANSI colour, a bell) shown as escapes: messages stay one
+    inert line whatever the program printed."""
+    return _CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def _last_line(tail: _Tail) -> str:
     lines = [ln.strip() for ln in tail.text().splitlines() if ln.strip()]
-    return lines[-1][:200] if lines else ""
+    return _clean(lines[-1][:200]) if lines else ""
 
 
 # CI credentials gate itself may use (comments, baselines) but the program under test has
@@ -194,7 +252,7 @@ def run_once(cfg: RunConfig) -> tuple[RunSample, Eviction | None]:
     tree.adopt(pid)
     try:
         child = _Child(t0, pid, tree, out_r, err_r)
-        return _watch(cfg, spec, probe, child, port, eviction), eviction
+        return _Run(cfg, spec, probe, child, port, eviction).watch(), eviction
     finally:
         probe.close()
         os.close(out_r)
@@ -216,122 +274,392 @@ class _Child(NamedTuple):
     err_r: int
 
 
-def _watch(
-    cfg: RunConfig,
-    spec: ReadySpec,
-    probe: Probe,
-    child: _Child,
-    port: int | None,
-    eviction: Eviction | None,
-) -> RunSample:
-    t0, pid, tree, out_r, err_r = child
-    pidfd = os.pidfd_open(pid)
-    poller = select.poll()
-    poller.register(pidfd, select.POLLIN)
-    poller.register(out_r, select.POLLIN)
-    poller.register(err_r, select.POLLIN)
-    tails = {out_r: _Tail(cfg.tail_bytes), err_r: _Tail(cfg.tail_bytes)}
-    open_pipes = {out_r, err_r}
-    probe_fds: set[int] = set()
-    deadline = t0 + int(cfg.timeout_s * 1e9)
-    ready_ns: int | None = None
-    failure: str | None = None
-    status: int | None = None
-    rusage = None
-    exit_mode = spec.kind == "exit"
+def _ms_until(when_ns: int, now_ns: int) -> int:
+    """A poll() timeout in whole milliseconds, rounded up, at least 1."""
+    return max(1, (when_ns - now_ns + 999_999) // 1_000_000)
 
-    def read_output(fd: int, now: int) -> bool:
+
+class _Run:
+    """One start, watched from the spawn until gate has stopped and reaped its tree.
+
+    The phases: until ready (or failed), the post-readiness watch, the stop. The
+    module's docstring says what counts as ready and what fails a start.
+    """
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        spec: ReadySpec,
+        probe: Probe,
+        child: _Child,
+        port: int | None,
+        eviction: Eviction | None,
+    ) -> None:
+        self.cfg, self.spec, self.probe, self.port, self.eviction = cfg, spec, probe, port, eviction
+        self.t0, self.pid, self.tree, self.out_r, self.err_r = child
+        self.exit_mode = spec.kind == "exit"
+        self.pidfd = os.pidfd_open(self.pid)
+        self.poller = select.poll()
+        for fd in (self.pidfd, self.out_r, self.err_r):
+            self.poller.register(fd, select.POLLIN)
+        self.tails = {self.out_r: _Tail(cfg.tail_bytes), self.err_r: _Tail(cfg.tail_bytes)}
+        self.open_pipes = {self.out_r, self.err_r}
+        self.probe_fds: set[int] = set()
+        self.deadline = self.t0 + int(cfg.timeout_s * 1e9)
+        self.ready_ns: int | None = None
+        self.failure: str | None = None
+        self.failed_ns = 0
+        self.status: int | None = None  # the root's wait status, once reaped
+        self.rusage: resource.struct_rusage | None = None
+        self.root_stopped = False  # the root was still running when gate stopped the tree
+        self.orphaned = False  # the root exited 0 before readiness; its descendants run on
+        self.next_look = 0  # when orphaned: the next look at whether any descendant lives
+        self.service: set[int] = set()  # a forking daemon's processes running at readiness
+        self.live_hwm: int | None = None
+
+    # ------------------------------------------------------------ plumbing
+
+    def _fail(self, message: str) -> None:
+        if self.failure is None:
+            self.failure = message
+            self.failed_ns = time.perf_counter_ns()
+
+    def _read_output(self, fd: int) -> bool:
         """Drain what is there; True when the line probe saw its line."""
         seen = False
-        while fd in open_pipes:
+        while fd in self.open_pipes:
             try:
                 chunk = os.read(fd, _READ_CHUNK)
             except BlockingIOError:
                 return seen
             if not chunk:
-                poller.unregister(fd)
-                open_pipes.discard(fd)
+                self.poller.unregister(fd)
+                self.open_pipes.discard(fd)
                 return seen
-            tails[fd].add(chunk)
-            if probe.on_output(chunk):
+            self.tails[fd].add(chunk)
+            if self.probe.on_output(chunk):
                 seen = True
         return seen
 
-    try:
-        while ready_ns is None and failure is None:
-            wanted = set(probe.fds())
-            for fd in probe_fds - wanted:
-                poller.unregister(fd)
-            for fd in wanted - probe_fds:
-                poller.register(fd, select.POLLIN)
-            probe_fds = wanted
+    def _sync_probe_fds(self) -> None:
+        wanted = set(self.probe.fds())
+        for fd in self.probe_fds - wanted:
+            self.poller.unregister(fd)
+        for fd in wanted - self.probe_fds:
+            self.poller.register(fd, select.POLLIN)
+        self.probe_fds = wanted
+
+    def _drain(self, now: int) -> bool:
+        """Read what is queued (output, datagrams) before a verdict; True, and ready at
+        `now`, when the probe's event was among it."""
+        for fd in (self.out_r, self.err_r):
+            if self._read_output(fd) and self.ready_ns is None:
+                self.ready_ns = now
+        for fd in self.probe.fds():
+            if self.probe.on_readable(fd) and self.ready_ns is None:
+                self.ready_ns = now
+        return self.ready_ns is not None
+
+    def _reap_root(self) -> int:
+        """wait4 the root (it has exited, or is about to be): its exit code."""
+        if self.rusage is None:
+            _, self.status, self.rusage = os.wait4(self.pid, 0)
+            with contextlib.suppress(KeyError):
+                self.poller.unregister(self.pidfd)
+        assert self.status is not None
+        return os.waitstatus_to_exitcode(self.status)
+
+    # ------------------------------------------------------------ phases
+
+    def watch(self) -> RunSample:
+        try:
+            self._until_ready()
+            if self.ready_ns is not None and self.failure is None and not self.exit_mode:
+                self._after_ready()
+        finally:
+            if self.rusage is None and self.live_hwm is None:
+                self.live_hwm = _vm_hwm(self.pid)  # still running: its exact peak
+            stop_ns = time.perf_counter_ns()
+            stopped = self.tree.stop(self.cfg.grace_s)
+            if self.rusage is None:
+                self.root_stopped = True
+                self._reap_root()
+            os.close(self.pidfd)
+            for fd in self.tails:
+                with contextlib.suppress(OSError):
+                    self._read_output(fd)
+        if self.ready_ns is not None and self.failure is None and not self.exit_mode:
+            self._crashed_on_stop(stop_ns)
+        return self._sample(stopped)
+
+    def _until_ready(self) -> None:
+        while self.ready_ns is None and self.failure is None:
+            self._sync_probe_fds()
             now = time.perf_counter_ns()
-            if now >= deadline:
-                failure = _timeout_message(spec, cfg.timeout_s, exit_mode)
-                break
-            if spec.polls:
-                if probe.attempt():
-                    ready_ns = time.perf_counter_ns()
-                    break
-                events = poller.poll(0)
+            if now >= self.deadline:
+                if not self._drain(now):
+                    self._fail(self._timeout_message())
+                return
+            if self.orphaned and now >= self.next_look:
+                # Nothing wakes the loop when an adopted descendant dies: look, cheaply.
+                if not self.tree.living():
+                    if not self._drain(now):  # its last words may be in the pipes
+                        self._fail(self._orphan_message())
+                    return
+                self.next_look = now + _LOOK_EVERY_NS
+            if self.spec.polls:
+                if self.probe.attempt():
+                    self.ready_ns = time.perf_counter_ns()
+                    return
+                events = self.poller.poll(0)
                 if not events:
                     time.sleep(POLL_INTERVAL_S)
                     continue
             else:
-                events = poller.poll(max(1, (deadline - now + 999_999) // 1_000_000))
+                until = min(self.next_look, self.deadline) if self.orphaned else self.deadline
+                events = self.poller.poll(_ms_until(until, now))
+            now = time.perf_counter_ns()
+            root_exited = False
+            for fd, _ in events:
+                if fd == self.pidfd:
+                    root_exited = True  # after the rest: output sent before exiting counts
+                elif fd in self.tails:
+                    if self._read_output(fd) and self.ready_ns is None:
+                        self.ready_ns = now
+                elif fd in self.probe_fds and self.probe.on_readable(fd) and self.ready_ns is None:
+                    self.ready_ns = now
+            if root_exited:
+                self._root_exited(now)
+
+    def _root_exited(self, now: int) -> None:
+        code = self._reap_root()
+        if self.exit_mode:
+            if code == 0:
+                self.ready_ns = now
+            else:
+                self._read_output(self.err_r)
+                self._fail(_describe_exit(code, self.tails[self.err_r]))
+            return
+        if self.ready_ns is not None:
+            return  # ready in the same breath; the post-readiness watch judges the exit
+        if self._drain(now):  # a line or READY=1 sent just before exiting: it was ready
+            return
+        if code != 0:
+            why = _describe_exit(code, self.tails[self.err_r])
+            self._fail(f"{why} before becoming ready ({self.spec.text})")
+        elif self.tree.living():
+            self.orphaned = True  # a daemon that forks: its child may still get ready
+            self.next_look = now + _LOOK_EVERY_NS
+        else:
+            self._fail(self._orphan_message())
+
+    def _after_ready(self) -> None:
+        """Watch the service `post_ready_s` longer: dying on its own now fails the start.
+
+        Not timed: wall_ms ends at readiness. The root's exit is seen through its pidfd
+        the moment it happens; a forking daemon's adopted processes are looked at once,
+        at the end of the window (gate is their parent, so their exit codes are known).
+        """
+        assert self.ready_ns is not None
+        for fd in self.probe_fds:
+            self.poller.unregister(fd)  # a probe answering again must not spin the loop
+        self.probe_fds = set()
+        if self.rusage is None:
+            self.live_hwm = _vm_hwm(self.pid)  # the peak at readiness
+        else:
+            code = os.waitstatus_to_exitcode(self.status or 0)
+            if code != 0:  # said it was ready and died in the same breath
+                self._fail(self._died_after_ready(code, time.perf_counter_ns()))
+                return
+            # A forking daemon: its processes, living or seen (one may have died already).
+            self.service = self.tree.living() | self.tree.names.keys()
+        end = self.ready_ns + int(self.cfg.post_ready_s * 1e9)
+        now = time.perf_counter_ns()
+        while now < end:
+            events = self.poller.poll(_ms_until(end, now))
             now = time.perf_counter_ns()
             for fd, _ in events:
-                if fd == pidfd:
-                    _, status, rusage = os.wait4(pid, 0)
-                    poller.unregister(pidfd)
-                    code = os.waitstatus_to_exitcode(status)
-                    if exit_mode:
-                        if code == 0:
-                            ready_ns = now
-                        else:
-                            read_output(err_r, now)
-                            failure = _describe_exit(code, tails[err_r])
-                    elif code != 0 or not tree.living():
-                        read_output(err_r, now)
-                        why = _describe_exit(code, tails[err_r])
-                        failure = f"{why} before becoming ready ({spec.text})"
-                    # else: a daemonizing service; its adopted child may still get ready
-                elif fd in tails:
-                    if read_output(fd, now) and ready_ns is None:
-                        ready_ns = now
-                elif fd in probe_fds and probe.on_readable(fd) and ready_ns is None:
-                    ready_ns = now
-    finally:
-        end_ns = ready_ns if ready_ns is not None else time.perf_counter_ns()
-        live_hwm = _vm_hwm(pid) if rusage is None else None  # still running: exact peak
-        stopped = tree.stop(cfg.grace_s)
-        if rusage is None:
-            _, status, rusage = os.wait4(pid, 0)
-        os.close(pidfd)
-        for fd in tails:
-            with contextlib.suppress(OSError):
-                read_output(fd, end_ns)
+                if fd == self.pidfd:
+                    code = self._reap_root()
+                    if code != 0:
+                        self._fail(self._died_after_ready(code, now))
+                        return
+                elif fd in self.tails:
+                    self._read_output(fd)
+        if self.service:
+            self.tree.settle()  # reaps (and records) the adopted processes that have died
+            for pid in sorted(self.service):
+                died = self.tree.exits.get(pid, 0)
+                if died:
+                    name = self.tree.names.get(pid, "?")
+                    window = self.cfg.post_ready_s * 1000
+                    self._fail(
+                        f"{_crash_word(died)} by {window:g} ms after it was ready: its "
+                        f"process {name} (pid {pid}) {_exit_text(died)}"
+                    )
+                    return
 
-    code = os.waitstatus_to_exitcode(status) if status is not None else None
-    if not exit_mode and ready_ns is not None:
-        stopped = max(0, stopped - 1)  # stopping the service itself is the plan, not news
-    return RunSample(
-        wall_ms=(end_ns - t0) / 1e6,
-        user_ms=rusage.ru_utime * 1000,
-        sys_ms=rusage.ru_stime * 1000,
-        # gate's peak now bounds its peak at the exec from above (peaks only grow)
-        max_rss_bytes=live_hwm or _child_peak(rusage.ru_maxrss * 1024, _vm_hwm("self")),
-        major_faults=rusage.ru_majflt,
-        minor_faults=rusage.ru_minflt,
-        exit_code=code,
-        ok=failure is None,
-        error=failure,
-        stopped=stopped,
-        port=port,
-        stdout_tail=tails[out_r].text(),
-        stderr_tail=tails[err_r].text(),
-        resident_before=eviction.before[0].resident if eviction else None,
-        resident_after=eviction.after[0].resident if eviction else None,
+    def _crashed_on_stop(self, stop_ns: int) -> None:
+        """Stopped by gate's SIGTERM, a crash signal is still a crash: a failed start."""
+        assert self.ready_ns is not None
+        after = (stop_ns - self.ready_ns) / 1e6
+        if self.root_stopped:
+            code = os.waitstatus_to_exitcode(self.status or 0)
+            if -code in CRASH_SIGNALS:
+                why = _describe_exit(code, self.tails[self.err_r])
+                self._fail(
+                    f"crashed when gate stopped it, {after:.1f} ms after it was ready: {why}"
+                )
+                return
+        for pid in sorted(self.service):
+            code = self.tree.exits.get(pid, 0)
+            if -code in CRASH_SIGNALS:
+                name = self.tree.names.get(pid, "?")
+                self._fail(
+                    f"crashed when gate stopped it, {after:.1f} ms after it was ready: its "
+                    f"process {name} (pid {pid}) {_exit_text(code)}"
+                )
+                return
+
+    # ------------------------------------------------------------ messages and the sample
+
+    def _died_after_ready(self, code: int, now: int) -> str:
+        assert self.ready_ns is not None
+        self._read_output(self.err_r)
+        after = (now - self.ready_ns) / 1e6
+        why = _describe_exit(code, self.tails[self.err_r])
+        return f"{_crash_word(code)} {after:.1f} ms after it was ready: {why}"
+
+    def _orphan_message(self) -> str:
+        """The root exited 0 before readiness and nothing it started is left running."""
+        text = f"exited with status 0 before it was ready ({self.spec.text})"
+        kids = _children_text(self.tree)
+        if not kids:
+            text += (
+                "; it left no process running (a program that does its work and exits?"
+                " use --ready exit)"
+            )
+        elif self.orphaned:
+            text += (
+                f"; a daemon that forks? its children were: {kids}; all of them exited"
+                " before one was ready"
+            )
+        else:
+            text += f"; a daemon that forks? its children were: {kids}; none is running"
+        return text + _printed(self.tails[self.out_r], self.tails[self.err_r])
+
+    def _timeout_message(self) -> str:
+        timeout_s = self.cfg.timeout_s
+        if self.exit_mode:
+            text = (
+                f"still running after {timeout_s:g} s (timeout); stopped"
+                " (a service? say when it is ready: --ready http://127.0.0.1:{port}/healthz,"
+                " tcp:PORT, line:REGEX or notify)"
+            )
+        else:
+            text = f"not ready ({self.spec.text}) within {timeout_s:g} s (timeout); stopped"
+            if self.orphaned:
+                kids = _children_text(self.tree)
+                text += f"; it had exited 0 (a daemon that forks), leaving {kids} running"
+        out, err = self.tails[self.out_r], self.tails[self.err_r]
+        return text + _printed(out, err) + _port_hint(self.spec, out, err)
+
+    def _sample(self, stopped: int) -> RunSample:
+        assert self.rusage is not None
+        rusage = self.rusage
+        end_ns = self.ready_ns if self.ready_ns is not None else self.failed_ns
+        code = os.waitstatus_to_exitcode(self.status) if self.status is not None else None
+        if not self.exit_mode and self.ready_ns is not None:
+            stopped = max(0, stopped - 1)  # stopping the service itself is the plan, not news
+        eviction = self.eviction
+        return RunSample(
+            wall_ms=(end_ns - self.t0) / 1e6,
+            user_ms=rusage.ru_utime * 1000,
+            sys_ms=rusage.ru_stime * 1000,
+            # gate's peak now bounds its peak at the exec from above (peaks only grow)
+            max_rss_bytes=self.live_hwm or _child_peak(rusage.ru_maxrss * 1024, _vm_hwm("self")),
+            major_faults=rusage.ru_majflt,
+            minor_faults=rusage.ru_minflt,
+            exit_code=code,
+            ok=self.failure is None,
+            error=self.failure,
+            stopped=stopped,
+            port=self.port,
+            stdout_tail=self.tails[self.out_r].text(),
+            stderr_tail=self.tails[self.err_r].text(),
+            resident_before=eviction.before[0].resident if eviction else None,
+            resident_after=eviction.after[0].resident if eviction else None,
+        )
+
+
+def _crash_word(code: int) -> str:
+    return "crashed" if code < 0 else "failed"
+
+
+def _children_text(tree: Tree, limit: int = 5) -> str:
+    """The root's descendants gate has seen: name, pid and, once reaped, how they ended."""
+    seen = [(pid, name) for pid, name in tree.names.items() if pid != tree.root]
+    parts = []
+    for pid, name in seen[:limit]:
+        code = tree.exits.get(pid)
+        parts.append(
+            f"{_clean(name)} (pid {pid}" + (f", {_exit_text(code)})" if code is not None else ")")
+        )
+    if len(seen) > limit:
+        parts.append(f"{len(seen) - limit} more")
+    return ", ".join(parts)
+
+
+def _printed(out: _Tail, err: _Tail) -> str:
+    """What the program said last, per stream, for a one-line message ("" when silent)."""
+    said = [
+        f'{name} "{line}"'
+        for name, tail in (("stdout", out), ("stderr", err))
+        if (line := _last_line(tail))
+    ]
+    return f"; last output: {', '.join(said)}" if said else ""
+
+
+_PORT_RE = re.compile(r"(?:[\w\]]:|\bport\s*=?\s*)(\d{2,5})\b", re.IGNORECASE)
+
+
+def _port_hint(spec: ReadySpec, out: _Tail, err: _Tail) -> str:
+    """When the output names ports and not the one gate waited on: say so."""
+    if spec.kind not in ("tcp", "http"):
+        return ""
+    if spec.kind == "tcp":
+        awaited = spec.target.rpartition(":")[2]
+    else:
+        from urllib.parse import urlsplit
+
+        try:
+            awaited = str(urlsplit(spec.target).port or "")
+        except ValueError:
+            return ""
+    text = err.text()[-_HINT_SCAN:] + "\n" + out.text()[-_HINT_SCAN:]
+    named = sorted({m.group(1) for m in _PORT_RE.finditer(text)})
+    if not named or awaited in named:
+        return ""
+    return (
+        f"; it names port {', '.join(named[:3])} but gate waited on {awaited}"
+        " (pass {port} to the program, e.g. -- --listen 127.0.0.1:{port})"
+    )
+
+
+def port_problem(ready: ReadySpec, args: Sequence[str], env: Mapping[str, str]) -> str | None:
+    """Why a readiness target with {port} cannot work, or None.
+
+    gate picks a fresh port per start; the program learns it only through an argument or
+    an environment value holding {port}. Without one it listens elsewhere and every start
+    waits out the timeout.
+    """
+    if "{port}" not in ready.target:
+        return None
+    if any("{port}" in text for text in (*args, *env.values())):
+        return None
+    return (
+        "{port} is in the readiness target but in no argument or --env value; the program"
+        " cannot know which port to listen on (pass it, e.g. -- --listen 127.0.0.1:{port})"
     )
 
 
@@ -359,16 +687,6 @@ def _child_peak(ru_maxrss: int, spawner_hwm: int | None) -> int | None:
     if spawner_hwm is None or ru_maxrss > spawner_hwm + _RSS_SLACK:
         return ru_maxrss
     return None
-
-
-def _timeout_message(spec: ReadySpec, timeout_s: float, exit_mode: bool) -> str:
-    if exit_mode:
-        return (
-            f"still running after {timeout_s:g} s (timeout); stopped"
-            " (a service? say when it is ready: --ready http://127.0.0.1:{port}/healthz,"
-            " tcp:PORT, line:REGEX or notify)"
-        )
-    return f"not ready ({spec.text}) within {timeout_s:g} s (timeout); stopped"
 
 
 def check_executable(binary: str) -> None:

@@ -76,6 +76,15 @@ def _stat(pid: int) -> tuple[str, int] | None:
     return rest[0].decode(), int(rest[1])
 
 
+def _comm(pid: int) -> str:
+    """The process's name (comm, at most 15 bytes), "?" when it is gone."""
+    try:
+        with open(f"/proc/{pid}/comm", "rb") as f:
+            return f.read(64).decode("utf-8", "replace").strip() or "?"
+    except OSError:
+        return "?"
+
+
 def alive(pid: int) -> bool:
     stat = _stat(pid)
     return stat is not None and stat[0] not in ("Z", "X")
@@ -103,6 +112,8 @@ class Tree:
         self.me = os.getpid()
         self.baseline = children(self.me)
         self.root = -1
+        self.names: dict[int, str] = {}  # members seen by living() or reaped: pid -> comm
+        self.exits: dict[int, int] = {}  # members gate reaped: pid -> exit code (-N: signal N)
 
     def adopt(self, root: int) -> None:
         self.root = root
@@ -122,14 +133,30 @@ class Tree:
             if not zombies:
                 return {p for p, st in states.items() if st and st[0] not in "ZX"}
             for pid in zombies:
-                with contextlib.suppress(ChildProcessError, OSError):
-                    os.waitpid(pid, os.WNOHANG)
+                self._reap(pid)
+
+    def living(self) -> set[int]:
+        """The living members other than the root, named in `names` (cheap: a few
+        /proc reads per member). After the root exits, these are what is left of the
+        run: a daemon's children, adopted by gate as child subreaper."""
+        alive = self.settle() - {self.root}
+        for pid in alive - self.names.keys():
+            self.names[pid] = _comm(pid)
+        return alive
+
+    def _reap(self, pid: int) -> None:
+        """Collect one zombie child of gate, keeping its name and exit code."""
+        name = self.names.get(pid) or _comm(pid)
+        with contextlib.suppress(ChildProcessError, OSError):
+            got, status = os.waitpid(pid, os.WNOHANG)
+            if got == pid:
+                self.names[pid] = name
+                self.exits[pid] = os.waitstatus_to_exitcode(status)
 
     def reap(self) -> None:
         """Collect zombies that are gate's children (never the root: its rusage is wanted)."""
         for pid in children(self.me) - self.baseline - {self.root}:
-            with contextlib.suppress(ChildProcessError, OSError):
-                os.waitpid(pid, os.WNOHANG)
+            self._reap(pid)
 
     def stop(self, grace_s: float) -> int:
         """SIGTERM everything, SIGKILL what survives `grace_s`; returns how many were stopped."""
