@@ -5,6 +5,11 @@ from `du`, `dd` or `numfmt`: `KB`/`MB`/`GB` are powers of 1000, `KiB`/`MiB`/`GiB
 and the bare letters `K`/`M`/`G` are powers of 1024. "8.5 MB" is 8,500,000 bytes,
 "8.5 MiB" is 8,912,896 bytes, "512k" is 524,288 bytes. Arithmetic is exact
 (fractions), so a budget never drifts by a rounding byte.
+
+Every value has a sane ceiling, checked before the arithmetic: a size is at most 1 EiB, a
+duration at most 1 h, and a number has at most 30 digits (an exponent at most 3). A typo
+like "1e999999999 MB" or a 400-digit p95 is one clear error, at once, never a hang or an
+overflow later on.
 """
 
 from __future__ import annotations
@@ -55,33 +60,58 @@ _DURATION_PART_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ns|us|µs|μs|ms|sec|m
 
 _PERCENT_RE = re.compile(r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*%\s*")
 
+MAX_SIZE = 2**60  # 1 EiB: more than any binary, memory or budget gate will meet
+MAX_DURATION_MS = 3_600_000.0  # 1 h: a longer timeout or start-up limit is a typo
+_MAX_DIGITS = 30  # in one number, before it is turned into one
+_MAX_EXPONENT_DIGITS = 3
+
+
+def _shown(value: object) -> str:
+    """A value for a message: as written, on one line, cut when long."""
+    if isinstance(value, int) and value.bit_length() > 128:  # repr refuses 4,300+ digits
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:30]}… ({len(text)} characters)"
+
 
 def parse_size(text: str | int) -> int:
     """Bytes from "8.5 MB", "8.5MiB", "512k", "8500000" (an int passes through)."""
     if isinstance(text, bool):
-        raise UnitError(f'expected a size like "8.5 MB", got {text!r}')
+        raise UnitError(f'expected a size like "8.5 MB", got {_shown(text)}')
     if isinstance(text, int):
         if text < 0:
-            raise UnitError(f"a size cannot be negative, got {text}")
+            raise UnitError(f"a size cannot be negative, got {_shown(text)}")
+        if text > MAX_SIZE:
+            raise UnitError(_too_large(text))
         return text
     if not isinstance(text, str):
-        raise UnitError(f'expected a size like "8.5 MB", got {text!r}')
+        raise UnitError(f'expected a size like "8.5 MB", got {_shown(text)}')
     m = _SIZE_RE.fullmatch(text)
     if not m:
         if text.strip().startswith("-"):
-            raise UnitError(f"a size cannot be negative, got {text!r}")
-        raise UnitError(f'expected a size like "8.5 MB", "4 MiB" or "512k", got {text!r}')
+            raise UnitError(f"a size cannot be negative, got {_shown(text)}")
+        raise UnitError(f'expected a size like "8.5 MB", "4 MiB" or "512k", got {_shown(text)}')
     number, exponent, unit = m.groups()
     factor = _SIZE_FACTORS.get(unit.lower())
     if factor is None:
         raise UnitError(
-            f"unknown size unit {unit!r} in {text!r}: use B, kB/KB, MB, GB (powers of 1000)"
-            " or K, M, G, KiB, MiB, GiB (powers of 1024)"
+            f"unknown size unit {_shown(unit)} in {_shown(text)}: use B, kB/KB, MB, GB (powers "
+            "of 1000) or K, M, G, KiB, MiB, GiB (powers of 1024)"
+        )
+    if len(number) > _MAX_DIGITS or len((exponent or "").lstrip("+-")) > _MAX_EXPONENT_DIGITS:
+        raise UnitError(
+            f"{_shown(text)} is out of range: a size is a whole number of bytes, at most 1 EiB"
         )
     value = Fraction(number) * (Fraction(10) ** int(exponent or 0)) * factor
+    if value > MAX_SIZE:
+        raise UnitError(_too_large(text))
     if value.denominator != 1:
-        raise UnitError(f"{text!r} is not a whole number of bytes ({float(value):.3f})")
+        raise UnitError(f"{_shown(text)} is not a whole number of bytes ({float(value):.3f})")
     return int(value)
+
+
+def _too_large(text: str | int) -> str:
+    return f"{_shown(text)} is more than 1 EiB (2**60 bytes), the largest size gate accepts"
 
 
 def parse_duration(text: str) -> float:
@@ -91,20 +121,27 @@ def parse_duration(text: str) -> float:
     by a factor of 1000.
     """
     if not isinstance(text, str):
-        raise UnitError(f'expected a duration like "320ms" or "1.5s", got {text!r}')
+        raise UnitError(f'expected a duration like "320ms" or "1.5s", got {_shown(text)}')
     compact = text.strip().replace(" ", "")
     if not compact:
         raise UnitError('expected a duration like "320ms" or "1.5s", got an empty string')
     if compact.startswith("-"):
-        raise UnitError(f"a duration cannot be negative, got {text!r}")
+        raise UnitError(f"a duration cannot be negative, got {_shown(text)}")
     total = Fraction(0)
     pos = 0
     while pos < len(compact):
         m = _DURATION_PART_RE.match(compact, pos)
         if not m:
             hint = ' (add a unit, e.g. "320ms")' if re.fullmatch(r"[\d.]+", compact) else ""
-            raise UnitError(f'expected a duration like "320ms" or "1.5s", got {text!r}{hint}')
+            raise UnitError(f'expected a duration like "320ms" or "1.5s", got {_shown(text)}{hint}')
+        if len(m.group(1)) > _MAX_DIGITS:
+            raise UnitError(f"{_shown(text)} is out of range: a duration is at most 1 h")
         total += Fraction(m.group(1)) * _DURATION_MS[m.group(2)]
+        if total > MAX_DURATION_MS:
+            raise UnitError(
+                f"{_shown(text)} is longer than 1 h, the longest duration gate accepts "
+                "(for a timeout or a start-up limit)"
+            )
         pos = m.end()
     return float(total)
 
@@ -113,7 +150,9 @@ def parse_percent(text: str) -> float:
     """Percent as a number from "5%" or "12.5 %"."""
     m = _PERCENT_RE.fullmatch(text) if isinstance(text, str) else None
     if not m:
-        raise UnitError(f'expected a percentage like "5%", got {text!r}')
+        raise UnitError(f'expected a percentage like "5%", got {_shown(text)}')
+    if len(m.group(1)) > _MAX_DIGITS:
+        raise UnitError(f"{_shown(text)} is out of range: too many digits for a percentage")
     return float(m.group(1))
 
 

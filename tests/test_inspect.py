@@ -390,7 +390,7 @@ def test_go_buildinfo_matches_go_version_m(facts, fixtures, go_toolchains) -> No
 
 
 def test_in_process_equals_cli(facts, fixtures) -> None:
-    from gate.report.json import facts_to_dict
+    from gate.results import facts_to_dict
 
     for name in ("c-pie", "go1.27-hello-sw", "c-shared"):
         assert (

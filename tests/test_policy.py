@@ -142,3 +142,61 @@ def test_extends_cycle_and_missing(tmp_path: Path) -> None:
         proc = run_gate("policy", "validate", spec)
         assert proc.returncode == 2 and fragment in proc.stderr
         assert len(proc.stderr.splitlines()) == 1
+
+
+ABSURD = {
+    "size-exponent": ('[size]\nmax_file = "1e5000"\n',
+                      "size.max_file: '1e5000' is out of range: a size is a whole number of "
+                      "bytes, at most 1 EiB"),
+    "size-huge-exponent": ('[size]\nmax_file = "1e999999999 MB"\n',
+                           "size.max_file: '1e999999999 MB' is out of range"),
+    "section-huge": ('[size]\nmax_section = { ".text" = "1e999999999 MB" }\n',
+                     "size.max_section: ['.text']: '1e999999999 MB' is out of range"),
+    "size-float-inf": ("[size]\nmax_file = 1e5000\n",
+                       'size.max_file: expected a size like "8.5 MB", got inf'),
+    "p95-400-digit-string": (f'[startup]\np95 = "{"1" * 400} ms"\n',
+                             "startup.p95: '11111111111111111111111111111… (405 characters) is "
+                             "out of range: a duration is at most 1 h"),
+    "p95-400-digit-number": (f"[startup]\np95 = {'1' * 400}\n",
+                             'startup.p95: expected a duration like "320ms" or "1.5s", got '
+                             "111111111111111111111111111111… (400 characters)"),
+    "p95-5000-digit-number": (f"[startup]\np95 = {'1' * 5000}\n",
+                              "not valid TOML: Exceeds the limit (4300 digits)"),
+    "timeout-600h": ('[startup]\ntimeout = "600h"\n',
+                     "startup.timeout: '600h' is longer than 1 h, the longest duration gate "
+                     "accepts"),
+    "runs-huge": ("[startup]\nruns = 100000000000000000000\n",
+                  "startup.runs: 100000000000000000000 is more than 10000, the most gate allows"),
+    "growth-400-digits": (f'[size]\nmax_growth = "{"9" * 400}%"\n',
+                          "size.max_growth: '99999999999999999999999999999… (403 characters) "
+                          "is out of range"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(ABSURD))
+def test_absurd_values_are_one_line_within_100_ms(tmp_path: Path, case: str) -> None:
+    import time
+
+    content, expected = ABSURD[case]
+    path = tmp_path / "policy.toml"
+    path.write_text(content)
+    start = time.perf_counter()
+    with pytest.raises(PolicyError) as exc:
+        load_policy(str(path))
+    assert time.perf_counter() - start < 0.1
+    message = str(exc.value)
+    assert message.startswith(f"{path}: ") and expected in message, message
+    assert "\n" not in message and len(message) < 300
+
+
+def test_timeout_option_beyond_an_hour(tmp_path: Path) -> None:
+    for args in (("check", "/bin/true", "--timeout", "600h"),
+                 ("startup", "/bin/true", "--timeout", "600h"),
+                 ("startup", "/bin/true", "--grace", "2h")):  # fmt: skip
+        proc = run_gate(*args)
+        assert proc.returncode == 2
+        option, text = args[2:]
+        assert proc.stderr == (
+            f"gate: error: {option}: '{text}' is longer than 1 h, the longest duration gate "
+            "accepts (for a timeout or a start-up limit)\n"
+        )

@@ -24,7 +24,7 @@ WEIRD = 'we"ird\nna\\me'
 
 
 def _section(name: str, size: int, kind: str = "SHT_PROGBITS") -> dict[str, Any]:
-    return {"name": name, "type": kind, "size": size, "flags": 2, "address": 0, "offset": 0}
+    return {"name": name, "type": kind, "size": size, "flags": "A", "address": 0, "offset": 0}
 
 
 def _facts(path: str, file_size: int, sections: list[dict[str, Any]]) -> dict[str, Any]:

@@ -30,14 +30,14 @@ def command(level: str, title: str, message: str) -> str:
 
 def _problems(doc: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
     """(level, title, message) for every binary that errored and every failed or warned check."""
-    for binary in doc.get("binaries") or []:
-        name = str(binary.get("name") or binary.get("path") or "?")
-        if binary.get("error"):
-            yield "error", f"{name}: not judged", str(binary["error"])
-        for check in binary.get("checks") or []:
-            level = _LEVEL.get(check.get("status"))
+    for binary in doc["binaries"]:
+        name = binary["name"] or binary["path"] or "?"
+        if binary["error"]:
+            yield "error", f"{name}: not judged", binary["error"]
+        for check in binary["checks"]:
+            level = _LEVEL.get(check["status"])
             if level:
-                yield level, f"{name}: {check.get('id')}", str(check.get("message") or "")
+                yield level, f"{name}: {check['id']}", check["message"]
 
 
 def render_github(doc: dict[str, Any]) -> str:

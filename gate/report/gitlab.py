@@ -29,14 +29,14 @@ def _issue(path: str, check_name: str, description: str, severity: str) -> dict[
 
 def render_gitlab(doc: dict[str, Any]) -> str:
     issues = []
-    for binary in doc.get("binaries") or []:
-        path = str(binary.get("path") or binary.get("name") or "?")
-        name = str(binary.get("name") or path)
-        if binary.get("error"):
+    for binary in doc["binaries"]:
+        path = binary["path"] or binary["name"] or "?"
+        name = binary["name"] or path
+        if binary["error"]:
             issues.append(_issue(path, "gate.error", f"{name}: {binary['error']}", "critical"))
-        for check in binary.get("checks") or []:
-            severity = _SEVERITY.get(check.get("status"))
+        for check in binary["checks"]:
+            severity = _SEVERITY.get(check["status"])
             if severity:
-                text = f"{name}: {check.get('id')}: {check.get('message') or ''}"
-                issues.append(_issue(path, str(check.get("id")), text, severity))
+                text = f"{name}: {check['id']}: {check['message']}"
+                issues.append(_issue(path, check["id"], text, severity))
     return json.dumps(issues, indent=2, ensure_ascii=False) + "\n"

@@ -16,7 +16,7 @@ import math
 import re
 from collections.abc import Iterator, Mapping
 from functools import cache
-from typing import Any, TypeGuard
+from typing import Any
 
 _TOTAL_KINDS = ("text", "rodata", "data", "bss", "symbols", "debug")
 _QUANTILES = (("0.5", "p50_ms"), ("0.9", "p90_ms"), ("0.95", "p95_ms"), ("0.99", "p99_ms"))
@@ -30,7 +30,7 @@ Sample = tuple[Labels, int | float]
 
 def render_metrics(doc: Mapping[str, Any]) -> str:
     """OpenMetrics exposition for a gate/results/v1 document, ending in `# EOF`."""
-    binaries = list(doc.get("binaries") or [])
+    binaries = doc["binaries"]
     labels = _labels(binaries)
     pairs = list(zip(binaries, labels, strict=True))
     families: list[tuple[str, str, str | None, list[Sample]]] = [
@@ -38,11 +38,7 @@ def render_metrics(doc: Mapping[str, Any]) -> str:
             "gate_file_bytes",
             "File size of the binary.",
             "bytes",
-            [
-                ((("binary", b),), f["file_size"])
-                for f, b in _facts(pairs)
-                if _is_number(f.get("file_size"))
-            ],
+            [((("binary", b),), f["file_size"]) for f, b in _facts(pairs)],
         ),
         (
             "gate_package_bytes",
@@ -61,10 +57,9 @@ def render_metrics(doc: Mapping[str, Any]) -> str:
             "Bytes by kind: text, rodata, data, bss, symbols, debug.",
             "bytes",
             [
-                ((("binary", b), ("kind", kind)), (f.get("totals") or {})[kind])
+                ((("binary", b), ("kind", kind)), f["totals"][kind])
                 for f, b in _facts(pairs)
                 for kind in _TOTAL_KINDS
-                if _is_number((f.get("totals") or {}).get(kind))
             ],
         ),
         (
@@ -74,25 +69,21 @@ def render_metrics(doc: Mapping[str, Any]) -> str:
             [
                 ((("binary", b), ("quantile", q)), stats[key] / 1000.0)
                 for s, b in _startups(pairs)
-                if (stats := s.get("stats") or {})
+                if (stats := s["stats"]) is not None
                 for q, key in _QUANTILES
-                if _is_number(stats.get(key))
             ],
         ),
         (
             "gate_startup_runs",
             "Timed start-up runs, failed ones included, warm-up runs not.",
             None,
-            [((("binary", b),), len(s.get("runs") or [])) for s, b in _startups(pairs)],
+            [((("binary", b),), len(s["runs"])) for s, b in _startups(pairs)],
         ),
         (
             "gate_startup_failed_runs",
             "Start-up runs that crashed, timed out or never became ready.",
             None,
-            [
-                ((("binary", b),), sum(not r.get("ok") for r in s.get("runs") or []))
-                for s, b in _startups(pairs)
-            ],
+            [((("binary", b),), sum(not r["ok"] for r in s["runs"])) for s, b in _startups(pairs)],
         ),
         (
             "gate_startup_max_rss_bytes",
@@ -101,7 +92,9 @@ def render_metrics(doc: Mapping[str, Any]) -> str:
             [
                 ((("binary", b),), max(rss))
                 for s, b in _startups(pairs)
-                if (rss := [r["max_rss_bytes"] for r in s.get("runs") or [] if _has_rss(r)])
+                if (
+                    rss := [r["max_rss_bytes"] for r in s["runs"] if r["max_rss_bytes"] is not None]
+                )
             ],
         ),
         (
@@ -111,7 +104,7 @@ def render_metrics(doc: Mapping[str, Any]) -> str:
             [
                 ((("binary", b), ("status", status)), count)
                 for binary, b in pairs
-                if binary.get("checks")
+                if binary["checks"]
                 for status, count in _status_counts(binary["checks"])
             ],
         ),
@@ -119,10 +112,7 @@ def render_metrics(doc: Mapping[str, Any]) -> str:
             "gate_verdict",
             "Verdict of the binary: 0 pass, 1 fail, 2 error (could not be judged).",
             None,
-            [
-                ((("binary", b),), _VERDICTS.get(str(binary.get("verdict")), 2))
-                for binary, b in pairs
-            ],
+            [((("binary", b),), _VERDICTS[binary["verdict"]]) for binary, b in pairs],
         ),
     ]
     lines: list[str] = []
@@ -144,16 +134,16 @@ def _labels(binaries: list[Mapping[str, Any]]) -> list[str]:
     Two samples with the same name and labels are invalid exposition, and would
     silently overwrite each other in GitLab's comparison.
     """
-    names = [str(b.get("name") or b.get("path") or "?") for b in binaries]
+    names = [b["name"] or b["path"] or "?" for b in binaries]
     return [
-        str(b.get("path") or name) if names.count(name) > 1 else name
+        b["path"] or name if names.count(name) > 1 else name
         for b, name in zip(binaries, names, strict=True)
     ]
 
 
 def _facts(pairs: list[tuple[Mapping[str, Any], str]]) -> Iterator[tuple[Mapping[str, Any], str]]:
     for binary, label in pairs:
-        if binary.get("facts"):
+        if binary["facts"] is not None:
             yield binary["facts"], label
 
 
@@ -161,7 +151,7 @@ def _startups(
     pairs: list[tuple[Mapping[str, Any], str]],
 ) -> Iterator[tuple[Mapping[str, Any], str]]:
     for binary, label in pairs:
-        if binary.get("startup"):
+        if binary["startup"] is not None:
             yield binary["startup"], label
 
 
@@ -169,10 +159,9 @@ def _sections(pairs: list[tuple[Mapping[str, Any], str]]) -> Iterator[Sample]:
     """Section sizes; sections that share a name (legal in ELF) are summed into one sample."""
     for facts, label in _facts(pairs):
         sizes: dict[str, float] = {}
-        for section in facts.get("sections") or []:
-            size = section.get("size")
-            name = str(section.get("name") or "")
-            if _is_number(size) and size > 0 and name:
+        for section in facts["sections"]:
+            size, name = section["size"], section["name"]
+            if size > 0 and name:
                 sizes[name] = sizes.get(name, 0) + size
         for name, size in sizes.items():
             yield (("binary", label), ("section", name)), size
@@ -182,26 +171,17 @@ def _packages(pairs: list[tuple[Mapping[str, Any], str]]) -> Iterator[Sample]:
     """The largest packages only: a metric per package of a big service would swamp GitLab's
     widget, and what grew is in the Markdown and `gate diff` anyway."""
     for binary, label in pairs:
-        attribution = binary.get("attribution")
-        rows = attribution.get("packages") if isinstance(attribution, Mapping) else None
+        attribution = binary["attribution"]
+        rows = attribution["packages"] if attribution is not None else None
         for row in (rows or [])[:TOP_PACKAGES]:
-            if isinstance(row, Mapping) and _is_number(row.get("bytes")):
-                yield (("binary", label), ("package", str(row.get("name")))), row["bytes"]
+            yield (("binary", label), ("package", row["name"])), row["bytes"]
 
 
 def _status_counts(checks: list[Mapping[str, Any]]) -> Iterator[tuple[str, int]]:
     """Every status, zeros included, so a count that drops to 0 still shows in a diff."""
-    statuses = [str(c.get("status")) for c in checks]
-    for status in (*_STATUSES, *sorted(set(statuses) - set(_STATUSES))):
+    statuses = [c["status"] for c in checks]
+    for status in _STATUSES:
         yield status, statuses.count(status)
-
-
-def _has_rss(run: Mapping[str, Any]) -> bool:
-    return _is_number(run.get("max_rss_bytes"))
-
-
-def _is_number(value: Any) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _escape(text: str) -> str:
