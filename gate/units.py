@@ -68,9 +68,10 @@ _MAX_EXPONENT_DIGITS = 3
 
 def _shown(value: object) -> str:
     """A value for a message: as written, on one line, cut when long."""
-    if isinstance(value, int) and value.bit_length() > 128:  # repr refuses 4,300+ digits
-        return f"an integer of {value.bit_length()} bits"
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an integer of over 4,300 digits
+        return f"an integer of {value.bit_length()} bits" if isinstance(value, int) else "?"
     return text if len(text) <= 40 else f"{text[:30]}… ({len(text)} characters)"
 
 
