@@ -1,22 +1,28 @@
-"""A previous results document (file or URL) for relative checks: growth, regression.
+"""Reading a previous document (file or URL) for relative checks: growth, regression.
 
 The baseline is untrusted input like the binary: bounded reads (a size cap, also for
-URLs, read in chunks), a timeout on every request, and one clear line for each way
-it can be wrong (missing, not JSON, another schema, HTTP errors).
+URLs, read in chunks), a timeout on every request, bounded nesting, and one clear line
+for each way it can be wrong (missing, not JSON, HTTP errors). What a results document
+must hold is checked by gate.results, which loads it through `load_document`.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from gate.errors import GateError
 
-RESULTS_SCHEMA = "gate/results/v1"
 MAX_BYTES = 32 * 1024 * 1024
 TIMEOUT_S = 15.0
+# Arrays and objects inside each other: a results document needs 8, a size document 3.
+# Checked before parsing, so a hostile file cannot drive json's recursion to its limit.
+MAX_DEPTH = 20
+MAX_DIGITS = 20  # an integer with more digits is beyond 64 bits: kept as OutOfRange
 
 
 class BaselineError(GateError):
@@ -141,7 +147,7 @@ def _read(path: str) -> bytes:
             raise BaselineError(f"{path}: larger than {MAX_BYTES // 2**20} MiB; not a results file")
         return p.read_bytes()
     except FileNotFoundError:
-        raise BaselineMissing(f"{path}: no such baseline file") from None
+        raise BaselineMissing(f"{path}: no such file") from None
     except OSError as exc:
         raise BaselineError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
@@ -150,33 +156,85 @@ def _is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
-def _shown(source: str) -> str:
+def shown_source(source: str) -> str:
+    """A path as given, a URL with its credentials and tokens redacted: for messages."""
     return redact_url(source) if _is_url(source) else source
 
 
-def load_document(source: str) -> dict[str, Any]:
-    """A JSON object from a path or an http(s) URL, read with the same bounds as a baseline."""
-    raw = _fetch(source) if _is_url(source) else _read(source)
+class OutOfRange(float):
+    """A JSON number too large to compute with (more than MAX_DIGITS digits, or beyond a
+    float's range), read as an infinity that keeps its text for the error message."""
+
+    text: str
+
+    def __new__(cls, text: str) -> OutOfRange:
+        number = super().__new__(cls, -math.inf if text.startswith("-") else math.inf)
+        number.text = text
+        return number
+
+
+def _parse_int(text: str) -> int | float:
+    # int() refuses over 4,300 digits with a ValueError json does not turn into an error.
+    return OutOfRange(text) if len(text.lstrip("-")) > MAX_DIGITS else int(text)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    return OutOfRange(text) if math.isinf(value) else value
+
+
+_ESCAPE = re.compile(r"\\.", re.S)
+_STRING = re.compile(r'"[^"]*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_OPEN_CLOSE = str.maketrans("[{]}", "(())")
+
+
+def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
+    """Whether JSON text nests arrays and objects more than `limit` deep.
+
+    Linear and in C: escapes and strings are dropped, then only brackets are left, and
+    each pass removes the innermost pairs: a well-formed text of depth d is gone after d
+    passes. Brackets left unpaired mean the text is not JSON; it is refused here only
+    when json's parser could nest deeper than `limit` on its way to saying so.
+    """
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", _ESCAPE.sub("", text)))
+    brackets = brackets.translate(_OPEN_CLOSE)
+    for _ in range(limit):
+        inner = brackets.replace("()", "")
+        if inner == brackets:
+            return brackets.count("(") > limit
+        brackets = inner
+    return bool(brackets)
+
+
+def parse_json(raw: bytes, shown: str) -> Any:
+    """JSON from untrusted bytes: nesting bounded, every number a Python int or float
+    (OutOfRange for ones too large), every failure a BaselineError naming `shown`."""
     try:
-        doc = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BaselineError(f"{_shown(source)}: not JSON ({exc})") from None
-    if not isinstance(doc, dict):
-        raise BaselineError(f"{_shown(source)}: not a gate document (a JSON {type(doc).__name__})")
-    return doc
-
-
-def load_results(source: str) -> dict[str, Any]:
-    """A gate/results/v1 document from a path or an http(s) URL."""
-    doc = load_document(source)
-    schema = doc.get("schema")
-    if schema != RESULTS_SCHEMA:
+        text = raw.decode(json.detect_encoding(raw))
+    except UnicodeDecodeError as exc:
+        raise BaselineError(f"{shown}: not JSON (not UTF-8 text: {exc.reason})") from None
+    if too_deep(text):
         raise BaselineError(
-            f"{_shown(source)}: not a gate results file "
-            f"(schema {schema!r}, expected {RESULTS_SCHEMA!r})"
+            f"{shown}: arrays or objects nested deeper than {MAX_DEPTH} levels; not a gate document"
         )
-    if not isinstance(doc.get("binaries"), list):
-        raise BaselineError(f"{_shown(source)}: results file without a binaries list")
+    try:
+        return json.loads(text, parse_int=_parse_int, parse_float=_parse_float)
+    except json.JSONDecodeError as exc:
+        raise BaselineError(f"{shown}: not JSON ({exc})") from None
+
+
+def load_document(source: str) -> dict[str, Any]:
+    """A JSON object from a path or an http(s) URL, read with the same bounds as a baseline.
+
+    Numbers may still be NaN, infinite or OutOfRange: a reader checks them against the
+    format it expects (gate.results does for results documents).
+    """
+    raw = _fetch(source) if _is_url(source) else _read(source)
+    doc = parse_json(raw, shown_source(source))
+    if not isinstance(doc, dict):
+        kind = "list" if isinstance(doc, list) else "string" if isinstance(doc, str) else "value"
+        raise BaselineError(f"{shown_source(source)}: not a gate document (a JSON {kind})")
     return doc
 
 

@@ -10,14 +10,12 @@ import dataclasses
 import glob
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gate import __version__
-from gate.baseline import RESULTS_SCHEMA
 from gate.errors import GateError, UsageError
 from gate.judge import Context, judge, verdict
+from gate.pairing import Pairing, label
 from gate.policy import Policy, Rule
 from gate.startup.ready import ReadySpec, parse_ready
 from gate.startup.runner import RunConfig, StartError, port_problem
@@ -162,7 +160,7 @@ def _measure(
 ) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None, str]:
     """(facts, attribution, startup or None, why start-up was skipped) for one binary."""
     from gate.elf.facts import inspect_binary
-    from gate.report.json import facts_to_dict, startup_to_dict
+    from gate.results import facts_to_dict, startup_to_dict
     from gate.startup.measure import measure
 
     try:
@@ -203,10 +201,11 @@ def check_binary(
     path: str,
     policy: Policy,
     opts: CheckOptions,
-    baseline: Mapping[str, Any] | None,
+    pairing: Pairing | None,
     progress_for: Callable[[str], Any] | None = None,
 ) -> dict[str, Any]:
-    """One binary's entry of the results document; `baseline` is its entry in the baseline."""
+    """One binary's entry of the results document; `pairing` says which baseline entry it
+    is compared with (None: no baseline was given)."""
     entry: dict[str, Any] = {
         "path": path,
         "name": Path(path).name,
@@ -216,6 +215,7 @@ def check_binary(
         "startup": None,
         "attribution": None,
         "checks": [],
+        "compared_with": None,
     }
     rules = policy.for_binary(path)
     try:
@@ -224,14 +224,47 @@ def check_binary(
         entry["error"] = str(exc)
         return entry
     entry["facts"], entry["attribution"], entry["startup"] = facts, attribution, startup
+    entry["compared_with"] = compared_with(pairing, startup)
     undecided = _setting(rules, "undecided", "warn")
-    checks = judge(rules, Context(facts, startup, baseline, skipped, attribution, undecided))
+    rule = rules.get("baseline.unmatched")
+    ctx = Context(
+        facts,
+        startup,
+        pairing.entry if pairing else None,
+        skipped,
+        attribution,
+        undecided,
+        pairing,
+        "warn" if rule is None else rule.value,
+    )
+    checks = judge(rules, ctx)
     slow = any(c.id.startswith("startup.") and c.status in ("fail", "warn") for c in checks)
     if startup is not None and (opts.breakdown or slow):
         startup["breakdown"] = explain_startup(path, rules, opts, facts, startup)
     entry["checks"] = [dataclasses.asdict(c) for c in checks]
     entry["verdict"] = verdict(checks)
     return entry
+
+
+def compared_with(
+    pairing: Pairing | None, startup: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """The few baseline numbers every report shows beside this binary's: its name, size and
+    p50/p95 (from the baseline's results, or the A/B runs of --baseline-binary)."""
+    if pairing is None or pairing.entry is None:
+        return None
+    base = pairing.entry
+    stats = (base.get("startup") or {}).get("stats")
+    if not stats and startup is not None and startup.get("against"):
+        stats = startup["against"].get("stats")
+    facts = base.get("facts") or {}
+    return {
+        "name": label(base),
+        "how": pairing.how,
+        "file_size": facts.get("file_size"),
+        "p50_ms": stats["p50_ms"] if stats else None,
+        "p95_ms": stats["p95_ms"] if stats else None,
+    }
 
 
 def explain_startup(
@@ -264,7 +297,7 @@ def inspect_baseline_binary(old: str) -> dict[str, Any]:
     """The base branch's binary as a baseline entry: its facts and attribution. Its
     start-up is not measured here but interleaved with the new one's (A/B, `against`)."""
     from gate.elf.facts import inspect_binary
-    from gate.report.json import facts_to_dict
+    from gate.results import facts_to_dict
     from gate.startup.runner import check_executable
 
     try:
@@ -278,26 +311,4 @@ def inspect_baseline_binary(old: str) -> dict[str, Any]:
         "facts": facts,
         "attribution": _attribution(old),
         "startup": None,
-    }
-
-
-def results_document(
-    policy: Policy, entries: list[dict[str, Any]], baseline: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """The gate/results/v1 document; `baseline` says what relative checks compared with."""
-    if any(e["verdict"] == "error" for e in entries):
-        overall = "error"
-    elif any(e["verdict"] == "fail" for e in entries):
-        overall = "fail"
-    else:
-        overall = "pass"
-    return {
-        "schema": RESULTS_SCHEMA,
-        "gate_version": __version__,
-        "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "verdict": overall,
-        "policy": policy.name,
-        "policy_sources": list(policy.sources),
-        "baseline": dict(baseline) if baseline else None,
-        "binaries": entries,
     }

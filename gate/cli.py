@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from gate import __version__
-from gate.errors import EXIT_ERROR, EXIT_FAIL, BinaryError, GateError, UsageError
+from gate.errors import EXIT_ERROR, EXIT_FAIL, BinaryError, GateError, UnitError, UsageError
 
 app = typer.Typer(
     name="gate",
@@ -86,9 +86,33 @@ def inspect(
         raise typer.Exit(EXIT_ERROR)
 
 
+class _Interrupted(GateError):
+    """SIGTERM or SIGINT while programs run: said in one line, like every other stop."""
+
+    def __init__(self, signum: int) -> None:
+        name = signal.Signals(signum).name
+        super().__init__(f"{'interrupted' if signum == signal.SIGINT else 'terminated'} by "
+                         f"{name}; stopped the program under test")  # fmt: skip
+        self.exit_code = 130 if signum == signal.SIGINT else EXIT_ERROR
+
+
 def _terminated(signum: int, frame: object) -> None:
-    """SIGTERM while a program runs: unwind, so the run's processes are stopped and reaped."""
-    raise GateError("terminated by SIGTERM; stopped the program under test")
+    """SIGTERM or SIGINT while a program runs: unwind, so the run's processes are stopped
+    and reaped (click would otherwise turn Ctrl-C into "Aborted!" and exit 1, a "fail")."""
+    raise _Interrupted(signum)
+
+
+class _OnStop:
+    """SIGTERM and SIGINT handled by _terminated for the duration of a `with`."""
+
+    def __enter__(self) -> None:
+        self.previous = {
+            sig: signal.signal(sig, _terminated) for sig in (signal.SIGTERM, signal.SIGINT)
+        }
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
 
 def _resolve_program(binary: str) -> str:
@@ -98,6 +122,16 @@ def _resolve_program(binary: str) -> str:
 
         return shutil.which(binary) or binary
     return binary
+
+
+def _duration_ms(option: str, text: str) -> float:
+    """A duration option in milliseconds; a bad or absurd one names the option."""
+    from gate.units import parse_duration
+
+    try:
+        return parse_duration(text)
+    except UnitError as exc:
+        raise UsageError(f"{option}: {exc}") from None
 
 
 def _parse_env(pairs: list[str]) -> dict[str, str]:
@@ -152,19 +186,23 @@ def startup(
     ] = False,
 ) -> None:
     """Time N cold starts of a program, to exit or until it is ready."""
+    if args:  # words after BINARY but before `--`: a forgotten `--`, not program arguments
+        shown = " ".join(args)
+        raise UsageError(
+            f"{shown!r}: arguments for the program go after --: gate startup {binary} -- {shown}"
+        )
     from gate.report.progress import RunProgress
     from gate.startup.measure import measure
     from gate.startup.ready import parse_ready
     from gate.startup.runner import RunConfig, port_problem
-    from gate.units import parse_duration
 
     cfg = RunConfig(
         binary=_resolve_program(binary),
-        args=tuple(args or ()),
+        args=tuple(_state["program_args"]),
         env=_parse_env(env or []),
         ready=parse_ready(ready),
-        timeout_s=parse_duration(timeout) / 1000,
-        grace_s=parse_duration(grace) / 1000,
+        timeout_s=_duration_ms("--timeout", timeout) / 1000,
+        grace_s=_duration_ms("--grace", grace) / 1000,
         cold=cold,
         drop_caches=drop_caches,
     )
@@ -177,11 +215,10 @@ def startup(
 
         other = replace(cfg, binary=_resolve_program(against), evict_files=())
     progress = RunProgress(Path(binary).name)
-    previous = signal.signal(signal.SIGTERM, _terminated)  # a cancelled CI job: clean up first
     try:
-        result = measure(cfg, runs, warmup, progress, against=other)
+        with _OnStop():  # a cancelled CI job, or Ctrl-C: clean up first
+            result = measure(cfg, runs, warmup, progress, against=other)
     finally:
-        signal.signal(signal.SIGTERM, previous)
         progress.finish()
     why = _startup_breakdown(cfg, result) if breakdown and result.stats else None
     if json_out:
@@ -205,9 +242,13 @@ def startup(
         raise typer.Exit(EXIT_FAIL)
 
 
-def _old_view(source: str, by: str, binary: str) -> tuple[str, int, dict[str, int]]:
-    """(name, file size, bytes per name) of the baseline: a binary, or a size/results JSON."""
-    from gate.baseline import entry_for, load_document
+def _old_view(
+    source: str, by: str, binary: str, names: list[str]
+) -> tuple[str, int, dict[str, int]]:
+    """(name, file size, bytes per name) of the baseline: a binary, or a size/results JSON
+    (its entry for this binary paired as gate/pairing.py says; `names`: --baseline-name)."""
+    from gate.baseline import load_document
+    from gate.pairing import pair, parse_choices
     from gate.report.size import SIZE_SCHEMA, VIEWS
 
     is_json = source.startswith(("http://", "https://")) or source.endswith(".json")
@@ -226,9 +267,14 @@ def _old_view(source: str, by: str, binary: str) -> tuple[str, int, dict[str, in
             raise UsageError(f"{source}: entries by {doc.get('by')}, not by {by} (use --by)")
         rows, size = doc.get("entries"), doc.get("file_size")
     elif schema == "gate/results/v1":
-        entry = entry_for(doc, binary) if isinstance(doc.get("binaries"), list) else None
-        if entry is None and len(doc.get("binaries") or []) == 1:
-            entry = doc["binaries"][0]
+        from gate.baseline import shown_source
+        from gate.results import validate
+
+        doc = validate(doc, shown_source(source))
+        (paired,) = pair(doc["binaries"], [binary], parse_choices(names, [binary]), source)
+        if paired.entry is None:
+            raise UsageError(f"--against: {paired.note}")
+        entry = paired.entry
         attribution = entry.get("attribution") if isinstance(entry, dict) else None
         if entry is None or not isinstance(attribution, dict):
             raise UsageError(f"{source}: no attribution recorded for {Path(binary).name}")
@@ -237,11 +283,19 @@ def _old_view(source: str, by: str, binary: str) -> tuple[str, int, dict[str, in
         raise UsageError(f"{source}: not a gate size or results document (schema {schema!r})")
     if not isinstance(rows, list):
         raise UsageError(f"{source}: no {by} attribution in it (not a Go binary?)")
-    old = {}
-    for row in rows:
-        if isinstance(row, dict) and isinstance(row.get("name"), str):
-            old[row["name"]] = int(row.get("bytes") or 0)
-    return source, int(size or 0), old
+
+    def count(value: Any, where: str) -> int:
+        """A size document is read only here: its numbers are checked as they are used."""
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**64:
+            return value
+        raise UsageError(f"{source}: {where}: expected a non-negative integer, got {value!r:.60}")
+
+    old: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or not isinstance(row.get("name"), str):
+            raise UsageError(f"{source}: entries[{i}]: expected {{name, bytes}}, got {row!r:.60}")
+        old[row["name"]] = old.get(row["name"], 0) + count(row.get("bytes"), f"entries[{i}].bytes")
+    return source, count(size, "file_size"), old
 
 
 def _demangle(doc: dict[str, Any]) -> None:
@@ -262,7 +316,7 @@ def _demangle(doc: dict[str, Any]) -> None:
             row["name"] = name
 
 
-@app.command()
+@app.command(short_help="Where the bytes are; with --against, what grew.")
 def size(
     binary: Annotated[str, typer.Argument(metavar="BINARY", help="The ELF binary.")],
     by: Annotated[
@@ -277,6 +331,13 @@ def size(
     against: Annotated[
         str | None,
         typer.Option("--against", help="The old binary, or its size/results JSON: what grew."),
+    ] = None,
+    baseline_name: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--baseline-name",
+            help="With --against RESULTS.json of several binaries: which one to compare with.",
+        ),
     ] = None,
     demangle: Annotated[
         bool, typer.Option("--demangle", help="C++/Rust symbol names through c++filt.")
@@ -306,7 +367,7 @@ def size(
     if against is not None:
         from gate.diff import growth
 
-        old_name, old_size, old = _old_view(against, by, binary)
+        old_name, old_size, old = _old_view(against, by, binary, baseline_name or [])
         compared = (old_name, old_size, growth({e.name: e.bytes for e in entries}, old))
     doc = size_document(binary, attr, by, top, compared)
     if demangle and by == "symbol":
@@ -376,11 +437,12 @@ def _warn(message: str) -> None:
 
 def _load_baseline(source: str, optional: bool) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """(document or None, what the results record about it)."""
-    from gate.baseline import BaselineMissing, load_results, redact_url
+    from gate.baseline import BaselineMissing, redact_url
+    from gate.results import load
 
     shown = redact_url(source) if source.startswith(("http://", "https://")) else source
     try:
-        return load_results(source), {"source": shown, "found": True}
+        return load(source), {"source": shown, "found": True}
     except BaselineMissing as exc:
         if not optional:
             raise
@@ -440,8 +502,20 @@ def check(
         ),
     ] = False,
     baseline_binary: Annotated[
-        str | None,
-        typer.Option("--baseline-binary", help="The base branch's binary, measured as baseline."),
+        list[str] | None,
+        typer.Option(
+            "--baseline-binary",
+            help="The base branch's binary, started interleaved as baseline; repeatable, "
+            "paired with the binaries as --baseline's entries are.",
+        ),
+    ] = None,
+    baseline_name: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--baseline-name",
+            help="NAME or BINARY=NAME: which baseline binary to compare with when the names "
+            "differ (default: same path, same file name, or the only one on each side).",
+        ),
     ] = None,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write results JSON.")] = None,
@@ -455,19 +529,18 @@ def check(
     """Inspect, start, judge against a policy, report. Exit 0 pass, 1 fail, 2 error."""
     import dataclasses
 
-    from gate.baseline import entry_for
     from gate.check import (
         CheckOptions,
         check_binary,
         expand,
         inspect_baseline_binary,
         preflight,
-        results_document,
     )
+    from gate.pairing import Pairing, pair, parse_choices
     from gate.policy import load_policy
     from gate.report.progress import RunProgress
     from gate.report.write import write_reports
-    from gate.units import parse_duration
+    from gate.results import results_document
 
     chosen = load_policy(policy)  # a bad policy stops everything before anything runs
     if ready is not None:
@@ -477,7 +550,7 @@ def check(
     opts = CheckOptions(
         runs=runs,
         ready=ready,
-        timeout_ms=parse_duration(timeout) if timeout else None,
+        timeout_ms=_duration_ms("--timeout", timeout) if timeout else None,
         cold=cold,
         startup=not no_startup,
         args=tuple(_state["program_args"]),
@@ -487,21 +560,31 @@ def check(
     )
     if baseline and baseline_binary:
         raise UsageError("--baseline and --baseline-binary: give one of them")
+    if baseline_name and not (baseline or baseline_binary):
+        raise UsageError("--baseline-name chooses within a baseline: give --baseline or "
+                         "--baseline-binary too")  # fmt: skip
     base, base_info = _load_baseline(baseline, baseline_optional) if baseline else (None, None)
     paths = expand(binaries)
     preflight(paths, chosen, opts)  # a start-up that cannot work stops everything first
-    if baseline_binary and len(paths) != 1:
-        raise UsageError(f"--baseline-binary compares one binary; {len(paths)} given")
-    previous = signal.signal(signal.SIGTERM, _terminated)
-    try:
-        if baseline_binary:
-            old = inspect_baseline_binary(baseline_binary)
-            base = {"binaries": [{**old, "path": paths[0]}]}
-            base_info = {"source": f"binary {baseline_binary}", "found": True}
-            opts = dataclasses.replace(opts, against=baseline_binary)
-        entries = [check_binary(p, chosen, opts, entry_for(base, p), RunProgress) for p in paths]
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    choices = parse_choices(baseline_name or [], paths)
+    pairings: list[Pairing | None] = [None] * len(paths)
+    if baseline_binary:
+        olds = [inspect_baseline_binary(b) for b in baseline_binary]
+        pairings = list(pair(olds, paths, choices, "--baseline-binary"))
+        base_info = {"source": "binary " + ", ".join(baseline_binary), "found": True}
+    elif base is not None:
+        source = str(base_info["source"]) if base_info else baseline or ""
+        pairings = list(pair(base["binaries"], paths, choices, source))
+    elif base_info is not None:  # --baseline-optional, and it does not exist yet
+        note = f"no baseline yet ({base_info['source']} does not exist; --baseline-optional)"
+        pairings = [Pairing(None, "missing", note)] * len(paths)
+    entries = []
+    with _OnStop():
+        for path, paired in zip(paths, pairings, strict=True):
+            these = opts
+            if baseline_binary and paired is not None and paired.entry is not None:
+                these = dataclasses.replace(opts, against=str(paired.entry["path"]))
+            entries.append(check_binary(path, chosen, these, paired, RunProgress))
     doc = results_document(chosen, entries, base_info)
     outputs = [
         (path, fmt)
@@ -515,10 +598,20 @@ def check(
     ]
     write_reports([(path, _render(doc, fmt)) for path, fmt in outputs])
     sys.stdout.write(_render(doc, "text"))
-    for entry in entries:
-        if entry["error"]:
-            _error(entry["error"])
+    if not _same_stream():  # the report above already says it where both streams meet
+        for entry in entries:
+            if entry["error"]:
+                _error(entry["error"])
     raise typer.Exit(_EXIT_FOR[doc["verdict"]])
+
+
+def _same_stream() -> bool:
+    """stdout and stderr are one file (a terminal, or a CI log taking both)."""
+    try:
+        out, err = os.fstat(sys.stdout.fileno()), os.fstat(sys.stderr.fileno())
+    except (OSError, ValueError):
+        return False
+    return (out.st_dev, out.st_ino) == (err.st_dev, err.st_ino)
 
 
 policy_app = typer.Typer(help="Built-in policies and checking a policy file.", no_args_is_help=True)
@@ -557,18 +650,15 @@ def policy_show(name: Annotated[str, typer.Argument(help="Built-in name or file.
 @policy_app.command("validate")
 def policy_validate(path: Annotated[str, typer.Argument(help="A policy file.")]) -> None:
     """Load a policy as gate check would; exit 2 with the first problem."""
-    from gate.policy import load_policy
+    from gate.policy import SETTINGS, load_policy
 
     pol = load_policy(path)
-    checks = [
-        r
-        for r in pol.rules.values()
-        if not r.id.startswith("startup.")
-        or r.id.split(".")[1] in ("p50", "p90", "p95", "p99", "max_rss", "max_regression")
-    ]
+    checks = sum(rule_id not in SETTINGS for rule_id in pol.rules)
+    overrides = len(pol.overrides)
     typer.echo(
-        f"{path}: ok: policy {pol.name!r}, {len(checks)} checks, "
-        f"{len(pol.overrides)} per-binary overrides ({' -> '.join(pol.sources)})"
+        f"{path}: ok: policy {pol.name!r}, {checks} check{'' if checks == 1 else 's'}, "
+        f"{overrides} per-binary override{'' if overrides == 1 else 's'} "
+        f"({' -> '.join(pol.sources)})"
     )
 
 
@@ -586,11 +676,11 @@ def report(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here.")] = None,
 ) -> None:
     """Re-render a saved result."""
-    from gate.baseline import load_results
+    from gate.results import load
 
     if fmt not in _REPORT_FORMATS:
         raise UsageError(f"--format {fmt!r}: expected one of {', '.join(_REPORT_FORMATS)}")
-    doc = load_results(results)
+    doc = load(results)
     text = _render(doc, fmt)
     if output is None:
         sys.stdout.write(text)
@@ -617,22 +707,33 @@ def _append(variable: str, text: str) -> None:
 def _github_files(doc: dict[str, Any]) -> None:
     """Inside GitHub Actions: the Markdown into the job summary, the verdict into the outputs."""
     _append("GITHUB_STEP_SUMMARY", _render(doc, "markdown"))
-    _append("GITHUB_OUTPUT", f"verdict={doc.get('verdict', 'error')}\n")
+    _append("GITHUB_OUTPUT", f"verdict={doc['verdict']}\n")
 
 
-@app.command()
+@app.command(short_help="What changed between two results.")
 def diff(
     old: Annotated[str, typer.Argument(help="The base branch's results JSON (file or URL).")],
     new: Annotated[str, typer.Argument(help="This change's results JSON (file or URL).")],
     fmt: Annotated[str, typer.Option("--format", help="text or markdown.")] = "text",
+    baseline_name: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--baseline-name",
+            help="NEW=OLD: pair a renamed binary (default: same path, same file name, or the "
+            "only binary on each side).",
+        ),
+    ] = None,
 ) -> None:
     """What changed between two results: size, sections, packages, start-up, check verdicts."""
-    from gate.baseline import load_results
     from gate.diff import diff_results
+    from gate.pairing import parse_choices
+    from gate.results import load
 
     if fmt not in ("text", "markdown"):
         raise UsageError(f"--format {fmt!r}: expected text or markdown")
-    diffs = diff_results(load_results(old), load_results(new))
+    old_doc, new_doc = load(old), load(new)
+    paths = [str(b["path"]) for b in new_doc["binaries"]]
+    diffs = diff_results(old_doc, new_doc, parse_choices(baseline_name or [], paths))
     if fmt == "markdown":
         from gate.report.diff import render_diff_markdown
 
@@ -645,7 +746,7 @@ def diff(
 
 def _footer(doc: dict[str, Any], env: dict[str, str]) -> str:
     """gate's version, the policy and a link to the job, for the comment's last line."""
-    parts = [f"gate {doc.get('gate_version', __version__)}", f"policy {doc.get('policy', '?')}"]
+    parts = [f"gate {doc['gate_version'] or __version__}", f"policy {doc['policy']}"]
     job = env.get("CI_JOB_URL")
     if not job and env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
         server = env.get("GITHUB_SERVER_URL", "https://github.com")
@@ -655,7 +756,7 @@ def _footer(doc: dict[str, Any], env: dict[str, str]) -> str:
     return " · ".join(parts)
 
 
-@app.command()
+@app.command(short_help="Create or update the one PR/MR comment.")
 def comment(
     results: Annotated[str, typer.Argument(help="The results JSON of this run.")],
     github: Annotated[bool, typer.Option("--github", help="Pull request comment.")] = False,
@@ -680,20 +781,22 @@ def comment(
     GitLab: GATE_GITLAB_TOKEN, CI_API_V4_URL, CI_PROJECT_ID, CI_MERGE_REQUEST_IID (or --mr).
     A token that may not write (a fork's pull request) skips the comment with exit 0.
     """
-    from gate.baseline import BaselineError, load_results
+    from gate.baseline import BaselineError
     from gate.forge import CommentSkipped, github_target, gitlab_target, upsert_comment
     from gate.report.comment import marker, render_comment
 
     if github == gitlab:
         raise UsageError("give --github or --gitlab")
     mark = marker(comment_id)
-    doc = load_results(results)
+    from gate.results import load
+
+    doc = load(results)
     diffs = None
     if baseline:
         from gate.diff import diff_results
 
         try:
-            diffs = diff_results(load_results(baseline), doc)
+            diffs = diff_results(load(baseline), doc)
         except BaselineError as exc:  # the comment is still worth posting without the diff
             _warn(f"{exc}; the comment has no 'what changed' table")
     env = dict(os.environ)
@@ -714,7 +817,7 @@ def main() -> None:
     # `gate check A B -- ARGS`: click allows one variadic argument, so the program's
     # arguments are split off here, before parsing.
     words = [w for w in argv if not w.startswith("-")]
-    if words[:1] == ["check"] and "--" in argv:
+    if words[:1] in (["check"], ["startup"]) and "--" in argv:
         cut = argv.index("--")
         argv, _state["program_args"] = argv[:cut], argv[cut + 1 :]
     try:
@@ -727,8 +830,8 @@ def main() -> None:
     except BrokenPipeError:  # `gate inspect x | head`: the reader left, not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(EXIT_ERROR)
-    except KeyboardInterrupt:
-        _error("interrupted")
+    except KeyboardInterrupt:  # Ctrl-C outside a run (within one, _terminated explains)
+        _error("interrupted (SIGINT)")
         sys.exit(130)
     except Exception as exc:
         if _state["debug"]:

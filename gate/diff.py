@@ -7,11 +7,14 @@ file from main and one from a pull request line up without configuration.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gate.baseline import entry_for
+from gate import explain
+from gate.explain import Contributor
+from gate.pairing import label, pair
 
 
 @dataclass(frozen=True)
@@ -60,10 +63,10 @@ class BinaryDiff:
     packages: tuple[Delta, ...]  # from the attribution, when both sides have one
     startup: tuple[Delta, ...]  # p50, p95, max RSS (ms, ms, bytes)
     checks: tuple[StatusChange, ...]  # checks whose status changed
-
-
-def _number(value: Any) -> float | None:
-    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    # What explains the file's growth (groups, packages, data symbols), as the size checks
+    # say it; empty when it did not grow or a side has no attribution.
+    grew: tuple[Contributor, ...] = ()
+    compared_with: str | None = None  # the old binary's name, where it differs
 
 
 def _changed(deltas: Iterable[Delta]) -> tuple[Delta, ...]:
@@ -71,13 +74,13 @@ def _changed(deltas: Iterable[Delta]) -> tuple[Delta, ...]:
     return tuple(sorted(moved, key=lambda d: (-abs(d.change or 0), d.name)))
 
 
-def _named_sizes(items: Any, key: str = "name", value: str = "size") -> dict[str, float]:
+def _named_sizes(
+    items: Iterable[Mapping[str, Any]] | None, value: str = "size"
+) -> dict[str, float]:
+    """Bytes by name; entries sharing a name (legal for ELF sections) are summed."""
     out: dict[str, float] = {}
-    for item in items if isinstance(items, list) else []:
-        if isinstance(item, Mapping) and isinstance(item.get(key), str):
-            size = _number(item.get(value))
-            if size is not None:
-                out[item[key]] = out.get(item[key], 0) + size
+    for item in items or ():
+        out[item["name"]] = out.get(item["name"], 0) + item[value]
     return out
 
 
@@ -86,56 +89,44 @@ def _pair(old: Mapping[str, float], new: Mapping[str, float]) -> tuple[Delta, ..
 
 
 def _facts(entry: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    facts = entry.get("facts") if entry else None
-    return facts if isinstance(facts, Mapping) else {}
+    facts = entry["facts"] if entry else None
+    return facts if facts is not None else {}
 
 
 def _packages(entry: Mapping[str, Any] | None) -> dict[str, float]:
-    attribution = entry.get("attribution") if entry else None
-    if not isinstance(attribution, Mapping):
-        return {}
-    return _named_sizes(attribution.get("packages"), value="bytes")
+    attribution = entry["attribution"] if entry else None
+    return _named_sizes(attribution["packages"], value="bytes") if attribution else {}
 
 
 def _stats(entry: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    startup = entry.get("startup") if entry else None
-    stats = startup.get("stats") if isinstance(startup, Mapping) else None
-    return stats if isinstance(stats, Mapping) else {}
+    stats = entry["startup"]["stats"] if entry and entry["startup"] else None
+    return stats if stats is not None else {}
 
 
 def _max_rss(entry: Mapping[str, Any] | None) -> float | None:
-    startup = entry.get("startup") if entry else None
-    runs = startup.get("runs") if isinstance(startup, Mapping) else None
-    values = [
-        v
-        for r in runs or []
-        if isinstance(r, Mapping) and (v := _number(r.get("max_rss_bytes"))) is not None
-    ]
+    runs = entry["startup"]["runs"] if entry and entry["startup"] else []
+    values = [r["max_rss_bytes"] for r in runs if r["max_rss_bytes"] is not None]
     return max(values) if values else None
 
 
 def _statuses(entry: Mapping[str, Any] | None) -> dict[str, str]:
-    checks = entry.get("checks") if entry else None
-    items = checks if isinstance(checks, list) else []
-    return {
-        str(c["id"]): str(c.get("status")) for c in items if isinstance(c, Mapping) and "id" in c
-    }
+    return {c["id"]: c["status"] for c in entry["checks"]} if entry else {}
 
 
 def diff_binary(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> BinaryDiff:
-    side = new or old or {}
-    name = str(side.get("name") or side.get("path") or "?")
+    side = new or old or {"name": "", "path": ""}
+    name = side["name"] or side["path"] or "?"
     kind = "new" if old is None else "removed" if new is None else "changed"
     of, nf = _facts(old), _facts(new)
-    size = Delta("file", _number(of.get("file_size")), _number(nf.get("file_size")))
+    size = Delta("file", of.get("file_size"), nf.get("file_size"))
     sections = _pair(_named_sizes(of.get("sections")), _named_sizes(nf.get("sections")))
     packages = _pair(_packages(old), _packages(new)) if _packages(old) and _packages(new) else ()
     os_, ns = _stats(old), _stats(new)
     startup = tuple(
         d
         for d in (
-            Delta("p50 ms", _number(os_.get("p50_ms")), _number(ns.get("p50_ms"))),
-            Delta("p95 ms", _number(os_.get("p95_ms")), _number(ns.get("p95_ms"))),
+            Delta("p50 ms", os_.get("p50_ms"), ns.get("p50_ms")),
+            Delta("p95 ms", os_.get("p95_ms"), ns.get("p95_ms")),
             Delta("max RSS", _max_rss(old), _max_rss(new)),
         )
         if d.old is not None or d.new is not None
@@ -146,6 +137,11 @@ def diff_binary(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) ->
         for cid in sorted(before.keys() | after.keys())
         if before.get(cid) != after.get(cid)
     )
+    grew: tuple[Contributor, ...] = ()
+    if (size.change or 0) > 0 and old is not None and new is not None:
+        old_attr, new_attr = old.get("attribution"), new.get("attribution")
+        if isinstance(old_attr, Mapping) and isinstance(new_attr, Mapping):
+            grew = explain.growth(new_attr, old_attr)
     return BinaryDiff(
         name,
         kind,
@@ -154,25 +150,30 @@ def diff_binary(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) ->
         packages,
         startup,
         checks,
+        grew,
     )
 
 
-def diff_results(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[BinaryDiff]:
+def diff_results(
+    old: Mapping[str, Any], new: Mapping[str, Any], chosen: Mapping[str, str] | None = None
+) -> list[BinaryDiff]:
     """One BinaryDiff per binary in either document: new ones first in their order, then removed.
 
-    Paired by path, else file name; two documents of one binary each are always paired.
+    Paired as a baseline is (gate/pairing.py): a chosen name, the same path, the same file
+    name, or the only binary on each side; a pair whose names differ says so.
     """
-    new_entries = [b for b in new.get("binaries") or [] if isinstance(b, Mapping)]
-    old_entries = [b for b in old.get("binaries") or [] if isinstance(b, Mapping)]
-    if len(new_entries) == 1 and len(old_entries) == 1:  # one binary each: the same program
-        return [diff_binary(old_entries[0], new_entries[0])]
+    new_entries, old_entries = new["binaries"], old["binaries"]
+    paths = [str(e.get("path") or e.get("name") or "?") for e in new_entries]
     out: list[BinaryDiff] = []
     matched: set[int] = set()
-    for entry in new_entries:
-        base = entry_for({"binaries": old_entries}, str(entry.get("path", "")))
+    for entry, paired in zip(new_entries, pair(old_entries, paths, chosen), strict=True):
+        base = paired.entry
         if base is not None:
             matched.add(id(base))
-        out.append(diff_binary(base, entry))
+        found = diff_binary(base, entry)
+        if base is not None and label(base) != found.name:
+            found = dataclasses.replace(found, compared_with=label(base))
+        out.append(found)
     out += [diff_binary(b, None) for b in old_entries if id(b) not in matched]
     return out
 

@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gate.diff import growth
+from gate import explain
+from gate.pairing import Pairing
 from gate.policy import SETTINGS, Rule, go_version_tuple
 from gate.startup.compare import PASS, UNDECIDED, interval_verdict, regression_verdict_of
 from gate.units import format_size
@@ -42,6 +43,8 @@ class Context:
     startup_skipped: str = "start-up not measured"  # why startup is None
     attribution: Mapping[str, Any] | None = None  # where the bytes are (results' attribution)
     undecided: str = "warn"  # what a verdict still undecided at max_runs becomes
+    pairing: Pairing | None = None  # how `baseline` was found; None: no baseline was given
+    unmatched: str = "warn"  # what a binary the baseline has no counterpart for becomes
 
 
 _Check = Callable[[Rule, Context], Iterable[CheckResult]]
@@ -114,74 +117,95 @@ def _max_bytes(
 # ---------------------------------------------------------------- size
 
 
-GROWERS = 3  # packages (or symbols) a failed size check names
-
-
-def _sizes(attribution: Mapping[str, Any] | None, view: str) -> dict[str, int]:
-    rows = attribution.get(view) if isinstance(attribution, Mapping) else None
-    return {
-        r["name"]: r["bytes"]
-        for r in rows or ()
-        if isinstance(r, Mapping)
-        and isinstance(r.get("name"), str)
-        and isinstance(r.get("bytes"), int)
-    }
-
-
-def what_grew(ctx: Context) -> str | None:
-    """The few packages (or symbols) behind a size failure: top growers against the
-    baseline when it has an attribution, else the largest ones."""
-    base = ctx.baseline.get("attribution") if ctx.baseline else None
-    for view in ("packages", "symbols"):
-        new = _sizes(ctx.attribution, view)
-        if not new:
-            continue
-        old = _sizes(base, view)
-        if old:
-            grown = [g for g in growth(new, old) if g.delta > 0][:GROWERS]
-            if grown:
-                parts = [
-                    f"{'+' + format_size(g.delta)} {g.name}" + (" (new)" if not g.old_bytes else "")
-                    for g in grown
-                ]
-                return "top growers: " + ", ".join(parts)
-        largest = sorted(new.items(), key=lambda kv: -kv[1])[:GROWERS]
-        return f"largest {view}: " + ", ".join(f"{n} {format_size(b)}" for n, b in largest)
-    return None
-
-
-def _naming_growers(result: CheckResult, ctx: Context) -> CheckResult:
-    if result.status not in ("fail", "warn"):
+def _explained(result: CheckResult, why: str) -> CheckResult:
+    """A size check that did not pass, with what explains it (gate/explain.py)."""
+    if result.status not in ("fail", "warn") or not why:
         return result
-    grew = what_grew(ctx)
-    return dataclasses.replace(result, message=f"{result.message}; {grew}") if grew else result
+    return dataclasses.replace(result, message=f"{result.message}: {why}")
+
+
+def _no_baseline(ctx: Context, what: str = "") -> str:
+    """Why a relative check has nothing to compare with; the flag only when none was given."""
+    if ctx.pairing is None:
+        return f"no baseline{' ' + what if what else ''} to compare with (--baseline)"
+    if ctx.pairing.entry is None:
+        return ctx.pairing.note
+    paired = ctx.pairing.note.removeprefix("compared with ")
+    return f"the baseline ({paired}) has no {what or 'facts'}"
+
+
+def _base_attribution(ctx: Context) -> Mapping[str, Any] | None:
+    base = ctx.baseline.get("attribution") if ctx.baseline else None
+    return base if base and base.get("sections") else None
+
+
+def _file_explanation(ctx: Context, excess: int) -> str:
+    """What grew since the baseline when it grew; else the largest groups and names."""
+    old = _base_attribution(ctx)
+    if old is not None and ctx.attribution is not None:
+        grown = explain.growth(ctx.attribution, old)
+        if grown:
+            return "grew since the baseline: " + explain.describe(grown)
+    largest = explain.largest(ctx.attribution, excess)
+    return f"largest: {explain.describe(largest, signed=False)}" if largest else ""
 
 
 def _size_max_file(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
-    result = _max_bytes(rule, "file size", ctx.facts["file_size"], rule.value, rule.text)
-    yield _naming_growers(result, ctx)
+    size = ctx.facts["file_size"]
+    result = _max_bytes(rule, "file size", size, rule.value, rule.text)
+    if result.status in ("fail", "warn"):
+        result = _explained(result, _file_explanation(ctx, size - rule.value))
+    yield result
+
+
+def _section_sizes(facts: Mapping[str, Any] | None) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for sec in (facts or {}).get("sections") or ():
+        sizes[sec["name"]] = sizes.get(sec["name"], 0) + sec["size"]
+    return sizes
+
+
+def _section_explanation(ctx: Context, name: str, size: int, excess: int) -> str:
+    """The symbols (or, for .text, packages) that grew in the section, else its largest."""
+    new = explain.section_parts(ctx.attribution, name)
+    old_size = _section_sizes(ctx.baseline.get("facts") if ctx.baseline else None).get(name)
+    if old_size is not None and size > old_size:
+        grown = explain.names_growth(
+            new, explain.section_parts(_base_attribution(ctx), name), size - old_size
+        )
+        since = f"grew {_signed(size - old_size)} since the baseline"
+        return f"{since}: {explain.describe(grown)}" if grown else since
+    largest = explain.largest_names(new, excess)
+    return f"largest: {explain.describe(largest, signed=False)}" if largest else ""
 
 
 def _size_max_section(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
-    sizes = {s["name"]: s["size"] for s in ctx.facts["sections"]}
+    sizes = _section_sizes(ctx.facts)
     for name, limit in rule.value.items():
         check_id = f"size.max_section:{name}"
         if name not in sizes:
             yield _skip(rule, f"no section {name}", check_id)
             continue
         written = rule.text.get(name) if isinstance(rule.text, dict) else None
-        yield _max_bytes(rule, f"section {name}", sizes[name], limit, written, check_id)
+        result = _max_bytes(rule, f"section {name}", sizes[name], limit, written, check_id)
+        if result.status in ("fail", "warn"):
+            why = _section_explanation(ctx, name, sizes[name], sizes[name] - limit)
+            result = _explained(result, why)
+        yield result
+
+
+def _signed(n: int) -> str:
+    return ("+" if n >= 0 else "-") + format_size(abs(n))
 
 
 def _size_max_growth(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
     base = ctx.baseline and ctx.baseline.get("facts")
     if not base:
-        yield _skip(rule, "no baseline to compare with (--baseline)")
+        yield _skip(rule, _no_baseline(ctx))
         return
     old, new = base["file_size"], ctx.facts["file_size"]
     grew = (new - old) / old * 100 if old else 0.0
-    delta = new - old
-    change = f"{'+' if delta >= 0 else '-'}{format_size(abs(delta))}"
+    change = _signed(new - old)
     ok = grew <= rule.value
     sign = ">" if not ok else "<="
     message = (
@@ -190,7 +214,11 @@ def _size_max_growth(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
     )
     if grew < 0:
         message = f"file shrank {-grew:.1f}% ({change}, {format_size(old)} -> {format_size(new)})"
-    yield _naming_growers(_result(rule, ok, round(grew, 3), "%", message), ctx)
+    result = _result(rule, ok, round(grew, 3), "%", message)
+    old_attr = _base_attribution(ctx)
+    if old_attr is not None and ctx.attribution is not None:
+        result = _explained(result, explain.describe(explain.growth(ctx.attribution, old_attr)))
+    yield result
 
 
 def _package_bytes(packages: Mapping[str, int], name: str) -> int:
@@ -201,8 +229,37 @@ def _package_bytes(packages: Mapping[str, int], name: str) -> int:
     return packages.get(name, 0)
 
 
+def _in_tree(packages: Mapping[str, int], name: str) -> dict[str, int]:
+    """The packages `name` covers: itself, or with `path/...` the whole tree."""
+    if name.endswith("/..."):
+        root = name[:-4]
+        return {p: b for p, b in packages.items() if p == root or p.startswith(root + "/")}
+    return {name: packages[name]} if name in packages else {}
+
+
+def _package_explanation(ctx: Context, name: str, measured: int, excess: int) -> str:
+    """Since the baseline: how much it grew (a tree: which of its packages); else a tree's
+    largest packages."""
+    base = _base_attribution(ctx)
+    old_packages = explain.parts(base, "code") if base else None
+    tree = _in_tree(explain.parts(ctx.attribution, "code") or {}, name)
+    if old_packages is not None:
+        old_tree = _in_tree(old_packages, name)
+        old = sum(old_tree.values())
+        if measured > old:
+            since = f"grew {_signed(measured - old)} since the baseline"
+            if not name.endswith("/..."):
+                return f"{since} ({format_size(old)} -> {format_size(measured)})"
+            grown = explain.names_growth(tree, old_tree, measured - old)
+            return f"{since}: {explain.describe(grown)}" if grown else since
+    if name.endswith("/...") and len(tree) > 1:
+        largest = explain.largest_names(tree, excess)
+        return f"largest: {explain.describe(largest, signed=False)}"
+    return ""
+
+
 def _size_max_package(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
-    packages = _sizes(ctx.attribution, "packages")
+    packages = explain.named((ctx.attribution or {}).get("packages"))
     for name, limit in rule.value.items():
         check_id = f"size.max_package:{name}"
         if not packages:
@@ -211,7 +268,10 @@ def _size_max_package(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
         written = rule.text.get(name) if isinstance(rule.text, dict) else None
         measured = _package_bytes(packages, name)
         what = f"package {name}" if measured else f"package {name} (not linked)"
-        yield _max_bytes(rule, what, measured, limit, written, check_id)
+        result = _max_bytes(rule, what, measured, limit, written, check_id)
+        if result.status in ("fail", "warn"):
+            result = _explained(result, _package_explanation(ctx, name, measured, measured - limit))
+        yield result
 
 
 # ---------------------------------------------------------------- elf
@@ -500,11 +560,11 @@ def _max_regression(rule: Rule, ctx: Context, startup: Mapping[str, Any]) -> Ite
     if startup.get("against"):
         yield _ab_regression(rule, ctx, startup)
         return
-    base = ctx.baseline and ctx.baseline.get("startup")
-    old = base and base.get("stats")
+    base = ctx.baseline["startup"] if ctx.baseline else None
+    old = base["stats"] if base else None
     new = startup.get("stats")
     if not old:
-        yield _skip(rule, "no baseline start-up to compare with (--baseline)")
+        yield _skip(rule, _no_baseline(ctx, "start-up"))
         return
     if not new:
         yield _result(rule, False, None, "%", "no successful start to compare")
@@ -593,14 +653,32 @@ CHECKS: dict[str, _Check] = {
 }
 
 
+def _baseline_check(ctx: Context) -> list[CheckResult]:
+    """Implicit whenever a baseline was given: what this binary was compared with, or that
+    nothing was (a renamed binary must not switch the relative checks off unseen)."""
+    p = ctx.pairing
+    if p is None:
+        return []
+    if p.how == "missing":  # --baseline-optional, and there is none yet
+        return [CheckResult("baseline.match", "skip", p.how, None, None, p.note)]
+    if p.entry is not None:
+        return [CheckResult("baseline.match", "pass", p.how, None, None, p.note)]
+    status = "fail" if ctx.unmatched == "fail" else "warn"
+    severity = "error" if status == "fail" else "warn"
+    message = f"{p.note}; growth and regression checks skipped"
+    return [CheckResult("baseline.match", status, p.how, None, None, message, severity)]
+
+
 def judge(rules: Mapping[str, Rule], ctx: Context) -> list[CheckResult]:
-    """Every check the rules ask for, in policy order, then the implicit start-up check."""
+    """Every check the rules ask for, in policy order, after the implicit ones: how the
+    baseline was matched, and whether every start succeeded."""
     results: list[CheckResult] = []
     for rule_id, rule in rules.items():
         if rule_id in SETTINGS:
             continue
         results.extend(CHECKS[rule_id](rule, ctx))
-    return _runs_check(ctx) + results if ctx.startup is not None else results
+    implicit = _baseline_check(ctx) + (_runs_check(ctx) if ctx.startup is not None else [])
+    return implicit + results
 
 
 def verdict(checks: Iterable[CheckResult]) -> str:

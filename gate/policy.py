@@ -23,6 +23,7 @@ from gate.errors import GateError, UnitError
 from gate.units import parse_duration, parse_percent, parse_size
 
 ELF_TYPES = ("exec", "pie", "static-pie", "shared-object")
+MAX_RUNS = 10_000  # timed (or warm-up) starts of one binary: hours of a slow service already
 SEVERITIES = ("error", "warn")
 
 
@@ -95,10 +96,12 @@ def _bool(raw: Any) -> tuple[Any, Any]:
     return raw, raw
 
 
-def _int(minimum: int) -> Parser:
+def _int(minimum: int, maximum: int) -> Parser:
     def parse(raw: Any) -> tuple[Any, Any]:
         if isinstance(raw, bool) or not isinstance(raw, int) or raw < minimum:
             raise _Bad(f"expected a whole number >= {minimum}, got {raw!r}")
+        if raw > maximum:
+            raise _Bad(f"{raw} is more than {maximum}, the most gate allows (each is one start)")
         return raw, raw
 
     return parse
@@ -114,13 +117,15 @@ def _choice(choices: tuple[str, ...]) -> Parser:
 
 
 def _choices(choices: tuple[str, ...]) -> Parser:
+    """A list of names, in any case (readelf says "PIE", the policy may too)."""
+
     def parse(raw: Any) -> tuple[Any, Any]:
         if not isinstance(raw, list) or not raw:
             raise _Bad(f"expected a list of {', '.join(choices)}; got {raw!r}")
-        bad = [x for x in raw if x not in choices]
+        bad = [x for x in raw if not isinstance(x, str) or x.lower() not in choices]
         if bad:
             raise _Bad(f"expected a list of {', '.join(choices)}; {bad[0]!r} is not one")
-        return list(raw), list(raw)
+        return [x.lower() for x in raw], list(raw)
 
     return parse
 
@@ -230,9 +235,9 @@ SCHEMA: dict[str, dict[str, Parser]] = {
         "trimpath": _bool,
     },
     "startup": {
-        "runs": _int(1),
-        "max_runs": _int(1),
-        "warmup": _int(0),
+        "runs": _int(1, MAX_RUNS),
+        "max_runs": _int(1, MAX_RUNS),
+        "warmup": _int(0, MAX_RUNS),
         "cold": _bool,
         "timeout": _duration,
         "ready": _ready,
@@ -246,6 +251,9 @@ SCHEMA: dict[str, dict[str, Parser]] = {
         "max_regression": _percent,
         "undecided": _choice(("fail", "warn", "pass")),
     },
+    # A binary the given baseline has no counterpart for: what its baseline.match check
+    # becomes (its relative checks are skipped either way).
+    "baseline": {"unmatched": _choice(("warn", "fail"))},
 }
 # How a run is made, not what is judged: no severity for these.
 SETTINGS = frozenset(
@@ -259,6 +267,7 @@ SETTINGS = frozenset(
         "startup.args",
         "startup.env",
         "startup.undecided",
+        "baseline.unmatched",
     }
 )
 _META = {"name": _string, "extends": _string, "description": _string}
@@ -307,7 +316,7 @@ def _read(label: str, path: Path) -> dict[str, Any]:
         raise PolicyError(f"{label}: cannot read: {exc.strerror or exc}") from None
     try:
         return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except ValueError as exc:  # TOMLDecodeError, or an integer of over 4,300 digits
         raise PolicyError(f"{label}: not valid TOML: {exc}") from None
 
 

@@ -34,7 +34,8 @@ The validated form, which is what every consumer may assume without checking aga
     compared_with: {name, how, file_size?, p50_ms?, p95_ms?}? = null
   CHECK: id: str, status: "pass"|"fail"|"warn"|"skip", measured: any = null, limit: any = null,
     unit: str? = null, message: str = "", severity: "error"|"warn" = "error"
-  FACTS: DESIGN.md section 3's keys, all required; elf.endian, linking.soname,
+  FACTS: DESIGN.md section 3's keys, all required; groups [{name, bytes}] = [];
+    elf.endian, linking.soname,
     sections[].address/offset = null; debug.sections, hardening.fortified, go.deps = [];
     go.format = "inline"; go.main_module(.replace): {path, version, sum? = null, replace? = null}
   STARTUP: binary, args [str], ready, cold, eviction, runs [RUN], stats: STATS?;
@@ -51,8 +52,9 @@ The validated form, which is what every consumer may assume without checking aga
   BREAKDOWN: kind; inits [{package, at_ms, clock_ms, bytes, allocs}] = [], init_count = 0,
     init_clock_ms = 0, loader {...}? = null, faults {major, minor}? = null, note = ""
   ATTRIBUTION: pclntab: str? = null, bss = 0, warnings [str] = [], sections, packages,
-    modules, symbols: [{name: str, bytes}]? = null, symbols_count? = null; other keys as
-    they are
+    modules, symbols, code_symbols: [{name: str, bytes}]? = null, symbols_count? = null,
+    data_symbols: [{name, bytes, group, section = "", package? = null}]? = null; other keys
+    as they are
 """
 
 from __future__ import annotations
@@ -653,6 +655,10 @@ _FACTS = _object(
             **{k: _req(_COUNT) for k in ("text", "rodata", "data", "bss", "symbols", "debug")},
         )
     ),
+    groups=_opt(
+        _List(_object("a size group", name=_req(_TEXT), bytes=_req(_COUNT)), "a list of groups"),
+        [],
+    ),
     symbols=_req(
         _object(
             "symbol facts",
@@ -860,6 +866,23 @@ _ATTRIBUTION = _object(
     modules=_opt(_NAMED_BYTES, None),
     symbols=_opt(_NAMED_BYTES, None),
     symbols_count=_NO_COUNT,
+    data_symbols=_opt(
+        _Null(
+            _List(
+                _object(
+                    "a data symbol",
+                    name=_req(_TEXT),
+                    bytes=_req(_COUNT),
+                    group=_req(_TEXT),
+                    section=_opt(_TEXT, ""),
+                    package=_NO_TEXT,
+                ),
+                "a list of data symbols",
+            )
+        ),
+        None,
+    ),
+    code_symbols=_opt(_NAMED_BYTES, None),
 )
 
 _CHECK = _object(

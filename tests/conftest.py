@@ -73,7 +73,7 @@ class Recipe:
     sources: tuple[str, ...] = ()  # C: paths under fixtures/c; Go: (program dir,)
     libs: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
-    step: Literal["build", "vcs", "strip", "noshdr", "noexec"] = "build"
+    step: Literal["build", "vcs", "embed", "strip", "noshdr", "noexec"] = "build"
     base: str | None = None
     optional: str | None = None
 
@@ -98,7 +98,7 @@ def _go(
     program: str,
     *args: str,
     env: tuple[tuple[str, str], ...] = (),
-    step: Literal["build", "vcs"] = "build",
+    step: Literal["build", "vcs", "embed"] = "build",
 ) -> Recipe:
     # -buildvcs=false: the sources live inside gate's own git checkout, whose
     # dirty/clean state must not leak into the fixtures (the flag itself is
@@ -226,6 +226,20 @@ def _go_recipes(tc: str) -> tuple[Recipe, ...]:
         _go("deps-trimpath", tc, "deps", "-trimpath"),
         # The start-up breakdown: one package init sleeps 80 ms and allocates 4 MiB.
         _go("slowinit", tc, "slowinit"),
+        # What grew: a //go:embed []byte of 16 bytes, then of 3 MB; with and without
+        # .symtab (which names the data symbol main.blob).
+        *(
+            _go(
+                f"embed-{size}{sw}",
+                tc,
+                "embed",
+                *args,
+                env=(("GATE_EMBED_BYTES", n),),
+                step="embed",
+            )
+            for size, n in (("small", "16"), ("big", "3000000"))
+            for sw, args in (("", ()), ("-sw", ("-ldflags=-s -w",)))
+        ),
     )
 
 
@@ -395,6 +409,16 @@ def _build_go(recipe: Recipe, out: Path, toolchains: GoToolchains, scratch: Path
         _run([*git, "init", "-q"], cwd=repo, env=env)
         _run([*git, "add", "-A"], cwd=repo, env=env)
         _run([*git, "commit", "-q", "-m", "fixture"], cwd=repo, env=env)
+    if recipe.step == "embed":
+        # The asset a //go:embed line takes in: GATE_EMBED_BYTES of a deterministic
+        # stream that does not compress (as real assets mostly don't).
+        program_dir = Path(tempfile.mkdtemp(prefix=f"{recipe.name}-", dir=scratch)) / "src"
+        shutil.copytree(GO_SRC / recipe.sources[0], program_dir)
+        size = int(env.pop("GATE_EMBED_BYTES"))
+        blob = b"".join(
+            hashlib.sha256(i.to_bytes(8, "little")).digest() for i in range(size // 32 + 1)
+        )
+        (program_dir / "blob.bin").write_bytes(blob[:size])
     _run([str(go), "build", *recipe.args, "-o", str(out), "."], cwd=program_dir, env=env)
 
 

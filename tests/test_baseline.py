@@ -143,7 +143,7 @@ def test_a_baseline_that_is_not_there_yet(sides: Path, forge: FakeForge, tmp_pat
     missing = str(tmp_path / "none.json")
     url = f"{forge.url}/plain/none.json?private_token={SECRET}"
     shown = f"{forge.url}/plain/none.json?private_token=REDACTED"
-    for source, what in ((missing, "no such baseline file"), (url, "HTTP 404 Not Found")):
+    for source, what in ((missing, "no such file"), (url, "HTTP 404 Not Found")):
         proc, doc = check_new(sides, "--baseline", source, "--baseline-optional")
         assert proc.returncode == 0, proc.stderr  # nothing else fails: the relative checks skip
         assert doc is not None
@@ -210,6 +210,4 @@ def test_diff_names_what_moved(sides: Path) -> None:
     assert md.stdout.startswith("**svc**\n\n|  | before | after | change | % |\n")
     bad = gate("diff", str(sides / "old.json"), str(sides / "missing.json"))
     assert bad.returncode == 2
-    assert bad.stderr.splitlines() == [
-        f"gate: error: {sides / 'missing.json'}: no such baseline file"
-    ]
+    assert bad.stderr.splitlines() == [f"gate: error: {sides / 'missing.json'}: no such file"]

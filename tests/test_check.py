@@ -254,7 +254,7 @@ def test_bad_baselines(fixtures, tmp_path: Path, baseline_server: str) -> None:
     }
     (tmp_path / "notjson.json").write_text("{nope")
     cases = {
-        str(tmp_path / "missing.json"): "no such baseline file",
+        str(tmp_path / "missing.json"): "no such file",
         str(tmp_path / "notjson.json"): "not JSON",
         f"{baseline_server}/other.json": "not a gate results file (schema 'gate/startup/v1'",
         f"{baseline_server}/404.json": "HTTP 404",
@@ -295,7 +295,7 @@ def test_baseline_url_that_does_not_answer(baseline_server: str, monkeypatch) ->
     _Handler.routes = {"/slow.json": (200, b"{}", 3.0)}
     monkeypatch.setattr(baseline, "TIMEOUT_S", 0.5)
     with pytest.raises(baseline.BaselineError) as exc:
-        baseline.load_results(f"{baseline_server}/slow.json")
+        baseline.load_document(f"{baseline_server}/slow.json")
     assert str(exc.value) == f"{baseline_server}/slow.json: no answer within 0.5 s"
 
 

@@ -542,7 +542,7 @@ def test_sizes_read_in_the_unit_the_limit_was_written_in() -> None:
 
 
 def test_largest_packages_as_bars_open_when_size_failed() -> None:
-    from results_docs import check, document
+    from results_docs import check, document, facts
 
     from gate.report.markdown import BAR_WIDTH, render_markdown
 
@@ -551,18 +551,23 @@ def test_largest_packages_as_bars_open_when_size_failed() -> None:
 
     def rendered(status: str) -> str:
         binary = {"path": "svc", "name": "svc", "verdict": status, "error": None,
-                  "facts": None, "startup": None, "attribution": {"packages": packages},
+                  "facts": facts(file_size=1_000_000), "startup": None,
+                  "attribution": {"packages": packages},
                   "checks": [check("size.max_file", status, 1, 2, "bytes", "m")]}  # fmt: skip
         return render_markdown(document(status, [binary]))
 
     failed = rendered("fail")
-    assert "<details open><summary>where the bytes are: the 3 largest Go packages</summary>" in (
-        failed
+    assert (
+        "<details open><summary>where the bytes are: Go code is 55% of the file (537.1 KiB of "
+        "976.6 KiB); the 3 largest packages</summary>" in failed
     )
-    rows = [line for line in failed.splitlines() if line.startswith("| ") and "█" in line]
+    start = failed.index("| package | size | share of the file |")
+    rows = [line for line in failed[start:].splitlines()[2:] if line.startswith("| ")]
+    # Shares of the file: the packages and what is outside Go code add up to 100%.
     assert rows == [
-        f"| runtime | 390.6 KiB | 72.7% | {'█' * BAR_WIDTH} |",
-        "| net/http | 97.7 KiB | 18.2% | ██████ |",
-        "| github.com/a\\_b/c | 48.8 KiB | 9.1% | ███ |",
+        f"| runtime | 390.6 KiB | 40.0% | {'█' * BAR_WIDTH} |",
+        "| net/http | 97.7 KiB | 10.0% | ██████ |",
+        "| github.com/a\\_b/c | 48.8 KiB | 5.0% | ███ |",
+        "| *outside Go code* (data, tables, symbols, debug, C…) | 439.5 KiB | 45.0% |  |",
     ]
     assert "<details><summary>where the bytes are" in rendered("pass")

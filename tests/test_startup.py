@@ -129,7 +129,7 @@ def test_noop_document(fixtures: Mapping[str, Fixture], leak_check) -> None:
     assert all(r["max_rss_bytes"] is None for r in runs)
     # CI is set: one line per phase on stderr, no live bar
     assert proc.stderr.splitlines() == [
-        "gate: rt-noop: warmup: 1 starts",
+        "gate: rt-noop: warmup: 1 start",
         "gate: rt-noop: runs: 30 starts",
     ]
 

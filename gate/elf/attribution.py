@@ -4,11 +4,15 @@ A red size gate is only useful if it says what to remove. Three views, each read
 from tables the linker already wrote (never one Python object per symbol):
 
 - section groups add up exactly to the file size: headers and the padding between
-  sections are rows of their own, so nothing is hidden;
+  sections are rows of their own, so nothing is hidden. `gate inspect`, `gate size` and
+  every report use these groups (`section_group` is the one rule);
 - Go packages from `.gopclntab`: a function runs from its entry to the next function's
   entry (alignment padding belongs to the function before it), so the package totals add
   up to the text the function table covers. Works on `-s -w` binaries, which keep it;
-- symbols from `.symtab` (C, C++, Rust, unstripped Go), sized by the linker.
+- symbols from `.symtab` (C, C++, Rust, unstripped Go), sized by the linker; from the
+  same table, the data objects (each with its group and, in Go, its package; an embedded
+  file is named by the variable that holds it) and the functions outside Go's table (C
+  code of a cgo binary), so a size failure can name `main.blob` rather than "data".
 
 A corrupt function table is not an error: the section view still stands, with a warning.
 """
@@ -18,7 +22,7 @@ from __future__ import annotations
 import itertools
 import struct
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import unquote
@@ -35,12 +39,29 @@ from gate.elf.reader import (
     is_debug_section,
 )
 from gate.errors import BinaryError
+from gate.explain import (
+    CODE,
+    DATA,
+    DEBUG,
+    GO_META,
+    HEADERS,
+    NON_GO,
+    OTHER,
+    PADDING,
+    RODATA,
+    SYMBOLS,
+)
 
 if TYPE_CHECKING:
     from gate.elf.gobuild import GoBuild
 
 # Go's function table magics, by the release that introduced the layout.
 _PCLN_MAGICS = {0xFFFFFFFA: "go1.16", 0xFFFFFFF0: "go1.18", 0xFFFFFFF1: "go1.20"}
+
+
+# Go's tables about the program, not of it: the function table, type and itab links, build
+# info and id. Data the program uses (.noptrdata, .data, .go.type, .go.func) is data.
+# A PIE linked externally prefixes them with .data.rel.ro.
 GO_METADATA = frozenset(
     {
         ".gopclntab",
@@ -49,19 +70,30 @@ GO_METADATA = frozenset(
         ".gosymtab",
         ".typelink",
         ".itablink",
-        ".noptrdata",
         ".note.go.buildid",
-        ".data.rel.ro.gopclntab",
     }
 )
 GENERATED = "<generated>"  # compiler-made functions: type:.eq.*, go:buildid, ...
-UNATTRIBUTED_TEXT = "<text outside Go functions>"
+UNATTRIBUTED_TEXT = NON_GO
+# Go assembly declared file-local (TEXT foo<>(SB)) has no package in its name; in the
+# standard library these are the runtime's, internal/bytealg's and runtime/cgo's helpers.
+ASSEMBLY_PACKAGE = "runtime"
 STT_OBJECT, STT_FUNC, STT_TLS = 1, 2, 6
 
 
 class Entry(NamedTuple):  # a tuple, not a frozen dataclass: there are tens of thousands
     name: str
     bytes: int
+
+
+class DataSymbol(NamedTuple):
+    """A data object from .symtab: where it lies (its group) and, in Go, whose it is."""
+
+    name: str
+    bytes: int
+    group: str  # "data" or "read-only data" (or "go metadata": Go's own tables)
+    section: str
+    package: str | None  # None: not a Go binary
 
 
 @dataclass(frozen=True)
@@ -74,6 +106,10 @@ class Attribution:
     symbols: tuple[Entry, ...] | None  # None: no .symtab
     pclntab: str | None  # the table's layout ("go1.20"), None when there is none
     warnings: tuple[str, ...] = ()
+    data_symbols: tuple[DataSymbol, ...] | None = None  # None: no .symtab; largest first
+    # Functions in the code group that are not Go's: all of a C binary's, a cgo binary's
+    # C code. None: no .symtab.
+    code_symbols: tuple[Entry, ...] | None = None
 
 
 def _sorted(totals: Mapping[str, int]) -> tuple[Entry, ...]:
@@ -83,24 +119,31 @@ def _sorted(totals: Mapping[str, int]) -> tuple[Entry, ...]:
 # ---------------------------------------------------------------- section groups
 
 
-def _group(sec: SectionHeader, symtab_strtabs: set[int]) -> str:
-    if sec.name in GO_METADATA:
-        return "go metadata"
+def section_group(sec: SectionHeader, symtab_strtabs: set[int]) -> str:
+    """The group a section's file bytes belong to; `symtab_strtabs` are the indexes of the
+    string tables .symtab links to (the symbols' names count as symbols)."""
+    name = sec.name.removeprefix(".data.rel.ro")
+    if name in GO_METADATA or sec.name in GO_METADATA:
+        return GO_META
     if is_debug_section(sec):
-        return "debug"
+        return DEBUG
     if sec.type == "SYMTAB" or (sec.number in symtab_strtabs and not sec.flags & SHF_ALLOC):
-        return "symbols"
+        return SYMBOLS
     if sec.flags & SHF_ALLOC:
         if sec.flags & SHF_EXECINSTR:
-            return "text"
-        return "data" if sec.flags & SHF_WRITE else "rodata"
-    return "other"
+            return CODE
+        return DATA if sec.flags & SHF_WRITE else RODATA
+    return OTHER
+
+
+def symtab_strtabs(img: ElfImage) -> set[int]:
+    return {s.link for s in img.sections if s.type == "SYMTAB"}
 
 
 def _segment_group(flags: int) -> str:
     if flags & PF_X:
-        return "text"
-    return "data" if flags & PF_W else "rodata"
+        return CODE
+    return DATA if flags & PF_W else RODATA
 
 
 def _unclaimed(claimed: list[tuple[int, int]], start: int, end: int) -> list[tuple[int, int]]:
@@ -128,16 +171,16 @@ def section_groups(img: ElfImage) -> tuple[tuple[Entry, ...], int]:
     attributed by its loadable segments instead.
     """
     ranges: list[tuple[int, int, str]] = [
-        (off, off + size, "headers") for _, off, size in img.header_tables if size > 0
+        (off, off + size, HEADERS) for _, off, size in img.header_tables if size > 0
     ]
     bss = 0
     if img.sections:
-        strtabs = {s.link for s in img.sections if s.type == "SYMTAB"}
+        strtabs = symtab_strtabs(img)
         for sec in img.sections[1:]:
             if sec.type == "NOBITS":
                 bss += sec.size if sec.flags & SHF_ALLOC else 0
             elif sec.size:
-                ranges.append((sec.offset, sec.offset + sec.size, _group(sec, strtabs)))
+                ranges.append((sec.offset, sec.offset + sec.size, section_group(sec, strtabs)))
     else:
         for seg in img.segments:
             if seg.type == PT_LOAD and seg.filesz:
@@ -145,7 +188,7 @@ def section_groups(img: ElfImage) -> tuple[tuple[Entry, ...], int]:
             if seg.type == PT_LOAD and seg.memsz > seg.filesz:
                 bss += seg.memsz - seg.filesz
     # Headers first: a PT_LOAD segment starting at offset 0 also spans them.
-    ranges.sort(key=lambda r: (r[2] != "headers", r[0]))
+    ranges.sort(key=lambda r: (r[2] != HEADERS, r[0]))
     claimed: list[tuple[int, int]] = []
     totals: dict[str, int] = {}
     for start, end, group in ranges:
@@ -155,7 +198,7 @@ def section_groups(img: ElfImage) -> tuple[tuple[Entry, ...], int]:
         claimed.sort()
     padding = img.size - sum(hi - lo for lo, hi in claimed)
     if padding:
-        totals["padding"] = padding
+        totals[PADDING] = padding
     return _sorted(totals), bss
 
 
@@ -173,6 +216,7 @@ class _Pclntab(NamedTuple):
     funcname: int  # offset of the function name table within the pclntab
     names_end: int  # where that table ends (the next table, the compilation units)
     pcln: int  # offset of the function table within the pclntab
+    text: int  # the address entries count from (0: entries are addresses, go1.16)
 
 
 def _header(buf: memoryview, endian: str) -> _Pclntab:
@@ -192,12 +236,13 @@ def _header(buf: memoryview, endian: str) -> _Pclntab:
     fields = struct.unpack_from(endian + word[-1] * count, buf, 8)
     if layout == "go1.16":
         nfunc, _nfiles, funcname, cu, _filetab, _pctab, pcln = fields
+        text = 0  # entries are addresses
     else:
-        nfunc, _nfiles, _text, funcname, cu, _filetab, _pctab, pcln = fields
+        nfunc, _nfiles, text, funcname, cu, _filetab, _pctab, pcln = fields
     if not 0 < nfunc < len(buf) or not 0 < funcname < len(buf) or not 0 < pcln < len(buf):
         raise PclntabError("header offsets lie outside the table")
     names_end = cu if funcname < cu <= len(buf) else len(buf)
-    return _Pclntab(layout, ptr_size, nfunc, funcname, names_end, pcln)
+    return _Pclntab(layout, ptr_size, nfunc, funcname, names_end, pcln, text)
 
 
 def _functab(buf: memoryview, tab: _Pclntab, little: bool) -> tuple[array[int], array[int]]:
@@ -223,6 +268,8 @@ def package_of(name: str) -> str:
 
     The linker escapes '.' in a path's last element as %2e, so `gopkg.in/yaml%2ev3.F`
     splits right; type parameters in brackets may hold dots and slashes, so they go first.
+    A name with no '.' at all is file-local assembly (`memeqbody`, `crosscall2`): the
+    runtime's (ASSEMBLY_PACKAGE), never a package of its own.
     """
     if name.startswith(("type:", "type.", "go:", "go.")):
         return GENERATED
@@ -230,7 +277,9 @@ def package_of(name: str) -> str:
     if bracket >= 0:
         name = name[:bracket]
     dot = name.find(".", name.rfind("/") + 1)
-    pkg = name if dot < 0 else name[:dot]
+    if dot < 0:
+        return ASSEMBLY_PACKAGE if name and "/" not in name else name or GENERATED
+    pkg = name[:dot]
     if not pkg:
         return GENERATED
     return unquote(pkg) if "%" in pkg else pkg
@@ -251,38 +300,53 @@ def _name_offsets(raw: bytes, base: int, offsets: array[int], swap: bool) -> lis
     return [unpack.unpack_from(raw, base + o)[0] for o in offsets]
 
 
+_FOREIGN = b"\0"  # the cut of a function no Go compiler or assembler made
+_LINKER_MARKS = (b"go:", b"go.", b"type:", b"type.")  # the linker's own (go:textfipsstart)
+
+
 def _package_sizes(
     buf: memoryview, tab: _Pclntab, offsets: array[int], sizes: list[int], swap: bool
-) -> dict[str, int]:
-    """Bytes per package, from each function's name.
+) -> tuple[dict[str, int], list[int]]:
+    """(bytes per package from each function's name, indexes of the non-Go functions).
 
     A name is cut to its package part (up to the first '.' after the last '/') on the raw
     bytes and the bytes are summed per cut; each distinct cut is decoded and checked once
     afterwards (package_of gives a cut the same answer as the whole name).
+
+    An internally linked cgo binary lists its C functions (x_cgo_init, fatalf) in the table
+    too, by their C names; they have no stack-pointer table (pcsp 0), which every function
+    Go's compiler or assembler made has, so they count as non-Go code, not as packages.
     """
     raw = bytes(buf)
-    # _func starts with the entry (uintptr before 1.18, uint32 since) and then nameoff.
+    # _func starts with the entry (uintptr before 1.18, uint32 since), then nameoff, args,
+    # deferreturn and pcsp (int32/uint32 each).
     skip = tab.ptr_size if tab.layout == "go1.16" else 4
     nameoffs = _name_offsets(raw, tab.pcln + skip, offsets, swap)
+    pcsps = _name_offsets(raw, tab.pcln + skip + 12, offsets, swap)
     names = tab.funcname
     if nameoffs and (min(nameoffs) < 0 or names + max(nameoffs) >= len(raw)):
         raise PclntabError("a function name lies outside the table")
     find, rfind = raw.find, raw.rfind
     cuts: dict[bytes, int] = {}
-    for nameoff, size in zip(nameoffs, sizes, strict=True):
+    foreign: list[int] = []
+    for i, (nameoff, size, pcsp) in enumerate(zip(nameoffs, sizes, pcsps, strict=True)):
         start = names + nameoff
+        if not pcsp and not raw.startswith(_LINKER_MARKS, start):
+            cuts[_FOREIGN] = cuts.get(_FOREIGN, 0) + size
+            foreign.append(i)
+            continue
         end = find(b"\0", start)
         if end < 0:
             raise PclntabError("a function name runs past the table")
         slash = rfind(b"/", start, end)
         dot = find(b".", slash + 1 if slash >= 0 else start, end)
-        cut = raw[start : dot if dot >= 0 else end]
+        cut = raw[start : dot + 1 if dot >= 0 else end]  # the dot kept: "net." is a package
         cuts[cut] = cuts.get(cut, 0) + size
     packages: dict[str, int] = {}
     for cut, size in cuts.items():
-        pkg = package_of(cut.decode("utf-8", "replace"))
+        pkg = NON_GO if cut == _FOREIGN else package_of(cut.decode("utf-8", "replace"))
         packages[pkg] = packages.get(pkg, 0) + size
-    return packages
+    return packages, foreign
 
 
 def _locate(img: ElfImage) -> memoryview | None:
@@ -322,6 +386,11 @@ class GoFunctions(NamedTuple):
     layout: str
     packages: dict[str, int]
     covered: int  # bytes from the first function's entry to the table's end
+    # The address of the first function (covered runs from here); None when the table
+    # leaves it to a relocation (Go 1.2x writes textStart as 0): runtime.text tells then.
+    start: int | None
+    first: int  # the first function's entry, relative to `start`'s base
+    foreign: tuple[int, ...]  # entries (relative, as `first`) of the non-Go functions
 
 
 def go_functions(img: ElfImage) -> GoFunctions | None:
@@ -338,8 +407,16 @@ def go_functions(img: ElfImage) -> GoFunctions | None:
     if covered > text:
         raise PclntabError(f"its functions span {covered:,} bytes, more than the {text:,} of text")
     swap = img.little_endian != (struct.pack("=H", 1) == b"\x01\x00")
-    packages = _package_sizes(buf, tab, offsets, sizes, swap)
-    return GoFunctions(tab.layout, packages, covered)
+    packages, foreign = _package_sizes(buf, tab, offsets, sizes, swap)
+    known = tab.text or tab.layout == "go1.16"
+    return GoFunctions(
+        tab.layout,
+        packages,
+        covered,
+        tab.text + entries[0] if known else None,
+        entries[0],
+        tuple(entries[i] for i in foreign),
+    )
 
 
 def module_of(package: str, build: GoBuild | None) -> str:
@@ -383,12 +460,29 @@ def _words(data: bytes, code: str, swap: bool) -> array[int]:
     return values
 
 
-def symbols(img: ElfImage) -> dict[str, int] | None:
-    """Sized functions and objects in the file (not .bss) from .symtab; same names add up.
+class _Symtab(NamedTuple):
+    """.symtab cut into columns (array slicing: one pass, no object per symbol)."""
 
-    The table is cut into columns with array slicing (name offsets, info bytes, sizes),
-    so Python touches each symbol once, with three ints, and decodes only the kept names.
-    """
+    names: array[int]  # offsets into strtab
+    infos: bytes
+    sizes: array[int]
+    shndx: array[int]
+    values: array[int]
+    strtab: bytes
+
+    def of_kind(self, *kinds: int) -> Iterator[int]:
+        """Indexes of the symbols of these types, picked in bulk (bytes.translate over the
+        info column, itertools.compress over it): the Python loop sees only those."""
+        table = bytes(1 if b & 0xF in kinds else 0 for b in range(256))
+        return itertools.compress(range(len(self.infos)), self.infos.translate(table))
+
+    def name(self, i: int) -> str | None:
+        start = self.names[i]
+        end = self.strtab.find(b"\0", start)
+        return None if end < 0 else self.strtab[start:end].decode("utf-8", "replace")
+
+
+def _symtab(img: ElfImage) -> _Symtab | None:
     symtab = next((s for s in img.sections if s.type == "SYMTAB"), None)
     if symtab is None or not 0 < symtab.link < len(img.sections):
         return None
@@ -399,24 +493,123 @@ def symbols(img: ElfImage) -> dict[str, int] | None:
     swap = img.little_endian != (struct.pack("=H", 1) == b"\x01\x00")
     words, halves = _words(data, "I", swap), _words(data, "H", swap)
     if is64:  # Elf64_Sym: name u32, info u8, other u8, shndx u16, value u64, size u64
-        names, infos, sizes = words[0::6], data[4::24], _words(data, "Q", swap)[2::3]
+        longs = _words(data, "Q", swap)
+        names, infos, values, sizes = words[0::6], data[4::24], longs[1::3], longs[2::3]
         shndx = halves[3::12]
     else:  # Elf32_Sym: name u32, value u32, size u32, info u8, other u8, shndx u16
-        names, infos, sizes, shndx = words[0::4], data[12::16], words[2::4], halves[7::8]
+        names, infos, values, sizes = words[0::4], data[12::16], words[1::4], words[2::4]
+        shndx = halves[7::8]
     strtab = bytes(img.section_data(img.sections[symtab.link]))
+    return _Symtab(names, infos, sizes, shndx, values, strtab)
+
+
+def symbols(img: ElfImage, table: _Symtab | None = None) -> dict[str, int] | None:
+    """Sized functions and objects in the file (not .bss) from .symtab; same names add up.
+
+    Python touches each symbol once, with three ints, and decodes only the kept names.
+    """
+    tab = table or _symtab(img)
+    if tab is None:
+        return None
     kinds = (STT_FUNC, STT_OBJECT, STT_TLS)
     # .bss and friends take memory, not file bytes: their symbols are not where the bytes are.
     nobits = {s.number for s in img.sections if s.type == "NOBITS"}
     out: dict[str, int] = {}
-    for name, info, size, sec in zip(names, infos, sizes, shndx, strict=True):
+    for i, (info, size, sec) in enumerate(zip(tab.infos, tab.sizes, tab.shndx, strict=True)):
         if not size or (info & 0xF) not in kinds or sec in nobits:
             continue
-        end = strtab.find(b"\0", name)
-        if end < 0:
-            continue
-        key = strtab[name:end].decode("utf-8", "replace")
-        out[key] = out.get(key, 0) + size
+        key = tab.name(i)
+        if key is not None:
+            out[key] = out.get(key, 0) + size
     return out
+
+
+def _groups_by_section(img: ElfImage) -> list[str | None]:
+    """Each section's group, None for those without file bytes."""
+    strtabs = symtab_strtabs(img)
+    return [
+        None if sec.type == "NOBITS" or not sec.size else section_group(sec, strtabs)
+        for sec in img.sections
+    ]
+
+
+_EMBED_MARKS = ("..gobytes.", "..stmp_")  # the compiler's names for embedded contents
+
+
+def _embed_owners(img: ElfImage, tab: _Symtab, groups: list[str | None]) -> dict[int, str]:
+    """address -> the variable whose slice or string header points there.
+
+    `//go:embed` into a []byte or string stores the contents as an anonymous symbol
+    (`main..gobytes.1`) and points the variable's header at it: reading each small
+    header's first word names the contents after the variable a person wrote.
+    """
+    ptr = 8 if img.elfclass == 64 else 4
+    fmt = img.endian + ("Q" if ptr == 8 else "I")
+    owners: dict[int, str] = {}
+    for i, (info, size, sec) in enumerate(zip(tab.infos, tab.sizes, tab.shndx, strict=True)):
+        if (info & 0xF) != STT_OBJECT or size not in (2 * ptr, 3 * ptr):
+            continue
+        if not 0 < sec < len(groups) or groups[sec] not in (DATA, RODATA):
+            continue
+        raw = img.read_vaddr(tab.values[i], ptr)
+        name = tab.name(i)
+        if raw is None or name is None or ".." in name:
+            continue
+        owners.setdefault(struct.unpack(fmt, raw)[0], name)
+    return owners
+
+
+def data_symbols(
+    img: ElfImage, tab: _Symtab, go: bool, groups: list[str | None]
+) -> tuple[DataSymbol, ...]:
+    """Sized data objects with file bytes, largest first: where `data` and `read-only
+    data` went. In a Go binary each names its package, and embedded contents the variable."""
+    found: list[tuple[int, int]] = []
+    for i in tab.of_kind(STT_OBJECT, STT_TLS):
+        size, sec = tab.sizes[i], tab.shndx[i]
+        if size and 0 < sec < len(groups) and groups[sec]:
+            found.append((size, i))
+    found.sort(key=lambda f: -f[0])
+    owners: dict[int, str] | None = None
+    out: dict[tuple[str, str, str], int] = {}
+    for size, i in found:
+        name = tab.name(i)
+        if name is None:
+            continue
+        if go and any(mark in name for mark in _EMBED_MARKS):
+            if owners is None:
+                owners = _embed_owners(img, tab, groups)
+            name = owners.get(tab.values[i], name)
+        sec = tab.shndx[i]
+        key = (name, groups[sec] or DATA, img.sections[sec].name)
+        out[key] = out.get(key, 0) + size
+    rows = [
+        DataSymbol(name, size, group, section, package_of(name) if go else None)
+        for (name, group, section), size in out.items()
+    ]
+    return tuple(sorted(rows, key=lambda r: (-r.bytes, r.name)))
+
+
+def code_symbols(
+    img: ElfImage, tab: _Symtab, groups: list[str | None], go: _GoCode | None
+) -> tuple[Entry, ...]:
+    """Sized functions in the code group that are not Go's: every function of a C binary,
+    the C code of a cgo one."""
+    out: dict[str, int] = {}
+    sizes, shndx, values = tab.sizes, tab.shndx, tab.values
+    lo, hi, foreign = go if go is not None else (0, 0, frozenset[int]())
+    for i in tab.of_kind(STT_FUNC):
+        size, sec, address = sizes[i], shndx[i], values[i]
+        if lo <= address < hi and address not in foreign:
+            continue  # Go's own (checked first: nearly every function of a Go binary)
+        if not size or not 0 < sec < len(groups) or groups[sec] != CODE:
+            continue
+        name = tab.name(i)
+        # Go's linker names each host object's text `pkg(.text)`: an alias of the C
+        # functions in it, not code of its own.
+        if name is not None and not name.endswith("(.text)"):
+            out[name] = out.get(name, 0) + size
+    return _sorted(out)
 
 
 # ---------------------------------------------------------------- all together
@@ -425,6 +618,31 @@ def symbols(img: ElfImage) -> dict[str, int] | None:
 def _text_size(img: ElfImage) -> int | None:
     text = img.section(".text")
     return text.size if text is not None else None
+
+
+class _GoCode(NamedTuple):
+    """Where Go's own functions are: the range the table covers, less its C functions."""
+
+    lo: int
+    hi: int
+    foreign: frozenset[int]  # addresses of the table's non-Go functions
+
+
+def _go_code(funcs: GoFunctions | None, tab: _Symtab) -> _GoCode | None:
+    """The addresses of Go's functions, so code that is not Go's is told apart."""
+    if funcs is None:
+        return None
+    start = funcs.start
+    if start is None:  # the table leaves its base to a relocation: runtime.text says it
+        at = tab.strtab.find(b"\0runtime.text\0")
+        try:
+            start = tab.values[tab.names.index(at + 1)] + funcs.first if at >= 0 else None
+        except ValueError:
+            start = None
+    if start is None:
+        return None
+    base = start - funcs.first
+    return _GoCode(start, start + funcs.covered, frozenset(base + e for e in funcs.foreign))
 
 
 def attribute(img: ElfImage, want_symbols: bool = True, want_packages: bool = True) -> Attribution:
@@ -446,21 +664,33 @@ def attribute(img: ElfImage, want_symbols: bool = True, want_packages: bool = Tr
         pkgs = dict(funcs.packages)
         text = _text_size(img)
         if text is not None and text > funcs.covered:
-            pkgs[UNATTRIBUTED_TEXT] = text - funcs.covered
-        from gate.elf.gobuild import read_go_build  # only for Go binaries
+            pkgs[NON_GO] = pkgs.get(NON_GO, 0) + text - funcs.covered
+        from gate.elf.gobuild import BuildInfoError, read_go_build  # only for Go binaries
 
-        build = read_go_build(img)
+        try:
+            build = read_go_build(img)
+        except BuildInfoError as exc:  # packages still stand; modules lose their names
+            build = None
+            warnings.append(f"Go build info unreadable ({exc}); modules are not named")
         packages, modules = _sorted(pkgs), _sorted(_modules(pkgs, build))
-    syms = symbols(img) if want_symbols else None
+    tab = _symtab(img) if want_symbols else None
+    syms = data = code = None
+    if tab is not None:
+        syms = _sorted(symbols(img, tab) or {})
+        by_section = _groups_by_section(img)
+        data = data_symbols(img, tab, funcs is not None, by_section)
+        code = code_symbols(img, tab, by_section, _go_code(funcs, tab))
     return Attribution(
         file_size=img.size,
         sections=groups,
         bss=bss,
         packages=packages,
         modules=modules,
-        symbols=_sorted(syms) if syms is not None else None,
+        symbols=syms,
         pclntab=layout,
         warnings=tuple(warnings),
+        data_symbols=data,
+        code_symbols=code,
     )
 
 

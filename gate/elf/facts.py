@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from gate.elf.attribution import section_groups
 from gate.elf.gobuild import BuildInfoError, GoBuild, read_go_build
 from gate.elf.reader import (
     CORRUPTION_ERRORS,
@@ -105,7 +106,19 @@ class Linking:
 
 
 @dataclass(frozen=True)
+class SizeGroup:
+    """Bytes of the file in one group; the groups add up to the file size. The same groups,
+    from the same rule, as `gate size --by section` and the results' attribution."""
+
+    name: str
+    bytes: int
+
+
+@dataclass(frozen=True)
 class Totals:
+    """Allocated section bytes by flags (text: executable, data: writable, rodata: neither),
+    as readelf -S shows them; `groups` is where every byte of the file is."""
+
     text: int
     rodata: int
     data: int
@@ -148,6 +161,7 @@ class BinaryFacts:
     linking: Linking
     sections: tuple[Section, ...]
     totals: Totals
+    groups: tuple[SizeGroup, ...]  # largest first; add up to file_size
     symbols: Symbols
     debug: Debug
     hardening: Hardening
@@ -369,6 +383,7 @@ def _facts(img: ElfImage) -> BinaryFacts:
             if s.number != 0 or s.type != "NULL"
         ),
         totals=_totals(img),
+        groups=tuple(SizeGroup(*g) for g in section_groups(img)[0]),
         symbols=symbols,
         debug=debug,
         hardening=hardening,

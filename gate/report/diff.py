@@ -7,6 +7,7 @@ the largest changes come first, and each list is capped.
 from __future__ import annotations
 
 from gate.diff import BinaryDiff, Delta
+from gate.explain import describe
 from gate.report.markdown import _md, _table
 from gate.units import format_size
 
@@ -62,6 +63,8 @@ def render_diff_text(diffs: list[BinaryDiff]) -> str:
     lines: list[str] = []
     for b in diffs:
         head = b.name if b.kind == "changed" else f"{b.name} ({b.kind})"
+        if b.compared_with:
+            head += f" (compared with {b.compared_with})"
         lines.append(head)
         parts = _rows(b)
         if not parts and not b.checks:
@@ -75,6 +78,8 @@ def render_diff_text(diffs: list[BinaryDiff]) -> str:
                 lines.append(f"{pad}{r[0]:<{width}}  {r[1]:>10} -> {r[2]:>10}  {r[3]:>11}  {r[4]}")
             if more > 0:
                 lines.append(f"{pad}… {more} more changed {title}")
+            if not title and b.grew:
+                lines.append(f"  grew: {describe(b.grew)}")
         if b.checks:
             lines.append("  checks:")
             for c in b.checks:
@@ -87,6 +92,8 @@ def render_diff_markdown(diffs: list[BinaryDiff]) -> str:
     lines: list[str] = []
     for b in diffs:
         suffix = "" if b.kind == "changed" else f" ({b.kind})"
+        if b.compared_with:
+            suffix += f" (compared with {_md(b.compared_with, 80)})"
         lines += [f"**{_md(b.name, 80)}**{suffix}", ""]
         parts = _rows(b)
         if not parts and not b.checks:
@@ -98,6 +105,8 @@ def render_diff_markdown(diffs: list[BinaryDiff]) -> str:
             if more > 0:
                 lines += ["", f"… {more} more changed {title}"]
             lines.append("")
+            if not title and b.grew:
+                lines += [f"Grew: {_md(describe(b.grew), 600)}", ""]
         if b.checks:
             items = [
                 f"{_md(c.check, 80)} {c.old or 'absent'} → **{c.new or 'absent'}**"

@@ -53,7 +53,7 @@ def render_junit(doc: Mapping[str, Any]) -> str:
 
     from junit_xml import TestSuite, to_xml_report_string
 
-    binaries = list(doc.get("binaries") or [])
+    binaries = doc["binaries"]
     labels = _labels(binaries)
     suites = []
     for binary, label in zip(binaries, labels, strict=True):
@@ -62,7 +62,7 @@ def render_junit(doc: Mapping[str, Any]) -> str:
             TestSuite(
                 suite_name,
                 test_cases=_cases(binary, suite_name),
-                timestamp=xml_safe(str(doc.get("created") or "")) or None,
+                timestamp=xml_safe(doc["created"] or "") or None,
                 properties=_properties(doc, binary),
                 stdout=xml_safe(_summary(binary, label)),
             )
@@ -101,9 +101,9 @@ def _labels(binaries: list[Mapping[str, Any]]) -> list[str]:
     Suites (and their classnames) must be distinct, or CI viewers merge the two
     binaries' checks into one suite.
     """
-    names = [str(b.get("name") or b.get("path") or "?") for b in binaries]
+    names = [b["name"] or b["path"] or "?" for b in binaries]
     return [
-        str(b.get("path") or name) if names.count(name) > 1 else name
+        b["path"] or name if names.count(name) > 1 else name
         for b, name in zip(binaries, names, strict=True)
     ]
 
@@ -112,18 +112,18 @@ def _cases(binary: Mapping[str, Any], classname: str) -> list[Any]:
     from junit_xml import TestCase
 
     cases = []
-    if binary.get("verdict") == "error":
+    if binary["verdict"] == "error":
         case = TestCase("gate.error", classname=classname, elapsed_sec=0.0)
         # junit_xml drops an error whose message is empty: the case would pass.
-        message = xml_safe(str(binary.get("error") or "")) or "the binary could not be judged"
+        message = xml_safe(binary["error"] or "") or "the binary could not be judged"
         case.add_error_info(message=message)
         cases.append(case)
-    why = breakdown_text(binary.get("startup"))
-    for check in binary.get("checks") or []:
-        check_id = xml_safe(str(check.get("id") or "?"))
-        message = xml_safe(str(check.get("message") or ""))
+    why = breakdown_text(binary["startup"])
+    for check in binary["checks"]:
+        check_id = xml_safe(check["id"] or "?")
+        message = xml_safe(check["message"])
         case = TestCase(check_id, classname=classname, elapsed_sec=_elapsed(check))
-        status = check.get("status")
+        status = check["status"]
         if status == "fail":
             # As for errors: an empty message and output would make a failure pass.
             detail = _detail(check)
@@ -144,29 +144,28 @@ def _cases(binary: Mapping[str, Any], classname: str) -> list[Any]:
     return cases
 
 
-def breakdown_text(startup: Any) -> str:
+def breakdown_text(startup: Mapping[str, Any] | None) -> str:
     """The start-up breakdown (slowest inits, loader work, faults) as plain lines."""
-    found = startup.get("breakdown") if isinstance(startup, Mapping) else None
-    if not isinstance(found, Mapping):
+    found = startup["breakdown"] if startup else None
+    if found is None:
         return ""
     from gate.startup.breakdown import breakdown_from_dict, render_breakdown_lines
 
     try:
         lines = render_breakdown_lines(breakdown_from_dict(found))
-    except (KeyError, TypeError, ValueError):  # a hand-edited results file
+    except TypeError:  # keys a later gate added, which these dataclasses do not take
         return ""
     return "\n".join(["start-up breakdown:", *lines]) if lines else ""
 
 
 def _elapsed(check: Mapping[str, Any]) -> float:
     """Seconds shown as the test's duration: the percentile itself for start-up checks."""
-    check_id = str(check.get("id") or "")
-    measured = check.get("measured")
-    area, _, rule = check_id.partition(".")
+    measured = check["measured"]
+    area, _, rule = check["id"].partition(".")
     if (
         area == "startup"
         and rule in _PERCENTILES
-        and check.get("unit") == "ms"
+        and check["unit"] == "ms"
         and _is_number(measured)
     ):
         return max(float(measured), 0.0) / 1000.0
@@ -175,11 +174,11 @@ def _elapsed(check: Mapping[str, Any]) -> float:
 
 def _detail(check: Mapping[str, Any]) -> str:
     """Measured against limit, one per line: the body of a failure."""
-    unit = check.get("unit")
+    unit = check["unit"]
     return (
-        f"measured: {_with_unit(check.get('measured'), unit)}\n"
-        f"limit:    {_with_unit(check.get('limit'), unit)}\n"
-        f"severity: {check.get('severity') or 'error'}"
+        f"measured: {_with_unit(check['measured'], unit)}\n"
+        f"limit:    {_with_unit(check['limit'], unit)}\n"
+        f"severity: {check['severity']}"
     )
 
 
@@ -214,67 +213,62 @@ def _text(value: Any) -> str:
 def _properties(doc: Mapping[str, Any], binary: Mapping[str, Any]) -> dict[str, str]:
     """The measured values, flat, so CI viewers can show and compare them."""
     props: dict[str, Any] = {
-        "gate.policy": doc.get("policy"),
-        "gate.version": doc.get("gate_version"),
-        "gate.path": binary.get("path"),
-        "gate.verdict": binary.get("verdict"),
-        "gate.error": binary.get("error"),
+        "gate.policy": doc["policy"],
+        "gate.version": doc["gate_version"],
+        "gate.path": binary["path"],
+        "gate.verdict": binary["verdict"],
+        "gate.error": binary["error"],
     }
-    facts = binary.get("facts") or {}
-    if facts:
-        elf = facts.get("elf") or {}
-        linking = facts.get("linking") or {}
-        totals = facts.get("totals") or {}
-        symbols = facts.get("symbols") or {}
-        debug = facts.get("debug") or {}
-        hardening = facts.get("hardening") or {}
-        props["gate.file_size"] = facts.get("file_size")
+    facts = binary["facts"]
+    if facts is not None:
+        elf, linking, totals = facts["elf"], facts["linking"], facts["totals"]
+        symbols, debug, hardening = facts["symbols"], facts["debug"], facts["hardening"]
+        props["gate.file_size"] = facts["file_size"]
         for key in ("class", "machine", "type"):
-            props[f"gate.elf.{key}"] = elf.get(key)
-        props["gate.linking.static"] = linking.get("static")
-        props["gate.linking.interpreter"] = linking.get("interpreter")
-        props["gate.linking.needed"] = linking.get("needed") or None
+            props[f"gate.elf.{key}"] = elf[key]
+        props["gate.linking.static"] = linking["static"]
+        props["gate.linking.interpreter"] = linking["interpreter"]
+        props["gate.linking.needed"] = linking["needed"] or None
         for kind in _TOTAL_KINDS:
-            props[f"gate.size.{kind}"] = totals.get(kind)
-        props["gate.symbols.stripped"] = symbols.get("stripped")
-        props["gate.symbols.symtab_entries"] = symbols.get("symtab_entries")
-        props["gate.debug.present"] = debug.get("present")
-        props["gate.debug.compressed"] = debug.get("compressed")
+            props[f"gate.size.{kind}"] = totals[kind]
+        props["gate.symbols.stripped"] = symbols["stripped"]
+        props["gate.symbols.symtab_entries"] = symbols["symtab_entries"]
+        props["gate.debug.present"] = debug["present"]
+        props["gate.debug.compressed"] = debug["compressed"]
         for key in _HARDENING:
-            props[f"gate.hardening.{key}"] = hardening.get(key)
-        go = facts.get("go") or {}
-        if go:
-            props["gate.go.version"] = go.get("version")
-            props["gate.go.path"] = go.get("path")
-            main = go.get("main_module")
-            props["gate.go.main_module"] = main.get("path") if isinstance(main, dict) else main
-            for key, value in (go.get("settings") or {}).items():
+            props[f"gate.hardening.{key}"] = hardening[key]
+        go = facts["go"]
+        if go is not None:
+            props["gate.go.version"] = go["version"]
+            props["gate.go.path"] = go["path"]
+            main = go["main_module"]
+            props["gate.go.main_module"] = main["path"] if main is not None else None
+            for key, value in go["settings"].items():
                 props[f"gate.go.setting.{key}"] = value
-    startup = binary.get("startup") or {}
-    if startup:
-        runs = startup.get("runs") or []
-        props["gate.startup.ready"] = startup.get("ready")
-        props["gate.startup.cold"] = startup.get("cold")
+    startup = binary["startup"]
+    if startup is not None:
+        runs = startup["runs"]
+        props["gate.startup.ready"] = startup["ready"]
+        props["gate.startup.cold"] = startup["cold"]
         props["gate.startup.runs"] = len(runs)
-        props["gate.startup.failed_runs"] = sum(not r.get("ok") for r in runs)
-        stats = startup.get("stats") or {}
+        props["gate.startup.failed_runs"] = sum(not r["ok"] for r in runs)
+        stats = startup["stats"]
         for key in ("min", *_PERCENTILES, "max", "mean", "stdev"):
-            props[f"gate.startup.{key}_ms"] = stats.get(f"{key}_ms")
-        rss = [r["max_rss_bytes"] for r in runs if _is_number(r.get("max_rss_bytes"))]
+            props[f"gate.startup.{key}_ms"] = stats[f"{key}_ms"] if stats else None
+        rss = [r["max_rss_bytes"] for r in runs if r["max_rss_bytes"] is not None]
         props["gate.startup.max_rss_bytes"] = max(rss) if rss else None
-    for check in binary.get("checks") or []:
-        if check.get("measured") is not None:
-            props[f"gate.measured.{check.get('id')}"] = check["measured"]
+    for check in binary["checks"]:
+        if check["measured"] is not None:
+            props[f"gate.measured.{check['id']}"] = check["measured"]
     return {xml_safe(k): xml_safe(_text(v)) for k, v in props.items() if v is not None}
 
 
 def _summary(binary: Mapping[str, Any], label: str) -> str:
     """The suite's system-out: what a person reads first in the CI test view."""
-    verdict = str(binary.get("verdict") or "?")
-    lines = [f"gate {label} ({binary.get('path')}): {verdict.upper()}"]
-    if binary.get("error"):
+    lines = [f"gate {label} ({binary['path']}): {binary['verdict'].upper()}"]
+    if binary["error"]:
         lines.append(f"error: {binary['error']}")
-    checks = binary.get("checks") or []
+    checks = binary["checks"]
     if checks:
         lines += ["", _checks_table(checks)]
     lines += _failed_runs(binary.get("startup") or {})
@@ -284,10 +278,7 @@ def _summary(binary: Mapping[str, Any], label: str) -> str:
 def _checks_table(checks: Iterable[Mapping[str, Any]]) -> str:
     """Fixed-width table of id, status and message, one check a line."""
     rows = [("check", "status", "message")]
-    rows += [
-        (str(c.get("id")), str(c.get("status")), " ".join(str(c.get("message") or "").split()))
-        for c in checks
-    ]
+    rows += [(c["id"], c["status"], " ".join(c["message"].split())) for c in checks]
     id_width = max(len(r[0]) for r in rows)
     status_width = max(len(r[1]) for r in rows)
     return "\n".join(f"{i:<{id_width}}  {s:<{status_width}}  {m}".rstrip() for i, s, m in rows)

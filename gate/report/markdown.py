@@ -13,6 +13,8 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeGuard
 
+from gate.explain import NON_GO
+from gate.report.glance import glance
 from gate.report.junit import breakdown_text
 from gate.units import format_duration, format_size
 
@@ -173,7 +175,7 @@ def _value(value: Any, unit: str | None, size_unit: str | None = None) -> str:
 
 def _over_by(check: dict[str, Any]) -> str:
     """measured - limit, absolute and relative; signed, so a minimum reads as "-3"."""
-    measured, limit, unit = check.get("measured"), check.get("limit"), check.get("unit")
+    measured, limit, unit = check["measured"], check["limit"], check["unit"]
     if not (_is_number(measured) and _is_number(limit)):
         return "—"
     diff = measured - limit
@@ -191,12 +193,9 @@ def _over_by(check: dict[str, Any]) -> str:
 
 
 def _measured_limit(check: dict[str, Any]) -> tuple[str, str]:
-    unit = check.get("unit")
-    size_unit = _size_unit(check.get("limit")) if unit == "bytes" else None
-    return (
-        _value(check.get("measured"), unit, size_unit),
-        _value(check.get("limit"), unit, size_unit),
-    )
+    unit = check["unit"]
+    size_unit = _size_unit(check["limit"]) if unit == "bytes" else None
+    return _value(check["measured"], unit, size_unit), _value(check["limit"], unit, size_unit)
 
 
 # ---------------------------------------------------------------- tables
@@ -215,15 +214,17 @@ def _table(header: Sequence[str], rows: list[list[str]], more: str) -> list[str]
 
 
 def _binaries(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    return [b for b in doc.get("binaries") or [] if isinstance(b, dict)]
+    binaries: list[dict[str, Any]] = doc["binaries"]
+    return binaries
 
 
 def _checks(binary: dict[str, Any]) -> list[dict[str, Any]]:
-    return [c for c in binary.get("checks") or [] if isinstance(c, dict)]
+    checks: list[dict[str, Any]] = binary["checks"]
+    return checks
 
 
-def _name(binary: dict[str, Any]) -> Any:
-    return binary.get("name") or binary.get("path") or "?"
+def _name(binary: dict[str, Any]) -> str:
+    return str(binary["name"] or binary["path"] or "?")
 
 
 def _problems_table(binaries: list[dict[str, Any]]) -> list[str]:
@@ -232,13 +233,13 @@ def _problems_table(binaries: list[dict[str, Any]]) -> list[str]:
     for status in ("fail", "warn"):
         for binary in binaries:
             for check in _checks(binary):
-                if check.get("status") != status:
+                if check["status"] != status:
                     continue
                 measured, limit = _measured_limit(check)
                 rows.append(
                     [
                         _md(_name(binary), 80),
-                        f"{_STATUS[status]} {_md(check.get('id', '?'), 120)}",
+                        f"{_STATUS[status]} {_md(check['id'], 120)}",
                         measured,
                         limit,
                         _over_by(check),
@@ -252,7 +253,7 @@ def _problems_table(binaries: list[dict[str, Any]]) -> list[str]:
 def _checks_table(checks: list[dict[str, Any]]) -> list[str]:
     """Every check of one binary in policy order; failures kept when the table is cut."""
     if len(checks) > MAX_ROWS:
-        keep = sorted(range(len(checks)), key=lambda i: (_RANK.get(checks[i].get("status"), 4), i))
+        keep = sorted(range(len(checks)), key=lambda i: (_RANK[checks[i]["status"]], i))
         kept = sorted(keep[:MAX_ROWS])
         shown = [checks[i] for i in kept]
         hidden = len(checks) - MAX_ROWS
@@ -260,9 +261,9 @@ def _checks_table(checks: list[dict[str, Any]]) -> list[str]:
         shown, hidden = checks, 0
     rows = [
         [
-            _STATUS.get(c.get("status"), "❔"),
-            _md(c.get("id", "?"), 120),
-            _md(c.get("message") or "", MAX_CELL),
+            _STATUS[c["status"]],
+            _md(c["id"], 120),
+            _md(c["message"], MAX_CELL),
         ]
         for c in shown
     ]
@@ -278,37 +279,33 @@ def _checks_table(checks: list[dict[str, Any]]) -> list[str]:
 _GO_KEYS = ("CGO_ENABLED", "-trimpath", "-buildmode", "-ldflags", "GOOS", "GOARCH")
 
 
-def _facts_line(facts: dict[str, Any]) -> str | None:
+def _facts_line(facts: dict[str, Any]) -> str:
     """Size, ELF type, linking, stripped, Go: what a reviewer checks against the policy."""
     parts = []
-    size = facts.get("file_size")
-    if _is_number(size):
-        parts.append(format_size(int(size)))
-    elf = facts.get("elf") or {}
-    kind = " ".join(_md(elf[k], 40) for k in ("machine", "type") if elf.get(k))
+    parts.append(format_size(facts["file_size"]))
+    elf = facts["elf"]
+    kind = " ".join(_md(elf[k], 40) for k in ("machine", "type") if elf[k])
     if kind:
         parts.append(kind)
-    linking = facts.get("linking") or {}
-    if linking.get("static"):
+    linking = facts["linking"]
+    if linking["static"]:
         parts.append("static")
-    elif linking:
-        needed = list(linking.get("needed") or [])
+    else:
+        needed = linking["needed"]
         shown = ", ".join(_md(n, 60) for n in needed[:4])
         if len(needed) > 4:
             shown += f", … {len(needed) - 4} more"
         parts.append(f"dynamic ({shown})" if shown else "dynamic")
-    symbols = facts.get("symbols") or {}
-    if "stripped" in symbols:
-        parts.append("stripped" if symbols["stripped"] else "not stripped")
-    debug = facts.get("debug") or {}
-    if debug.get("present") and _is_number(debug.get("bytes")):
-        parts.append(f"debug info {format_size(int(debug['bytes']))}")
-    go = facts.get("go")
-    if isinstance(go, dict):
-        settings = go.get("settings") or {}
+    parts.append("stripped" if facts["symbols"]["stripped"] else "not stripped")
+    debug = facts["debug"]
+    if debug["present"]:
+        parts.append(f"debug info {format_size(debug['bytes'])}")
+    go = facts["go"]
+    if go is not None:
+        settings = go["settings"]
         keys = [f"{_md(k, 20)}={_md(settings[k], 80)}" for k in _GO_KEYS if k in settings]
-        parts.append(" ".join([_md(go.get("version") or "Go", 40), *keys]))
-    return " · ".join(parts) if parts else None
+        parts.append(" ".join([_md(go["version"] or "Go", 40), *keys]))
+    return " · ".join(parts)
 
 
 # ---------------------------------------------------------------- start-up chart
@@ -317,7 +314,7 @@ def _facts_line(facts: dict[str, Any]) -> str | None:
 def _histogram(values: list[float]) -> tuple[list[str], list[int]]:
     """About BINS bins of a "nice" width (1, 2 or 5 times 10^n ms), labels as ms ranges."""
     lo, hi = min(values), max(values)
-    if hi <= lo:
+    if not hi - lo >= 1e-6:  # below a nanosecond (or too small for log10): one bin
         return [f"{lo:.1f}"], [len(values)]
     raw = (hi - lo) / BINS
     exp = math.floor(math.log10(raw))
@@ -349,13 +346,13 @@ def _ms(value: Any) -> str:
 
 def _startup(startup: dict[str, Any], checks: list[dict[str, Any]]) -> list[str]:
     """Histogram (mermaid, plus a text sparkline where mermaid is not rendered), failed runs."""
-    runs = [r for r in startup.get("runs") or [] if isinstance(r, dict)]
-    stats = startup.get("stats")
+    runs = startup["runs"]
+    stats = startup["stats"]
     lines: list[str] = []
-    ok = [float(r["wall_ms"]) for r in runs if r.get("ok") and _is_number(r.get("wall_ms"))]
-    p95 = next((c for c in checks if c.get("id") == "startup.p95"), None)
-    p95_limit = p95.get("limit") if p95 else None
-    if isinstance(stats, dict) and ok:
+    ok = [float(r["wall_ms"]) for r in runs if r["ok"]]
+    p95 = next((c for c in checks if c["id"] == "startup.p95"), None)
+    p95_limit = p95["limit"] if p95 else None
+    if stats is not None and ok:
         labels, bars = _histogram(ok)
         title = f"start-up wall time (ms), {_plural(len(ok), 'ok run')}"
         if _is_number(p95_limit):
@@ -371,29 +368,29 @@ def _startup(startup: dict[str, Any], checks: list[dict[str, Any]]) -> list[str]
             "",
         ]
         limit = f" (limit {_ms(p95_limit)})" if _is_number(p95_limit) else ""
-        failed = stats.get("failed") or 0
+        failed = stats["failed"]
         lines.append(
-            f"start-up: `{_sparkline(bars)}` min {_ms(stats.get('min_ms'))}"
-            f" · p50 {_ms(stats.get('p50_ms'))} · p95 {_ms(stats.get('p95_ms'))}{limit}"
-            f" · max {_ms(stats.get('max_ms'))} · {_plural(len(ok), 'ok run')}"
+            f"start-up: `{_sparkline(bars)}` min {_ms(stats['min_ms'])}"
+            f" · p50 {_ms(stats['p50_ms'])} · p95 {_ms(stats['p95_ms'])}{limit}"
+            f" · max {_ms(stats['max_ms'])} · {_plural(len(ok), 'ok run')}"
             + (f", {failed} failed" if failed else "")
         )
-    bad = [(i, r) for i, r in enumerate(runs, 1) if not r.get("ok")]
+    bad = [(i, r) for i, r in enumerate(runs, 1) if not r["ok"]]
     if bad:
         if lines:
             lines.append("")
         lines.append(f"{_plural(len(bad), 'failed start-up run')}:")
         lines.append("")
         for i, run in bad[:MAX_FAILED_RUNS]:
-            exit_code = run.get("exit_code")
+            exit_code = run["exit_code"]
             status = f" (exit code {exit_code})" if exit_code is not None else ""
-            lines.append(f"- run {i}: {_md(run.get('error') or 'failed', 200)}{status}")
+            lines.append(f"- run {i}: {_md(run['error'] or 'failed', 200)}{status}")
         if len(bad) > MAX_FAILED_RUNS:
             lines.append(f"- … {len(bad) - MAX_FAILED_RUNS} more")
         first = bad[0][1]
         for key, label in (("stderr_tail", "stderr"), ("stdout_tail", "stdout")):
-            tail = first.get(key)
-            if isinstance(tail, str) and tail.strip():
+            tail = first[key]
+            if tail.strip():
                 lines += ["", f"{label} of run {bad[0][0]} (last lines):", ""]
                 lines += _code_block(_tail(tail))
     return lines
@@ -406,16 +403,14 @@ def _counts(binaries: list[dict[str, Any]]) -> dict[str, int]:
     counts = {"pass": 0, "fail": 0, "warn": 0, "skip": 0}
     for binary in binaries:
         for check in _checks(binary):
-            status = check.get("status")
-            if status in counts:
-                counts[status] += 1
+            counts[check["status"]] += 1
     return counts
 
 
 def _headline(verdict: str, binaries: list[dict[str, Any]]) -> str:
     """The verdict in words: what a reviewer reads first and maybe only."""
     counts = _counts(binaries)
-    errors = sum(1 for b in binaries if b.get("verdict") == "error")
+    errors = sum(1 for b in binaries if b["verdict"] == "error")
     failed = f"{_plural(counts['fail'], 'check')} failed"
     if verdict == "error" or (errors and verdict != "fail"):
         text = (
@@ -442,16 +437,16 @@ def _headline(verdict: str, binaries: list[dict[str, Any]]) -> str:
 
 
 def _subline(doc: dict[str, Any], binaries: list[dict[str, Any]]) -> str:
-    names = [f"{_VERDICT.get(b.get('verdict'), '❔')} {_md(_name(b), 80)}" for b in binaries]
+    names = [f"{_VERDICT[b['verdict']]} {_md(_name(b), 80)}" for b in binaries]
     shown = " · ".join(names[:MAX_NAMES])
     if len(names) > MAX_NAMES:
         shown += f" · … {len(names) - MAX_NAMES} more"
-    policy = _md(doc.get("policy") or "?", 80)
+    policy = _md(doc["policy"] or "?", 80)
     count = _plural(len(binaries), "binary", "binaries")
     line = f"policy **{policy}** · {count}" + (f": {shown}" if shown else "")
-    base = doc.get("baseline")
-    if isinstance(base, dict) and base.get("source"):
-        found = "" if base.get("found") else " (not there yet: relative checks skipped)"
+    base = doc["baseline"]
+    if base is not None and base["source"]:
+        found = "" if base["found"] else " (not there yet: relative checks skipped)"
         line += f"\n\nbaseline: {_md(base['source'], 200)}{found}"
     return line
 
@@ -467,38 +462,48 @@ def _bar(value: int, largest: int) -> str:
     return "█" * full + (" ▏▎▍▌▋▊▉"[part] if part else "")
 
 
-def _package_bars(attribution: Any, checks: list[dict[str, Any]]) -> list[str]:
-    """The largest Go packages as bars; open when a size check did not pass."""
-    if not isinstance(attribution, dict):
+def _package_bars(binary: dict[str, Any], checks: list[dict[str, Any]]) -> list[str]:
+    """The largest Go packages as bars, as shares of the file: the rows (packages, the rest
+    of the Go code, everything outside Go code) add up to the file size. Open when a size
+    check did not pass."""
+    attribution, facts = binary.get("attribution"), binary.get("facts")
+    if not isinstance(attribution, dict) or not isinstance(facts, dict):
         return []
     rows = [
         r
         for r in attribution.get("packages") or []
-        if isinstance(r, dict) and _is_number(r.get("bytes")) and r["bytes"] > 0
+        if isinstance(r, dict)
+        and _is_number(r.get("bytes"))
+        and r["bytes"] > 0
+        and r.get("name") != NON_GO
     ]
-    if not rows:
+    size = facts.get("file_size")
+    if not rows or not _is_number(size) or size <= 0:
         return []
     shown = rows[:TOP_PACKAGES]
-    total = sum(r["bytes"] for r in rows)
+    go_code = sum(r["bytes"] for r in rows)
     largest = max(r["bytes"] for r in shown)
     size_failed = any(
         str(c.get("id", "")).startswith("size.") and c.get("status") in ("fail", "warn")
         for c in checks
     )
-    table = _table(
-        ["package", "size", "share of Go code", ""],
-        [
-            [_md(r["name"], 120), format_size(int(r["bytes"])),
-             f"{r['bytes'] / total * 100:.1f}%", _bar(int(r["bytes"]), int(largest))]
-            for r in shown
-        ],
-        "packages",
-    )  # fmt: skip
+
+    def row(name: str, n: int, bar: bool = True) -> list[str]:
+        share = f"{n / size * 100:.1f}%"
+        return [name, format_size(int(n)), share, _bar(int(n), int(largest)) if bar else ""]
+
+    body = [row(_md(r["name"], 120), r["bytes"]) for r in shown]
+    rest = go_code - sum(r["bytes"] for r in shown)
+    if rest > 0:
+        body.append(row(f"*{len(rows) - len(shown)} more Go packages*", rest, bar=False))
+    body.append(row("*outside Go code* (data, tables, symbols, debug, C…)", size - go_code, False))
+    table = _table(["package", "size", "share of the file", ""], body, "packages")
     opened = " open" if size_failed else ""
-    more = f" of {len(rows)}" if len(rows) > len(shown) else ""
+    share = go_code / size * 100
     return [
-        f"<details{opened}><summary>where the bytes are: the {len(shown)} largest Go "
-        f"packages{more}</summary>",
+        f"<details{opened}><summary>where the bytes are: Go code is {share:.0f}% of the file "
+        f"({format_size(int(go_code))} of {format_size(int(size))}); the {len(shown)} largest "
+        "packages</summary>",
         "",
         *table,
         "",
@@ -507,7 +512,7 @@ def _package_bars(attribution: Any, checks: list[dict[str, Any]]) -> list[str]:
 
 
 def _binary_section(binary: dict[str, Any]) -> list[str]:
-    verdict = binary.get("verdict")
+    verdict = binary["verdict"]
     checks = _checks(binary)
     counts = _counts([binary])
     if verdict == "error":
@@ -520,24 +525,21 @@ def _binary_section(binary: dict[str, Any]) -> list[str]:
             summary += f", {_plural(counts['warn'], 'warning')}"
     opened = " open" if verdict in ("fail", "error") else ""
     lines = [
-        f"<details{opened}><summary>{_VERDICT.get(verdict, '❔')} <b>{_html(_name(binary), 80)}"
+        f"<details{opened}><summary>{_VERDICT[verdict]} <b>{_html(_name(binary), 80)}"
         f"</b> — {summary}</summary>",
         "",
     ]
-    if binary.get("error"):
+    if binary["error"]:
         lines += [f"**could not judge:** {_md(binary['error'])}", ""]
-    facts = binary.get("facts")
-    if isinstance(facts, dict):
-        line = _facts_line(facts)
-        if line:
-            lines += [line, ""]
+    if binary["facts"] is not None:
+        lines += [_facts_line(binary["facts"]), ""]
     if checks:
         lines += [*_checks_table(checks), ""]
-    bars = _package_bars(binary.get("attribution"), checks)
+    bars = _package_bars(binary, checks)
     if bars:
         lines += [*bars, ""]
-    startup = binary.get("startup")
-    if isinstance(startup, dict):
+    startup = binary["startup"]
+    if startup is not None:
         chart = _startup(startup, checks)
         if chart:
             lines += [*chart, ""]
@@ -548,14 +550,29 @@ def _binary_section(binary: dict[str, Any]) -> list[str]:
     return lines
 
 
+MAX_GLANCES = 20  # binaries whose size and start-up line shows before any details
+
+
+def _glances(binaries: list[dict[str, Any]]) -> list[str]:
+    """Size and start-up of each binary, in sight without expanding anything."""
+    rows = [
+        f"- {_VERDICT[b['verdict']]} **{_md(_name(b), 80)}**: {_md(line, 400)}"
+        for b in binaries[:MAX_GLANCES]
+        if (line := glance(b))
+    ]
+    if len(binaries) > MAX_GLANCES:
+        rows.append(f"- … {len(binaries) - MAX_GLANCES} more binaries below")
+    return [*rows, ""] if rows else []
+
+
 def render_markdown(doc: dict[str, Any]) -> str:
     """The job summary for a gate/results/v1 document: verdict, failures, then details."""
     binaries = _binaries(doc)
-    verdict = str(doc.get("verdict") or "error")
-    lines = [_headline(verdict, binaries), _subline(doc, binaries), ""]
-    errors = [b for b in binaries if b.get("verdict") == "error"]
+    lines = [_headline(doc["verdict"], binaries), _subline(doc, binaries), ""]
+    lines += _glances(binaries)
+    errors = [b for b in binaries if b["verdict"] == "error"]
     for binary in errors:
-        reason = binary.get("error") or "could not be judged"
+        reason = binary["error"] or "could not be judged"
         lines.append(f"- ⚠️ **{_md(_name(binary), 80)}**: {_md(reason)}")
     if errors:
         lines.append("")

@@ -28,7 +28,8 @@ class RunProgress:
 
     def __call__(self, phase: str, done: int, total: int, sample: RunSample | None) -> None:
         if not self.live and phase != self.phase:
-            self.stream.write(f"gate: {self.label}: {phase}: {total} starts\n")
+            starts = "1 start" if total == 1 else f"{total} starts"
+            self.stream.write(f"gate: {self.label}: {phase}: {starts}\n")
             self.phase = phase
         if sample is not None and not sample.ok:
             self._clear()

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 SIZE_SCHEMA = "gate/size/v1"
 VIEWS = {"section": "sections", "package": "packages", "module": "modules", "symbol": "symbols"}
 TEXT_TOP = 25  # rows in the table when --top is not given
-RESULTS_SYMBOLS = 100  # symbols kept in a results document (all packages and modules are)
+RESULTS_SYMBOLS = 200  # symbols of each kind a results document keeps (all packages are)
 
 
 def _entries(entries: Sequence[Entry] | None) -> list[dict[str, Any]] | None:
@@ -27,7 +27,7 @@ def _entries(entries: Sequence[Entry] | None) -> list[dict[str, Any]] | None:
 
 def attribution_to_dict(attr: Attribution) -> dict[str, Any]:
     """The attribution as a results document keeps it: enough for a later --against."""
-    symbols = attr.symbols
+    symbols, data, code = attr.symbols, attr.data_symbols, attr.code_symbols
     return {
         "pclntab": attr.pclntab,
         "bss": attr.bss,
@@ -37,6 +37,10 @@ def attribution_to_dict(attr: Attribution) -> dict[str, Any]:
         "modules": _entries(attr.modules),
         "symbols": _entries(symbols[:RESULTS_SYMBOLS] if symbols is not None else None),
         "symbols_count": len(symbols) if symbols is not None else None,
+        # The largest data objects and non-Go functions: what a size failure names inside
+        # the data and code groups (a later baseline compares against these).
+        "data_symbols": None if data is None else [d._asdict() for d in data[:RESULTS_SYMBOLS]],
+        "code_symbols": _entries(code[:RESULTS_SYMBOLS] if code is not None else None),
     }
 
 
@@ -105,7 +109,8 @@ def render_size_text(doc: Mapping[str, Any], top: int | None) -> str:
     against = doc.get("against")
     if against is None:
         entries = doc["entries"]
-        lines.append(f"  {'bytes':>11}  {'share':>6}  {by}")
+        column = "group" if by == "section" else by  # sections come grouped
+        lines.append(f"  {'bytes':>11}  {'share':>6}  {column}")
         for e in entries[:limit]:
             share = _percent(e["bytes"], size)
             lines.append(f"  {format_size(e['bytes']):>11}  {share}  {e['name']}")

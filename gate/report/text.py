@@ -67,21 +67,10 @@ def render_facts(f: BinaryFacts) -> str:
         row("go", f"{g.version}, {g.path or '(no module info)'}{main}, {len(g.deps)} dependencies")
         for key, value in g.settings.items():
             row("", f"{key}={value}")
-    t = f.totals
-    row(
-        "totals",
-        ", ".join(
-            f"{name} {format_size(n)}"
-            for name, n in (
-                ("text", t.text),
-                ("rodata", t.rodata),
-                ("data", t.data),
-                ("bss", t.bss),
-                ("symbols", t.symbols),
-                ("debug", t.debug),
-            )
-        ),
-    )
+    # The groups of `gate size --by section`: the same names, the same bytes.
+    row("bytes", ", ".join(f"{g.name} {format_size(g.bytes)}" for g in f.groups))
+    if f.totals.bss:
+        row("bss", f"{format_size(f.totals.bss)} in memory, none in the file")
     if f.sections:
         width = max(len(sec.name) for sec in f.sections)
         lines.append(f"  {'section':<{width}}  {'type':<14} {'flags':<6} {'size':>14}")
@@ -268,7 +257,9 @@ def _failed_output(binary: dict[str, Any]) -> list[str]:
 
 
 def render_checks(doc: dict[str, Any]) -> str:
-    """The verdict per binary and one line per check: what a CI log shows."""
+    """The verdict per binary, its size and start-up at a glance, and one line per check:
+    what a CI log shows."""
+    from gate.report.glance import glance
     from gate.report.junit import breakdown_text
 
     lines = []
@@ -276,11 +267,14 @@ def render_checks(doc: dict[str, Any]) -> str:
         lines.append(
             f"{b['path']}: {b['verdict'].upper()}" + (f": {b['error']}" if b["error"] else "")
         )
+        seen = glance(b)
+        if seen:
+            lines.append(f"  {seen}")
         for c in b["checks"]:
-            lines.append(f"  {_MARK.get(c['status'], c['status'])}  {c['id']:<24} {c['message']}")
+            lines.append(f"  {_MARK[c['status']]}  {c['id']:<24} {c['message']}")
             if c["id"] == "startup.runs" and c["status"] == "fail":
                 lines += [f"        {_printable(line)}" for line in _failed_output(b)]
-        why = breakdown_text(b.get("startup"))
+        why = breakdown_text(b["startup"])
         if why:
             lines += ["  " + line for line in why.splitlines()]
     counts = {
