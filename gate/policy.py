@@ -17,10 +17,13 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gate.errors import GateError, UnitError
 from gate.units import parse_duration, parse_percent, parse_size
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 ELF_TYPES = ("exec", "pie", "static-pie", "shared-object")
 MAX_RUNS = 10_000  # timed (or warm-up) starts of one binary: hours of a slow service already
@@ -281,18 +284,21 @@ def _suggest(word: str, known: list[str]) -> str:
 # ---------------------------------------------------------------- loading
 
 
-def builtin_dir() -> Path:
-    """policies/ inside an installed package, or at the top of a source checkout."""
-    here = Path(__file__).resolve().parent
-    installed = here / "policies"
-    return installed if installed.is_dir() else here.parent / "policies"
+def builtin_dir() -> Traversable:
+    """policies/ inside the package (installed, or inside the zipapp), else a checkout's."""
+    from importlib.resources import files
+
+    installed = files("gate") / "policies"  # a zipfile.Path when gate runs from a zipapp
+    if installed.is_dir():
+        return installed
+    return Path(__file__).resolve().parent.parent / "policies"
 
 
 def builtin_names() -> list[str]:
-    return sorted(p.stem for p in builtin_dir().glob("*.toml"))
+    return sorted(Path(p.name).stem for p in builtin_dir().iterdir() if p.name.endswith(".toml"))
 
 
-def _resolve(spec: str, relative_to: Path | None) -> tuple[str, Path]:
+def _resolve(spec: str, relative_to: Path | None) -> tuple[str, Path | Traversable]:
     """(display name, file) for a built-in name or a path."""
     path = Path(spec)
     if relative_to is not None and not path.is_absolute():
@@ -307,7 +313,7 @@ def _resolve(spec: str, relative_to: Path | None) -> tuple[str, Path]:
     raise PolicyError(f"{spec}: no such policy file or built-in policy (built-ins: {names})")
 
 
-def _read(label: str, path: Path) -> dict[str, Any]:
+def _read(label: str, path: Path | Traversable) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -369,7 +375,7 @@ def _parse_areas(label: str, table: Mapping[str, Any], prefix: str) -> dict[str,
 
 def _load(spec: str, relative_to: Path | None, stack: tuple[str, ...]) -> Policy:
     label, path = _resolve(spec, relative_to)
-    identity = str(path.resolve())
+    identity = str(path.resolve()) if isinstance(path, Path) else label
     if identity in stack:
         chain = " -> ".join([*(Path(s).name for s in stack), path.name])
         raise PolicyError(f"{label}: policy.extends: cycle: {chain}")
@@ -394,11 +400,13 @@ def _load(spec: str, relative_to: Path | None, stack: tuple[str, ...]) -> Policy
             raise PolicyError(f"{label}: binary.{pattern!r}: expected a table of sections")
         overrides.append((pattern, _parse_areas(label, body, f'binary."{pattern}".')))
 
-    name = meta.get("name", path.stem)
+    name = meta.get("name", Path(path.name).stem)
     parent = meta.get("extends")
     if parent is None:
         return Policy(name, (label,), rules, tuple(overrides))
-    base_dir = None if label.startswith("builtin:") else path.parent
+    base_dir = None  # a built-in extends built-ins only
+    if isinstance(path, Path) and not label.startswith("builtin:"):
+        base_dir = path.parent
     try:
         base = _load(parent, base_dir, (*stack, identity))
     except PolicyError as exc:
