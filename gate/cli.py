@@ -20,7 +20,7 @@ from gate.errors import EXIT_ERROR, EXIT_FAIL, BinaryError, GateError, UnitError
 app = typer.Typer(
     name="gate",
     help="May this build ship? Measure a built ELF binary and judge it against a policy.",
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
