@@ -85,14 +85,16 @@ def os_reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _fetch(url: str) -> bytes:
+def _fetch(url: str, headers: Mapping[str, str] | None = None, max_bytes: int = MAX_BYTES) -> bytes:
+    """The body of a GET: bounded in size and time; `headers` (default: GitLab's job token
+    for its own API) go to the URL's origin only, never on through a redirect elsewhere."""
     import os
     from urllib.parse import urljoin
 
     import requests  # only when a URL is given: ~100 ms to import
 
     shown = redact_url(url)
-    headers = auth_headers(url, os.environ)
+    headers = dict(auth_headers(url, os.environ) if headers is None else headers)
     origin = _origin(url)
     try:
         with requests.Session() as session:
@@ -125,9 +127,9 @@ def _fetch(url: str) -> bytes:
                 total = 0
                 for chunk in resp.iter_content(64 * 1024):
                     total += len(chunk)
-                    if total > MAX_BYTES:
+                    if total > max_bytes:
                         raise BaselineError(
-                            f"{shown}: larger than {MAX_BYTES // 2**20} MiB; not a results file"
+                            f"{shown}: larger than {max_bytes // 2**20} MiB; not a results file"
                         )
                     chunks.append(chunk)
                 return b"".join(chunks)
@@ -230,7 +232,12 @@ def load_document(source: str) -> dict[str, Any]:
     Numbers may still be NaN, infinite or OutOfRange: a reader checks them against the
     format it expects (gate.results does for results documents).
     """
-    raw = _fetch(source) if _is_url(source) else _read(source)
+    if source.startswith("github-artifact:"):
+        from gate.ghartifact import fetch_results  # a GitHub Actions artifact, by name
+
+        raw = fetch_results(source)
+    else:
+        raw = _fetch(source) if _is_url(source) else _read(source)
     doc = parse_json(raw, shown_source(source))
     if not isinstance(doc, dict):
         kind = "list" if isinstance(doc, list) else "string" if isinstance(doc, str) else "value"

@@ -492,7 +492,12 @@ def check(
     ] = False,
     env: Annotated[list[str] | None, typer.Option("--env", help="KEY=VALUE; repeatable.")] = None,
     baseline: Annotated[
-        str | None, typer.Option("--baseline", help="A previous results JSON: file or URL.")
+        str | None,
+        typer.Option(
+            "--baseline",
+            help="A previous results JSON: file, URL, or github-artifact:NAME[@BRANCH] (the "
+            "base branch's last successful GitHub Actions run's artifact NAME).",
+        ),
     ] = None,
     baseline_optional: Annotated[
         bool,

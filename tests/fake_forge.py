@@ -119,6 +119,13 @@ class FakeForge:
         self.read_only_projects: set[str] = set()
         self.files: dict[str, bytes] = {}
         self.redirects: dict[str, str] = {}
+        # GitHub Actions artifacts (see add_github_artifact); their zips are sent by a 302 to
+        # `storage`, a second server on another port that refuses an Authorization header
+        # (as GitHub's blob storage does), so a client forwarding the token fails there.
+        self.github_artifacts: list[dict[str, Any]] = []
+        self.github_runs: list[dict[str, Any]] = []
+        self.storage: FakeForge | None = None
+        self.refuse_authorization = False
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
@@ -144,6 +151,14 @@ class FakeForge:
         self._thread.start()
         return self
 
+    def start_storage(self) -> FakeForge:
+        """The artifact storage (another origin: 127.0.0.1 on another port), started once."""
+        if self.storage is None:
+            storage = FakeForge()
+            storage.refuse_authorization = True
+            self.storage = storage.__enter__()
+        return self.storage
+
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
@@ -154,6 +169,9 @@ class FakeForge:
         server, self._server = self._server, None
         if server is None:
             return
+        if self.storage is not None:
+            self.storage.__exit__(None, None, None)
+            self.storage = None
         server.shutdown()
         with self._lock:
             connections = list(self._connections)
@@ -180,6 +198,59 @@ class FakeForge:
             existing = self.gitlab_notes.setdefault((project, iid), [])
             for body in notes:
                 existing.append(self._gitlab_note(project, iid, body, "someone"))
+
+    def add_github_artifact(
+        self,
+        repo: str,
+        name: str,
+        branch: str,
+        data: bytes,
+        *,
+        conclusion: str = "success",
+        expired: bool = False,
+        fork: bool = False,
+    ) -> dict[str, Any]:
+        """A workflow run on ``branch`` of ``repo`` that uploaded artifact ``name`` (a zip's
+        bytes); the newest is listed first, as GitHub does. ``fork``: the run was for a fork's
+        branch of the same name. The zip is downloaded through a 302 to ``storage``."""
+        with self._lock:
+            run_id = FIRST_ID + len(self.github_runs) + 1
+            artifact_id = FIRST_ID + len(self.github_artifacts) + 1
+            repo_id = 42
+            self.github_runs.insert(
+                0,
+                {
+                    "id": run_id,
+                    "head_branch": branch,
+                    "status": "completed",
+                    "conclusion": conclusion,
+                    "repository": {"id": repo_id, "full_name": repo},
+                    "head_repository": {"id": repo_id + 1 if fork else repo_id},
+                    "_repo": repo,
+                },
+            )
+            base = f"{self.github_api}/repos/{repo}/actions/artifacts/{artifact_id}"
+            artifact = {
+                "id": artifact_id,
+                "name": name,
+                "size_in_bytes": len(data),
+                "url": base,
+                "archive_download_url": base + "/zip",
+                "expired": expired,
+                "created_at": _now(),
+                "workflow_run": {
+                    "id": run_id,
+                    "repository_id": repo_id,
+                    "head_repository_id": repo_id + 1 if fork else repo_id,
+                    "head_branch": branch,
+                    "head_sha": f"{run_id:040x}",
+                },
+                "_repo": repo,
+                "_data": data,
+            }
+            self.github_artifacts.insert(0, artifact)
+        self.start_storage()
+        return artifact
 
     def rate_limited(self) -> None:
         """Queue the 403 GitHub sends once the primary rate limit is spent."""
@@ -257,6 +328,8 @@ class FakeForge:
             return self._github(method, raw_path, segments[2:], query, headers, body)
         if raw_path.startswith(GITLAB_PREFIX + "/"):
             return self._gitlab(method, raw_path, segments[2:], query, headers, body)
+        if self.refuse_authorization and "authorization" in headers:
+            return _json(400, {"message": "Authorization is not accepted here (storage)"})
         if method == "GET" and len(segments) >= 2 and segments[0] == "plain":
             name = "/".join(segments[1:])
             if name in self.files:
@@ -299,6 +372,8 @@ class FakeForge:
         body: Json,
     ) -> _Answer:
         not_found = _json(404, {"message": "Not Found", "documentation_url": GITHUB_DOCS})
+        if len(seg) >= 5 and seg[0] == "repos" and seg[3] == "actions" and method == "GET":
+            return self._github_actions(f"{seg[1]}/{seg[2]}", seg[4:], query, headers)
         # repos/{owner}/{repo}/issues/{number}/comments  or  .../issues/comments/{id}
         if len(seg) != 6 or seg[0] != "repos" or seg[3] != "issues":
             return not_found
@@ -349,6 +424,46 @@ class FakeForge:
                 if repo in self.read_only_repos:
                     return read_only
                 return _update(found[0], body, _github_invalid_body(body))
+        return not_found
+
+    def _github_actions(
+        self, repo: str, rest: list[str], query: dict[str, str], headers: Headers
+    ) -> _Answer:
+        """actions/artifacts?name=, actions/runs?branch=&status=, actions/artifacts/{id}/zip."""
+        not_found = _json(404, {"message": "Not Found", "documentation_url": GITHUB_DOCS})
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() not in ("bearer", "token") or token.strip() != self.token:
+            return _json(401, {"message": "Bad credentials", "documentation_url": GITHUB_DOCS})
+        per_page = min(_int_param(query, "per_page", 30), self.per_page_cap)
+        public = lambda item: {k: v for k, v in item.items() if not k.startswith("_")}  # noqa: E731
+        with self._lock:
+            artifacts = [a for a in self.github_artifacts if a["_repo"] == repo]
+            runs = [r for r in self.github_runs if r["_repo"] == repo]
+        if rest == ["artifacts"]:
+            if "name" in query:
+                artifacts = [a for a in artifacts if a["name"] == query["name"]]
+            page = [public(a) for a in artifacts[:per_page]]
+            return _json(200, {"total_count": len(artifacts), "artifacts": page})
+        if rest == ["runs"]:
+            if "branch" in query:
+                runs = [r for r in runs if r["head_branch"] == query["branch"]]
+            if query.get("status") == "success":
+                runs = [r for r in runs if r["conclusion"] == "success"]
+            page = [public(r) for r in runs[:per_page]]
+            return _json(200, {"total_count": len(runs), "workflow_runs": page})
+        if len(rest) == 3 and rest[0] == "artifacts" and rest[2] == "zip" and rest[1].isdigit():
+            found = [a for a in artifacts if a["id"] == int(rest[1])]
+            if not found:
+                return not_found
+            if found[0]["expired"]:
+                return _json(410, {"message": "Artifact has expired"})
+            storage = self.start_storage()
+            blob = f"artifacts/{found[0]['id']}.zip"
+            with storage._lock:
+                storage.files[blob] = found[0]["_data"]
+            # GitHub's answer: a short-lived signed URL on another origin.
+            location = f"{storage.url}/plain/{blob}?sig=signed&se=soon"
+            return _Answer(302, content_type="text/plain", headers={"location": location})
         return not_found
 
     def _github_page(
