@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,17 +158,26 @@ def _measure(
     rules: Mapping[str, Rule],
     opts: CheckOptions,
     progress_for: Callable[[str], Any] | None,
+    timings: dict[str, float | None],
 ) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None, str]:
-    """(facts, attribution, startup or None, why start-up was skipped) for one binary."""
+    """(facts, attribution, startup or None, why start-up was skipped) for one binary.
+
+    `timings` gets the seconds each measurement took as it finishes (a binary that could
+    not be judged keeps those of the steps it got through)."""
     from gate.elf.facts import inspect_binary
     from gate.results import facts_to_dict, startup_to_dict
     from gate.startup.measure import measure
 
+    started = time.perf_counter()
     try:
         facts = facts_to_dict(inspect_binary(path))
     except GateError as exc:
         raise _Unjudgeable(str(exc)) from None
+    finally:
+        timings["inspect_s"] = time.perf_counter() - started
+    started = time.perf_counter()
     attribution = _attribution(path)
+    timings["attribution_s"] = time.perf_counter() - started
     skipped = "start-up not measured (--no-startup)"
     if opts.startup and facts["elf"]["type"] == "shared-object":
         return facts, attribution, None, "a shared library is not started"
@@ -179,6 +189,7 @@ def _measure(
         against, _, _ = run_config(opts.against, rules, opts)  # NEW's settings for OLD too
     max_runs = opts.max_runs or _setting(rules, "max_runs", None)
     progress = progress_for(Path(path).name) if progress_for else None
+    started = time.perf_counter()
     try:
         result = measure(
             cfg,
@@ -192,6 +203,7 @@ def _measure(
     except StartError as exc:
         raise _Unjudgeable(str(exc)) from None
     finally:
+        timings["startup_s"] = time.perf_counter() - started
         if progress is not None:
             progress.finish()
     return facts, attribution, startup_to_dict(result), skipped
@@ -206,6 +218,8 @@ def check_binary(
 ) -> dict[str, Any]:
     """One binary's entry of the results document; `pairing` says which baseline entry it
     is compared with (None: no baseline was given)."""
+    from gate.results import TIMING_KEYS
+
     entry: dict[str, Any] = {
         "path": path,
         "name": Path(path).name,
@@ -216,10 +230,13 @@ def check_binary(
         "attribution": None,
         "checks": [],
         "compared_with": None,
+        "timings": None,
     }
     rules = policy.for_binary(path)
+    timings: dict[str, float | None] = dict.fromkeys(TIMING_KEYS)
+    entry["timings"] = timings  # filled in as each measurement finishes
     try:
-        facts, attribution, startup, skipped = _measure(path, rules, opts, progress_for)
+        facts, attribution, startup, skipped = _measure(path, rules, opts, progress_for, timings)
     except _Unjudgeable as exc:
         entry["error"] = str(exc)
         return entry
@@ -240,7 +257,9 @@ def check_binary(
     checks = judge(rules, ctx)
     slow = any(c.id.startswith("startup.") and c.status in ("fail", "warn") for c in checks)
     if startup is not None and (opts.breakdown or slow):
+        started = time.perf_counter()
         startup["breakdown"] = explain_startup(path, rules, opts, facts, startup)
+        timings["breakdown_s"] = time.perf_counter() - started
     entry["checks"] = [dataclasses.asdict(c) for c in checks]
     entry["verdict"] = verdict(checks)
     return entry

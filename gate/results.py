@@ -31,7 +31,10 @@ The validated form, which is what every consumer may assume without checking aga
   ENTRY: path: str, name: str = the path's file name, error: str? = null, facts: FACTS? = null,
     startup: STARTUP? = null, attribution: ATTRIBUTION? = null, checks: [CHECK] = [],
     verdict = "error" with an error, else "fail" with a failed check, else "pass",
-    compared_with: {name, how, file_size?, p50_ms?, p95_ms?}? = null
+    compared_with: {name, how, file_size?, p50_ms?, p95_ms?}? = null, timings: TIMINGS? = null
+  TIMINGS: inspect_s, attribution_s, startup_s, breakdown_s: seconds? = null; the wall time
+    gate spent measuring (reading the ELF facts; attributing the bytes; the start-up runs
+    with their warm-ups, evictions and A/B runs; the breakdown run), null where not done
   CHECK: id: str, status: "pass"|"fail"|"warn"|"skip", measured: any = null, limit: any = null,
     unit: str? = null, message: str = "", severity: "error"|"warn" = "error"
   FACTS: DESIGN.md section 3's keys, all required; groups [{name, bytes}] = [];
@@ -85,6 +88,7 @@ AB_ORDER = "ABBA (interleaved)"
 AB_METHOD = (
     "paired by round: Hodges-Lehmann ratio of log times, Wilcoxon signed-rank interval and p-value"
 )
+TIMING_KEYS = ("inspect_s", "attribution_s", "startup_s", "breakdown_s")
 MAX_UNSIGNED = 2**64 - 1  # every ELF field (sizes, addresses, counts) fits
 MIN_SIGNED, MAX_SIGNED = -(2**63), 2**63 - 1
 MAX_MAGNITUDE = 2.0**64  # any other number: sums and ratios of a few stay finite
@@ -903,6 +907,8 @@ def _entry_verdict(entry: dict[str, Any]) -> str:
     return "fail" if any(c["status"] == "fail" for c in entry["checks"]) else "pass"
 
 
+_TIMINGS = _object("measuring times", **{key: _opt(_Null(_MS), None) for key in TIMING_KEYS})
+
 _ENTRY = _object(
     "a binary's entry",
     path=_req(_TEXT),
@@ -926,6 +932,7 @@ _ENTRY = _object(
         ),
         None,
     ),
+    timings=_opt(_Null(_TIMINGS), None),
 )
 
 _DOCUMENT = _object(

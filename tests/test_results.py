@@ -776,3 +776,24 @@ def test_mutated_baselines_judge_a_real_start_up(
     base = write(work / "base-startup.json", data.draw(mutated(real_docs["startup"])))
     check = run_cli("check", "/bin/true", "--policy", str(startup_policy), "--baseline", str(base))
     assert_contract(check, (base,), "check --baseline (start-up)")
+
+
+def test_timings_are_optional_non_negative_finite_seconds() -> None:
+    """`timings` (what measuring took) defaults to null, each key to null; a negative,
+    NaN or infinite time is refused with its path."""
+    entry: dict[str, Any] = {"path": "bin/svc"}
+    doc = validate({"schema": RESULTS_SCHEMA, "binaries": [entry]}, "r.json")
+    assert doc["binaries"][0]["timings"] is None
+    entry = {"path": "bin/svc", "timings": {"startup_s": 1.5}}
+    doc = validate({"schema": RESULTS_SCHEMA, "binaries": [entry]}, "r.json")
+    assert doc["binaries"][0]["timings"] == {
+        "inspect_s": None, "attribution_s": None, "startup_s": 1.5, "breakdown_s": None,
+    }  # fmt: skip
+    for bad, shown in ((-0.1, "-0.1"), (math.nan, "NaN"), (math.inf, "Infinity"), ("1", '"1"')):
+        entry = {"path": "bin/svc", "timings": {"inspect_s": bad}}
+        with pytest.raises(ResultsError) as raised:
+            validate({"schema": RESULTS_SCHEMA, "binaries": [entry]}, "r.json")
+        assert str(raised.value) == (
+            "r.json: binaries[0].timings.inspect_s: expected a non-negative number or null, "
+            f"got {shown}"
+        )
