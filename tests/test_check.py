@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from promtool import assert_promtool_accepts
 from reference import Fixture
 
 DATA = Path(__file__).parent / "data"
@@ -85,6 +86,7 @@ def test_a_go_service_that_fits_serverless_passes(
     assert doc["binaries"][0]["startup"]["ready"] == "http://127.0.0.1:{port}/healthz"
     assert proc.stdout.splitlines()[-1].startswith("gate: pass (policy serverless; ")
     assert out["markdown"].read_text().startswith("## ✅ gate: all ")
+    assert_promtool_accepts(out["metrics"].read_text())
 
 
 def test_unstripped_go_fails_with_exact_messages(fixtures, tmp_path: Path) -> None:
@@ -102,6 +104,7 @@ def test_unstripped_go_fails_with_exact_messages(fixtures, tmp_path: Path) -> No
     assert checks["go.ldflags_contain"]["message"] == "built without -ldflags (lacks -s -w)"
     assert f"  FAIL  elf.stripped             {checks['elf.stripped']['message']}" in proc.stdout
     assert out["markdown"].read_text().splitlines()[0].startswith("## ❌ gate: ")
+    assert_promtool_accepts(out["metrics"].read_text())
 
 
 def test_slow_server_fails_p95(fixtures, tmp_path: Path) -> None:
@@ -128,6 +131,7 @@ def test_slow_server_fails_p95(fixtures, tmp_path: Path) -> None:
     assert p95["status"] == "fail" and p95["measured"] > 400
     assert p95["message"].startswith(f"warm-start p95 {p95['measured']:.1f} ms > 320 ms by ")
     assert "(6 runs, p50 " in p95["message"]
+    assert_promtool_accepts(out["metrics"].read_text())
 
 
 def test_reports_load_in_real_consumers(fixtures, tmp_path: Path) -> None:
@@ -162,6 +166,7 @@ def test_reports_load_in_real_consumers(fixtures, tmp_path: Path) -> None:
         assert sizes[b["name"]] == b["facts"]["file_size"]
     verdicts = {s.labels["binary"]: s.value for s in families["gate_verdict"].samples}
     assert verdicts == {"go1.27-hello-sw": 0, "c-pie": 0, "c-execstack": 1, "missing-svc": 2}
+    assert_promtool_accepts(out["metrics"].read_text())
 
 
 def test_report_re_renders_a_saved_result(fixtures, tmp_path: Path) -> None:

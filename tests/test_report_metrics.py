@@ -1,4 +1,5 @@
-"""Metrics report read back by Prometheus' own parsers (text 0.0.4 and OpenMetrics).
+"""Metrics report read back by Prometheus' own parsers (text 0.0.4 and OpenMetrics) and
+linted by `promtool check metrics`: every text rendered here goes through `_render`.
 
 GitLab's `metrics` report reads the same `name{labels} value` lines. The results
 documents are plain dicts shaped as gate/results/v1 describes them.
@@ -16,6 +17,7 @@ from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
 )
 from prometheus_client.parser import text_string_to_metric_families as prometheus_families
+from promtool import assert_promtool_accepts
 from results_docs import check, document
 
 from gate.report.metrics import render_metrics
@@ -172,6 +174,13 @@ def doc() -> dict[str, Any]:
     return copy.deepcopy(_document())
 
 
+def _render(doc: dict[str, Any]) -> str:
+    """The metrics text, which promtool must accept without a word."""
+    text = render_metrics(doc)
+    assert_promtool_accepts(text)
+    return text
+
+
 Key = tuple[str, frozenset[tuple[str, str]]]
 
 
@@ -200,7 +209,7 @@ def _expected(doc: dict[str, Any]) -> dict[Key, float]:
         if binary["checks"]:
             for status in ("pass", "fail", "warn", "skip"):
                 count = sum(c["status"] == status for c in binary["checks"])
-                want[_key("gate_checks_total", binary=b, status=status)] = count
+                want[_key("gate_checks", binary=b, status=status)] = count
         facts = binary["facts"]
         if facts:
             want[_key("gate_file_bytes", binary=b)] = facts["file_size"]
@@ -216,6 +225,10 @@ def _expected(doc: dict[str, Any]) -> dict[Key, float]:
             for quantile, key in (("0.5", "p50_ms"), ("0.9", "p90_ms"), ("0.95", "p95_ms"),
                                   ("0.99", "p99_ms")):  # fmt: skip
                 want[_key("gate_startup_seconds", binary=b, quantile=quantile)] = stats[key] / 1000
+            want[_key("gate_startup_seconds_count", binary=b)] = stats["count"]
+            want[_key("gate_startup_seconds_sum", binary=b)] = (
+                stats["mean_ms"] * stats["count"] / 1000
+            )
             want[_key("gate_startup_runs", binary=b)] = len(startup["runs"])
             failed = sum(not r["ok"] for r in startup["runs"])
             want[_key("gate_startup_failed_runs", binary=b)] = failed
@@ -227,42 +240,76 @@ def _expected(doc: dict[str, Any]) -> dict[Key, float]:
 
 @pytest.mark.parametrize("parse", [prometheus_families, openmetrics_families])
 def test_every_sample_equals_the_document(doc: dict[str, Any], parse: Any) -> None:
-    assert _samples(parse(render_metrics(doc))) == _expected(doc)
+    assert _samples(parse(_render(doc))) == _expected(doc)
 
 
 def test_spot_values(doc: dict[str, Any]) -> None:
     """A few by hand, so a shared mistake in `_expected` cannot hide."""
-    got = _samples(openmetrics_families(render_metrics(doc)))
+    got = _samples(openmetrics_families(_render(doc)))
     assert got[_key("gate_startup_seconds", binary="svc", quantile="0.95")] == 0.4123
     assert got[_key("gate_startup_runs", binary="svc")] == 20
     assert got[_key("gate_startup_failed_runs", binary="svc")] == 2
     assert got[_key("gate_startup_max_rss_bytes", binary="svc")] == 33_554_432
     assert got[_key("gate_section_bytes", binary="svc", section=".note.go")] == 136
-    assert got[_key("gate_checks_total", binary="svc", status="fail")] == 3
+    assert got[_key("gate_checks", binary="svc", status="fail")] == 3
+    assert got[_key("gate_checks", binary="hello", status="warn")] == 1
+    assert got[_key("gate_startup_seconds_count", binary="svc")] == 18
+    assert got[_key("gate_startup_seconds_sum", binary="svc")] == pytest.approx(
+        sum(r["wall_ms"] for r in doc["binaries"][1]["startup"]["runs"] if r["ok"]) / 1000
+    )
     assert got[_key("gate_verdict", binary="run.sh")] == 2
     assert _key("gate_startup_max_rss_bytes", binary="hello") not in got
     assert _key("gate_section_bytes", binary="hello", section=".tbss") not in got
     assert not [k for k in got if ("binary", "run.sh") in k[1] and k[0] != "gate_verdict"]
 
 
-def test_families_are_documented_gauges_with_units(doc: dict[str, Any]) -> None:
-    families = {f.name: f for f in openmetrics_families(render_metrics(doc))}
+def test_families_are_documented_with_types_and_units(doc: dict[str, Any]) -> None:
+    """Gauges, but the percentiles: a summary. No counters, so nothing ends in _total."""
+    text = _render(doc)
+    families = {f.name: f for f in openmetrics_families(text)}
     assert set(families) == {
         "gate_file_bytes", "gate_section_bytes", "gate_size_bytes", "gate_startup_seconds",
         "gate_startup_runs", "gate_startup_failed_runs", "gate_startup_max_rss_bytes",
-        "gate_checks_total", "gate_verdict",
+        "gate_checks", "gate_verdict",
     }  # fmt: skip
-    assert all(f.type == "gauge" and f.documentation for f in families.values())
+    types = {name: f.type for name, f in families.items()}
+    assert types.pop("gate_startup_seconds") == "summary"
+    assert set(types.values()) == {"gauge"}
+    assert all(f.documentation for f in families.values())
     assert families["gate_startup_seconds"].unit == "seconds"
     assert families["gate_file_bytes"].unit == "bytes"
-    classic = {f.name: f for f in prometheus_families(render_metrics(doc))}
-    assert set(classic) == set(families)
-    assert all(f.type == "gauge" for f in classic.values())
+    classic = {f.name: f for f in prometheus_families(text)}
+    assert {name: f.type for name, f in classic.items()} == {
+        name: f.type for name, f in families.items()
+    }
+    assert "_total" not in text
+    # Each binary's summary samples together, quantiles first (OpenMetrics' grouping).
+    summary = [line.split("{")[0] for line in text.splitlines()
+               if line.startswith("gate_startup_seconds")]  # fmt: skip
+    one_binary = ["gate_startup_seconds"] * 4 + [
+        "gate_startup_seconds_sum",
+        "gate_startup_seconds_count",
+    ]
+    assert summary == one_binary * 2
+
+
+def test_promtool_rejects_what_gate_used_to_write() -> None:
+    """The oracle is real: promtool flags a gauge named _total and a gauge with quantiles."""
+    old = (
+        "# HELP gate_checks_total Checks.\n# TYPE gate_checks_total gauge\n"
+        'gate_checks_total{binary="a",status="pass"} 3\n'
+        "# HELP gate_startup_seconds Start-up.\n# TYPE gate_startup_seconds gauge\n"
+        'gate_startup_seconds{binary="a",quantile="0.5"} 0.1\n# EOF\n'
+    )
+    with pytest.raises(AssertionError) as raised:
+        assert_promtool_accepts(old)
+    assert 'non-counter metrics should not have "_total" suffix' in str(raised.value)
+    assert 'non-summary metrics should not have "quantile" label' in str(raised.value)
 
 
 def test_text_shape_for_gitlab(doc: dict[str, Any]) -> None:
     """GitLab reads `name{labels} value` lines; comments are metadata; the end is `# EOF`."""
-    text = render_metrics(doc)
+    text = _render(doc)
     assert text.endswith("\n# EOF\n")
     lines = text.splitlines()
     samples = [line for line in lines if not line.startswith("#")]
@@ -274,7 +321,7 @@ def test_text_shape_for_gitlab(doc: dict[str, Any]) -> None:
 
 def test_label_escaping_round_trips(doc: dict[str, Any]) -> None:
     doc["binaries"][1]["name"] = WEIRD
-    text = render_metrics(doc)
+    text = _render(doc)
     assert 'binary="we\\"ird\\nna\\\\me"' in text
     for parse in (prometheus_families, openmetrics_families):
         got = _samples(parse(text))
@@ -285,7 +332,7 @@ def test_label_escaping_round_trips(doc: dict[str, Any]) -> None:
 def test_unwritable_characters_in_labels_are_replaced(doc: dict[str, Any]) -> None:
     """A lone surrogate is not UTF-8 and a CR splits lines for some readers: U+FFFD."""
     doc["binaries"][0]["name"] = "a\ud800b\rc\u00e9\U0001f680"
-    text = render_metrics(doc)
+    text = _render(doc)
     text.encode("utf-8")  # would raise on a surrogate
     got = _samples(openmetrics_families(text))
     assert got[_key("gate_verdict", binary="a\ufffdb\ufffdc\u00e9\U0001f680")] == 0
@@ -296,7 +343,7 @@ def test_binaries_sharing_a_name_are_told_apart_by_path(doc: dict[str, Any]) -> 
     twin["path"] = "build/arm64/svc"
     twin["verdict"] = "pass"
     doc["binaries"].append(twin)
-    got = _samples(openmetrics_families(render_metrics(doc)))
+    got = _samples(openmetrics_families(_render(doc)))
     assert got[_key("gate_verdict", binary="build/svc")] == 1
     assert got[_key("gate_verdict", binary="build/arm64/svc")] == 0
 
@@ -307,10 +354,10 @@ def test_missing_stats_and_empty_document() -> None:
     for run in startup["runs"]:
         run.update(ok=False, max_rss_bytes=None)
     startup["stats"] = None  # no run succeeded: no percentiles
-    got = _samples(openmetrics_families(render_metrics(doc)))
+    got = _samples(openmetrics_families(_render(doc)))
     assert got[_key("gate_startup_failed_runs", binary="svc")] == 20
     assert not [k for k in got if k[0] == "gate_startup_seconds" and ("binary", "svc") in k[1]]
-    assert render_metrics({"schema": "gate/results/v1", "binaries": []}) == "# EOF\n"
+    assert _render({"schema": "gate/results/v1", "binaries": []}) == "# EOF\n"
 
 
 def test_largest_packages_are_samples() -> None:
@@ -318,14 +365,14 @@ def test_largest_packages_are_samples() -> None:
     from prometheus_client.parser import text_string_to_metric_families
     from results_docs import document
 
-    from gate.report.metrics import TOP_PACKAGES, render_metrics
+    from gate.report.metrics import TOP_PACKAGES
 
     packages = [{"name": f"example.com/p{i}", "bytes": 10_000 - i} for i in range(30)]
     binary = {"path": "bin/svc", "name": "svc", "verdict": "pass", "error": None,
               "facts": None, "startup": None, "checks": [],
               "attribution": {"packages": packages}}  # fmt: skip
     families = {f.name: f for f in text_string_to_metric_families(
-        render_metrics(document("pass", [binary])))}  # fmt: skip
+        _render(document("pass", [binary])))}  # fmt: skip
     samples = families["gate_package_bytes"].samples
     assert [(s.labels["package"], s.value) for s in samples] == [
         (p["name"], p["bytes"]) for p in packages[:TOP_PACKAGES]

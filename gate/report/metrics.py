@@ -1,13 +1,21 @@
-"""Metrics: OpenMetrics text, read by GitLab's `metrics` report and by Prometheus.
+"""Metrics: OpenMetrics text, read by GitLab's `metrics` report, Prometheus and promtool.
 
 Rendered from a gate/results/v1 document. GitLab compares `name{labels} value` lines
 between the merge request and its target branch, so every number a reviewer may want
 to see move (bytes, start-up seconds, check counts, the verdict) is one sample, labelled
-by binary. All families are gauges: each report is a snapshot, not a running count.
-No timestamps: the scraper (or GitLab) records when it read the file.
+by binary. No timestamps: the scraper (or GitLab) records when it read the file.
 
-The same text parses as the Prometheus 0.0.4 text format: `# UNIT` and `# EOF` are
-comments there.
+Types say what the numbers are, as `promtool check metrics` and Prometheus read them:
+each report is a snapshot, so the families are gauges, except the start-up percentiles,
+which are a summary (`quantile` labels over the successful runs, with `_sum` and
+`_count` of those runs' seconds). Nothing counts up across runs of gate, so there are no
+counters and no `_total` suffix: `gate_checks{status}` is how many checks of this run
+ended in each status, a gauge.
+
+The text is OpenMetrics 1.0 and also the Prometheus 0.0.4 text format (the one GitLab's
+metrics report and `promtool check metrics` parse): `# UNIT` and `# EOF` are comments
+there, and no family uses what only one of the two formats has (counters' `_total`
+naming, `_created`, exemplars).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ TOP_PACKAGES = 20
 
 Labels = tuple[tuple[str, str], ...]
 Sample = tuple[Labels, int | float]
+Family = tuple[str, str, str, str | None, list[Sample]]  # name, type, help, unit, samples
 
 
 def render_metrics(doc: Mapping[str, Any]) -> str:
@@ -33,27 +42,31 @@ def render_metrics(doc: Mapping[str, Any]) -> str:
     binaries = doc["binaries"]
     labels = _labels(binaries)
     pairs = list(zip(binaries, labels, strict=True))
-    families: list[tuple[str, str, str | None, list[Sample]]] = [
+    families: list[Family] = [
         (
             "gate_file_bytes",
+            "gauge",
             "File size of the binary.",
             "bytes",
             [((("binary", b),), f["file_size"]) for f, b in _facts(pairs)],
         ),
         (
             "gate_package_bytes",
+            "gauge",
             f"Go code bytes of the {TOP_PACKAGES} largest packages (from the function table).",
             "bytes",
             list(_packages(pairs)),
         ),
         (
             "gate_section_bytes",
+            "gauge",
             "Size of each ELF section with a non-zero size.",
             "bytes",
             list(_sections(pairs)),
         ),
         (
             "gate_size_bytes",
+            "gauge",
             "Bytes by kind: text, rodata, data, bss, symbols, debug.",
             "bytes",
             [
@@ -64,29 +77,28 @@ def render_metrics(doc: Mapping[str, Any]) -> str:
         ),
         (
             "gate_startup_seconds",
-            "Start-up time percentiles over the successful runs (type 7 quantiles).",
+            "summary",
+            "Start-up time over the successful runs: percentiles (type 7), sum and count.",
             "seconds",
-            [
-                ((("binary", b), ("quantile", q)), stats[key] / 1000.0)
-                for s, b in _startups(pairs)
-                if (stats := s["stats"]) is not None
-                for q, key in _QUANTILES
-            ],
+            list(_startup_summary(pairs)),
         ),
         (
             "gate_startup_runs",
+            "gauge",
             "Timed start-up runs, failed ones included, warm-up runs not.",
             None,
             [((("binary", b),), len(s["runs"])) for s, b in _startups(pairs)],
         ),
         (
             "gate_startup_failed_runs",
+            "gauge",
             "Start-up runs that crashed, timed out or never became ready.",
             None,
             [((("binary", b),), sum(not r["ok"] for r in s["runs"])) for s, b in _startups(pairs)],
         ),
         (
             "gate_startup_max_rss_bytes",
+            "gauge",
             "Largest maximum resident set size over the start-up runs.",
             "bytes",
             [
@@ -98,8 +110,9 @@ def render_metrics(doc: Mapping[str, Any]) -> str:
             ],
         ),
         (
-            "gate_checks_total",
-            "Number of checks by status (pass, fail, warn, skip).",
+            "gate_checks",
+            "gauge",
+            "Checks of this run by status (pass, fail, warn, skip).",
             None,
             [
                 ((("binary", b), ("status", status)), count)
@@ -110,20 +123,24 @@ def render_metrics(doc: Mapping[str, Any]) -> str:
         ),
         (
             "gate_verdict",
+            "gauge",
             "Verdict of the binary: 0 pass, 1 fail, 2 error (could not be judged).",
             None,
             [((("binary", b),), _VERDICTS[binary["verdict"]]) for binary, b in pairs],
         ),
     ]
     lines: list[str] = []
-    for name, help_text, unit, samples in families:
+    for name, kind, help_text, unit, samples in families:
         if not samples:
             continue  # a family with no samples says nothing and clutters GitLab's table
         lines.append(f"# HELP {name} {help_text}")  # constants: nothing to escape
-        lines.append(f"# TYPE {name} gauge")
+        lines.append(f"# TYPE {name} {kind}")
         if unit:
             lines.append(f"# UNIT {name} {unit}")
-        lines += [f"{name}{_labelset(lbls)} {_number(value)}" for lbls, value in samples]
+        for lbls, value in samples:
+            suffix = dict(lbls).get(_SUFFIX, "")
+            shown = tuple((k, v) for k, v in lbls if k != _SUFFIX)
+            lines.append(f"{name}{suffix}{_labelset(shown)} {_number(value)}")
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
 
@@ -153,6 +170,23 @@ def _startups(
     for binary, label in pairs:
         if binary["startup"] is not None:
             yield binary["startup"], label
+
+
+_SUFFIX = "__suffix__"  # not a label: the sample's name suffix (`_sum`, `_count`)
+
+
+def _startup_summary(pairs: list[tuple[Mapping[str, Any], str]]) -> Iterator[Sample]:
+    """Per binary, its quantiles then `_sum` and `_count`: OpenMetrics wants each
+    binary's samples of a summary together."""
+    for startup, label in _startups(pairs):
+        stats = startup["stats"]
+        if stats is None:
+            continue  # no run succeeded: nothing to summarise
+        for q, key in _QUANTILES:
+            yield (("binary", label), ("quantile", q)), stats[key] / 1000.0
+        count = stats["count"]
+        yield ((_SUFFIX, "_sum"), ("binary", label)), stats["mean_ms"] * count / 1000.0
+        yield ((_SUFFIX, "_count"), ("binary", label)), count
 
 
 def _sections(pairs: list[tuple[Mapping[str, Any], str]]) -> Iterator[Sample]:

@@ -1,0 +1,40 @@
+"""`promtool check metrics` (Debian's `prometheus` package) as a reader of gate's metrics.
+
+promtool parses the Prometheus text format and lints it the way Prometheus' maintainers
+expect metrics to look (`_total` only on counters, `quantile` only on summaries, base
+units). A file it has anything to say about fails the test. Without promtool the check
+is skipped locally but fails when CI is set, as a missing toolchain does (conftest.py),
+so CI never goes green by checking less.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def assert_promtool_accepts(text: str) -> None:
+    """promtool reads `text` without an error and without a lint problem."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        why = "promtool is missing (apt-get install prometheus)"
+        if _in_ci():
+            pytest.fail(why, pytrace=False)
+        pytest.skip(why)
+    proc = subprocess.run(
+        [promtool, "check", "metrics"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    problems = (proc.stdout + proc.stderr).strip()
+    assert proc.returncode == 0 and not problems, f"promtool: exit {proc.returncode}\n{problems}"
