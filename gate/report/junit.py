@@ -4,6 +4,25 @@ One ``testsuite`` per binary, one ``testcase`` per check (DESIGN.md section 6), 
 from a ``gate/results/v1`` document so that a saved result re-renders identically.
 The output validates against Jenkins' JUnit schema (tests/data/junit.xsd).
 
+What viewers show first is kept short and readable: a handful of suite properties (the
+full measurements are in the results JSON), numbers rounded (sizes in bytes, times in
+ms to 0.1, durations in seconds to the millisecond), and each test case's ``time`` is
+the time gate spent measuring what it judges (the entry's ``timings``): the ELF
+inspection for elf/go checks, inspection and attribution for size and baseline checks,
+the start-up runs (and the breakdown run) for startup checks. A suite's time is the
+binary's total measuring time, each measurement counted once.
+
+A ``warn`` check stays a passing test case (it does not block, and consumers that key
+on the check id see the same case whether it passes or warns) whose only child is a
+``system-err`` reading ``WARNING: <message>``. JUnit has no warning status (the schema
+has no such element); of what it has, ``skipped`` would hide a measured problem as "not
+run" and ``failure`` would fail a build that gate passed. ``system-err`` as the first
+child is what xunit-viewer does not show as a pass (it takes a case's status from its
+first child: ``system-out`` is a pass, ``system-err`` an unknown "?"), junit2html shows
+it as a Stderr block on the case, and junitparser reads it as ``system_err``. GitLab's
+test report shows no output for passing cases at all; warnings reach GitLab users
+through the job log, the Markdown summary and the code-quality report.
+
 Anything that came from the binary (paths, Go settings, output tails, error text) is
 untrusted and may hold bytes XML 1.0 cannot carry; every string goes through
 ``xml_safe`` before it reaches junit_xml, because junit_xml's own cleaning runs after
@@ -19,11 +38,9 @@ from functools import cache
 from typing import Any, TypeGuard
 
 _REPLACEMENT = "\ufffd"
-_PERCENTILES = ("p50", "p90", "p95", "p99")
-_TOTAL_KINDS = ("text", "rodata", "data", "bss", "symbols", "debug")
-_HARDENING = ("nx", "relro", "bind_now", "textrel", "canary", "fortify")
 _TAIL_KEYS = ("stdout_tail", "stderr_tail")
 MAX_FAILED_RUNS = 10  # failed start-up runs listed, in the suite's output and the failure
+MAX_PROPERTIES = 10  # per suite; what is not here is in the results JSON
 
 
 @cache
@@ -72,27 +89,40 @@ def render_junit(doc: Mapping[str, Any]) -> str:
     # encoding=None serialises to ASCII with character references, so its after-the-fact
     # cleaning regex cannot strip characters that are legal XML (it drops U+FDD0-U+FDDF).
     root = ET.fromstring(to_xml_report_string(suites, prettyprint=False))
-    _fix_output(root)
+    _fix_output(root, [_measuring_time(b) for b in binaries])
     ET.indent(root)  # only whitespace-only text of elements with children is touched
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, "unicode") + "\n"
 
 
-def _fix_output(root: Any) -> None:
-    """Minimal fixes where junit_xml's output breaks Jenkins' JUnit schema or its readers.
+def _fix_output(root: Any, suite_times: list[float]) -> None:
+    """Minimal fixes where junit_xml's output breaks Jenkins' JUnit schema or its readers,
+    and the times gate means.
 
     - junit_xml always writes ``disabled="0"`` on testsuites and testsuite; the schema
       declares no ``disabled`` attribute (nothing in gate is ever disabled).
-    - It writes suite times with ``str(float)``, which becomes "1e-05" for small sums;
-      the schema's SUREFIRE_TIME takes fixed-point only.
+    - It writes times with ``str(float)``, which becomes "1e-05" for small values; the
+      schema's SUREFIRE_TIME takes fixed-point only.
+    - It sums a suite's case times; cases share measurements (every elf check was judged
+      from one inspection), so a suite's time is the binary's measuring time instead.
     - It leaves ``time`` out of a test case whose time is 0. The schema allows that, but
       a reader that parses the attribute as a number gets nothing instead of 0.
     """
-    for element in (root, *root.iter("testsuite")):
-        element.attrib.pop("disabled", None)
-        if "time" in element.attrib:
-            element.set("time", f"{float(element.get('time')):.6f}")
+    root.attrib.pop("disabled", None)
+    suites = root.findall("testsuite")
+    for suite, seconds in zip(suites, suite_times, strict=True):
+        suite.attrib.pop("disabled", None)
+        suite.set("time", _seconds(seconds))
+    root.set("time", _seconds(sum(suite_times)))
     for case in root.iter("testcase"):
-        case.attrib.setdefault("time", f"{0.0:.6f}")
+        case.set("time", _seconds(float(case.get("time") or 0.0)))
+
+
+def _seconds(seconds: float) -> str:
+    """Seconds to the millisecond, fixed-point; a time under half a millisecond that is
+    not 0 is shown as 0.001, so a measured case never reads as unmeasured."""
+    if 0 < seconds < 0.0005:
+        seconds = 0.001
+    return f"{seconds:.3f}"
 
 
 def _labels(binaries: list[Mapping[str, Any]]) -> list[str]:
@@ -113,7 +143,8 @@ def _cases(binary: Mapping[str, Any], classname: str) -> list[Any]:
 
     cases = []
     if binary["verdict"] == "error":
-        case = TestCase("gate.error", classname=classname, elapsed_sec=0.0)
+        # The time spent until gate gave up on the binary.
+        case = TestCase("gate.error", classname=classname, elapsed_sec=_measuring_time(binary))
         # junit_xml drops an error whose message is empty: the case would pass.
         message = xml_safe(binary["error"] or "") or "the binary could not be judged"
         case.add_error_info(message=message)
@@ -122,7 +153,7 @@ def _cases(binary: Mapping[str, Any], classname: str) -> list[Any]:
     for check in binary["checks"]:
         check_id = xml_safe(check["id"] or "?")
         message = xml_safe(check["message"])
-        case = TestCase(check_id, classname=classname, elapsed_sec=_elapsed(check))
+        case = TestCase(check_id, classname=classname, elapsed_sec=_elapsed(check, binary))
         status = check["status"]
         if status == "fail":
             # As for errors: an empty message and output would make a failure pass.
@@ -138,8 +169,8 @@ def _cases(binary: Mapping[str, Any], classname: str) -> list[Any]:
             )
         elif status == "skip":
             case.add_skipped_info(message=message or "skipped")
-        elif status == "warn":
-            case.stdout = xml_safe(f"warning: {message}\n{_detail(check)}")
+        elif status == "warn":  # see the module's docstring
+            case.stderr = xml_safe(f"WARNING: {message or check_id}\n{_detail(check)}")
         cases.append(case)
     return cases
 
@@ -158,18 +189,26 @@ def breakdown_text(startup: Mapping[str, Any] | None) -> str:
     return "\n".join(["start-up breakdown:", *lines]) if lines else ""
 
 
-def _elapsed(check: Mapping[str, Any]) -> float:
-    """Seconds shown as the test's duration: the percentile itself for start-up checks."""
-    measured = check["measured"]
-    area, _, rule = check["id"].partition(".")
-    if (
-        area == "startup"
-        and rule in _PERCENTILES
-        and check["unit"] == "ms"
-        and _is_number(measured)
-    ):
-        return max(float(measured), 0.0) / 1000.0
-    return 0.0
+# Which measurements each area of checks is judged from (keys of the entry's `timings`).
+_MEASURED_BY = {
+    "startup": ("startup_s", "breakdown_s"),
+    "size": ("inspect_s", "attribution_s"),
+    "baseline": ("inspect_s", "attribution_s"),
+}
+_INSPECTION = ("inspect_s",)  # elf, go and any other area: the ELF facts
+
+
+def _elapsed(check: Mapping[str, Any], binary: Mapping[str, Any]) -> float:
+    """Seconds shown as the test's duration: the time spent measuring what it judges
+    (0 for a document written before gate recorded timings)."""
+    area = check["id"].partition(".")[0]
+    timings = binary.get("timings") or {}
+    return sum(timings.get(key) or 0.0 for key in _MEASURED_BY.get(area, _INSPECTION))
+
+
+def _measuring_time(binary: Mapping[str, Any]) -> float:
+    """All the time spent measuring the binary, each measurement once."""
+    return sum(value or 0.0 for value in (binary.get("timings") or {}).values())
 
 
 def _detail(check: Mapping[str, Any]) -> str:
@@ -183,7 +222,7 @@ def _detail(check: Mapping[str, Any]) -> str:
 
 
 def _with_unit(value: Any, unit: Any) -> str:
-    text = _text(value)
+    text = _text(value, unit)
     if value is None or not unit or not _is_number(value):
         return text
     if unit == "%":
@@ -199,67 +238,44 @@ def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _text(value: Any) -> str:
-    """A JSON value as a property or table shows it (true/false, not True/False)."""
+def _text(value: Any, unit: Any = None) -> str:
+    """A JSON value as a property or table shows it (true/false, not True/False), numbers
+    rounded: milliseconds to 0.1 (as gate prints durations), other fractions to at most
+    3 decimals, integers (sizes, counts) exactly."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list | tuple):
-        return ", ".join(_text(v) for v in value)
+        return ", ".join(_text(v, unit) for v in value)
+    if isinstance(value, float):
+        if unit == "ms":
+            return f"{value:.1f}"
+        return f"{value:.3f}".rstrip("0").rstrip(".") or "0"
     return str(value)
 
 
 def _properties(doc: Mapping[str, Any], binary: Mapping[str, Any]) -> dict[str, str]:
-    """The measured values, flat, so CI viewers can show and compare them."""
+    """A handful of facts a viewer shows above the cases (at most MAX_PROPERTIES): who
+    judged what, with which policy, the verdict and the headline numbers. Everything
+    else gate measured is in the results JSON."""
     props: dict[str, Any] = {
-        "gate.policy": doc["policy"],
         "gate.version": doc["gate_version"],
+        "gate.policy": doc["policy"],
         "gate.path": binary["path"],
         "gate.verdict": binary["verdict"],
         "gate.error": binary["error"],
     }
     facts = binary["facts"]
     if facts is not None:
-        elf, linking, totals = facts["elf"], facts["linking"], facts["totals"]
-        symbols, debug, hardening = facts["symbols"], facts["debug"], facts["hardening"]
         props["gate.file_size"] = facts["file_size"]
-        for key in ("class", "machine", "type"):
-            props[f"gate.elf.{key}"] = elf[key]
-        props["gate.linking.static"] = linking["static"]
-        props["gate.linking.interpreter"] = linking["interpreter"]
-        props["gate.linking.needed"] = linking["needed"] or None
-        for kind in _TOTAL_KINDS:
-            props[f"gate.size.{kind}"] = totals[kind]
-        props["gate.symbols.stripped"] = symbols["stripped"]
-        props["gate.symbols.symtab_entries"] = symbols["symtab_entries"]
-        props["gate.debug.present"] = debug["present"]
-        props["gate.debug.compressed"] = debug["compressed"]
-        for key in _HARDENING:
-            props[f"gate.hardening.{key}"] = hardening[key]
-        go = facts["go"]
-        if go is not None:
-            props["gate.go.version"] = go["version"]
-            props["gate.go.path"] = go["path"]
-            main = go["main_module"]
-            props["gate.go.main_module"] = main["path"] if main is not None else None
-            for key, value in go["settings"].items():
-                props[f"gate.go.setting.{key}"] = value
     startup = binary["startup"]
     if startup is not None:
-        runs = startup["runs"]
-        props["gate.startup.ready"] = startup["ready"]
-        props["gate.startup.cold"] = startup["cold"]
-        props["gate.startup.runs"] = len(runs)
-        props["gate.startup.failed_runs"] = sum(not r["ok"] for r in runs)
+        props["gate.startup.runs"] = len(startup["runs"])
         stats = startup["stats"]
-        for key in ("min", *_PERCENTILES, "max", "mean", "stdev"):
-            props[f"gate.startup.{key}_ms"] = stats[f"{key}_ms"] if stats else None
-        rss = [r["max_rss_bytes"] for r in runs if r["max_rss_bytes"] is not None]
-        props["gate.startup.max_rss_bytes"] = max(rss) if rss else None
-    for check in binary["checks"]:
-        if check["measured"] is not None:
-            props[f"gate.measured.{check['id']}"] = check["measured"]
+        if stats is not None:
+            props["gate.startup.p50_ms"] = f"{stats['p50_ms']:.1f}"
+            props["gate.startup.p95_ms"] = f"{stats['p95_ms']:.1f}"
     return {xml_safe(k): xml_safe(_text(v)) for k, v in props.items() if v is not None}
 
 
