@@ -16,6 +16,8 @@ module locally and fail it when CI is set, as conftest.py does for missing toolc
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import json
 import os
 import re
@@ -24,19 +26,27 @@ import shutil
 import signal
 import subprocess
 import sys
+import tomllib
+import zipfile
+from base64 import urlsafe_b64encode
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from fake_forge import FakeForge, Request
 from junitparser import Failure, JUnitXml, Skipped
+from packaging.requirements import Requirement
 from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = Path(__file__).resolve().parent / "data" / "gitlab-project"
 TEMPLATE = REPO / ".gitlab-ci-template.yml"
+COMPONENT = REPO / "templates" / "gate.yml"
+DEBIAN_PYTHON = Path("/usr/bin/python3")  # Debian's own: PEP 668 marks it externally managed
+PINNED = "9.8.7"  # the version the pinned wheel is built with: no other gate has it
 TOOLS = ("gitlab-ci-local", "rsync", "git")
 GCL_VERSION = "4.73.0"  # the newest release that still runs on Node 20 (4.74 needs Node 22)
 PROJECT_ID = "4242"
@@ -149,12 +159,19 @@ def gitlab_ci_local(
     job: str,
     variables: Mapping[str, str] = {},
     unset: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    file: str | None = None,
 ) -> Run:
-    """Run one job the way a developer would, with the shell executor and no Docker."""
+    """Run one job the way a developer would, with the shell executor and no Docker.
+
+    `env` replaces the runner's environment (the shell executor hands it to the job);
+    `file` is another pipeline file of the project than .gitlab-ci.yml.
+    """
     argv = [
         "gitlab-ci-local",  # in the project: it wants --cwd relative, so none is given
         "--home",
         str(runner.home),
+        *(["--file", file] if file else []),
         "--force-shell-executor",  # the template names an image: run it on this machine
         "--shell-isolation",  # each job in its own checkout: the binary arrives as an artifact
         "--no-artifacts-to-source",  # artifacts stay where they were exported, nowhere else
@@ -173,7 +190,7 @@ def gitlab_ci_local(
     proc = subprocess.Popen(
         argv,
         cwd=project,
-        env=runner.env,
+        env=runner.env if env is None else env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         encoding="utf-8",
@@ -211,6 +228,8 @@ def runner(tmp_path_factory: pytest.TempPathFactory, go_toolchains: Mapping[str,
     project = root / "sample"
     shutil.copytree(SAMPLE, project)
     shutil.copy2(TEMPLATE, project / ".gitlab-ci-template.yml")
+    (project / "templates").mkdir()
+    shutil.copy2(COMPONENT, project / "templates" / "gate.yml")  # the component, as in gate's repo
     _git(project, "-c", "init.defaultBranch=main", "init", "-q")
     _git(project, "config", "user.name", "Sample")  # gitlab-ci-local's GITLAB_USER_NAME
     _git(project, "config", "user.email", "sample@example.com")
@@ -516,3 +535,365 @@ def test_a_note_that_cannot_be_written_does_not_change_the_verdict(
     assert "gate: warning: the merge request note was not updated" in run.output
     assert forge.gitlab_notes[(PROJECT_ID, MR_IID)] == []
     assert not [r for r in forge.requests if "/merge_requests/" in r.path]
+
+
+# --------------------------------------------------------------------------- installing gate
+#
+# The runs above find this checkout's `gate` on PATH, as in an image that ships gate. These
+# run the other ways: Debian's system python3 (PEP 668: its pip refuses to install) making the
+# venv that a pinned wheel goes into, a provided zipapp, and the default package. pip finds
+# nothing on the network here: the wheels come from a local wheelhouse (PIP_NO_INDEX and
+# PIP_FIND_LINKS, as an offline runner would set them), made once for the module.
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _write_wheel(path: Path, files: Mapping[str, bytes], info_dir: str) -> Path:
+    """A wheel: the files, and a RECORD of their hashes (what pip checks)."""
+    rows = []
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as whl:
+        for name, data in sorted(files.items()):
+            whl.writestr(name, data)
+            digest = urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            rows.append(f"{name},sha256={digest},{len(data)}")
+        rows.append(f"{info_dir}/RECORD,,")
+        whl.writestr(f"{info_dir}/RECORD", "\n".join(rows) + "\n")
+    return path
+
+
+def _repack(dist: importlib.metadata.Distribution, out: Path) -> Path:
+    """An installed distribution back into the wheel it came from (its files, as listed)."""
+    name = re.sub(r"[-_.]+", "_", dist.metadata["Name"]).lower()
+    meta = (dist.read_text("WHEEL") or "").splitlines()
+    tags = [ln.split(":", 1)[1].strip().split("-") for ln in meta if ln.startswith("Tag:")]
+    # py2-none-any and py3-none-any: py2.py3-none-any, as the wheel's own name had it
+    tag = "-".join(".".join(dict.fromkeys(part)) for part in zip(*tags, strict=True))
+    files, info_dir = {}, f"{name}-{dist.version}.dist-info"
+    for f in dist.files or []:
+        if f.parts[0] == ".." or "__pycache__" in f.parts:
+            continue  # console scripts (pip writes its own) and byte code
+        if f.parts[0].endswith(".dist-info"):
+            info_dir = f.parts[0]
+            if len(f.parts) == 2 and f.name in (
+                "RECORD",
+                "INSTALLER",
+                "REQUESTED",
+                "direct_url.json",
+            ):
+                continue
+        files[f.as_posix()] = Path(str(f.locate())).read_bytes()
+    return _write_wheel(out / f"{name}-{dist.version}-{tag}.whl", files, info_dir)
+
+
+def _dependencies(requirements: Sequence[str]) -> list[importlib.metadata.Distribution]:
+    """The installed distributions these requirements pull in, transitively."""
+    found: dict[str, importlib.metadata.Distribution] = {}
+    todo = [Requirement(r) for r in requirements]
+    while todo:
+        req = todo.pop()
+        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            continue
+        if _canonical(req.name) in found:
+            continue
+        dist = importlib.metadata.distribution(req.name)
+        found[_canonical(req.name)] = dist
+        todo += [Requirement(r) for r in dist.requires or []]
+    return list(found.values())
+
+
+def _gate_wheel(out: Path, version: str) -> Path:
+    """This checkout as a wheel of `version`, under the distribution name pyproject gives.
+
+    Written here, not by `pip wheel`: building needs setuptools >= 68 and `wheel`, which pip
+    would fetch from the network into its build environment.
+    """
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    name = re.sub(r"[-_.]+", "_", project["name"]).lower()
+    info = f"{name}-{version}.dist-info"
+    files = {}
+    for path in sorted((REPO / "gate").rglob("*.py")):
+        text = path.read_text()
+        if path == REPO / "gate" / "__init__.py":
+            text = re.sub(r'(?m)^__version__ = "[^"]*"', f'__version__ = "{version}"', text)
+        files[path.relative_to(REPO).as_posix()] = text.encode()
+    for path in sorted((REPO / "policies").glob("*.toml")):  # package-dir: gate.policies
+        files[f"gate/policies/{path.name}"] = path.read_bytes()
+    metadata = [
+        "Metadata-Version: 2.1",
+        f"Name: {project['name']}",
+        f"Version: {version}",
+        f"Requires-Python: {project['requires-python']}",
+        *(f"Requires-Dist: {r}" for r in project["dependencies"]),
+    ]
+    files[f"{info}/METADATA"] = ("\n".join(metadata) + "\n").encode()
+    files[f"{info}/WHEEL"] = (
+        b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
+    scripts = "".join(f"{k} = {v}\n" for k, v in project["scripts"].items())
+    files[f"{info}/entry_points.txt"] = f"[console_scripts]\n{scripts}".encode()
+    return _write_wheel(out / f"{name}-{version}-py3-none-any.whl", files, info)
+
+
+@dataclass(frozen=True)
+class Debian:
+    """A Debian shell runner: python3 is /usr/bin/python3, pip reads a local wheelhouse."""
+
+    env: dict[str, str]  # without `gate` on PATH
+    impostor: str  # PATH with a `gate` first that is not the one wanted
+    wheel: Path  # gate pinned at PINNED
+    log: Path  # every python3 command line a job ran
+
+
+@pytest.fixture(scope="module")
+def debian(runner: Runner, tmp_path_factory: pytest.TempPathFactory) -> Debian:
+    if not _pep668_python():
+        reason = f"{DEBIAN_PYTHON} is not a PEP 668 managed Python >= 3.11 with venv"
+        if _in_ci():
+            pytest.fail(f"{reason}; .ci/run installs python3-venv", pytrace=False)
+        pytest.skip(reason)
+    root = tmp_path_factory.mktemp("debian")
+    wheels = root / "wheelhouse"
+    wheels.mkdir()
+    wheel = _gate_wheel(wheels, PINNED)
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    for dist in _dependencies(project["dependencies"]):
+        _repack(dist, wheels)
+    log = root / "python3.log"
+    shims = root / "bin"
+    shims.mkdir()
+    python3 = shims / "python3"  # Debian's python3, noting how it was called
+    python3.write_text(
+        f'#!/bin/sh\necho "$*" >> {shlex.quote(str(log))}\nexec {DEBIAN_PYTHON} "$@"\n'
+    )
+    impostors = root / "impostor"
+    impostors.mkdir()
+    impostor = impostors / "gate"
+    impostor.write_text("#!/bin/sh\necho 'impostor gate ran' >&2\nexit 3\n")
+    for script in (python3, impostor):
+        script.chmod(0o755)
+    # No gate on this runner's PATH: not the checkout's, not the test interpreter's.
+    path = [p for p in runner.env["PATH"].split(os.pathsep) if not (Path(p) / "gate").exists()]
+    env = {k: v for k, v in runner.env.items() if k != "PYTHONPATH"}
+    env.update(
+        PATH=os.pathsep.join([str(shims), *path]),
+        PIP_NO_INDEX="1",
+        PIP_FIND_LINKS=str(wheels),
+    )
+    return Debian(env, os.pathsep.join([str(impostors), env["PATH"]]), wheel, log)
+
+
+def _pep668_python() -> bool:
+    if not DEBIAN_PYTHON.is_file():
+        return False
+    probe = (
+        "import ensurepip, pathlib, sys, sysconfig\n"
+        "marker = pathlib.Path(sysconfig.get_path('stdlib')) / 'EXTERNALLY-MANAGED'\n"
+        "sys.exit(sys.version_info < (3, 11) or not marker.is_file())\n"
+    )
+    return subprocess.run([str(DEBIAN_PYTHON), "-c", probe], capture_output=True).returncode == 0
+
+
+def _version_lines(output: str) -> list[str]:
+    """The lines the job printed for `gate --version` (gitlab-ci-local prefixes "JOB > ")."""
+    return re.findall(r"(?m)^\S+ > (gate \S+)$", output)
+
+
+def test_debian_system_python_refuses_pip_so_a_pinned_wheel_goes_into_a_venv(
+    runner: Runner, project: Path, debian: Debian
+) -> None:
+    """The pin wins over the `gate` already on PATH; the version that ran is printed."""
+    refused = subprocess.run(
+        [str(DEBIAN_PYTHON), "-m", "pip", "install", "--no-index", "gate-no-such-package"],
+        env={"PATH": debian.env["PATH"], "HOME": debian.env["HOME"]},
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode != 0
+    assert "externally-managed-environment" in refused.stdout + refused.stderr
+    debian.log.write_text("")
+
+    tmp = project.parent / "tmp"  # the job's TMPDIR, where its venv goes
+    tmp.mkdir()
+    run = gitlab_ci_local(
+        runner,
+        project,
+        "gate",
+        {"GATE_PACKAGE": str(debian.wheel), "GATE_PROGRAM_ARGS": "--greeting\nhello, world\n"},
+        env={**debian.env, "PATH": debian.impostor, "TMPDIR": str(tmp)},
+    )
+    assert run.returncode == 0, run.output
+    assert "impostor" not in run.output
+    assert f"installing {debian.wheel} into a venv" in run.output
+    assert _version_lines(run.output) == [f"gate {PINNED}"]
+    assert "PASS  gate" in run.output
+    assert re.search(rf"(?m)^-m venv {re.escape(str(tmp))}/gate-venv\.\w+$", debian.log.read_text())
+    doc = run.results()
+    assert doc["gate_version"] == PINNED
+    assert doc["binaries"][0]["startup"]["args"] == ["--greeting", "hello, world"]
+    assert run.junit()["size.max_file"] == "pass"
+    # The venv was the job's own: nothing of it is left, in TMPDIR or in the checkout.
+    assert not list(tmp.iterdir())
+    assert not list((project / ".gitlab-ci-local/builds/gate").glob("**/pyvenv.cfg"))
+    assert "cache created in '.gitlab-ci-local/cache/gate-pip'" in run.output  # pip's cache
+
+
+def test_without_gate_on_path_or_a_pin_the_job_installs_binary_gate(
+    runner: Runner, project: Path, debian: Debian
+) -> None:
+    """The default package is `binary-gate`, from wherever pip looks (here: the wheelhouse)."""
+    run = gitlab_ci_local(runner, project, "gate", env=debian.env)
+    assert run.returncode == 0, run.output
+    assert "installing binary-gate into a venv" in run.output
+    assert _version_lines(run.output) == [f"gate {PINNED}"]
+
+
+def test_a_pin_that_cannot_be_installed_is_one_clear_error(
+    runner: Runner, project: Path, debian: Debian
+) -> None:
+    run = gitlab_ci_local(
+        runner, project, "gate", {"GATE_PACKAGE": "binary-gate==0.0.0"}, env=debian.env
+    )
+    assert run.returncode != 0, run.output
+    assert "No matching distribution found for binary-gate==0.0.0" in run.output  # pip's reason
+    assert "gate: error: could not install 'binary-gate==0.0.0'" in run.output
+    assert not _version_lines(run.output)
+    assert not (project / REPORT / "results.json").exists()
+
+
+def test_a_python_older_than_gate_needs_is_one_clear_error(
+    runner: Runner, project: Path, tmp_path: Path
+) -> None:
+    """A shell runner ignores `image:`: its python3 may be Ubuntu 22.04's 3.10."""
+    old = tmp_path / "python3.10"
+    old.write_text('#!/bin/sh\n[ "$1" = -V ] && echo "Python 3.10.12" && exit 0\nexit 1\n')
+    old.chmod(0o755)
+    run = gitlab_ci_local(
+        runner, project, "gate", {"GATE_PACKAGE": "binary-gate", "GATE_PYTHON": str(old)}
+    )
+    assert run.returncode != 0, run.output
+    assert f"gate: error: gate needs Python >= 3.11; '{old}' is Python 3.10.12" in run.output
+    assert "installing" not in run.output
+
+
+@pytest.fixture(scope="module")
+def release_zipapp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The zipapp a release carries, built by scripts/build-zipapp (pip takes its pinned
+    wheels from its cache or the index, as in tests/test_zipapp.py)."""
+    out = tmp_path_factory.mktemp("zipapp")
+    build = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "build-zipapp"), "--out-dir", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    assert build.returncode == 0, build.stderr
+    return Path(build.stdout.strip().splitlines()[-1].split("  ", 1)[1])
+
+
+def test_a_provided_zipapp_runs_on_debian_python_without_installing_anything(
+    runner: Runner, project: Path, debian: Debian, release_zipapp: Path
+) -> None:
+    """GATE_ZIPAPP: Debian's python3, which has none of gate's dependencies, runs the release
+    zipapp; nothing is installed and the `gate` on PATH is not used."""
+    debian.log.write_text("")
+    run = gitlab_ci_local(
+        runner,
+        project,
+        "gate",
+        {"GATE_ZIPAPP": str(release_zipapp)},
+        env={**debian.env, "PATH": debian.impostor},
+    )
+    assert run.returncode == 0, run.output
+    assert "impostor" not in run.output and "installing" not in run.output
+    assert _version_lines(run.output) == [f"gate {runner.base['gate_version']}"]
+    assert "PASS  gate" in run.output
+    calls = debian.log.read_text().splitlines()
+    assert f"{release_zipapp} --version" in calls
+    assert any(c.startswith(f"{release_zipapp} check bin/svc ") for c in calls), calls
+    assert run.junit()["size.max_file"] == "pass"
+
+
+# --------------------------------------------------------------------------- program arguments
+
+
+@pytest.mark.parametrize(
+    ("variables", "argv"),
+    [
+        (
+            {"GATE_PROGRAM_ARGS": "--greeting\nhello, world\n  two  blanks  \n"},
+            ["--greeting", "hello, world", "  two  blanks  "],
+        ),
+        ({"GATE_ARGS": "-v --name svc"}, ["-v", "--name", "svc"]),  # one line: as before
+        ({"GATE_ARGS": "--greeting\nhello, world\n"}, ["--greeting", "hello, world"]),
+    ],
+    ids=["program-args-one-per-line", "args-one-line-split", "args-block-one-per-line"],
+)
+def test_program_arguments_reach_the_program_as_written(
+    runner: Runner, project: Path, variables: dict[str, str], argv: list[str]
+) -> None:
+    run = gitlab_ci_local(runner, project, "gate", {**variables, "GATE_OPTIONS": "--timeout=9s"})
+    assert run.returncode == 0, run.output
+    startup = run.results()["binaries"][0]["startup"]
+    assert startup["args"] == argv
+    assert startup["timeout_s"] == 9  # GATE_OPTIONS, one argument a line
+    assert all(r["ok"] for r in startup["runs"])
+
+
+def test_program_args_and_the_older_args_together_are_refused(
+    runner: Runner, project: Path
+) -> None:
+    run = gitlab_ci_local(runner, project, "gate", {"GATE_PROGRAM_ARGS": "-a", "GATE_ARGS": "-b"})
+    assert run.returncode != 0, run.output
+    assert "gate: error: set GATE_PROGRAM_ARGS or GATE_ARGS, not both" in run.output
+
+
+# --------------------------------------------------------------------------- the component
+
+
+def _component() -> tuple[dict[str, Any], dict[str, Any]]:
+    header, body = yaml.safe_load_all(COMPONENT.read_text())
+    return header["spec"]["inputs"], body["$[[ inputs.job-name ]]"]
+
+
+def test_the_component_and_the_include_run_one_script() -> None:
+    """What is duplicated (a component cannot include its project's files) stays identical."""
+    inputs, job = _component()
+    classic = yaml.safe_load(TEMPLATE.read_text())[".gate"]
+    assert job["script"] == classic["script"]
+    assert set(job["variables"]) == set(classic["variables"]) - {"GATE_IMAGE"}
+    assert job["cache"] == classic["cache"]
+    cache = "$CI_PROJECT_DIR/" + classic["cache"]["paths"][0].rstrip("/")
+    assert classic["variables"]["PIP_CACHE_DIR"] == job["variables"]["PIP_CACHE_DIR"] == cache
+    assert job["artifacts"]["reports"].keys() == classic["artifacts"]["reports"].keys()
+    used = re.findall(r"\$\[\[ inputs\.([\w-]+) \]\]", COMPONENT.read_text().split("\n---\n", 1)[1])
+    assert set(used) == set(inputs)  # every input does something
+    assert "default" not in inputs["binaries"]  # the one required input
+
+
+def test_the_component_with_inputs_gates_the_service_and_writes_the_note(
+    runner: Runner, project: Path, forge: FakeForge
+) -> None:
+    """`include: component:` as GitLab documents for testing a component in its own project
+    (gitlab-ci-local reads it from the checkout), inputs for binaries, policy, runs, args
+    (one per line) and comment (a boolean)."""
+    forge.add_gitlab_mr(PROJECT_ID, MR_IID)
+    run = gitlab_ci_local(
+        runner,
+        project,
+        "gate",
+        mr_variables(forge, GATE_GITLAB_TOKEN=forge.token),
+        unset=["CI_COMMIT_BRANCH"],
+        file=".gitlab-ci-component.yml",
+    )
+    assert run.returncode == 0, run.output
+    assert "PASS  gate" in run.output
+    assert _version_lines(run.output) == [f"gate {runner.base['gate_version']}"]
+    startup = run.results()["binaries"][0]["startup"]
+    assert startup["args"] == ["--greeting", "hello, component world"]
+    assert startup["requested_runs"] == 3
+    assert run.results()["policy"] == "sample"
+    assert run.junit()["size.max_growth"] == "skip"  # main has no artifact yet
+    notes = forge.gitlab_notes[(PROJECT_ID, MR_IID)]
+    assert len(notes) == 1 and notes[0]["body"].startswith(MARKER), notes
