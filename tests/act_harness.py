@@ -3,12 +3,14 @@
 Host mode (`-P ubuntu-latest=-self-hosted`): no Docker, the steps run on this machine with
 its python3, as on a self-hosted runner. Offline: the only `uses:` are local (`./gate-action`)
 and actions/checkout, which act never fetches (it copies the repository instead), and
-`--action-offline-mode` keeps act from pulling anything it has cached. `--json` makes act's log
+`--action-offline-mode` keeps act from pulling anything it has cached, and
+ACT_DISABLE_VERSION_CHECK=1 from asking for release notices. `--json` makes act's log
 machine-readable: each step's result, every `set-output`, the step summary's content and each
 line a step printed, so the tests read what act saw, not what a script claims.
 
-`sample_repo` builds the repository: a binary in bin/, the action copied into gate-action/
-(a local action: what `uses: owner/gate@ref` checks out), and a workflow per scenario.
+`copy_action`, `write_workflow` and `git_commit` build the repository: a binary in bin/, the
+action copied into a folder (a local action: what `uses: owner/gate@ref` checks out; with
+dist-checksums/ for a release commit), and a workflow per scenario.
 """
 
 from __future__ import annotations
@@ -208,7 +210,11 @@ def run_act(
         # act masks secrets in its log: a leak must show, so the tests can look for it.
         argv.append("--insecure-secrets")
     start = time.monotonic()
-    proc = subprocess.run(argv, cwd=repo, capture_output=True, text=True, timeout=timeout)
+    # No network: act otherwise asks api.nektosact.com for notices (and waits up to 1 s).
+    act_env = {**os.environ, "ACT_DISABLE_VERSION_CHECK": "1"}
+    proc = subprocess.run(
+        argv, cwd=repo, env=act_env, capture_output=True, text=True, timeout=timeout
+    )
     seconds = time.monotonic() - start
     events, raw = [], []
     for line in proc.stdout.splitlines():
