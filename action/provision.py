@@ -88,12 +88,29 @@ def _loopback(host: str) -> bool:
         return False
 
 
+def action_repository() -> str | None:
+    """owner/name of this action. The runner leaves $GITHUB_ACTION_REPOSITORY empty in a
+    composite action's `run:` (actions/runner#2473), so action.yml passes
+    github.action_repository through `env:` as GATE_ACTION_REPOSITORY; else the checkout's
+    path, which the runner lays out as .../_actions/OWNER/NAME/REF[/subdir]."""
+    for name in ("GATE_ACTION_REPOSITORY", "GITHUB_ACTION_REPOSITORY"):
+        repo = os.environ.get(name, "")
+        if repo.count("/") == 1:
+            return repo
+    parts = Path(os.environ.get("GITHUB_ACTION_PATH", "")).parts
+    if "_actions" in parts:
+        i = len(parts) - 1 - parts[::-1].index("_actions")
+        if len(parts) >= i + 4:
+            return f"{parts[i + 1]}/{parts[i + 2]}"
+    return None
+
+
 def release_url(name: str, tag: str) -> str:
     base = os.environ.get("GATE_RELEASE_URL", "").rstrip("/")
     if not base:
         server = os.environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
-        repo = os.environ.get("GITHUB_ACTION_REPOSITORY", "")
-        if repo.count("/") != 1:
+        repo = action_repository()
+        if repo is None:
             raise LookupError("the action's repository is not known ($GITHUB_ACTION_REPOSITORY)")
         base = f"{server}/{repo}/releases/download"
     url = f"{base}/{tag}/{name}"

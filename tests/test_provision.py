@@ -102,7 +102,7 @@ def test_the_default_url_is_the_actions_own_release(
     action: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.example")
-    monkeypatch.setenv("GITHUB_ACTION_REPOSITORY", "tools/gate")
+    monkeypatch.setenv("GATE_ACTION_REPOSITORY", "tools/gate")
     assert provision.release_url(NAME, f"v{VERSION}") == (
         f"https://github.example/tools/gate/releases/download/v{VERSION}/{NAME}"
     )
@@ -154,3 +154,19 @@ def test_the_launcher_passes_arguments_through(
         [str(script), "a b", "$(x)", ""], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "['a b', '$(x)', '']"
+
+
+def test_the_actions_repository_from_env_or_its_checkout_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("GATE_ACTION_REPOSITORY", "GITHUB_ACTION_REPOSITORY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GITHUB_ACTION_PATH", "/home/runner/work/_actions/tools/gate/v1.2.3")
+    assert provision.action_repository() == "tools/gate"
+    monkeypatch.setenv("GITHUB_ACTION_PATH", "/home/runner/work/_actions/tools/gate/v1/sub")
+    assert provision.action_repository() == "tools/gate"
+    monkeypatch.setenv("GATE_ACTION_REPOSITORY", "octo/gate")
+    assert provision.action_repository() == "octo/gate"
+    monkeypatch.delenv("GATE_ACTION_REPOSITORY")
+    monkeypatch.setenv("GITHUB_ACTION_PATH", "/work/svc/./gate-action")
+    assert provision.action_repository() is None
