@@ -401,24 +401,25 @@ def test_skip_warn_and_pass(doc: dict[str, Any]) -> None:
 
 def test_a_warning_is_a_passing_case_that_says_warning(doc: dict[str, Any]) -> None:
     """Not a failure (gate passed), not skipped (it was measured): a pass under its check
-    id whose only child is `system-err: WARNING: ...`, which xunit-viewer (status from
-    the first child) does not show as a pass and junit2html shows as the case's Stderr."""
+    id whose only child is `system-out: WARNING: ...`: the one child xunit-viewer's page
+    still draws the case for (a first child `system-err` hides it), and junit2html shows
+    it as the case's Stdout (tests/test_junit_viewers.py runs both)."""
     text = _render(doc)
     cases = _cases(_suites(text)["gate.hello"])
     warned = cases["elf.stripped"]
     assert warned.is_passed and not warned.result and not warned.is_skipped
     message = doc["binaries"][0]["checks"][2]["message"]
-    assert warned.system_err.splitlines() == [
+    assert warned.system_out.splitlines() == [
         f"WARNING: {message}",
         "measured: false",
         "limit:    true",
         "severity: warn",
     ]
-    assert warned.system_out is None
+    assert warned.system_err is None
     element = ET.fromstring(text.encode()).find(
         "testsuite[@name='gate.hello']/testcase[@name='elf.stripped']"
     )
-    assert [child.tag for child in element] == ["system-err"]
+    assert [child.tag for child in element] == ["system-out"]
     # The suite still counts it as a passed test, as gate does.
     suite = _suites(text)["gate.hello"]
     assert (int(suite.tests), int(suite.failures), int(suite.skipped)) == (5, 0, 1)

@@ -14,14 +14,18 @@ binary's total measuring time, each measurement counted once.
 
 A ``warn`` check stays a passing test case (it does not block, and consumers that key
 on the check id see the same case whether it passes or warns) whose only child is a
-``system-err`` reading ``WARNING: <message>``. JUnit has no warning status (the schema
+``system-out`` reading ``WARNING: <message>``. JUnit has no warning status (the schema
 has no such element); of what it has, ``skipped`` would hide a measured problem as "not
-run" and ``failure`` would fail a build that gate passed. ``system-err`` as the first
-child is what xunit-viewer does not show as a pass (it takes a case's status from its
-first child: ``system-out`` is a pass, ``system-err`` an unknown "?"), junit2html shows
-it as a Stderr block on the case, and junitparser reads it as ``system_err``. GitLab's
-test report shows no output for passing cases at all; warnings reach GitLab users
-through the job log, the Markdown summary and the code-quality report.
+run" and ``failure`` would fail a build that gate passed. Run for real
+(tests/test_junit_viewers.py), xunit-viewer's page draws only cases whose status is one
+of passed, failure, error, skipped, unknown, and takes a case's status from its first
+child: ``system-out`` is passed, while ``system-err`` becomes a status of its own that
+the page never draws (only counted under "?"). So the warning is ``system-out``: the
+page draws the case as a pass that opens on its WARNING text (a plain pass is an empty
+card), junit2html shows it as the case's Stdout block (its outcome stays Passed; it has
+no other status for it), and junitparser reads it as ``system_out``. GitLab's test
+report shows no output for passing cases at all; warnings reach GitLab users through
+the job log, the Markdown summary and the code-quality report.
 
 Anything that came from the binary (paths, Go settings, output tails, error text) is
 untrusted and may hold bytes XML 1.0 cannot carry; every string goes through
@@ -170,7 +174,7 @@ def _cases(binary: Mapping[str, Any], classname: str) -> list[Any]:
         elif status == "skip":
             case.add_skipped_info(message=message or "skipped")
         elif status == "warn":  # see the module's docstring
-            case.stderr = xml_safe(f"WARNING: {message or check_id}\n{_detail(check)}")
+            case.stdout = xml_safe(f"WARNING: {message or check_id}\n{_detail(check)}")
         cases.append(case)
     return cases
 
