@@ -20,6 +20,7 @@ A corrupt function table is not an error: the section view still stands, with a 
 from __future__ import annotations
 
 import itertools
+import mmap
 import struct
 from array import array
 from collections.abc import Iterable, Iterator, Mapping
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import unquote
 
 from gate.elf.reader import (
+    MAX_STRING,
     PF_W,
     PF_X,
     PT_LOAD,
@@ -146,22 +148,6 @@ def _segment_group(flags: int) -> str:
     return DATA if flags & PF_W else RODATA
 
 
-def _unclaimed(claimed: list[tuple[int, int]], start: int, end: int) -> list[tuple[int, int]]:
-    """The parts of [start, end) that no claimed (sorted, disjoint) interval covers."""
-    parts, pos = [], start
-    for lo, hi in claimed:
-        if hi <= pos:
-            continue
-        if lo >= end:
-            break
-        if lo > pos:
-            parts.append((pos, lo))
-        pos = max(pos, hi)
-    if pos < end:
-        parts.append((pos, end))
-    return parts
-
-
 def section_groups(img: ElfImage) -> tuple[tuple[Entry, ...], int]:
     """(groups, bss bytes): every byte of the file in exactly one group.
 
@@ -187,16 +173,45 @@ def section_groups(img: ElfImage) -> tuple[tuple[Entry, ...], int]:
                 ranges.append((seg.offset, seg.offset + seg.filesz, _segment_group(seg.flags)))
             if seg.type == PT_LOAD and seg.memsz > seg.filesz:
                 bss += seg.memsz - seg.filesz
-    # Headers first: a PT_LOAD segment starting at offset 0 also spans them.
-    ranges.sort(key=lambda r: (r[2] != HEADERS, r[0]))
-    claimed: list[tuple[int, int]] = []
+    # Headers first: a PT_LOAD segment starting at offset 0 also spans them. The headers
+    # are claimed before everything else, then the rest in file order: one sweep with the
+    # position covered so far (sorted once, so 100,000 sections stay fast).
+    heads = sorted((max(0, s), min(e, img.size)) for s, e, g in ranges if g == HEADERS)
+    rest = sorted(
+        ((max(0, s), min(e, img.size), g) for s, e, g in ranges if g != HEADERS),
+        key=lambda r: r[0],
+    )
     totals: dict[str, int] = {}
-    for start, end, group in ranges:
-        for lo, hi in _unclaimed(claimed, max(0, start), min(end, img.size)):
-            totals[group] = totals.get(group, 0) + hi - lo
-            claimed.append((lo, hi))
-        claimed.sort()
-    padding = img.size - sum(hi - lo for lo, hi in claimed)
+    claimed = 0
+    covered = 0  # the headers, merged: sorted and disjoint
+    head_spans: list[tuple[int, int]] = []
+    for lo, hi in heads:
+        lo = max(lo, covered)
+        if lo < hi:
+            totals[HEADERS] = totals.get(HEADERS, 0) + hi - lo
+            claimed += hi - lo
+            head_spans.append((lo, hi))
+            covered = hi
+    k, pos = 0, 0  # the next header span that may matter; the end of the sections so far
+    for start, end, group in rest:
+        start = max(start, pos)
+        if start < end:
+            pos = end
+        while k < len(head_spans) and head_spans[k][1] <= start:
+            k += 1
+        j = k
+        while start < end:  # [start, end) less the header spans inside it
+            if j < len(head_spans) and head_spans[j][0] < end:
+                lo, hi = head_spans[j]
+                part = max(0, min(lo, end) - start)
+                start = max(start, hi)
+                j += 1
+            else:
+                part, start = end - start, end
+            if part:
+                totals[group] = totals.get(group, 0) + part
+                claimed += part
+    padding = img.size - claimed
     if padding:
         totals[PADDING] = padding
     return _sorted(totals), bss
@@ -285,7 +300,7 @@ def package_of(name: str) -> str:
     return unquote(pkg) if "%" in pkg else pkg
 
 
-def _name_offsets(raw: bytes, base: int, offsets: array[int], swap: bool) -> list[int]:
+def _name_offsets(raw: memoryview, base: int, offsets: array[int], swap: bool) -> list[int]:
     """Each function's nameoff, read at `base + funcoff`: through an int32 view of the
     table when the records are 4-byte aligned (as Go writes them), else one by one."""
     if offsets and max(offsets) > len(raw) - 4 - base:
@@ -300,12 +315,14 @@ def _name_offsets(raw: bytes, base: int, offsets: array[int], swap: bool) -> lis
     return [unpack.unpack_from(raw, base + o)[0] for o in offsets]
 
 
+# The longest function name read: Go's names with type parameters run long, but not this.
+_MAX_NAME = 64 * 1024
 _FOREIGN = b"\0"  # the cut of a function no Go compiler or assembler made
 _LINKER_MARKS = (b"go:", b"go.", b"type:", b"type.")  # the linker's own (go:textfipsstart)
 
 
 def _package_sizes(
-    buf: memoryview, tab: _Pclntab, offsets: array[int], sizes: list[int], swap: bool
+    located: _Located, tab: _Pclntab, offsets: array[int], sizes: list[int], swap: bool
 ) -> tuple[dict[str, int], list[int]]:
     """(bytes per package from each function's name, indexes of the non-Go functions).
 
@@ -317,30 +334,45 @@ def _package_sizes(
     too, by their C names; they have no stack-pointer table (pcsp 0), which every function
     Go's compiler or assembler made has, so they count as non-Go code, not as packages.
     """
-    raw = bytes(buf)
+    buf, data, base = located
     # _func starts with the entry (uintptr before 1.18, uint32 since), then nameoff, args,
     # deferreturn and pcsp (int32/uint32 each).
     skip = tab.ptr_size if tab.layout == "go1.16" else 4
-    nameoffs = _name_offsets(raw, tab.pcln + skip, offsets, swap)
-    pcsps = _name_offsets(raw, tab.pcln + skip + 12, offsets, swap)
-    names = tab.funcname
-    if nameoffs and (min(nameoffs) < 0 or names + max(nameoffs) >= len(raw)):
+    nameoffs = _name_offsets(buf, tab.pcln + skip, offsets, swap)
+    pcsps = _name_offsets(buf, tab.pcln + skip + 12, offsets, swap)
+    names, size_of_table = tab.funcname, len(buf)
+    if nameoffs and (min(nameoffs) < 0 or names + max(nameoffs) >= size_of_table):
         raise PclntabError("a function name lies outside the table")
-    find, rfind = raw.find, raw.rfind
-    cuts: dict[bytes, int] = {}
     foreign: list[int] = []
-    for i, (nameoff, size, pcsp) in enumerate(zip(nameoffs, sizes, pcsps, strict=True)):
-        start = names + nameoff
-        if not pcsp and not raw.startswith(_LINKER_MARKS, start):
-            cuts[_FOREIGN] = cuts.get(_FOREIGN, 0) + size
+    go_names: set[int] = set()
+    for i, (nameoff, pcsp) in enumerate(zip(nameoffs, pcsps, strict=True)):
+        if not pcsp and not bytes(buf[names + nameoff : names + nameoff + 5]).startswith(
+            _LINKER_MARKS
+        ):
             foreign.append(i)
-            continue
-        end = find(b"\0", start)
+        else:
+            go_names.add(nameoff)
+    # Each distinct name is read once, in table order: the names are NUL-terminated strings
+    # that do not overlap, each at most _MAX_NAME bytes, so the searches (in the file's
+    # mapping, no copy) touch each byte of the name table at most once.
+    find, rfind = data.find, data.rfind
+    cut_of: dict[int, bytes] = {}
+    prev_end = -1
+    for nameoff in sorted(go_names):
+        start = base + names + nameoff
+        if start < prev_end:
+            raise PclntabError("a function name starts inside another")
+        end = find(b"\0", start, min(start + _MAX_NAME, base + size_of_table))
         if end < 0:
-            raise PclntabError("a function name runs past the table")
+            raise PclntabError(f"a function name has no end within {_MAX_NAME:,} bytes")
         slash = rfind(b"/", start, end)
         dot = find(b".", slash + 1 if slash >= 0 else start, end)
-        cut = raw[start : dot + 1 if dot >= 0 else end]  # the dot kept: "net." is a package
+        cut_of[nameoff] = data[start : dot + 1 if dot >= 0 else end]  # "net." is a package
+        prev_end = end
+    cuts: dict[bytes, int] = {}
+    foreign_set = set(foreign)
+    for i, (nameoff, size) in enumerate(zip(nameoffs, sizes, strict=True)):
+        cut = _FOREIGN if i in foreign_set else cut_of[nameoff]
         cuts[cut] = cuts.get(cut, 0) + size
     packages: dict[str, int] = {}
     for cut, size in cuts.items():
@@ -349,29 +381,50 @@ def _package_sizes(
     return packages, foreign
 
 
-def _locate(img: ElfImage) -> memoryview | None:
-    """The pclntab: its section, else its magic in a read-only segment (no section headers)."""
+class _Located(NamedTuple):
+    buf: memoryview  # the table, to the end of its section (or segment)
+    data: mmap.mmap | bytes  # the whole file, to search without copying
+    base: int  # where `buf` starts in the file
+
+
+# A file full of would-be magics is not searched to its end one header at a time.
+_MAX_CANDIDATES = 4096
+
+
+def _locate(img: ElfImage) -> _Located | None:
+    """The pclntab: its section, else its magic in a read-only segment (no section headers).
+
+    The segment is searched in the file's mapping (img.find: no copy, its pages let go as
+    it goes), so a huge or sparse segment costs time in proportion, not memory."""
     for name in (".gopclntab", ".data.rel.ro.gopclntab"):
         sec = img.section(name)
         if sec is not None and sec.type != "NOBITS":
-            return img.section_data(sec)
+            return _Located(img.section_data(sec), img.data, sec.offset)
     if img.sections:
         return None
     endian = img.endian
+    if img.little_endian:  # the magics differ in their first byte only: one pass
+        sigs = [(b"\xff\xff\xff\0\0", 1)]
+    else:
+        sigs = [(struct.pack(">I", magic) + b"\0\0", 0) for magic in _PCLN_MAGICS]
+    tried = 0
     for seg in img.segments:
         if seg.type != PT_LOAD or seg.flags & PF_X or not seg.filesz:
             continue
-        data = bytes(img.read(seg.offset, seg.filesz))
-        for magic in _PCLN_MAGICS:
-            sig = struct.pack(endian + "I", magic) + b"\0\0"
-            pos = data.find(sig)
+        lo, hi = seg.offset, seg.offset + seg.filesz
+        for sig, back in sigs:
+            pos = img.find(sig, lo + back, hi)
             while pos >= 0:
-                window = memoryview(data)[pos:]
+                at = pos - back
+                window = img.read(at, hi - at)
                 try:
                     _header(window, endian)
-                    return window
+                    return _Located(window, img.data, at)
                 except PclntabError:
-                    pos = data.find(sig, pos + 1)
+                    tried += 1
+                    if tried > _MAX_CANDIDATES:
+                        raise PclntabError("too many would-be table headers") from None
+                    pos = img.find(sig, pos + 1, hi)
     return None
 
 
@@ -395,10 +448,13 @@ class GoFunctions(NamedTuple):
 
 def go_functions(img: ElfImage) -> GoFunctions | None:
     """Bytes per Go package from the function table; None when there is no table."""
-    buf = _locate(img)
-    if buf is None:
+    located = _locate(img)
+    if located is None:
         return None
+    buf = located.buf
     tab = _header(buf, img.endian)
+    if tab.nfunc > _text_bytes(img):  # every function takes at least a byte of text
+        raise PclntabError(f"{tab.nfunc:,} functions, more than the bytes of text")
     entries, offsets = _functab(buf, tab, img.little_endian)
     sizes = [b - a for a, b in itertools.pairwise(entries)]
     if any(s < 0 for s in sizes):
@@ -407,7 +463,7 @@ def go_functions(img: ElfImage) -> GoFunctions | None:
     if covered > text:
         raise PclntabError(f"its functions span {covered:,} bytes, more than the {text:,} of text")
     swap = img.little_endian != (struct.pack("=H", 1) == b"\x01\x00")
-    packages, foreign = _package_sizes(buf, tab, offsets, sizes, swap)
+    packages, foreign = _package_sizes(located, tab, offsets, sizes, swap)
     known = tab.text or tab.layout == "go1.16"
     return GoFunctions(
         tab.layout,
@@ -468,7 +524,9 @@ class _Symtab(NamedTuple):
     sizes: array[int]
     shndx: array[int]
     values: array[int]
-    strtab: bytes
+    img: ElfImage  # the string table is read in its mapping, never copied whole
+    strtab_at: int  # the string table's offset in the file
+    strtab_size: int
 
     def of_kind(self, *kinds: int) -> Iterator[int]:
         """Indexes of the symbols of these types, picked in bulk (bytes.translate over the
@@ -478,29 +536,64 @@ class _Symtab(NamedTuple):
 
     def name(self, i: int) -> str | None:
         start = self.names[i]
-        end = self.strtab.find(b"\0", start)
-        return None if end < 0 else self.strtab[start:end].decode("utf-8", "replace")
+        if start >= self.strtab_size:
+            return None
+        at, data = self.strtab_at + start, self.img.data
+        end = data.find(b"\0", at, self.strtab_at + min(self.strtab_size, start + MAX_STRING))
+        return None if end < 0 else data[at:end].decode("utf-8", "replace")
+
+    def find(self, name: bytes) -> int:
+        """The offset of `name` (with its NULs) in the string table, or -1."""
+        at = self.img.find(name, self.strtab_at, self.strtab_at + self.strtab_size)
+        return at - self.strtab_at if at >= 0 else -1
+
+
+# The symbols any view reads (functions, objects, thread-local objects; runtime.text is a
+# function): the others (sections, files, unnamed padding) are dropped as the table is read.
+_KEPT_KINDS = bytes(1 if b & 0xF in (STT_FUNC, STT_OBJECT, STT_TLS) else 0 for b in range(256))
 
 
 def _symtab(img: ElfImage) -> _Symtab | None:
+    """.symtab's kept symbols, read in chunks (each chunk's pages let go once read), so a
+    huge table costs the columns of the symbols kept, not copies of the whole table."""
     symtab = next((s for s in img.sections if s.type == "SYMTAB"), None)
     if symtab is None or not 0 < symtab.link < len(img.sections):
         return None
     is64 = img.elfclass == 64
     width = 24 if is64 else 16
     view = img.section_data(symtab)
-    data = bytes(view[: len(view) // width * width])
+    count = len(view) // width
     swap = img.little_endian != (struct.pack("=H", 1) == b"\x01\x00")
-    words, halves = _words(data, "I", swap), _words(data, "H", swap)
-    if is64:  # Elf64_Sym: name u32, info u8, other u8, shndx u16, value u64, size u64
-        longs = _words(data, "Q", swap)
-        names, infos, values, sizes = words[0::6], data[4::24], longs[1::3], longs[2::3]
-        shndx = halves[3::12]
-    else:  # Elf32_Sym: name u32, value u32, size u32, info u8, other u8, shndx u16
-        names, infos, values, sizes = words[0::4], data[12::16], words[1::4], words[2::4]
-        shndx = halves[7::8]
-    strtab = bytes(img.section_data(img.sections[symtab.link]))
-    return _Symtab(names, infos, sizes, shndx, values, strtab)
+    names: array[int] = array("I")
+    wide = "Q" if is64 else "I"
+    sizes: array[int] = array(wide)
+    values: array[int] = array(wide)
+    shndx: array[int] = array("H")
+    infos = bytearray()
+    step = max(1, (16 << 20) // width)
+    compress = itertools.compress
+    for first in range(0, count, step):
+        stop = min(count, first + step)
+        if img.is_hole(symtab.offset + first * width, (stop - first) * width):
+            continue  # symbols of zeros: none of the kinds kept
+        data = bytes(view[first * width : stop * width])
+        img.release(symtab.offset + first * width, len(data))
+        kept = data[4::24] if is64 else data[12::16]
+        mask = kept.translate(_KEPT_KINDS)
+        if not mask.count(1):
+            continue
+        words, halves = _words(data, "I", swap), _words(data, "H", swap)
+        if is64:  # Elf64_Sym: name u32, info u8, other u8, shndx u16, value u64, size u64
+            longs = _words(data, "Q", swap)
+            columns = (words[0::6], longs[2::3], longs[1::3], halves[3::12])
+        else:  # Elf32_Sym: name u32, value u32, size u32, info u8, other u8, shndx u16
+            columns = (words[0::4], words[2::4], words[1::4], halves[7::8])
+        for out, column in zip((names, sizes, values, shndx), columns, strict=True):
+            out.extend(compress(column, mask))
+        infos += bytes(compress(kept, mask))
+    strtab = img.sections[symtab.link]
+    size = len(img.section_data(strtab))  # a table past the file's end is corruption
+    return _Symtab(names, bytes(infos), sizes, shndx, values, img, strtab.offset, size)
 
 
 def symbols(img: ElfImage, table: _Symtab | None = None) -> dict[str, int] | None:
@@ -634,7 +727,7 @@ def _go_code(funcs: GoFunctions | None, tab: _Symtab) -> _GoCode | None:
         return None
     start = funcs.start
     if start is None:  # the table leaves its base to a relocation: runtime.text says it
-        at = tab.strtab.find(b"\0runtime.text\0")
+        at = tab.find(b"\0runtime.text\0")
         try:
             start = tab.values[tab.names.index(at + 1)] + funcs.first if at >= 0 else None
         except ValueError:

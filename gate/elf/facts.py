@@ -8,8 +8,12 @@ symbols is inspected in milliseconds. Counts come from section headers
 
 from __future__ import annotations
 
+import itertools
+import operator
 import re
 import struct
+from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -18,6 +22,7 @@ from gate.elf.attribution import section_groups
 from gate.elf.gobuild import BuildInfoError, GoBuild, read_go_build
 from gate.elf.reader import (
     CORRUPTION_ERRORS,
+    MAX_STRING,
     PF_X,
     PT_DYNAMIC,
     PT_INTERP,
@@ -72,6 +77,9 @@ _FLAG_LETTERS = (
     (0x200000, "R"),
     (0x80000000, "E"),
 )
+# A dynamic table has tens of entries; this many without its DT_NULL is corruption.
+_MAX_DYNAMIC = 1 << 16
+_MAX_PATH = 4096  # PATH_MAX: the longest interpreter path the kernel takes
 _CANARY = re.compile(rb"\x00(?:__stack_chk_fail|__stack_chk_fail_local)(?=[\x00@])")
 _FORTIFY = re.compile(rb"\x00(__[A-Za-z0-9_]+_chk)(?=[\x00@])")
 
@@ -196,13 +204,14 @@ class _Dynamic(NamedTuple):
     """The dynamic table and its string table (internal, so a light NamedTuple)."""
 
     tags: tuple[tuple[int, int], ...]
-    strtab: bytes
+    strtab: memoryview  # in the file's mapping: not copied, however large DT_STRSZ says
+    strtab_at: int = 0  # its offset in the file
 
     def values(self, tag: int) -> list[int]:
         return [v for t, v in self.tags if t == tag]
 
     def strings(self, tag: int) -> list[str]:
-        return [cstring(self.strtab, v) for v in self.values(tag)]
+        return [cstring(bytes(self.strtab[v : v + MAX_STRING]), 0) for v in self.values(tag)]
 
     def flags(self, tag: int) -> int:
         out = 0
@@ -214,26 +223,34 @@ class _Dynamic(NamedTuple):
 def _dynamic(img: ElfImage) -> _Dynamic:
     seg = next((s for s in img.segments if s.type == PT_DYNAMIC), None)
     if seg is None:
-        return _Dynamic((), b"")
+        return _Dynamic((), memoryview(b""))
     fmt = img.endian + ("qQ" if img.elfclass == 64 else "iI")
     entsize = struct.calcsize(fmt)
-    raw = img.read(seg.offset, seg.filesz - seg.filesz % entsize)
+    count = min(seg.filesz // entsize, _MAX_DYNAMIC + 1)
+    raw = img.read(seg.offset, count * entsize)
     tags = []
     for tag, value in struct.iter_unpack(fmt, raw):
         if tag == DT_NULL:
             break
         tags.append((tag, value))
-    strtab = b""
+    else:
+        if count > _MAX_DYNAMIC:
+            raise BinaryError(
+                img.path, f"corrupt ELF: no end to the dynamic table in {_MAX_DYNAMIC:,} entries"
+            )
+    strtab = memoryview(b"")
     addr = next((v for t, v in tags if t == DT_STRTAB), None)
     size = next((v for t, v in tags if t == DT_STRSZ), 0)
     if addr is not None and size:
+        at = img.vaddr_to_offset(addr, size)
         view = img.read_vaddr(addr, size)
         if view is None:  # DT_STRTAB not inside a PT_LOAD: trust the section header
             sec = img.section(".dynstr")
             view = img.section_data(sec) if sec else None
-        if view is None:
+            at = sec.offset if sec else None
+        if view is None or at is None:
             raise BinaryError(img.path, "corrupt ELF: dynamic string table outside the file")
-        strtab = bytes(view)
+        return _Dynamic(tuple(tags), view, at)
     return _Dynamic(tuple(tags), strtab)
 
 
@@ -241,7 +258,7 @@ def _interpreter(img: ElfImage) -> str | None:
     for seg in img.segments:
         if seg.type == PT_INTERP:
             return (
-                bytes(img.read(seg.offset, seg.filesz))
+                bytes(img.read(seg.offset, min(seg.filesz, _MAX_PATH)))
                 .split(b"\0", 1)[0]
                 .decode("utf-8", "replace")
             )
@@ -267,24 +284,63 @@ def classify(e_type: str, flags_1: int, has_interp: bool, soname: str | None) ->
     return {"ET_REL": "relocatable", "ET_CORE": "core"}.get(e_type, e_type.lower())
 
 
-def _symbol_strtab(img: ElfImage) -> bytes:
+def _symbol_strtab(img: ElfImage) -> tuple[memoryview, int]:
+    """.symtab's string table in the mapping (searched by regex, never copied), its offset."""
     symtab = next((s for s in img.sections if s.type == "SYMTAB"), None)
     if symtab is None or not 0 < symtab.link < len(img.sections):
-        return b""
-    return bytes(img.section_data(img.sections[symtab.link]))
+        return memoryview(b""), 0
+    sec = img.sections[symtab.link]
+    return img.section_data(sec), sec.offset
 
 
-def _imported_names(img: ElfImage, dynsym: SectionHeader | None, strtab: bytes) -> set[str] | None:
-    """Names of undefined dynamic symbols, unpacked in bulk; None without a .dynsym header."""
+def _chunks(img: ElfImage, table: memoryview, at: int) -> Iterator[memoryview]:
+    """A string table (at offset `at` of the file) in overlapping pieces, each piece's pages
+    let go once searched: a regex over a huge table holds a piece at a time. A name (at
+    most MAX_STRING bytes) lies whole in some piece; a match may come twice."""
+    step = 16 << 20
+    for start in range(0, max(1, len(table)), step):
+        piece = table[start : start + step + MAX_STRING]
+        if img.is_hole(at + start, len(piece)):
+            continue  # zeros: no name in it
+        yield piece
+        img.release(at + start, len(piece))
+
+
+def _imported_names(
+    img: ElfImage, dynsym: SectionHeader | None, strtab: memoryview
+) -> set[str] | None:
+    """Names of undefined dynamic symbols, read in bulk (columns of a chunk at a time, the
+    chunk's pages let go after); None without a .dynsym header."""
     if dynsym is None or not strtab or dynsym.entsize == 0:
         return None
     is64 = img.elfclass == 64
-    fmt = img.endian + ("I2xH16x" if is64 else "I10xH")
-    if dynsym.entsize != struct.calcsize(fmt):
+    width = 24 if is64 else 16
+    if dynsym.entsize != width:
         return None
     raw = img.section_data(dynsym)
-    raw = raw[: len(raw) - len(raw) % dynsym.entsize]
-    return {cstring(strtab, name) for name, shndx in struct.iter_unpack(fmt, raw) if shndx == 0}
+    count = len(raw) // width
+    swap = img.little_endian != (struct.pack("=H", 1) == b"\x01\x00")
+    offsets: set[int] = set()
+    step = max(1, (16 << 20) // width)
+    for first in range(0, count, step):
+        stop = min(count, first + step)
+        if img.is_hole(dynsym.offset + first * width, (stop - first) * width):
+            offsets.add(0)  # symbols of zeros: undefined, named by offset 0
+            continue
+        chunk = bytes(raw[first * width : stop * width])
+        img.release(dynsym.offset + first * width, len(chunk))
+        names, halves = array("I"), array("H")
+        names.frombytes(chunk)
+        halves.frombytes(chunk)
+        if swap:
+            names.byteswap()
+            halves.byteswap()
+        # Elf64_Sym: name u32 at 0, shndx u16 at 6; Elf32_Sym: name at 0, shndx at 14.
+        shndx = halves[3::12] if is64 else halves[7::8]
+        offsets.update(itertools.compress(names[0 :: width // 4], map(operator.not_, shndx)))
+    # Only what the names can reach is copied (a corrupt DT_STRSZ may claim the file).
+    table = bytes(strtab[: max(offsets, default=0) + MAX_STRING])
+    return {cstring(table, name) for name in offsets}
 
 
 def _protection_hints(
@@ -300,10 +356,15 @@ def _protection_hints(
     imported = _imported_names(img, dynsym, dyn.strtab)
     if imported is not None:
         fortified = sorted(n.split("@")[0] for n in imported if n.endswith("_chk"))
-        return _CANARY.search(dyn.strtab) is not None, tuple(fortified)
-    names = dyn.strtab if dyn.strtab else _symbol_strtab(img)
-    fortified = sorted({m.decode() for m in _FORTIFY.findall(names)})
-    return _CANARY.search(names) is not None, tuple(fortified)
+        canary = any(_CANARY.search(p) for p in _chunks(img, dyn.strtab, dyn.strtab_at))
+        return canary, tuple(fortified)
+    names, at = (dyn.strtab, dyn.strtab_at) if dyn.strtab else _symbol_strtab(img)
+    found: set[str] = set()
+    canary = False
+    for piece in _chunks(img, names, at):
+        found.update(m.decode() for m in _FORTIFY.findall(piece))
+        canary = canary or _CANARY.search(piece) is not None
+    return canary, tuple(sorted(found))
 
 
 def _entries(sec: SectionHeader | None) -> int:

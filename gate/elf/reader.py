@@ -12,8 +12,10 @@ unpack tables in bulk instead of building one Python object per entry.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import mmap
+import os
 import stat
 import struct
 from collections.abc import Iterator
@@ -25,6 +27,11 @@ from typing import Any, NamedTuple
 from gate.errors import BinaryError
 
 ELF_MAGIC = b"\x7fELF"
+# What a search or a streamed read of a large table holds in memory at a time.
+_CHUNK = 16 << 20
+# The longest string read from a string table (a name); a name without its NUL within
+# this many bytes reads as cut there.
+MAX_STRING = 64 * 1024
 
 SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR, SHF_COMPRESSED = 0x1, 0x2, 0x4, 0x800
 PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
@@ -107,6 +114,8 @@ class ElfImage:
     # (name, offset, size) of the ELF header and the two header tables: bytes of the file
     # that belong to no section, so an attribution can still add up to the file size.
     header_tables: tuple[tuple[str, int, int], ...] = ()
+    # The open file, while open_elf holds it: a search skips its holes (SEEK_DATA).
+    fd: int | None = None
 
     @property
     def endian(self) -> str:
@@ -127,6 +136,60 @@ class ElfImage:
                 f"lie past the end of the file ({self.size} bytes)",
             )
         return memoryview(self.data)[offset : offset + size]
+
+    def find(self, sub: bytes, start: int, end: int) -> int:
+        """Where `sub` first lies within [start, end) of the file, or -1: searched in the
+        mapping chunk by chunk, each chunk's pages let go once searched, so a search
+        through a huge (or sparse) file holds at most a chunk in memory."""
+        start, end = max(0, start), min(end, self.size)
+        # A hole reads as zeros: what starts with another byte is not in one (SEEK_DATA).
+        skip_holes = sub[:1] not in (b"", b"\0")
+        pos = start
+        while pos < end:
+            region_end = end
+            if skip_holes:
+                pos, region_end = self._data_region(pos, end)
+                region_end = max(region_end, pos + 1)
+            while pos < min(region_end, end):
+                # A match starts inside the region; it may end in the zeros after it.
+                stop = min(end, pos + _CHUNK + len(sub) - 1, region_end + len(sub) - 1)
+                found = self.data.find(sub, pos, stop)
+                self.release(pos, stop - pos)
+                if found >= 0:
+                    return found
+                pos = min(pos + _CHUNK, region_end)
+        return -1
+
+    def is_hole(self, offset: int, size: int) -> bool:
+        """Whether [offset, offset+size) lies in a hole of a sparse file (reads as zeros
+        without reading anything); False when that cannot be told."""
+        return size > 0 and self._data_region(offset, offset + size)[0] >= offset + size
+
+    def _data_region(self, pos: int, end: int) -> tuple[int, int]:
+        """(the first offset >= pos not in a hole, where that data ends): the whole rest
+        of the file when holes cannot be told (no fd, a file system without SEEK_DATA)."""
+        if self.fd is None:
+            return pos, end
+        try:
+            data = os.lseek(self.fd, pos, os.SEEK_DATA)
+            hole = os.lseek(self.fd, data, os.SEEK_HOLE)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # no data after pos
+                return end, end
+            return pos, end
+        return data, min(hole, end)
+
+    def release(self, offset: int, size: int) -> None:
+        """Let go of the pages of [offset, offset+size) read so far (MADV_DONTNEED: a
+        read-only file mapping reads them again if touched): what streams through a large
+        table is not kept resident."""
+        if not isinstance(self.data, mmap.mmap) or size < _CHUNK // 4:
+            return
+        page = mmap.PAGESIZE
+        lo = offset // page * page
+        hi = min(self.size, -(-(offset + size) // page) * page)
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            self.data.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
 
     def section_data(self, sec: SectionHeader) -> memoryview:
         if sec.type == "NOBITS":
@@ -275,7 +338,10 @@ def _parse(path: str, data: mmap.mmap | bytes, size: int) -> ElfImage:
             raise BinaryError(
                 path, "truncated or corrupt ELF: section name table lies past the end of the file"
             )
-        names = bytes(data[names_at : names_at + names_size]) if shstrndx else b""
+        # Only what the headers' name offsets can reach (a corrupt sh_size may claim the
+        # whole file): the largest offset plus the longest name read.
+        reach = max((row[0] for row in table), default=0) + MAX_STRING
+        names = bytes(data[names_at : names_at + min(names_size, reach)]) if shstrndx else b""
         type_names = _section_type_names(str(hdr["e_machine"]))
         # Elf32_Shdr and Elf64_Shdr share the field order; only the widths differ.
         for i, (name, sh_type, flags, addr, offset, sh_size, link, _, _, entsize) in enumerate(
@@ -326,8 +392,9 @@ def cstring(table: bytes, offset: int) -> str:
     """The NUL-terminated string at `offset` of a string table ("" when out of range)."""
     if not 0 <= offset < len(table):
         return ""
-    stop = table.find(b"\0", offset)
-    return table[offset : stop if stop >= 0 else len(table)].decode("utf-8", "replace")
+    limit = min(len(table), offset + MAX_STRING)  # each name costs at most MAX_STRING
+    stop = table.find(b"\0", offset, limit)
+    return table[offset : stop if stop >= 0 else limit].decode("utf-8", "replace")
 
 
 def _check_contents(img: ElfImage) -> None:
@@ -377,6 +444,7 @@ def open_elf(path: str | Path) -> Iterator[ElfImage]:
             except CORRUPTION_ERRORS as exc:
                 raise BinaryError(p, f"corrupt ELF: {_describe(exc)}") from exc
             _check_contents(img)
+            img.fd = f.fileno()
             yield img
         finally:
             if isinstance(data, mmap.mmap):
