@@ -391,6 +391,26 @@ class _Located(NamedTuple):
 _MAX_CANDIDATES = 4096
 
 
+def _next_magic(img: ElfImage, pos: int, hi: int) -> int:
+    """The first offset in [pos, hi) where a table magic and its two zero bytes start.
+
+    Every magic holds ff ff ff: that is searched first (a search that skips fast through
+    zeros and most data), then the magics only in the few KiB after each find."""
+    sigs = [struct.pack(img.endian + "I", magic) + b"\0\0" for magic in _PCLN_MAGICS]
+    window = 4096
+    while pos < hi:
+        run = img.find(b"\xff\xff\xff", pos, hi)
+        if run < 0:
+            return -1
+        start = max(pos, run - 1)  # a little-endian magic starts a byte before its ff ff ff
+        found = [img.find(sig, start, min(hi, start + window + len(sig))) for sig in sigs]
+        hits = [f for f in found if f >= 0]
+        if hits:
+            return min(hits)
+        pos = start + window + 1
+    return -1
+
+
 def _locate(img: ElfImage) -> _Located | None:
     """The pclntab: its section, else its magic in a read-only segment (no section headers).
 
@@ -403,28 +423,22 @@ def _locate(img: ElfImage) -> _Located | None:
     if img.sections:
         return None
     endian = img.endian
-    if img.little_endian:  # the magics differ in their first byte only: one pass
-        sigs = [(b"\xff\xff\xff\0\0", 1)]
-    else:
-        sigs = [(struct.pack(">I", magic) + b"\0\0", 0) for magic in _PCLN_MAGICS]
     tried = 0
     for seg in img.segments:
         if seg.type != PT_LOAD or seg.flags & PF_X or not seg.filesz:
             continue
         lo, hi = seg.offset, seg.offset + seg.filesz
-        for sig, back in sigs:
-            pos = img.find(sig, lo + back, hi)
-            while pos >= 0:
-                at = pos - back
-                window = img.read(at, hi - at)
-                try:
-                    _header(window, endian)
-                    return _Located(window, img.data, at)
-                except PclntabError:
-                    tried += 1
-                    if tried > _MAX_CANDIDATES:
-                        raise PclntabError("too many would-be table headers") from None
-                    pos = img.find(sig, pos + 1, hi)
+        at = _next_magic(img, lo, hi)
+        while at >= 0:
+            window = img.read(at, hi - at)
+            try:
+                _header(window, endian)
+                return _Located(window, img.data, at)
+            except PclntabError:
+                tried += 1
+                if tried > _MAX_CANDIDATES:
+                    raise PclntabError("too many would-be table headers") from None
+                at = _next_magic(img, at + 1, hi)
     return None
 
 
