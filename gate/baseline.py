@@ -2,7 +2,16 @@
 
 The baseline is untrusted input like the binary: bounded reads (a size cap, also for
 URLs, read in chunks), a timeout on every request, bounded nesting, and one clear line
-for each way it can be wrong (missing, not JSON, HTTP errors). What a results document
+for each way it can be wrong (missing, not JSON, HTTP errors).
+
+Bounds, whatever the source: at most MAX_BYTES (32 MiB) read, counted after any
+Content-Encoding is undone (gate decodes gzip and deflate itself, in bounded steps, so
+a compression bomb stops at the cap); and a total deadline of GATE_FETCH_TIMEOUT seconds
+(default 30) for each fetch, redirects and all, and for reading a pipe, on top of the
+15 s allowed for each network read. A baseline file is a regular file or a pipe (a FIFO,
+`<(...)`, /dev/stdin from a pipe), read in chunks either way; a device or socket is
+refused. GitLab's job token goes only to URLs under $CI_API_V4_URL, checked again for
+every redirect. What a results document
 must hold is checked by gate.results, which loads it through `load_document`.
 """
 
@@ -34,6 +43,25 @@ class BaselineMissing(BaselineError):
 
 
 MAX_REDIRECTS = 5
+DEADLINE_S = 30.0
+DEADLINE_ENV = "GATE_FETCH_TIMEOUT"
+CHUNK = 64 * 1024
+
+
+def deadline_s(env: Mapping[str, str] | None = None) -> float:
+    """The total time a fetch or a pipe read may take: $GATE_FETCH_TIMEOUT seconds, or 30."""
+    import os
+
+    text = (os.environ if env is None else env).get(DEADLINE_ENV, "").strip()
+    if not text:
+        return DEADLINE_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (0 < value < math.inf):
+        raise BaselineError(f"{DEADLINE_ENV}={text!r}: expected a number of seconds above 0")
+    return value
 
 
 def redact_url(url: str) -> str:
@@ -85,30 +113,111 @@ def os_reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _fetch(url: str, headers: Mapping[str, str] | None = None, max_bytes: int = MAX_BYTES) -> bytes:
-    """The body of a GET: bounded in size and time; `headers` (default: GitLab's job token
-    for its own API) go to the URL's origin only, never on through a redirect elsewhere."""
+def _fetch(
+    url: str,
+    headers: Mapping[str, str] | None = None,
+    max_bytes: int = MAX_BYTES,
+    scope: str | None = None,
+) -> bytes:
+    """The body of a GET: bounded in size (decoded bytes) and in total time (deadline_s).
+
+    `headers` default to GitLab's job token for its own API, checked against
+    $CI_API_V4_URL for the URL and for every redirect; explicit headers go to the URL's
+    origin and, given `scope`, only to URLs under that prefix; never on through a
+    redirect elsewhere. Runs in a daemon thread so that nothing (a server dripping one
+    byte at a time, slow headers, DNS) outlasts the deadline; the socket is shut down then.
+    """
+    import threading
+
+    limit = deadline_s()
+    shown = redact_url(url)
+    box: dict[str, Any] = {}
+    cancelled = threading.Event()
+
+    def run() -> None:
+        try:
+            box["data"] = _fetch_now(url, headers, max_bytes, scope, box, cancelled)
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, name="gate-fetch", daemon=True)
+    worker.start()
+    worker.join(limit)
+    if worker.is_alive():
+        cancelled.set()
+        _shut(box.get("response"))
+        raise BaselineError(f"{shown}: not fetched within {limit:g} s ({DEADLINE_ENV})")
+    if "error" in box:
+        raise box["error"]
+    data: bytes = box["data"]
+    return data
+
+
+def _shut(resp: Any) -> None:
+    """Wake a read blocked on this response's socket (from another thread)."""
+    import contextlib
+    import socket
+
+    sock = getattr(getattr(getattr(resp, "raw", None), "_connection", None), "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _decoder(encoding: str, shown: str) -> Any:
+    """A zlib decompressor for the body's Content-Encoding, None for none."""
+    import zlib
+
+    enc = encoding.strip().lower()
+    if enc in ("", "identity"):
+        return None
+    if enc in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if enc == "deflate":
+        return zlib.decompressobj()
+    raise BaselineError(f"{shown}: unsupported Content-Encoding {encoding[:40]!r}")
+
+
+def _fetch_now(
+    url: str,
+    headers: Mapping[str, str] | None,
+    max_bytes: int,
+    scope: str | None,
+    box: dict[str, Any],
+    cancelled: Any,
+) -> bytes:
     import os
+    import zlib
     from urllib.parse import urljoin
 
     import requests  # only when a URL is given: ~100 ms to import
 
     shown = redact_url(url)
-    headers = dict(auth_headers(url, os.environ) if headers is None else headers)
     origin = _origin(url)
+
+    def allowed(hop: str) -> dict[str, str]:
+        if headers is None:
+            return auth_headers(hop, os.environ)  # under $CI_API_V4_URL, or nothing
+        if _origin(hop) != origin or (scope is not None and not hop.startswith(scope)):
+            return {}
+        return dict(headers)
+
+    too_big = f"{shown}: larger than {max_bytes // 2**20} MiB; not a results file"
     try:
         with requests.Session() as session:
             for _ in range(MAX_REDIRECTS + 1):
-                # Redirects are followed here, not by requests: the token goes to its own
-                # origin only (GitLab sends artifacts on to object storage).
-                same = _origin(url) == origin
+                # Redirects are followed here, not by requests: the token goes under its
+                # own prefix only (GitLab sends artifacts on to object storage).
                 resp = session.get(
                     url,
                     timeout=TIMEOUT_S,
                     stream=True,
                     allow_redirects=False,
-                    headers=headers if same else {},
+                    headers={**allowed(url), "Accept-Encoding": "gzip, deflate"},
                 )
+                box["response"] = resp
+                if cancelled.is_set():
+                    raise BaselineError(f"{shown}: cancelled")
                 if resp.is_redirect and resp.headers.get("location"):
                     url = urljoin(url, resp.headers["location"])
                     resp.close()
@@ -123,35 +232,93 @@ def _fetch(url: str, headers: Mapping[str, str] | None = None, max_bytes: int = 
                     raise BaselineError(
                         f"{shown}: HTTP {resp.status_code} {resp.reason or ''}".rstrip()
                     )
-                chunks = []
+                # Decoded here in bounded steps, not by urllib3: the cap counts what the
+                # body inflates to, and no step inflates more than the room left.
+                decoder = _decoder(resp.headers.get("content-encoding", ""), shown)
+                chunks: list[bytes] = []
                 total = 0
-                for chunk in resp.iter_content(64 * 1024):
-                    total += len(chunk)
-                    if total > max_bytes:
-                        raise BaselineError(
-                            f"{shown}: larger than {max_bytes // 2**20} MiB; not a results file"
-                        )
-                    chunks.append(chunk)
+                for raw in resp.raw.stream(CHUNK, decode_content=False):
+                    if cancelled.is_set():
+                        raise BaselineError(f"{shown}: cancelled")
+                    pending = raw
+                    while pending:
+                        if decoder is None:
+                            out, pending = pending, b""
+                        else:
+                            out = decoder.decompress(pending, min(CHUNK, max_bytes + 1 - total))
+                            pending = decoder.unconsumed_tail
+                        total += len(out)
+                        if total > max_bytes:
+                            raise BaselineError(too_big)
+                        chunks.append(out)
+                if cancelled.is_set():  # the socket was shut: what came is not the body
+                    raise BaselineError(f"{shown}: cancelled")
                 return b"".join(chunks)
     except requests.Timeout:
         raise BaselineError(f"{shown}: no answer within {TIMEOUT_S:g} s") from None
+    except zlib.error as exc:
+        raise BaselineError(f"{shown}: body not decodable ({exc})") from None
     except requests.RequestException as exc:
         raise BaselineError(f"{shown}: cannot fetch: {os_reason(exc)}") from None
+    except Exception as exc:
+        if cancelled.is_set() and not isinstance(exc, BaselineError):
+            raise BaselineError(f"{shown}: cancelled") from None
+        if type(exc).__module__.startswith("urllib3"):  # raw.stream's own errors
+            raise BaselineError(f"{shown}: cannot fetch: {os_reason(exc)}") from None
+        raise
 
 
 def _read(path: str) -> bytes:
-    p = Path(path)
+    """A file's bytes in chunks up to MAX_BYTES: a regular file, or a pipe read within
+    the deadline (O_NONBLOCK and poll: a FIFO nobody writes to cannot hold gate)."""
+    import os
+    import select
+    import stat
+    import time
+
     try:
-        if p.is_dir():
-            raise BaselineError(f"{path}: is a directory, not a results file")
-        size = p.stat().st_size
-        if size > MAX_BYTES:
-            raise BaselineError(f"{path}: larger than {MAX_BYTES // 2**20} MiB; not a results file")
-        return p.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
         raise BaselineMissing(f"{path}: no such file") from None
     except OSError as exc:
         raise BaselineError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    too_big = f"{path}: larger than {MAX_BYTES // 2**20} MiB; not a results file"
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise BaselineError(f"{path}: is a directory, not a results file")
+        pipe = stat.S_ISFIFO(mode)
+        if not (pipe or stat.S_ISREG(mode)):
+            raise BaselineError(f"{path}: not a regular file or a pipe; not a results file")
+        if not pipe and os.fstat(fd).st_size > MAX_BYTES:
+            raise BaselineError(too_big)
+        limit = deadline_s()
+        end = time.monotonic() + limit
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            if pipe:
+                left = end - time.monotonic()
+                if left <= 0 or not poller.poll(max(1, int(left * 1000))):
+                    raise BaselineError(
+                        f"{path}: nothing more to read within {limit:g} s ({DEADLINE_ENV})"
+                    )
+            try:
+                chunk = os.read(fd, CHUNK)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                return b"".join(chunks)
+            total += len(chunk)
+            if total > MAX_BYTES:
+                raise BaselineError(too_big)
+            chunks.append(chunk)
+    except OSError as exc:
+        raise BaselineError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
 
 
 def _is_url(source: str) -> bool:

@@ -16,6 +16,7 @@ import typer
 
 from gate import __version__
 from gate.errors import EXIT_ERROR, EXIT_FAIL, BinaryError, GateError, UnitError, UsageError
+from gate.report.escape import printable
 
 app = typer.Typer(
     name="gate",
@@ -49,7 +50,7 @@ def _root(
 
 
 def _error(message: str) -> None:
-    sys.stderr.write(f"gate: error: {message}\n")
+    sys.stderr.write(f"gate: error: {printable(message)}\n")  # paths may hold ESC, newlines
 
 
 @app.command()
@@ -602,7 +603,9 @@ def check(
         if path
     ]
     write_reports([(path, _render(doc, fmt)) for path, fmt in outputs])
-    sys.stdout.write(_render(doc, "text"))
+    # `--json -` puts a report on stdout: the text summary goes to stderr, not into it.
+    to_stdout = any(str(path) == "-" for path, _ in outputs)
+    (sys.stderr if to_stdout else sys.stdout).write(_render(doc, "text"))
     if not _same_stream():  # the report above already says it where both streams meet
         for entry in entries:
             if entry["error"]:
@@ -678,7 +681,9 @@ def report(
             "the job summary and the verdict output) or gitlab (Code Quality JSON).",
         ),
     ] = "text",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here (- for stdout).")
+    ] = None,
 ) -> None:
     """Re-render a saved result."""
     from gate.results import load

@@ -52,9 +52,9 @@ def parse(source: str, env: Mapping[str, str]) -> tuple[str, str]:
     return name, branch
 
 
-def _get_json(url: str, headers: Mapping[str, str], what: str) -> Any:
+def _get_json(url: str, headers: Mapping[str, str], what: str, scope: str) -> Any:
     try:
-        raw = _fetch(url, headers, MAX_LIST_BYTES)
+        raw = _fetch(url, headers, MAX_LIST_BYTES, scope)
     except BaselineMissing:
         raise BaselineError(
             f"{what}: HTTP 404: no such repository, or the token may not read it "
@@ -132,7 +132,10 @@ def fetch_results(source: str, env: Mapping[str, str] | None = None) -> bytes:
     shown = f"{source} ({repo}, branch {branch})"
     try:
         listing = _get_json(
-            f"{base}/artifacts?{urlencode({'name': name, 'per_page': PER_PAGE})}", headers, shown
+            f"{base}/artifacts?{urlencode({'name': name, 'per_page': PER_PAGE})}",
+            headers,
+            shown,
+            api + "/",
         )
     except BaselineError as exc:
         raise _forbidden_hint(exc) from None
@@ -155,7 +158,7 @@ def fetch_results(source: str, env: Mapping[str, str] | None = None) -> bytes:
         raise BaselineMissing(f"{shown}: no artifact {name!r} from a run on {branch} yet")
     query = urlencode({"branch": branch, "status": "success", "per_page": PER_PAGE})
     try:
-        runs = _get_json(f"{base}/runs?{query}", headers, shown)
+        runs = _get_json(f"{base}/runs?{query}", headers, shown, api + "/")
     except BaselineError as exc:
         raise _forbidden_hint(exc) from None
     listed = runs.get("workflow_runs") if isinstance(runs, dict) else None
@@ -171,7 +174,7 @@ def fetch_results(source: str, env: Mapping[str, str] | None = None) -> bytes:
         raise BaselineError(f"{shown}: the artifact's download URL is not under {api}")
     what = f"{shown}: artifact {chosen.get('id')}"
     try:
-        data = _fetch(url, headers, MAX_ZIP_BYTES)
+        data = _fetch(url, headers, MAX_ZIP_BYTES, api + "/")  # the token: under the API only
     except BaselineMissing:
         raise BaselineMissing(f"{what}: gone (HTTP 404)") from None
     except BaselineError as exc:

@@ -313,9 +313,16 @@ def _resolve(spec: str, relative_to: Path | None) -> tuple[str, Path | Traversab
     raise PolicyError(f"{spec}: no such policy file or built-in policy (built-ins: {names})")
 
 
+MAX_POLICY_BYTES = 1024 * 1024  # a policy is a few hundred bytes; a bigger file is not one
+
+
 def _read(label: str, path: Path | Traversable) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:  # bounded: the file may be anything an attacker shaped
+            raw = f.read(MAX_POLICY_BYTES + 1)
+        if len(raw) > MAX_POLICY_BYTES:
+            raise PolicyError(f"{label}: larger than {MAX_POLICY_BYTES // 1024} KiB; not a policy")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise PolicyError(f"{label}: not a text file (UTF-8 expected)") from None
     except OSError as exc:

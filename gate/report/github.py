@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from gate.report.escape import printable
+
 MAX_PER_LEVEL = 10  # what GitHub displays per step and level
 _LEVEL = {"fail": "error", "warn": "warning"}
 
@@ -31,7 +33,7 @@ def command(level: str, title: str, message: str) -> str:
 def _problems(doc: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
     """(level, title, message) for every binary that errored and every failed or warned check."""
     for binary in doc["binaries"]:
-        name = binary["name"] or binary["path"] or "?"
+        name = printable(binary["name"] or binary["path"] or "?")  # ESC, newline: escaped
         if binary["error"]:
             yield "error", f"{name}: not judged", binary["error"]
         for check in binary["checks"]:

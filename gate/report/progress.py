@@ -10,12 +10,13 @@ import os
 import sys
 from typing import TextIO
 
+from gate.report.escape import printable
 from gate.startup.runner import RunSample
 
 
 class RunProgress:
     def __init__(self, label: str, stream: TextIO | None = None) -> None:
-        self.label = label
+        self.label = printable(label)  # a file name can hold ESC or a newline
         self.stream = stream or sys.stderr
         self.live = self.stream.isatty() and not os.environ.get("CI")
         self.phase: str | None = None
@@ -34,7 +35,7 @@ class RunProgress:
         if sample is not None and not sample.ok:
             self._clear()
             where = f"{phase} {done}/{total}"
-            self.stream.write(f"gate: {self.label}: {where} failed: {sample.error}\n")
+            self.stream.write(f"gate: {self.label}: {where} failed: {printable(sample.error)}\n")
         if self.live:
             width = 24
             filled = width * done // max(total, 1)

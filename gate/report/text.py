@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from gate.elf.facts import BinaryFacts
+from gate.report.escape import printable
 from gate.units import format_size
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ def _size(n: int) -> str:
 
 
 def render_facts(f: BinaryFacts) -> str:
-    lines = [f"{f.path}  {_size(f.file_size)}"]
+    lines = [f"{printable(f.path)}  {_size(f.file_size)}"]
 
     def row(label: str, value: str) -> None:
         lines.append(f"  {label:<10} {value}")
@@ -147,9 +148,9 @@ def noise_warning(result: StartupResult) -> str | None:
 def render_startup(result: StartupResult) -> str:
     runs = len(result.runs)
     mode = f"cold ({result.eviction})" if result.cold else "warm"
-    args = (" " + " ".join(result.args)) if result.args else ""
+    args = (" " + printable(" ".join(result.args))) if result.args else ""
     lines = [
-        f"{result.binary}{args}",
+        f"{printable(result.binary)}{args}",
         f"  {runs} runs after {result.warmup} warmup, {mode}, ready: {result.ready}",
     ]
     s = result.stats
@@ -225,7 +226,9 @@ def render_startup(result: StartupResult) -> str:
         )
     other = result.against
     if other is not None:
-        lines.append(f"  against  {other.binary} ({len(other.runs)} runs, interleaved ABBA)")
+        lines.append(
+            f"  against  {printable(other.binary)} ({len(other.runs)} runs, interleaved ABBA)"
+        )
         cmp = other.comparison
         if cmp is None or other.stats is None:
             lines.append("           too few successful starts on one side to compare")
@@ -265,13 +268,14 @@ def render_checks(doc: dict[str, Any]) -> str:
     lines = []
     for b in doc["binaries"]:
         lines.append(
-            f"{b['path']}: {b['verdict'].upper()}" + (f": {b['error']}" if b["error"] else "")
+            f"{printable(b['path'])}: {b['verdict'].upper()}"
+            + (f": {printable(b['error'])}" if b["error"] else "")
         )
         seen = glance(b)
         if seen:
             lines.append(f"  {seen}")
         for c in b["checks"]:
-            lines.append(f"  {_MARK[c['status']]}  {c['id']:<24} {c['message']}")
+            lines.append(f"  {_MARK[c['status']]}  {c['id']:<24} {printable(c['message'])}")
             if c["id"] == "startup.runs" and c["status"] == "fail":
                 lines += [f"        {_printable(line)}" for line in _failed_output(b)]
         why = breakdown_text(b["startup"])

@@ -4,12 +4,24 @@ A CI system that reads a half-written JUnit file, or a JSON report from this run
 to a JUnit report from the previous one, reports something that never happened. So
 every report goes to a temporary file in the target's directory (same file system,
 so the rename is atomic), is flushed to disk, and only then renamed over the target.
+
+Only regular files (and new paths) are replaced that way. A target that exists and is
+something else (a character device such as /dev/null or /dev/full, a FIFO, a symlink to
+one, /dev/stdout) is opened and written to as it is: never truncated, renamed over or
+replaced, and a failed write (ENOSPC on /dev/full) is an error. `-` is standard output;
+/dev/stdout, /dev/stderr, /dev/fd/N and /proc/self/fd/N are gate's own descriptors,
+written as they are even when a shell's `>` made them a regular file.
+Such targets are written after every temporary file is ready and before any rename, so
+a failure there still leaves the regular files as they were; what a device or a pipe
+has already received cannot be taken back.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -129,18 +141,78 @@ def _backup(target: Path, tmp: str) -> str | None:
     return backup
 
 
+STDOUT = "-"
+
+
+def _fd_of(path: str | Path) -> int | None:
+    """The descriptor that `-`, /dev/stdout, /dev/stderr, /dev/fd/N or /proc/self/fd/N
+    names: written to as it is, whatever it is (`> file` makes it a regular file)."""
+    import re
+
+    text = str(path)
+    if text == STDOUT:
+        return 1
+    match = re.fullmatch(r"/dev/(?:std(out|err)|fd/(\d+))|/proc/self/fd/(\d+)", text)
+    if match is None:
+        return None
+    std, number, proc = match.groups()
+    return (1 if std == "out" else 2) if std else int(number or proc)
+
+
+def _is_stream(path: str | Path) -> bool:
+    """A descriptor (see _fd_of), or an existing target that is neither a regular file nor a
+    directory (a device, a FIFO, a socket; after symlinks): written in place, never replaced."""
+    if _fd_of(path) is not None:
+        return True
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False  # new, a dangling symlink, or unreadable: the atomic path decides
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _write_stream(path: str | Path, data: bytes) -> None:
+    """Write to standard output, a device or a FIFO as it is (no O_TRUNC, no rename);
+    a FIFO's open waits for its reader, as a shell's `>` does."""
+    try:
+        number = _fd_of(path)
+        if number is not None:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            _write_all(number, data)
+            return
+        fd = os.open(path, os.O_WRONLY | os.O_NOCTTY | os.O_CLOEXEC)
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):  # replaced by a file since the check
+                raise _Failure(path, "changed into a regular file while writing")
+            _write_all(fd, data)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise _Failure(path, _reason(exc)) from exc
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def write_reports(items: Sequence[tuple[str | Path, str]]) -> None:
     """Write every report or none: a failure leaves the old files as they were.
 
     All temporary files are written first (the likely failures: no space, no permission,
     a bad path), then renamed over their targets one by one; if a rename still fails, the
     targets already replaced get their old content back, or are removed if they are new.
+    Standard output (`-`), devices and FIFOs are written between the two steps (see the
+    module's docstring).
     Raises GateError("PATH: cannot write report: REASON") naming the report that failed.
     """
     mode = 0o666 & ~_umask()
     seen: dict[str, str | Path] = {}
     for path, _ in items:
-        key = os.path.realpath(path)
+        number = _fd_of(path)
+        key = f"fd {number}" if number is not None else os.path.realpath(path)
         if key in seen:
             raise GateError(f"{path}: cannot write report: named for two reports")
         seen[key] = path
@@ -149,9 +221,13 @@ def write_reports(items: Sequence[tuple[str | Path, str]]) -> None:
     temps: list[tuple[str | Path, Path, str]] = []  # (as given, target, temporary file)
     replaced: list[tuple[Path, str | None]] = []  # (target, backup of its old content)
     backups: list[str] = []
+    streams: list[tuple[str | Path, bytes]] = []  # stdout, devices, FIFOs: written in place
     done = False
     try:
         for path, text in items:
+            if _is_stream(path):
+                streams.append((path, text.encode("utf-8", "replace")))
+                continue
             target = Path(path)
             if target.is_dir():
                 raise _Failure(path, "is a directory")
@@ -159,6 +235,8 @@ def write_reports(items: Sequence[tuple[str | Path, str]]) -> None:
             _make_parent(path, parent, created)
             data = text.encode("utf-8", "replace")
             temps.append((path, target, _write_temp(path, parent, data, mode)))
+        for path, data in streams:  # after the temporaries, before any rename
+            _write_stream(path, data)
         for path, target, tmp in temps:
             backup = _backup(target, tmp)
             if backup is not None:
