@@ -376,3 +376,31 @@ def test_annotation_titles_escape_the_name() -> None:
     }
     out = render_github(doc)
     assert "\x1b" not in out and out.count("\n") == 1, out
+
+
+def test_a_same_host_redirect_outside_the_github_api_gets_no_token() -> None:
+    import zipfile
+
+    from fake_forge import FakeForge
+
+    from gate.ghartifact import fetch_results
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("results.json", "{}")
+    with FakeForge() as forge:
+        artifact = forge.add_github_artifact("octo/svc", "gate-results", "main", buf.getvalue())
+        zip_url = str(artifact["archive_download_url"])
+        host = forge.github_api.split("/api/")[0]
+        forge.redirects[zip_url[len(host) :]] = f"{host}/elsewhere/zip"
+        env = {
+            "GITHUB_API_URL": forge.github_api,
+            "GITHUB_REPOSITORY": "octo/svc",
+            "GITHUB_TOKEN": forge.token,
+            "GITHUB_BASE_REF": "main",
+        }
+        with contextlib.suppress(BaselineError):
+            fetch_results("github-artifact:gate-results", env)
+        seen = {r.path: r.headers for r in forge.requests}
+    assert "authorization" in seen[zip_url[len(host) :]]
+    assert "/elsewhere/zip" in seen and "authorization" not in seen["/elsewhere/zip"]
