@@ -215,6 +215,36 @@ def sparse_dynamic(out: Path, size: int) -> None:
     os.truncate(out, size)
 
 
+def overlapping_names(out: Path, count: int, length: int) -> None:
+    """`count` sized functions whose names start at distinct offsets of one `length`-byte
+    name: each name runs to the same NUL (their lengths add up quadratically)."""
+    names = b"\0.symtab\0.strtab\0.shstrtab\0.text\0"
+    strtab = b"\0" + b"A" * length + b"\0"
+    syms = bytes(24) + b"".join(
+        struct.pack("<IBBHQQ", 1 + i % length, 0x12, 0, 4, 0x401000 + i, 1) for i in range(count)
+    )
+    shoff, shnum = 64, 5
+    text_at = shoff + shnum * 64
+    sym_at = text_at + count
+    str_at = sym_at + len(syms)
+    names_at = str_at + len(strtab)
+    shdrs = (
+        bytes(64)
+        + _shdr64(1, 2, sym_at, len(syms), link=2, entsize=24)
+        + _shdr64(9, 3, str_at, len(strtab))
+        + _shdr64(17, 3, names_at, len(names))
+        + _shdr64(27, 1, text_at, count, flags=0x6)
+    )
+    out.write_bytes(
+        _ehdr64(phoff=0, phnum=0, shoff=shoff, shnum=shnum, shstrndx=3)
+        + shdrs
+        + b"\xc3" * count
+        + syms
+        + strtab
+        + names
+    )
+
+
 def many_sections(out: Path, count: int) -> None:
     """`count` one-byte PROGBITS sections, each at its own offset, plus the name table."""
     shoff = 64
@@ -295,6 +325,17 @@ def test_sparse_1gb_dynamic_tables_are_not_copied(tmp_path: Path) -> None:
     for args in (["inspect", str(path)], ["check", "--no-startup", str(path)]):
         run = run_gate(*args)
         check_bounded(run, path, args[0])
+
+
+def test_overlapping_symbol_names_are_bounded(tmp_path: Path) -> None:
+    """100,000 functions named by distinct offsets into one 64 KiB name: their names add
+    up to gigabytes; reading them stops at twice the string table, a one-line error."""
+    path = tmp_path / "overlapping"
+    overlapping_names(path, 100_000, 60_000)
+    for args in (["size", "--by", "symbol", str(path)], ["size", "--by", "section", str(path)]):
+        run = run_gate(*args)
+        check_bounded(run, path, " ".join(args[:-1]))
+    assert run.returncode == 0, run.stderr  # the section view does not read the names
 
 
 def test_100k_sections_are_grouped_in_linear_time(tmp_path: Path) -> None:

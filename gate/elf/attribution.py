@@ -541,6 +541,11 @@ class _Symtab(NamedTuple):
     img: ElfImage  # the string table is read in its mapping, never copied whole
     strtab_at: int  # the string table's offset in the file
     strtab_size: int
+    # Names read so far, by offset, and the bytes read for them: distinct offsets into
+    # one long name would cost its length each (quadratic), so reading more than a
+    # legitimate table can need is corruption.
+    cache: dict[int, str | None]
+    spent: list[int]
 
     def of_kind(self, *kinds: int) -> Iterator[int]:
         """Indexes of the symbols of these types, picked in bulk (bytes.translate over the
@@ -550,11 +555,23 @@ class _Symtab(NamedTuple):
 
     def name(self, i: int) -> str | None:
         start = self.names[i]
+        if start in self.cache:
+            return self.cache[start]
         if start >= self.strtab_size:
             return None
         at, data = self.strtab_at + start, self.img.data
-        end = data.find(b"\0", at, self.strtab_at + min(self.strtab_size, start + MAX_STRING))
-        return None if end < 0 else data[at:end].decode("utf-8", "replace")
+        limit = self.strtab_at + min(self.strtab_size, start + MAX_STRING)
+        end = data.find(b"\0", at, limit)
+        self.spent[0] += (end if end >= 0 else limit) - at + 1
+        if self.spent[0] > 2 * self.strtab_size + (1 << 20):
+            raise BinaryError(
+                self.img.path,
+                "corrupt ELF: symbol names overlap (reading them takes more than twice "
+                "their string table)",
+            )
+        name = None if end < 0 else data[at:end].decode("utf-8", "replace")
+        self.cache[start] = name
+        return name
 
     def find(self, name: bytes) -> int:
         """The offset of `name` (with its NULs) in the string table, or -1."""
@@ -607,7 +624,7 @@ def _symtab(img: ElfImage) -> _Symtab | None:
         infos += bytes(compress(kept, mask))
     strtab = img.sections[symtab.link]
     size = len(img.section_data(strtab))  # a table past the file's end is corruption
-    return _Symtab(names, bytes(infos), sizes, shndx, values, img, strtab.offset, size)
+    return _Symtab(names, bytes(infos), sizes, shndx, values, img, strtab.offset, size, {}, [0])
 
 
 def symbols(img: ElfImage, table: _Symtab | None = None) -> dict[str, int] | None:
