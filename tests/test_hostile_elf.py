@@ -245,15 +245,19 @@ def overlapping_names(out: Path, count: int, length: int) -> None:
     )
 
 
-def many_sections(out: Path, count: int) -> None:
-    """`count` one-byte PROGBITS sections, each at its own offset, plus the name table."""
+def many_sections(out: Path, count: int, name_len: int = 0) -> None:
+    """`count` one-byte PROGBITS sections, each at its own offset, plus the name table;
+    with `name_len`, every section is named by a distinct offset into one name that long."""
     shoff = 64
     total = count + 2  # the null section, the sections, .shstrtab
     data_at = shoff + total * 64
-    names = b"\0.s\0.shstrtab\0"
+    names = b"\0.s\0.shstrtab\0" + b"A" * name_len + b"\0"
     # Extended numbering: the count in section 0's sh_size, the name table's in its sh_link.
     shdrs = [_shdr64(0, 0, 0, total, link=total - 1)]
-    shdrs += [_shdr64(1, 1, data_at + i, 1, flags=0x2) for i in range(count)]
+    shdrs += [
+        _shdr64(14 + i % name_len if name_len else 1, 1, data_at + i, 1, flags=0x2)
+        for i in range(count)
+    ]
     shdrs.append(_shdr64(4, 3, data_at + count, len(names)))
     out.write_bytes(
         _ehdr64(phoff=0, phnum=0, shoff=shoff, shnum=0, shstrndx=0xFFFF)
@@ -346,6 +350,17 @@ def test_100k_sections_are_grouped_in_linear_time(tmp_path: Path) -> None:
     check_bounded(run, path, "size --by section")
     assert run.returncode == 0, run.stderr
     assert "read-only data" in run.stdout, run.stdout
+
+
+def test_overlapping_section_names_are_bounded(tmp_path: Path) -> None:
+    """100,000 sections named by distinct offsets into one 60 KB name (3 GB of names
+    before); reading them stops at twice the name table: one error line."""
+    path = tmp_path / "section-names"
+    many_sections(path, 100_000, name_len=60_000)
+    for args in (["size", "--by", "section", str(path)], ["inspect", str(path)]):
+        run = run_gate(*args)
+        check_bounded(run, path, args[0])
+        assert run.returncode == 2 and "names overlap" in run.stderr, run.stderr
 
 
 def test_find_skips_holes_and_matches_bytes_find(tmp_path: Path, monkeypatch) -> None:

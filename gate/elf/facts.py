@@ -33,6 +33,7 @@ from gate.elf.reader import (
     ElfImage,
     SectionHeader,
     cstring,
+    cstrings,
     is_debug_section,
     open_elf,
 )
@@ -340,7 +341,7 @@ def _imported_names(
         offsets.update(itertools.compress(names[0 :: width // 4], map(operator.not_, shndx)))
     # Only what the names can reach is copied (a corrupt DT_STRSZ may claim the file).
     table = bytes(strtab[: max(offsets, default=0) + MAX_STRING])
-    return {cstring(table, name) for name in offsets}
+    return set(cstrings(img.path, table, offsets).values())
 
 
 def _protection_hints(

@@ -343,6 +343,7 @@ def _parse(path: str, data: mmap.mmap | bytes, size: int) -> ElfImage:
         reach = max((row[0] for row in table), default=0) + MAX_STRING
         names = bytes(data[names_at : names_at + min(names_size, reach)]) if shstrndx else b""
         type_names = _section_type_names(str(hdr["e_machine"]))
+        section_names = cstrings(path, names, {row[0] for row in table})
         # Elf32_Shdr and Elf64_Shdr share the field order; only the widths differ.
         for i, (name, sh_type, flags, addr, offset, sh_size, link, _, _, entsize) in enumerate(
             table
@@ -350,7 +351,7 @@ def _parse(path: str, data: mmap.mmap | bytes, size: int) -> ElfImage:
             sections.append(
                 SectionHeader(
                     i,
-                    cstring(names, name),
+                    section_names[name],
                     type_names.get(sh_type, f"0x{sh_type:x}"),
                     flags,
                     addr,
@@ -395,6 +396,26 @@ def cstring(table: bytes, offset: int) -> str:
     limit = min(len(table), offset + MAX_STRING)  # each name costs at most MAX_STRING
     stop = table.find(b"\0", offset, limit)
     return table[offset : stop if stop >= 0 else limit].decode("utf-8", "replace")
+
+
+def cstrings(path: str, table: bytes, offsets: set[int]) -> dict[int, str]:
+    """The strings at these offsets of a string table, as cstring reads them.
+
+    Distinct offsets into one long string would each cost its length (a crafted table
+    can make that quadratic): more bytes of strings than twice the table (+1 MiB) is
+    corruption, never gigabytes of names."""
+    out: dict[int, str] = {}
+    budget = 2 * len(table) + (1 << 20)
+    for offset in offsets:
+        out[offset] = name = cstring(table, offset)
+        budget -= len(name) + 1
+        if budget < 0:
+            raise BinaryError(
+                path,
+                "corrupt ELF: names overlap (reading them takes more than twice "
+                "their string table)",
+            )
+    return out
 
 
 def _check_contents(img: ElfImage) -> None:
