@@ -10,12 +10,14 @@ Each generator builds a hostile file from a real fixture or from struct-packed h
   (5.8 GB);
 - 100,000 one-byte sections: `section_groups` was quadratic (284 s).
 
-Each runs through a child `python -m gate` whose peak RSS and CPU time come from
-`os.wait4`. Margins: a child python with gate imported peaks near 60-80 MB, so the bound
-is "2 x the bytes the file really holds on disk (st_blocks) + 150 MB" (a sparse file's
-holes cost no RSS when they are not kept resident); time is CPU time (user + system, not
-wall clock, so a loaded 2-core machine does not fail it) under 10 s, where the old code
-took minutes or ran out of memory. The output is a normal result, one warning line or
+Each runs through a child `python -m gate` whose peak RSS is its own VmHWM (read as it
+exits; rusage would carry the forking pytest's peak across exec) and whose CPU time comes
+from `os.wait4`. Margins: a child python with gate imported peaks near 60-80 MB, so the
+bound is "2 x the bytes the file really holds on disk (st_blocks) + 150 MB" (a sparse
+file's holes cost no RSS when they are not kept resident); time is CPU time (user +
+system, not wall clock, so a loaded 2-core machine does not fail it) under 10 s, where the
+old code took minutes or ran out of memory. The output is a normal result, one warning
+line or
 one error line, never an internal error or a traceback.
 """
 
@@ -46,26 +48,48 @@ class Run(NamedTuple):
     cpu_s: float
 
 
+# The child reports its own peak from /proc/self/status (VmHWM) as it exits: rusage's
+# ru_maxrss would carry the forking process's peak across exec (a pytest process of a few
+# hundred MB), while VmHWM belongs to the image the exec made, which is gate's alone.
+_WRAPPER = """
+import atexit, os, runpy, sys
+def _peak():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                os.write(int(os.environ["GATE_TEST_PEAK_FD"]), line.split()[1].encode())
+atexit.register(_peak)
+sys.argv = ["gate", *sys.argv[1:]]
+runpy.run_module("gate", run_name="__main__", alter_sys=True)
+"""
+
+
 def run_gate(*args: str) -> Run:
-    """`python -m gate ARGS` in a child, with its own peak RSS and CPU time (os.wait4)."""
+    """`python -m gate ARGS` in a child, with its own peak RSS (VmHWM) and CPU time."""
+    peak_r, peak_w = os.pipe()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gate", *args],
+        [sys.executable, "-c", _WRAPPER, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        pass_fds=(peak_w,),
+        env={**os.environ, "GATE_TEST_PEAK_FD": str(peak_w)},
     )
+    os.close(peak_w)
     try:
         out, err = proc.communicate(timeout=120)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
         raise
-    # communicate() reaped the child: its rusage is in RUSAGE_CHILDREN, but that is a
-    # maximum over every child so far; wait4 on a fresh Popen is the exact one.
+    finally:
+        with os.fdopen(peak_r, "rb") as f:
+            peak_kb = f.read()
     assert proc.returncode is not None
     usage = _last_usage.pop(proc.pid, None)
     assert usage is not None, "the child's rusage was not collected"
-    return Run(proc.returncode, out, err, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime)
+    assert peak_kb.isdigit(), f"the child reported no peak RSS: {err[-2000:]}"
+    return Run(proc.returncode, out, err, int(peak_kb) * 1024, usage.ru_utime + usage.ru_stime)
 
 
 _last_usage: dict[int, resource.struct_rusage] = {}
