@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gate.units import format_size
+from gate.units import format_signed_size, format_size
 
 COVER = 0.9  # contributors named until they explain this share of the amount
 MAX_GROUPS = 4
@@ -177,7 +177,7 @@ def largest_names(names: Mapping[str, int] | None, amount: int) -> tuple[Contrib
 def _amount(n: int, signed: bool) -> str:
     if not signed:
         return format_size(n)
-    return ("+" if n >= 0 else "-") + format_size(abs(n))
+    return format_signed_size(n)
 
 
 def describe(contributors: Sequence[Contributor], signed: bool = True) -> str:

@@ -18,7 +18,7 @@ from gate import explain
 from gate.pairing import Pairing
 from gate.policy import SETTINGS, Rule, go_version_tuple
 from gate.startup.compare import PASS, UNDECIDED, interval_verdict, regression_verdict_of
-from gate.units import format_size
+from gate.units import format_signed_size, format_size
 
 PERCENTILES = ("p50", "p90", "p95", "p99")
 _RELRO_ORDER = {"none": 0, "partial": 1, "full": 2}
@@ -173,7 +173,7 @@ def _section_explanation(ctx: Context, name: str, size: int, excess: int) -> str
         grown = explain.names_growth(
             new, explain.section_parts(_base_attribution(ctx), name), size - old_size
         )
-        since = f"grew {_signed(size - old_size)} since the baseline"
+        since = f"grew {format_signed_size(size - old_size)} since the baseline"
         return f"{since}: {explain.describe(grown)}" if grown else since
     largest = explain.largest_names(new, excess)
     return f"largest: {explain.describe(largest, signed=False)}" if largest else ""
@@ -194,10 +194,6 @@ def _size_max_section(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
         yield result
 
 
-def _signed(n: int) -> str:
-    return ("+" if n >= 0 else "-") + format_size(abs(n))
-
-
 def _size_max_growth(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
     base = ctx.baseline and ctx.baseline.get("facts")
     if not base:
@@ -205,7 +201,7 @@ def _size_max_growth(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
         return
     old, new = base["file_size"], ctx.facts["file_size"]
     grew = (new - old) / old * 100 if old else 0.0
-    change = _signed(new - old)
+    change = format_signed_size(new - old)
     ok = grew <= rule.value
     sign = ">" if not ok else "<="
     message = (
@@ -247,7 +243,7 @@ def _package_explanation(ctx: Context, name: str, measured: int, excess: int) ->
         old_tree = _in_tree(old_packages, name)
         old = sum(old_tree.values())
         if measured > old:
-            since = f"grew {_signed(measured - old)} since the baseline"
+            since = f"grew {format_signed_size(measured - old)} since the baseline"
             if not name.endswith("/..."):
                 return f"{since} ({format_size(old)} -> {format_size(measured)})"
             grown = explain.names_growth(tree, old_tree, measured - old)

@@ -176,6 +176,11 @@ def format_size(n: int, unit: str | None = None) -> str:
     return f"{value:.1f} {name}"
 
 
+def format_signed_size(n: float) -> str:
+    """A change in size, always with its sign: "+2.9 MiB", "-165 B"."""
+    return ("+" if n >= 0 else "-") + format_size(int(abs(n)))
+
+
 def format_duration(ms: float) -> str:
     """Milliseconds with one decimal: the unit every start-up number is shown in."""
     return f"{ms:.1f} ms"

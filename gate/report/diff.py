@@ -9,7 +9,7 @@ from __future__ import annotations
 from gate.diff import BinaryDiff, Delta
 from gate.explain import describe
 from gate.report.markdown import _md, _table
-from gate.units import format_size
+from gate.units import format_signed_size, format_size
 
 TOP = 10  # rows per list (sections, packages)
 
@@ -21,7 +21,7 @@ def _size(value: float | None) -> str:
 def _signed_size(value: float | None) -> str:
     if value is None:
         return "—"
-    return ("+" if value >= 0 else "-") + format_size(int(abs(value)))
+    return format_signed_size(value)
 
 
 def _ms(value: float | None) -> str:

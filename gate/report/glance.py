@@ -12,11 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gate.units import format_size
-
-
-def _signed_size(n: int) -> str:
-    return ("+" if n >= 0 else "-") + format_size(abs(n))
+from gate.units import format_signed_size, format_size
 
 
 def size_part(entry: Mapping[str, Any]) -> str | None:
@@ -29,7 +25,7 @@ def size_part(entry: Mapping[str, Any]) -> str | None:
     old = base.get("file_size")
     if old:
         pct = (size - old) / old * 100
-        text += f" ({_signed_size(size - old)}, {pct:+.1f}% against {base['name']})"
+        text += f" ({format_signed_size(size - old)}, {pct:+.1f}% against {base['name']})"
     return text
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from gate.units import format_size
+from gate.units import format_signed_size, format_size
 
 if TYPE_CHECKING:
     from gate.diff import Growth
@@ -89,10 +89,6 @@ def size_document(
     return doc
 
 
-def _signed(n: int) -> str:
-    return ("+" if n >= 0 else "-") + format_size(abs(n))
-
-
 def _percent(part: int, whole: int) -> str:
     return f"{part / whole * 100:5.1f}%" if whole else "    —"
 
@@ -123,7 +119,7 @@ def render_size_text(doc: Mapping[str, Any], top: int | None) -> str:
         change = size - old
         pct = f" ({change / old * 100:+.1f}%)" if old else ""
         lines.append(
-            f"against {against['binary']}: {_signed(change)}{pct}, "
+            f"against {against['binary']}: {format_signed_size(change)}{pct}, "
             f"{format_size(old)} -> {format_size(size)}"
         )
         rows = [r for r in against["entries"] if r["status"] != "same"]
@@ -134,10 +130,8 @@ def render_size_text(doc: Mapping[str, Any], top: int | None) -> str:
                 if r["status"] in ("new", "removed")
                 else (f"{r['delta'] / r['old_bytes'] * 100:+.1f}%")
             )
-            lines.append(
-                f"  {_signed(r['delta']):>12}  {mark:>8}  {format_size(r['bytes']):>11}  "
-                f"{r['name']}"
-            )
+            change, now = format_signed_size(r["delta"]), format_size(r["bytes"])
+            lines.append(f"  {change:>12}  {mark:>8}  {now:>11}  {r['name']}")
         total = against.get("changed_total", len(rows))
         lines += _more(total, min(len(rows), limit), f"changed {by} entries")
         if not rows:
