@@ -142,19 +142,32 @@ def _go_unquote(text: str) -> str:
         if e in simple:
             out.append(simple[e])
             i += 2
-        elif e == "x":
-            out.append(int(body[i + 2 : i + 4], 16))
-            i += 4
-        elif e in ("u", "U"):
-            n = 4 if e == "u" else 8
-            out += chr(int(body[i + 2 : i + 2 + n], 16)).encode()
-            i += 2 + n
-        elif e.isdigit():
-            out.append(int(body[i + 1 : i + 4], 8) & 0xFF)
-            i += 4
-        else:
+            continue
+        # \xHH, \uHHHH, \UHHHHHHHH and \OOO, each with exactly its digits (int() alone
+        # would take spaces, signs, underscores and other scripts' digits, and raise).
+        width, base, start = _NUMERIC_ESCAPES.get(e, (0, 0, 0))
+        digits = body[i + start : i + start + width]
+        allowed = _OCTAL if base == 8 else _HEX
+        if not width or len(digits) != width or not set(digits) <= allowed:
             raise BuildInfoError(f"bad escape in build setting {text!r}")
+        value = int(digits, base)
+        if e in ("u", "U"):
+            if value > 0x10FFFF or 0xD800 <= value < 0xE000:
+                raise BuildInfoError(f"bad escape in build setting {text!r}")
+            out += chr(value).encode()
+        elif value > 0xFF:
+            raise BuildInfoError(f"bad escape in build setting {text!r}")
+        else:
+            out.append(value)
+        i += start + width
     return out.decode("utf-8", "replace")
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+_OCTAL = frozenset("01234567")
+# escape letter -> (digits, base, where the digits start after the backslash)
+_NUMERIC_ESCAPES = {"x": (2, 16, 2), "u": (4, 16, 2), "U": (8, 16, 2)}
+_NUMERIC_ESCAPES.update({d: (3, 8, 1) for d in _OCTAL})
 
 
 def _split_setting(kv: str) -> tuple[str, str]:
