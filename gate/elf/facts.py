@@ -32,7 +32,6 @@ from gate.elf.reader import (
     SHF_WRITE,
     ElfImage,
     SectionHeader,
-    cstring,
     cstrings,
     is_debug_section,
     open_elf,
@@ -48,6 +47,7 @@ DT_SONAME, DT_RPATH, DT_TEXTREL, DT_BIND_NOW = 14, 15, 22, 24
 DT_RUNPATH, DT_FLAGS, DT_FLAGS_1 = 29, 30, 0x6FFFFFFB
 DF_TEXTREL, DF_BIND_NOW = 0x4, 0x8
 DF_1_NOW, DF_1_PIE = 0x1, 0x08000000
+_STRING_TAGS = (DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH)
 
 _MACHINES = {
     3: "i386",
@@ -211,8 +211,31 @@ class _Dynamic(NamedTuple):
     def values(self, tag: int) -> list[int]:
         return [v for t, v in self.tags if t == tag]
 
-    def strings(self, tag: int) -> list[str]:
-        return [cstring(bytes(self.strtab[v : v + MAX_STRING]), 0) for v in self.values(tag)]
+    def strings(self, path: str) -> dict[int, list[str]]:
+        """The names the string tags (DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH) give, by tag.
+
+        Each offset is read once, as far as MAX_STRING; all the names together (repeats
+        included, as they are reported) may take at most twice the string table + 1 MiB.
+        Thousands of entries at distinct offsets into one long NUL-less table (or at one
+        offset) are corruption, not gigabytes of names."""
+        found = [(t, v) for t, v in self.tags if t in _STRING_TAGS]
+        out: dict[int, list[str]] = {tag: [] for tag in _STRING_TAGS}
+        if not found:
+            return out
+        # Only what the names can reach is copied (a corrupt DT_STRSZ may claim the file).
+        table = bytes(self.strtab[: max(v for _, v in found) + MAX_STRING])
+        names = cstrings(path, table, {v for _, v in found})
+        budget = 2 * len(table) + (1 << 20)
+        for tag, value in found:
+            budget -= len(names[value]) + 1
+            if budget < 0:
+                raise BinaryError(
+                    path,
+                    "corrupt ELF: the dynamic table's names overlap (reading them takes more "
+                    "than twice their string table)",
+                )
+            out[tag].append(names[value])
+        return out
 
     def flags(self, tag: int) -> int:
         out = 0
@@ -377,8 +400,9 @@ def _entries(sec: SectionHeader | None) -> int:
 def _facts(img: ElfImage) -> BinaryFacts:
     dyn = _dynamic(img)
     interp = _interpreter(img)
-    needed = tuple(dyn.strings(DT_NEEDED))
-    sonames = dyn.strings(DT_SONAME)
+    strings = dyn.strings(img.path)
+    needed = tuple(strings[DT_NEEDED])
+    sonames = strings[DT_SONAME]
     soname = sonames[0] if sonames else None
     flags = dyn.flags(DT_FLAGS)
     flags_1 = dyn.flags(DT_FLAGS_1)
@@ -395,8 +419,8 @@ def _facts(img: ElfImage) -> BinaryFacts:
         static=interp is None and not needed,
         interpreter=interp,
         needed=needed,
-        rpath=tuple(p for v in dyn.strings(DT_RPATH) for p in v.split(":") if p),
-        runpath=tuple(p for v in dyn.strings(DT_RUNPATH) for p in v.split(":") if p),
+        rpath=tuple(p for v in strings[DT_RPATH] for p in v.split(":") if p),
+        runpath=tuple(p for v in strings[DT_RUNPATH] for p in v.split(":") if p),
         soname=soname,
     )
 
