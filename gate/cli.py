@@ -88,7 +88,7 @@ def inspect(
 
 
 class _Interrupted(GateError):
-    """SIGTERM or SIGINT while programs run: said in one line, like every other stop."""
+    """A stop signal while programs run: said in one line, like every other stop."""
 
     def __init__(self, signum: int) -> None:
         name = signal.Signals(signum).name
@@ -98,20 +98,28 @@ class _Interrupted(GateError):
 
 
 def _terminated(signum: int, frame: object) -> None:
-    """SIGTERM or SIGINT while a program runs: unwind, so the run's processes are stopped
-    and reaped (click would otherwise turn Ctrl-C into "Aborted!" and exit 1, a "fail")."""
+    """SIGTERM, SIGINT, SIGHUP or SIGQUIT while a program runs: unwind, so the run's
+    processes are stopped and reaped (click would otherwise turn Ctrl-C into "Aborted!"
+    and exit 1, a "fail"). Only the first counts: a second one (the keeper passing on
+    what the terminal also sent, an impatient Ctrl-C) must not cut the clean-up short."""
+    if _state.get("stopping"):
+        return
+    _state["stopping"] = True
     raise _Interrupted(signum)
 
 
 class _OnStop:
-    """SIGTERM and SIGINT handled by _terminated for the duration of a `with`."""
+    """The stop signals handled by _terminated for the duration of a `with`."""
 
     def __enter__(self) -> None:
-        self.previous = {
-            sig: signal.signal(sig, _terminated) for sig in (signal.SIGTERM, signal.SIGINT)
-        }
+        from gate.startup.tree import STOP_SIGNALS
+
+        _state["stopping"] = False
+        self.previous = {sig: signal.signal(sig, _terminated) for sig in STOP_SIGNALS}
 
     def __exit__(self, *exc: object) -> None:
+        if _state.get("stopping"):
+            return  # keep ignoring the rest while gate winds down
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
 
@@ -809,7 +817,9 @@ def comment(
             diffs = diff_results(load(baseline), doc)
         except BaselineError as exc:  # the comment is still worth posting without the diff
             _warn(f"{exc}; the comment has no 'what changed' table")
-    env = dict(os.environ)
+    from gate.secrets import environ
+
+    env = environ()
     try:
         target = github_target(env, number) if github else gitlab_target(env, number)
         body = render_comment(doc, comment_id, diffs, _footer(doc, env))

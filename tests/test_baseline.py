@@ -176,7 +176,8 @@ def test_baseline_binary_is_measured_in_the_same_job(sides: Path) -> None:
     by_id = checks(doc)
     assert by_id["size.max_growth"]["measured"] == expected_growth(sides)
     regression = by_id["startup.max_regression"]
-    assert regression["status"] == "fail" and regression["measured"] > 1000  # 0.x ms -> 50 ms
+    # 0.x ms -> 50 ms: over 1000% on a quiet machine; load slows the short start most
+    assert regression["status"] == "fail" and regression["measured"] > 100
     both, _ = check_new(sides, "--baseline-binary", "x", "--baseline", "y")
     assert both.returncode == 2
     assert messages(both) == ["gate: error: --baseline and --baseline-binary: give one of them"]

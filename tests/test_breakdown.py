@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from procscan import marked_processes
 from reference import Fixture, readelf_dynamic_info
 
 from gate.elf.facts import inspect_binary
@@ -48,23 +49,13 @@ SLOW_ALLOC = 4 << 20  # config.InitAlloc
 SLOW_MS = 80  # config.InitDelay
 
 
-def _marked(marker: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError), open(f"/proc/{entry}/environ", "rb") as f:
-                if marker.encode() in f.read():
-                    found.append(int(entry))
-    return found
-
-
 @pytest.fixture
 def mark() -> Iterator[dict[str, str]]:
     """Environment for the program under test; nothing carrying it may be left afterwards."""
     marker = f"gate-leak-{uuid.uuid4().hex}"
     kids_before = children(os.getpid())
     yield {"GATE_LEAK_MARK": marker}
-    leaked = _marked(marker)
+    leaked = marked_processes(marker)
     for pid in leaked:
         with contextlib.suppress(OSError):
             os.kill(pid, 9)

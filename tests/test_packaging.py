@@ -41,7 +41,7 @@ def test_wheel_is_named_binary_gate_and_carries_gate(tmp_path: Path) -> None:
     assert "License-Expression: MIT\n" in metadata
     assert f"{info}/licenses/LICENSE" in names
     assert "gate/cli.py" in names and "gate/policies/default.toml" in names
-    assert "gate = gate.cli:main" in entry_points
+    assert "gate = gate.entry:main" in entry_points
 
 
 @pytest.mark.skipif(shutil.which("pipx") is None, reason="pipx is not installed (test extras)")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from procscan import marked_processes
 from reference import Fixture
 
 from gate.startup.ready import parse_ready
@@ -39,27 +40,13 @@ TIMEOUT_S = 10.0
 DAEMON_DELAY_MS = 60  # the forked child gets ready (or dies) this long after the start
 
 
-def _marked(marker: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                if marker.encode() in f.read():
-                    found.append(int(entry))
-        except OSError:
-            continue
-    return found
-
-
 @pytest.fixture
 def marker() -> Iterator[str]:
     """A marker for the program's environment; nothing carrying it may outlive the test."""
     mark = f"gate-leak-{uuid.uuid4().hex}"
     kids = children(os.getpid())
     yield mark
-    leaked = _marked(mark)
+    leaked = marked_processes(mark)
     for pid in leaked:
         with contextlib.suppress(OSError):
             os.kill(pid, 9)

@@ -20,27 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from procscan import marked_processes
 from reference import Fixture
 
 from gate.startup.cache import residency
 from gate.startup.ready import parse_ready
 from gate.startup.runner import RunConfig, run_once
 from gate.startup.tree import children
-
-
-def marked_processes(marker: str) -> list[int]:
-    found = []
-    needle = marker.encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                if needle in f.read():
-                    found.append(int(entry))
-        except OSError:
-            continue
-    return found
 
 
 @pytest.fixture

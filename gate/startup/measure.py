@@ -13,7 +13,7 @@ from gate.errors import BinaryError
 from gate.startup.cache import Eviction, loader_files
 from gate.startup.compare import Comparison, compare
 from gate.startup.environment import environment, load_average
-from gate.startup.runner import Progress, RunConfig, RunSample, StartError
+from gate.startup.runner import Progress, RunConfig, RunSample, StartError, run_once
 from gate.startup.sampling import Decider, sample
 from gate.startup.stats import Summary, summarize
 
@@ -142,5 +142,26 @@ def _with_evict_files(cfg: RunConfig) -> RunConfig:
         interpreter = inspect_binary(cfg.binary).linking.interpreter
     if not os.path.isfile(cfg.binary):
         return cfg
-    env = {**os.environ, **cfg.env}
-    return replace(cfg, evict_files=tuple(loader_files(cfg.binary, interpreter, env)))
+    listing = _loader_listing(interpreter, cfg) if interpreter else ""
+    return replace(cfg, evict_files=tuple(loader_files(cfg.binary, interpreter, listing)))
+
+
+def _loader_listing(interpreter: str, cfg: RunConfig) -> str:
+    """`INTERP --list BINARY`, run like a timed start: the binary names its interpreter,
+    so this is code from the change under review (same environment, same containment)."""
+    if not os.path.isfile(interpreter):
+        return ""
+    listing = RunConfig(
+        binary=interpreter,
+        args=("--list", cfg.binary),
+        env=cfg.env,
+        timeout_s=min(cfg.timeout_s, 10.0),
+        grace_s=cfg.grace_s,
+        cold=False,
+        tail_bytes=1 << 20,
+    )
+    try:
+        sample, _ = run_once(listing)
+    except StartError:
+        return ""
+    return sample.stdout_tail if sample.ok else ""

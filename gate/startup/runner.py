@@ -46,9 +46,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
 from gate.errors import GateError
+from gate.secrets import child_environ
 from gate.startup.cache import Eviction, evict
 from gate.startup.ready import POLL_INTERVAL_S, READY_EXIT, Probe, ReadySpec, make_probe
-from gate.startup.tree import Tree, become_subreaper
+from gate.startup.tree import Tree, become_subreaper, signals_held
 
 if TYPE_CHECKING:
     import resource
@@ -171,32 +172,6 @@ def _clean(text: str) -> str:
 def _last_line(tail: _Tail) -> str:
     lines = [ln.strip() for ln in tail.text().splitlines() if ln.strip()]
     return _clean(lines[-1][:200]) if lines else ""
-
-
-# CI credentials gate itself may use (comments, baselines) but the program under test has
-# no business with: it is the change being judged. `--env` can still pass one on purpose.
-CI_SECRETS = frozenset(
-    {
-        "GITHUB_TOKEN",
-        "GH_TOKEN",
-        "ACTIONS_RUNTIME_TOKEN",
-        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
-        "ACTIONS_ID_TOKEN_REQUEST_URL",
-        "CI_JOB_TOKEN",
-        "CI_JOB_JWT",
-        "CI_JOB_JWT_V2",
-        "CI_REGISTRY_PASSWORD",
-        "CI_DEPLOY_PASSWORD",
-        "CI_DEPENDENCY_PROXY_PASSWORD",
-        "GATE_GITLAB_TOKEN",
-        "GITLAB_TOKEN",
-    }
-)
-
-
-def child_environ(environ: Mapping[str, str]) -> dict[str, str]:
-    """gate's environment less the CI's credentials."""
-    return {k: v for k, v in environ.items() if k not in CI_SECRETS}
 
 
 def _spawn(binary: str, args: list[str], env: dict[str, str]) -> tuple[int, int, int, int]:
@@ -377,17 +352,20 @@ class _Run:
             if self.ready_ns is not None and self.failure is None and not self.exit_mode:
                 self._after_ready()
         finally:
-            if self.rusage is None and self.live_hwm is None:
-                self.live_hwm = _vm_hwm(self.pid)  # still running: its exact peak
-            stop_ns = time.perf_counter_ns()
-            stopped = self.tree.stop(self.cfg.grace_s)
-            if self.rusage is None:
-                self.root_stopped = True
-                self._reap_root()
-            os.close(self.pidfd)
-            for fd in self.tails:
-                with contextlib.suppress(OSError):
-                    self._read_output(fd)
+            with signals_held():  # a signal to gate now acts once the tree is stopped
+                if self.rusage is None and self.live_hwm is None:
+                    self.live_hwm = _vm_hwm(self.pid)  # still running: its exact peak
+                stop_ns = time.perf_counter_ns()
+                stopped = self.tree.stop(self.cfg.grace_s)
+                if self.rusage is None and not self.tree.unstoppable:
+                    self.root_stopped = True
+                    self._reap_root()
+                os.close(self.pidfd)
+                for fd in self.tails:
+                    with contextlib.suppress(OSError):
+                        self._read_output(fd)
+        if self.tree.unstoppable:
+            raise StartError(self._unstoppable_message())
         if self.ready_ns is not None and self.failure is None and not self.exit_mode:
             self._crashed_on_stop(stop_ns)
         return self._sample(stopped)
@@ -522,6 +500,17 @@ class _Run:
                 return
 
     # ------------------------------------------------------------ messages and the sample
+
+    def _unstoppable_message(self) -> str:
+        """Processes of the run gate may not signal: the run ends here, never in a hang."""
+        held = sorted(self.tree.unstoppable.items())
+        shown = [f"{_clean(name)} (pid {pid})" for pid, name in held]
+        more = f" and {len(shown) - 3} more" if len(shown) > 3 else ""
+        return (
+            f"{self.cfg.binary}: cannot stop {', '.join(shown[:3])}{more}: not permitted to"
+            " signal it (a setuid program, or another user's?); it is still running. Run gate"
+            " as the user the program runs as, or remove the setuid bit"
+        )
 
     def _died_after_ready(self, code: int, now: int) -> str:
         assert self.ready_ns is not None

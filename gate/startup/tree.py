@@ -15,8 +15,11 @@ import ctypes
 import os
 import signal
 import time
+from collections.abc import Iterator
 
 PR_SET_CHILD_SUBREAPER = 36
+# What asks gate itself to stop (a CI cancelling the job, Ctrl-C, a closed terminal).
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT})
 _subreaper: bool | None = None
 
 
@@ -76,7 +79,7 @@ def _stat(pid: int) -> tuple[str, int] | None:
     return rest[0].decode(), int(rest[1])
 
 
-def _comm(pid: int) -> str:
+def comm(pid: int) -> str:
     """The process's name (comm, at most 15 bytes), "?" when it is gone."""
     try:
         with open(f"/proc/{pid}/comm", "rb") as f:
@@ -114,6 +117,7 @@ class Tree:
         self.root = -1
         self.names: dict[int, str] = {}  # members seen by living() or reaped: pid -> comm
         self.exits: dict[int, int] = {}  # members gate reaped: pid -> exit code (-N: signal N)
+        self.unstoppable: dict[int, str] = {}  # members gate may not signal: pid -> comm
 
     def adopt(self, root: int) -> None:
         self.root = root
@@ -141,12 +145,12 @@ class Tree:
         run: a daemon's children, adopted by gate as child subreaper."""
         alive = self.settle() - {self.root}
         for pid in alive - self.names.keys():
-            self.names[pid] = _comm(pid)
+            self.names[pid] = comm(pid)
         return alive
 
     def _reap(self, pid: int) -> None:
         """Collect one zombie child of gate, keeping its name and exit code."""
-        name = self.names.get(pid) or _comm(pid)
+        name = self.names.get(pid) or comm(pid)
         with contextlib.suppress(ChildProcessError, OSError):
             got, status = os.waitpid(pid, os.WNOHANG)
             if got == pid:
@@ -159,7 +163,12 @@ class Tree:
             self._reap(pid)
 
     def stop(self, grace_s: float) -> int:
-        """SIGTERM everything, SIGKILL what survives `grace_s`; returns how many were stopped."""
+        """SIGTERM everything, SIGKILL what survives `grace_s`; returns how many were stopped.
+
+        A member gate may not signal (a setuid program, another user's) cannot be
+        stopped: it ends up in `unstoppable` and stop() returns at the end of the grace
+        period instead of waiting on it.
+        """
         targets = self.settle()
         if not targets:
             return 0
@@ -180,15 +189,40 @@ class Tree:
                 break
             with contextlib.suppress(OSError):
                 os.killpg(self.root, signal.SIGKILL)
-            _signal_all(left, signal.SIGKILL)
+            refused = _signal_all(left, signal.SIGKILL)
             targets |= left
+            if refused == left:  # the rest cannot be signalled at all: waiting will not help
+                self.unstoppable = {pid: self.names.get(pid) or comm(pid) for pid in refused}
+                break
             time.sleep(0.001)
             self.reap()
         self.reap()
         return len(targets)
 
 
-def _signal_all(pids: set[int], sig: int) -> None:
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold SIGTERM, SIGINT, SIGHUP and SIGQUIT to gate until the block ends.
+
+    Stopping a run must not be cut short by the very signal that asks gate to stop
+    (a handler raising inside stop() would skip the SIGKILL phase): the signal is
+    delivered, and its handler runs, once the processes are stopped and reaped.
+    """
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _signal_all(pids: set[int], sig: int) -> set[int]:
+    """Signal each; returns those gate is not permitted to signal."""
+    refused = set()
     for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
+        try:
             os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            refused.add(pid)
+    return refused
