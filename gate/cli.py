@@ -237,12 +237,9 @@ def startup(
         doc["breakdown"] = why
         sys.stdout.write(dumps(doc))
     else:
-        from gate.report.junit import breakdown_text
         from gate.report.text import render_startup
 
-        text = render_startup(result)
-        lines = breakdown_text({"breakdown": why}).splitlines() if why else []
-        sys.stdout.write(text + "".join(f"\n  {line}" for line in lines) + "\n")
+        sys.stdout.write(render_startup(result, why))
     if result.stats is None:
         first = next((r.error for r in result.runs if r.error), "no run succeeded")
         gave_up = " (gave up early)" if len(result.runs) < result.requested else ""

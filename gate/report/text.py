@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from gate.elf.facts import BinaryFacts
@@ -145,7 +145,16 @@ def noise_warning(result: StartupResult) -> str | None:
     return None
 
 
-def render_startup(result: StartupResult) -> str:
+def render_startup(result: StartupResult, breakdown: Mapping[str, Any] | None = None) -> str:
+    """`gate startup`'s report, with the breakdown (`--breakdown`) under it when given."""
+    from gate.report.junit import breakdown_text
+
+    text = _render_startup(result)
+    lines = breakdown_text({"breakdown": breakdown}).splitlines() if breakdown else []
+    return text + "".join(f"\n  {line}" for line in lines) + "\n"
+
+
+def _render_startup(result: StartupResult) -> str:
     runs = len(result.runs)
     mode = f"cold ({result.eviction})" if result.cold else "warm"
     args = (" " + printable(" ".join(result.args))) if result.args else ""
