@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -426,3 +426,23 @@ def entry_for(doc: dict[str, Any] | None, path: str) -> dict[str, Any] | None:
         if b.get("name") == name or Path(str(b.get("path", ""))).name == name:
             return b
     return None
+
+
+def load_baseline(
+    source: str, optional: bool, warn: Callable[[str], None]
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """(the baseline results or None, what the results record about it: source, found).
+
+    With `optional`, a baseline that does not exist yet (no file, HTTP 404: the first run
+    on a branch) is a warning and None, so relative checks are skipped, not failed.
+    """
+    from gate.results import load
+
+    shown = redact_url(source) if _is_url(source) else source
+    try:
+        return load(source), {"source": shown, "found": True}
+    except BaselineMissing as exc:
+        if not optional:
+            raise
+        warn(f"{exc}; no baseline yet, so growth and regression checks are skipped")
+        return None, {"source": shown, "found": False}

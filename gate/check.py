@@ -39,6 +39,99 @@ class CheckOptions:
     breakdown: bool = False  # explain start-up even when its checks pass
 
 
+@dataclass(frozen=True)
+class BaselineOptions:
+    """What to compare with: --baseline (with --baseline-optional), or --baseline-binary;
+    --baseline-name chooses within either when names differ."""
+
+    source: str | None = None
+    optional: bool = False
+    binaries: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+
+
+def run_check(
+    patterns: list[str],
+    policy: Policy,
+    opts: CheckOptions,
+    base: BaselineOptions,
+    report_paths: Sequence[str] = (),
+    warn: Callable[[str], None] = lambda message: None,
+) -> dict[str, Any]:
+    """The gate for a set of binaries: the gate/results/v1 document.
+
+    Everything that can make the whole run pointless is refused before the first binary
+    is started: conflicting baseline options, a baseline that cannot be had, a glob that
+    matches nothing, a start-up that cannot work, a report path that is one of the
+    binaries. A stop signal meanwhile stops the program under test first (interrupt.py).
+    """
+    from gate.baseline import load_baseline
+    from gate.report.progress import RunProgress
+    from gate.results import results_document
+    from gate.startup.interrupt import stop_on_signals
+
+    if base.source and base.binaries:
+        raise UsageError("--baseline and --baseline-binary: give one of them")
+    if base.names and not (base.source or base.binaries):
+        raise UsageError("--baseline-name chooses within a baseline: give --baseline or "
+                         "--baseline-binary too")  # fmt: skip
+    doc, base_info = (
+        load_baseline(base.source, base.optional, warn) if base.source else (None, None)
+    )
+    paths = expand(patterns)
+    _refuse_binaries_as_reports(paths, report_paths)
+    preflight(paths, policy, opts)  # a start-up that cannot work stops everything first
+    pairings, base_info = _pairings(paths, doc, base_info, base)
+    entries = []
+    with stop_on_signals():
+        for path, paired in zip(paths, pairings, strict=True):
+            these = opts
+            if base.binaries and paired is not None and paired.entry is not None:
+                these = dataclasses.replace(opts, against=str(paired.entry["path"]))
+            entries.append(check_binary(path, policy, these, paired, RunProgress))
+    return results_document(policy, entries, base_info)
+
+
+def _pairings(
+    paths: list[str],
+    doc: Mapping[str, Any] | None,
+    base_info: dict[str, Any] | None,
+    base: BaselineOptions,
+) -> tuple[list[Pairing | None], dict[str, Any] | None]:
+    """Each binary's baseline entry (pairing.py says how), and the results' baseline record;
+    --baseline-binary's entries are the old binaries, inspected here."""
+    from gate.pairing import pair, parse_choices
+
+    choices = parse_choices(list(base.names), paths)
+    if base.binaries:
+        olds = [inspect_baseline_binary(b) for b in base.binaries]
+        info = {"source": "binary " + ", ".join(base.binaries), "found": True}
+        return list(pair(olds, paths, choices, "--baseline-binary")), info
+    if doc is not None:
+        source = str(base_info["source"]) if base_info else base.source or ""
+        return list(pair(doc["binaries"], paths, choices, source)), base_info
+    if base_info is not None:  # --baseline-optional, and it does not exist yet
+        note = f"no baseline yet ({base_info['source']} does not exist; --baseline-optional)"
+        return [Pairing(None, "missing", note)] * len(paths), base_info
+    return [None] * len(paths), None
+
+
+def _refuse_binaries_as_reports(paths: Sequence[str], reports: Sequence[str]) -> None:
+    """`gate check --json build/svc` (a flag elsewhere) would write the report over the
+    binary: refused, before anything runs."""
+    import os
+
+    for report in reports:
+        if report == "-" or not os.path.exists(report):
+            continue
+        for path in paths:
+            if os.path.exists(path) and os.path.samefile(report, path):
+                raise UsageError(
+                    f"{report}: is a binary being checked, not a place for a report (give "
+                    "the report a path, e.g. --json results.json, or - for stdout)"
+                )
+
+
 def expand(patterns: list[str]) -> list[str]:
     """Paths as given; a quoted glob ('build/*') is expanded here, sorted."""
     out: list[str] = []
@@ -331,3 +424,21 @@ def inspect_baseline_binary(old: str) -> dict[str, Any]:
         "attribution": _attribution(old),
         "startup": None,
     }
+
+
+def explain_measured(cfg: RunConfig, result: Any) -> dict[str, Any]:
+    """`gate startup --breakdown`: one more start with Go's init trace and/or the loader's
+    statistics, and the timed runs' page faults."""
+    from dataclasses import replace
+
+    from gate.elf.facts import inspect_binary
+    from gate.errors import BinaryError
+    from gate.startup.breakdown import breakdown_to_dict, fault_summary, run_breakdown
+
+    try:
+        facts = inspect_binary(cfg.binary)
+        is_go, dynamic = facts.go is not None, not facts.linking.static
+    except BinaryError:
+        is_go, dynamic = False, True
+    found = run_breakdown(cfg, is_go, dynamic)
+    return breakdown_to_dict(replace(found, faults=fault_summary(result.runs)))

@@ -1,21 +1,22 @@
-"""Command line: options -> pipeline -> exit code. Thin on purpose.
+"""Command line: options -> the module that does the work -> exit code. Nothing else.
 
-Each command imports what it needs inside its body, so `gate --help` and
-`gate inspect` never pay for requests, rich or the start-up machinery.
+Each command imports what it needs inside its body, so `gate --help` and `gate inspect`
+never pay for requests or the start-up machinery. Options `gate startup` and `gate check`
+share are declared once (below). `--json` is a path everywhere (`-`: standard output);
+in inspect, size and startup a bare `--json` still means standard output (main()).
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from gate import __version__
-from gate.errors import EXIT_ERROR, EXIT_FAIL, BinaryError, GateError, UnitError, UsageError
+from gate import __version__, options
+from gate.errors import EXIT_ERROR, EXIT_FAIL, BinaryError, GateError, UsageError
 from gate.report.escape import printable
 
 app = typer.Typer(
@@ -28,6 +29,8 @@ app = typer.Typer(
 )
 
 _state: dict[str, Any] = {"debug": bool(os.environ.get("GATE_DEBUG")), "program_args": []}
+_EXIT_FOR = {"pass": 0, "fail": EXIT_FAIL, "error": EXIT_ERROR}
+_BARE_JSON_IS_STDOUT = ("inspect", "size", "startup")  # where --json was a flag
 
 
 def _version(value: bool) -> None:
@@ -53,14 +56,26 @@ def _error(message: str) -> None:
     sys.stderr.write(f"gate: error: {printable(message)}\n")  # paths may hold ESC, newlines
 
 
+def _warn(message: str) -> None:
+    sys.stderr.write(f"gate: warning: {message}\n")
+
+
+def _emit(path: str | None, text: str) -> None:
+    """A command's report: to `path` (written as every report is) or standard output."""
+    if path is None:
+        sys.stdout.write(text)
+    else:
+        from gate.report.write import write_reports
+
+        write_reports([(path, text)])
+
+
 @app.command()
 def inspect(
     binaries: Annotated[
         list[Path], typer.Argument(metavar="BINARY", help="ELF binaries to inspect.")
     ],
-    json_out: Annotated[
-        bool, typer.Option("--json", help="Print a gate/facts/v1 JSON document.")
-    ] = False,
+    json_out: Annotated[str | None, options.json_option("a gate/facts/v1 document")] = None,
 ) -> None:
     """ELF facts: size, sections, type, linking, hardening, Go build. Never runs the binary."""
     from gate.elf.facts import inspect_binary
@@ -75,82 +90,16 @@ def inspect(
                 raise
             errors.append(exc)
             _error(str(exc))
-    if json_out:
+    if json_out is not None:
         from gate.report.json import dumps, facts_document
 
-        sys.stdout.write(dumps(facts_document(results, errors)))
+        _emit(json_out, dumps(facts_document(results, errors)))
     else:
         from gate.report.text import render_facts
 
         sys.stdout.write("\n\n".join(render_facts(f) for f in results) + ("\n" if results else ""))
     if errors:
         raise typer.Exit(EXIT_ERROR)
-
-
-class _Interrupted(GateError):
-    """A stop signal while programs run: said in one line, like every other stop."""
-
-    def __init__(self, signum: int) -> None:
-        name = signal.Signals(signum).name
-        super().__init__(f"{'interrupted' if signum == signal.SIGINT else 'terminated'} by "
-                         f"{name}; stopped the program under test")  # fmt: skip
-        self.exit_code = 130 if signum == signal.SIGINT else EXIT_ERROR
-
-
-def _terminated(signum: int, frame: object) -> None:
-    """SIGTERM, SIGINT, SIGHUP or SIGQUIT while a program runs: unwind, so the run's
-    processes are stopped and reaped (click would otherwise turn Ctrl-C into "Aborted!"
-    and exit 1, a "fail"). Only the first counts: a second one (the keeper passing on
-    what the terminal also sent, an impatient Ctrl-C) must not cut the clean-up short."""
-    if _state.get("stopping"):
-        return
-    _state["stopping"] = True
-    raise _Interrupted(signum)
-
-
-class _OnStop:
-    """The stop signals handled by _terminated for the duration of a `with`."""
-
-    def __enter__(self) -> None:
-        from gate.startup.tree import STOP_SIGNALS
-
-        _state["stopping"] = False
-        self.previous = {sig: signal.signal(sig, _terminated) for sig in STOP_SIGNALS}
-
-    def __exit__(self, *exc: object) -> None:
-        if _state.get("stopping"):
-            return  # keep ignoring the rest while gate winds down
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-
-
-def _resolve_program(binary: str) -> str:
-    """A bare name that is not a file here is looked up on PATH, as a shell would."""
-    if "/" not in binary and not os.path.exists(binary):
-        import shutil
-
-        return shutil.which(binary) or binary
-    return binary
-
-
-def _duration_ms(option: str, text: str) -> float:
-    """A duration option in milliseconds; a bad or absurd one names the option."""
-    from gate.units import parse_duration
-
-    try:
-        return parse_duration(text)
-    except UnitError as exc:
-        raise UsageError(f"{option}: {exc}") from None
-
-
-def _parse_env(pairs: list[str]) -> dict[str, str]:
-    env = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--env expects KEY=VALUE, got {pair!r}")
-        env[key] = value
-    return env
 
 
 @app.command()
@@ -160,39 +109,24 @@ def startup(
         list[str] | None,
         typer.Argument(metavar="[-- ARGS...]", help="Arguments for the program; {port} is filled."),
     ] = None,
-    runs: Annotated[int, typer.Option("--runs", min=1, help="Timed starts.")] = 10,
+    runs: options.Runs = None,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed starts first.")] = 1,
-    cold: Annotated[
-        bool, typer.Option("--cold/--warm", help="Evict the binary and its libraries first.")
-    ] = True,
+    cold: options.Cold = None,
     drop_caches: Annotated[
         bool, typer.Option("--drop-caches", help="Cold: drop the whole page cache (root).")
     ] = False,
-    ready: Annotated[
-        str,
-        typer.Option(
-            "--ready",
-            help="exit | notify | line:REGEX | tcp:PORT | http://127.0.0.1:{port}/healthz",
-        ),
-    ] = "exit",
-    timeout: Annotated[str, typer.Option("--timeout", help="Per start, e.g. 10s.")] = "10s",
+    ready: options.Ready = None,
+    timeout: options.Timeout = None,
     grace: Annotated[str, typer.Option("--grace", help="SIGTERM to SIGKILL, e.g. 1s.")] = "1s",
-    env: Annotated[
-        list[str] | None, typer.Option("--env", help="KEY=VALUE for the program; repeatable.")
-    ] = None,
+    env: options.Env = None,
     against: Annotated[
         str | None,
         typer.Option(
             "--against", help="OLD binary: started interleaved with BINARY; NEW/OLD ratio."
         ),
     ] = None,
-    breakdown: Annotated[
-        bool,
-        typer.Option("--breakdown", help="One more start: Go inits, loader work, page faults."),
-    ] = False,
-    json_out: Annotated[
-        bool, typer.Option("--json", help="Print a gate/startup/v1 JSON document.")
-    ] = False,
+    breakdown: options.Breakdown = False,
+    json_out: Annotated[str | None, options.json_option("a gate/startup/v1 document")] = None,
 ) -> None:
     """Time N cold starts of a program, to exit or until it is ready."""
     if args:  # words after BINARY but before `--`: a forgotten `--`, not program arguments
@@ -201,41 +135,34 @@ def startup(
             f"{shown!r}: arguments for the program go after --: gate startup {binary} -- {shown}"
         )
     from gate.report.progress import RunProgress
+    from gate.startup.interrupt import stop_on_signals
     from gate.startup.measure import measure
-    from gate.startup.ready import parse_ready
-    from gate.startup.runner import RunConfig, port_problem
 
-    cfg = RunConfig(
-        binary=_resolve_program(binary),
-        args=tuple(_state["program_args"]),
-        env=_parse_env(env or []),
-        ready=parse_ready(ready),
-        timeout_s=_duration_ms("--timeout", timeout) / 1000,
-        grace_s=_duration_ms("--grace", grace) / 1000,
-        cold=cold,
-        drop_caches=drop_caches,
+    cfg = options.startup_config(
+        binary, _state["program_args"], env, ready, timeout, grace, cold, drop_caches
     )
-    problem = port_problem(cfg.ready, cfg.args, cfg.env)
-    if problem:  # every start would wait out the timeout: say why before the first
-        raise UsageError(f"--ready {ready}: {problem}")
     other = None
     if against is not None:
         from dataclasses import replace
 
-        other = replace(cfg, binary=_resolve_program(against), evict_files=())
+        other = replace(cfg, binary=options.resolve_program(against), evict_files=())
     progress = RunProgress(Path(binary).name)
     try:
-        with _OnStop():  # a cancelled CI job, or Ctrl-C: clean up first
-            result = measure(cfg, runs, warmup, progress, against=other)
+        with stop_on_signals():  # a cancelled CI job, or Ctrl-C: clean up first
+            result = measure(cfg, runs or 10, warmup, progress, against=other)
     finally:
         progress.finish()
-    why = _startup_breakdown(cfg, result) if breakdown and result.stats else None
-    if json_out:
+    why = None
+    if breakdown and result.stats:
+        from gate.check import explain_measured
+
+        why = explain_measured(cfg, result)
+    if json_out is not None:
         from gate.report.json import dumps, startup_document
 
         doc = startup_document(result)
         doc["breakdown"] = why
-        sys.stdout.write(dumps(doc))
+        _emit(json_out, dumps(doc))
     else:
         from gate.report.text import render_startup
 
@@ -246,80 +173,6 @@ def startup(
         raise GateError(f"{binary}: all {len(result.runs)} runs failed{gave_up}; first: {first}")
     if result.failed:
         raise typer.Exit(EXIT_FAIL)
-
-
-def _old_view(
-    source: str, by: str, binary: str, names: list[str]
-) -> tuple[str, int, dict[str, int]]:
-    """(name, file size, bytes per name) of the baseline: a binary, or a size/results JSON
-    (its entry for this binary paired as gate/pairing.py says; `names`: --baseline-name)."""
-    from gate.baseline import load_document
-    from gate.pairing import pair, parse_choices
-    from gate.report.size import SIZE_SCHEMA, VIEWS
-
-    is_json = source.startswith(("http://", "https://")) or source.endswith(".json")
-    if not is_json:
-        from gate.elf.attribution import attribute_binary
-        from gate.report.size import view
-
-        attr = attribute_binary(
-            source, want_symbols=by == "symbol", want_packages=by in ("package", "module")
-        )
-        return source, attr.file_size, {e.name: e.bytes for e in view(attr, by) or ()}
-    doc = load_document(source)
-    schema = doc.get("schema")
-    if schema == SIZE_SCHEMA:
-        if doc.get("by") != by:
-            raise UsageError(f"{source}: entries by {doc.get('by')}, not by {by} (use --by)")
-        rows, size = doc.get("entries"), doc.get("file_size")
-    elif schema == "gate/results/v1":
-        from gate.baseline import shown_source
-        from gate.results import validate
-
-        doc = validate(doc, shown_source(source))
-        (paired,) = pair(doc["binaries"], [binary], parse_choices(names, [binary]), source)
-        if paired.entry is None:
-            raise UsageError(f"--against: {paired.note}")
-        entry = paired.entry
-        attribution = entry.get("attribution") if isinstance(entry, dict) else None
-        if entry is None or not isinstance(attribution, dict):
-            raise UsageError(f"{source}: no attribution recorded for {Path(binary).name}")
-        rows, size = attribution.get(VIEWS[by]), (entry.get("facts") or {}).get("file_size")
-    else:
-        raise UsageError(f"{source}: not a gate size or results document (schema {schema!r})")
-    if not isinstance(rows, list):
-        raise UsageError(f"{source}: no {by} attribution in it (not a Go binary?)")
-
-    def count(value: Any, where: str) -> int:
-        """A size document is read only here: its numbers are checked as they are used."""
-        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**64:
-            return value
-        raise UsageError(f"{source}: {where}: expected a non-negative integer, got {value!r:.60}")
-
-    old: dict[str, int] = {}
-    for i, row in enumerate(rows):
-        if not isinstance(row, dict) or not isinstance(row.get("name"), str):
-            raise UsageError(f"{source}: entries[{i}]: expected {{name, bytes}}, got {row!r:.60}")
-        old[row["name"]] = old.get(row["name"], 0) + count(row.get("bytes"), f"entries[{i}].bytes")
-    return source, count(size, "file_size"), old
-
-
-def _demangle(doc: dict[str, Any]) -> None:
-    """Names as people read them, from binutils' c++filt: one process for all of them."""
-    import shutil
-    import subprocess
-
-    tool = shutil.which("c++filt")
-    if tool is None:
-        raise UsageError("--demangle needs c++filt (binutils); it is not on PATH")
-    rows = doc["entries"] + (doc["against"]["entries"] if doc.get("against") else [])
-    names = "".join(r["name"].replace("\n", " ") + "\n" for r in rows)
-    out = subprocess.run(
-        [tool], input=names, capture_output=True, text=True, timeout=60, check=False
-    ).stdout.splitlines()
-    if len(out) == len(rows):
-        for row, name in zip(rows, out, strict=True):
-            row["name"] = name
 
 
 @app.command(short_help="Where the bytes are; with --against, what grew.")
@@ -338,26 +191,18 @@ def size(
         str | None,
         typer.Option("--against", help="The old binary, or its size/results JSON: what grew."),
     ] = None,
-    baseline_name: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--baseline-name",
-            help="With --against RESULTS.json of several binaries: which one to compare with.",
-        ),
-    ] = None,
+    baseline_name: options.BaselineName = None,
     demangle: Annotated[
         bool, typer.Option("--demangle", help="C++/Rust symbol names through c++filt.")
     ] = False,
-    json_out: Annotated[
-        bool, typer.Option("--json", help="Print a gate/size/v1 JSON document.")
-    ] = False,
+    json_out: Annotated[str | None, options.json_option("a gate/size/v1 document")] = None,
 ) -> None:
     """Where the bytes are: by section, Go package, module or symbol; with --against, what grew."""
     from gate.elf.attribution import attribute_binary
-    from gate.report.size import VIEWS, render_size_text, size_document, view
+    from gate.report import size as report
 
-    if by is not None and by not in VIEWS:
-        raise UsageError(f"--by {by!r}: expected one of {', '.join(VIEWS)}")
+    if by is not None and by not in report.VIEWS:
+        raise UsageError(f"--by {by!r}: expected one of {', '.join(report.VIEWS)}")
     attr = attribute_binary(
         binary, want_symbols=by in (None, "symbol"), want_packages=by != "section"
     )
@@ -365,7 +210,7 @@ def size(
         _warn(f"{binary}: {warning}")
     if by is None:
         by = "package" if attr.packages else "symbol" if attr.symbols else "section"
-    entries = view(attr, by)
+    entries = report.view(attr, by)
     if entries is None:
         what = "no Go function table" if by in ("package", "module") else "no symbol table"
         raise UsageError(f"{binary}: {what}, so nothing to show by {by} (try --by section)")
@@ -373,87 +218,17 @@ def size(
     if against is not None:
         from gate.diff import growth
 
-        old_name, old_size, old = _old_view(against, by, binary, baseline_name or [])
+        old_name, old_size, old = report.against_view(against, by, binary, baseline_name or [])
         compared = (old_name, old_size, growth({e.name: e.bytes for e in entries}, old))
-    doc = size_document(binary, attr, by, top, compared)
+    doc = report.size_document(binary, attr, by, top, compared)
     if demangle and by == "symbol":
-        _demangle(doc)
-    if json_out:
+        report.demangle(doc)
+    if json_out is not None:
         from gate.report.json import dumps
 
-        sys.stdout.write(dumps(doc))
+        _emit(json_out, dumps(doc))
     else:
-        sys.stdout.write(render_size_text(doc, top))
-
-
-def _startup_breakdown(cfg: Any, result: Any) -> dict[str, Any]:
-    from dataclasses import replace
-
-    from gate.elf.facts import inspect_binary
-    from gate.startup.breakdown import breakdown_to_dict, fault_summary, run_breakdown
-
-    try:
-        facts = inspect_binary(cfg.binary)
-        is_go, dynamic = facts.go is not None, not facts.linking.static
-    except BinaryError:
-        is_go, dynamic = False, True
-    found = run_breakdown(cfg, is_go, dynamic)
-    return breakdown_to_dict(replace(found, faults=fault_summary(result.runs)))
-
-
-_REPORT_FORMATS = ("text", "json", "junit", "markdown", "metrics", "github", "gitlab")
-
-
-def _render(doc: dict[str, Any], fmt: str) -> str:
-    if fmt == "json":
-        from gate.report.json import dumps
-
-        return dumps(doc)
-    if fmt == "junit":
-        from gate.report.junit import render_junit
-
-        return render_junit(doc)
-    if fmt == "markdown":
-        from gate.report.markdown import render_markdown
-
-        return render_markdown(doc)
-    if fmt == "metrics":
-        from gate.report.metrics import render_metrics
-
-        return render_metrics(doc)
-    if fmt == "github":
-        from gate.report.github import render_github
-
-        return render_github(doc)
-    if fmt == "gitlab":
-        from gate.report.gitlab import render_gitlab
-
-        return render_gitlab(doc)
-    from gate.report.text import render_checks
-
-    return render_checks(doc) + "\n"
-
-
-_EXIT_FOR = {"pass": 0, "fail": EXIT_FAIL, "error": EXIT_ERROR}
-
-
-def _warn(message: str) -> None:
-    sys.stderr.write(f"gate: warning: {message}\n")
-
-
-def _load_baseline(source: str, optional: bool) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """(document or None, what the results record about it)."""
-    from gate.baseline import BaselineMissing, redact_url
-    from gate.results import load
-
-    shown = redact_url(source) if source.startswith(("http://", "https://")) else source
-    try:
-        return load(source), {"source": shown, "found": True}
-    except BaselineMissing as exc:
-        if not optional:
-            raise
-        _warn(f"{exc}; no baseline yet, so growth and regression checks are skipped")
-        return None, {"source": shown, "found": False}
+        sys.stdout.write(report.render_size_text(doc, top))
 
 
 @app.command()
@@ -468,9 +243,7 @@ def check(
     policy: Annotated[
         str, typer.Option("--policy", help="Built-in name (default, serverless, hardened) or file.")
     ] = "default",
-    runs: Annotated[
-        int | None, typer.Option("--runs", min=1, help="Timed starts (default: the policy's).")
-    ] = None,
+    runs: options.Runs = None,
     max_runs: Annotated[
         int | None,
         typer.Option(
@@ -479,24 +252,14 @@ def check(
             help="Adaptive: keep starting, up to N, while a start-up verdict is undecided.",
         ),
     ] = None,
-    breakdown: Annotated[
-        bool,
-        typer.Option(
-            "--breakdown",
-            help="Explain start-up (Go inits, loader, page faults) even when it passes.",
-        ),
-    ] = False,
-    ready: Annotated[
-        str | None, typer.Option("--ready", help="Readiness, as for gate startup.")
-    ] = None,
-    timeout: Annotated[str | None, typer.Option("--timeout", help="Per start.")] = None,
-    cold: Annotated[
-        bool | None, typer.Option("--cold/--warm", help="Default: the policy's startup.cold.")
-    ] = None,
+    breakdown: options.Breakdown = False,
+    ready: options.Ready = None,
+    timeout: options.Timeout = None,
+    cold: options.Cold = None,
     no_startup: Annotated[
         bool, typer.Option("--no-startup", help="Judge size and ELF only; run nothing.")
     ] = False,
-    env: Annotated[list[str] | None, typer.Option("--env", help="KEY=VALUE; repeatable.")] = None,
+    env: options.Env = None,
     baseline: Annotated[
         str | None,
         typer.Option(
@@ -520,38 +283,24 @@ def check(
             "paired with the binaries as --baseline's entries are.",
         ),
     ] = None,
-    baseline_name: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--baseline-name",
-            help="NAME or BINARY=NAME: which baseline binary to compare with when the names "
-            "differ (default: same path, same file name, or the only one on each side).",
-        ),
+    baseline_name: options.BaselineName = None,
+    junit: Annotated[str | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
+    json_path: Annotated[
+        str | None,
+        typer.Option("--json", metavar="PATH", help="Write the results JSON here (- for stdout)."),
     ] = None,
-    junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
-    json_path: Annotated[Path | None, typer.Option("--json", help="Write results JSON.")] = None,
     markdown: Annotated[
-        Path | None, typer.Option("--markdown", help="Write a Markdown summary.")
+        str | None, typer.Option("--markdown", help="Write a Markdown summary here.")
     ] = None,
     metrics: Annotated[
-        Path | None, typer.Option("--metrics", help="Write OpenMetrics text.")
+        str | None, typer.Option("--metrics", help="Write OpenMetrics text here.")
     ] = None,
 ) -> None:
     """Inspect, start, judge against a policy, report. Exit 0 pass, 1 fail, 2 error."""
-    import dataclasses
-
-    from gate.check import (
-        CheckOptions,
-        check_binary,
-        expand,
-        inspect_baseline_binary,
-        preflight,
-    )
-    from gate.pairing import Pairing, pair, parse_choices
+    from gate.check import BaselineOptions, CheckOptions, run_check
     from gate.policy import load_policy
-    from gate.report.progress import RunProgress
-    from gate.report.write import write_reports
-    from gate.results import results_document
+    from gate.report.formats import render
+    from gate.report.write import same_stream, write_reports
 
     chosen = load_policy(policy)  # a bad policy stops everything before anything runs
     if ready is not None:
@@ -561,70 +310,29 @@ def check(
     opts = CheckOptions(
         runs=runs,
         ready=ready,
-        timeout_ms=_duration_ms("--timeout", timeout) if timeout else None,
+        timeout_ms=options.duration_ms("--timeout", timeout) if timeout else None,
         cold=cold,
         startup=not no_startup,
         args=tuple(_state["program_args"]),
-        env=_parse_env(env or []),
+        env=options.parse_env(env or []),
         max_runs=max_runs,
         breakdown=breakdown,
     )
-    if baseline and baseline_binary:
-        raise UsageError("--baseline and --baseline-binary: give one of them")
-    if baseline_name and not (baseline or baseline_binary):
-        raise UsageError("--baseline-name chooses within a baseline: give --baseline or "
-                         "--baseline-binary too")  # fmt: skip
-    base, base_info = _load_baseline(baseline, baseline_optional) if baseline else (None, None)
-    paths = expand(binaries)
-    preflight(paths, chosen, opts)  # a start-up that cannot work stops everything first
-    choices = parse_choices(baseline_name or [], paths)
-    pairings: list[Pairing | None] = [None] * len(paths)
-    if baseline_binary:
-        olds = [inspect_baseline_binary(b) for b in baseline_binary]
-        pairings = list(pair(olds, paths, choices, "--baseline-binary"))
-        base_info = {"source": "binary " + ", ".join(baseline_binary), "found": True}
-    elif base is not None:
-        source = str(base_info["source"]) if base_info else baseline or ""
-        pairings = list(pair(base["binaries"], paths, choices, source))
-    elif base_info is not None:  # --baseline-optional, and it does not exist yet
-        note = f"no baseline yet ({base_info['source']} does not exist; --baseline-optional)"
-        pairings = [Pairing(None, "missing", note)] * len(paths)
-    entries = []
-    with _OnStop():
-        for path, paired in zip(paths, pairings, strict=True):
-            these = opts
-            if baseline_binary and paired is not None and paired.entry is not None:
-                these = dataclasses.replace(opts, against=str(paired.entry["path"]))
-            entries.append(check_binary(path, chosen, these, paired, RunProgress))
-    doc = results_document(chosen, entries, base_info)
-    outputs = [
-        (path, fmt)
-        for path, fmt in (
-            (junit, "junit"),
-            (json_path, "json"),
-            (markdown, "markdown"),
-            (metrics, "metrics"),
-        )
-        if path
-    ]
-    write_reports([(path, _render(doc, fmt)) for path, fmt in outputs])
+    base = BaselineOptions(
+        baseline, baseline_optional, tuple(baseline_binary or ()), tuple(baseline_name or ())
+    )
+    reports = {"junit": junit, "json": json_path, "markdown": markdown, "metrics": metrics}
+    outputs = [(path, fmt) for fmt, path in reports.items() if path]
+    doc = run_check(binaries, chosen, opts, base, [path for path, _ in outputs], _warn)
+    write_reports([(path, render(doc, fmt)) for path, fmt in outputs])
     # `--json -` puts a report on stdout: the text summary goes to stderr, not into it.
-    to_stdout = any(str(path) == "-" for path, _ in outputs)
-    (sys.stderr if to_stdout else sys.stdout).write(_render(doc, "text"))
-    if not _same_stream():  # the report above already says it where both streams meet
-        for entry in entries:
+    to_stdout = any(path == "-" for path, _ in outputs)
+    (sys.stderr if to_stdout else sys.stdout).write(render(doc, "text"))
+    if not same_stream():  # the report above already says it where both streams meet
+        for entry in doc["binaries"]:
             if entry["error"]:
                 _error(entry["error"])
     raise typer.Exit(_EXIT_FOR[doc["verdict"]])
-
-
-def _same_stream() -> bool:
-    """stdout and stderr are one file (a terminal, or a CI log taking both)."""
-    try:
-        out, err = os.fstat(sys.stdout.fileno()), os.fstat(sys.stderr.fileno())
-    except (OSError, ValueError):
-        return False
-    return (out.st_dev, out.st_ino) == (err.st_dev, err.st_ino)
 
 
 policy_app = typer.Typer(help="Built-in policies and checking a policy file.", no_args_is_help=True)
@@ -634,45 +342,26 @@ app.add_typer(policy_app, name="policy")
 @policy_app.command("list")
 def policy_list() -> None:
     """The built-in policies."""
-    import tomllib
+    from gate.policy import describe_builtins
 
-    from gate.policy import builtin_dir, builtin_names
-
-    for name in builtin_names():
-        meta = tomllib.loads((builtin_dir() / f"{name}.toml").read_text()).get("policy", {})
-        typer.echo(f"{name:<12} {meta.get('description', '')}")
+    for name, description in describe_builtins():
+        typer.echo(f"{name:<12} {description}")
 
 
 @policy_app.command("show")
 def policy_show(name: Annotated[str, typer.Argument(help="Built-in name or file.")]) -> None:
     """A policy's file, and the rules in force once `extends` is resolved."""
-    from gate.policy import builtin_dir, builtin_names, load_policy
+    from gate.policy import show_policy
 
-    pol = load_policy(name)
-    path = builtin_dir() / f"{name}.toml" if name in builtin_names() else Path(name)
-    typer.echo(path.read_text().rstrip())
-    typer.echo(f"\n# in force ({' -> '.join(pol.sources)}):")
-    for rule in pol.rules.values():
-        sev = "  # warn" if rule.severity == "warn" else ""
-        typer.echo(f"#   {rule.id} = {rule.text!r}{sev}")
-    for pattern, rules in pol.overrides:
-        for rule in rules.values():
-            typer.echo(f"#   binary {pattern!r}: {rule.id} = {rule.text!r}")
+    typer.echo(show_policy(name))
 
 
 @policy_app.command("validate")
 def policy_validate(path: Annotated[str, typer.Argument(help="A policy file.")]) -> None:
     """Load a policy as gate check would; exit 2 with the first problem."""
-    from gate.policy import SETTINGS, load_policy
+    from gate.policy import validate_policy
 
-    pol = load_policy(path)
-    checks = sum(rule_id not in SETTINGS for rule_id in pol.rules)
-    overrides = len(pol.overrides)
-    typer.echo(
-        f"{path}: ok: policy {pol.name!r}, {checks} check{'' if checks == 1 else 's'}, "
-        f"{overrides} per-binary override{'' if overrides == 1 else 's'} "
-        f"({' -> '.join(pol.sources)})"
-    )
+    typer.echo(validate_policy(path))
 
 
 @app.command()
@@ -687,42 +376,21 @@ def report(
         ),
     ] = "text",
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write here (- for stdout).")
+        str | None, typer.Option("--output", "-o", help="Write here (- for stdout).")
     ] = None,
 ) -> None:
     """Re-render a saved result."""
+    from gate.report.formats import FORMATS, render
     from gate.results import load
 
-    if fmt not in _REPORT_FORMATS:
-        raise UsageError(f"--format {fmt!r}: expected one of {', '.join(_REPORT_FORMATS)}")
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     doc = load(results)
-    text = _render(doc, fmt)
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        from gate.report.write import write_atomic
-
-        write_atomic(output, text)
+    _emit(output, render(doc, fmt))
     if fmt == "github":
-        _github_files(doc)
+        from gate.report.github import write_step_files
 
-
-def _append(variable: str, text: str) -> None:
-    """Append to one of the files GitHub names in the environment (summary, outputs)."""
-    path = os.environ.get(variable)
-    if not path:
-        return
-    try:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(text)
-    except OSError as exc:
-        raise GateError(f"${variable} ({path}): cannot write: {exc.strerror or exc}") from None
-
-
-def _github_files(doc: dict[str, Any]) -> None:
-    """Inside GitHub Actions: the Markdown into the job summary, the verdict into the outputs."""
-    _append("GITHUB_STEP_SUMMARY", _render(doc, "markdown"))
-    _append("GITHUB_OUTPUT", f"verdict={doc['verdict']}\n")
+        write_step_files(doc)
 
 
 @app.command(short_help="What changed between two results.")
@@ -742,6 +410,7 @@ def diff(
     """What changed between two results: size, sections, packages, start-up, check verdicts."""
     from gate.diff import diff_results
     from gate.pairing import parse_choices
+    from gate.report.diff import render_diff_markdown, render_diff_text
     from gate.results import load
 
     if fmt not in ("text", "markdown"):
@@ -749,26 +418,8 @@ def diff(
     old_doc, new_doc = load(old), load(new)
     paths = [str(b["path"]) for b in new_doc["binaries"]]
     diffs = diff_results(old_doc, new_doc, parse_choices(baseline_name or [], paths))
-    if fmt == "markdown":
-        from gate.report.diff import render_diff_markdown
-
-        sys.stdout.write(render_diff_markdown(diffs))
-    else:
-        from gate.report.diff import render_diff_text
-
-        sys.stdout.write(render_diff_text(diffs))
-
-
-def _footer(doc: dict[str, Any], env: dict[str, str]) -> str:
-    """gate's version, the policy and a link to the job, for the comment's last line."""
-    parts = [f"gate {doc['gate_version'] or __version__}", f"policy {doc['policy']}"]
-    job = env.get("CI_JOB_URL")
-    if not job and env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
-        server = env.get("GITHUB_SERVER_URL", "https://github.com")
-        job = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
-    if job and job.startswith(("https://", "http://")):
-        parts.append(f'<a href="{job.replace(chr(34), "%22")}">job</a>')
-    return " · ".join(parts)
+    render = render_diff_markdown if fmt == "markdown" else render_diff_text
+    sys.stdout.write(render(diffs))
 
 
 @app.command(short_help="Create or update the one PR/MR comment.")
@@ -796,47 +447,31 @@ def comment(
     GitLab: GATE_GITLAB_TOKEN, CI_API_V4_URL, CI_PROJECT_ID, CI_MERGE_REQUEST_IID (or --mr).
     A token that may not write (a fork's pull request) skips the comment with exit 0.
     """
-    from gate.baseline import BaselineError
-    from gate.forge import CommentSkipped, github_target, gitlab_target, upsert_comment
-    from gate.report.comment import marker, render_comment
+    from gate.forge import post_comment
 
     if github == gitlab:
         raise UsageError("give --github or --gitlab")
-    mark = marker(comment_id)
-    from gate.results import load
+    forge = "github" if github else "gitlab"
+    sys.stderr.write(post_comment(results, forge, comment_id, baseline, number, _warn) + "\n")
 
-    doc = load(results)
-    diffs = None
-    if baseline:
-        from gate.diff import diff_results
 
-        try:
-            diffs = diff_results(load(baseline), doc)
-        except BaselineError as exc:  # the comment is still worth posting without the diff
-            _warn(f"{exc}; the comment has no 'what changed' table")
-    from gate.secrets import environ
-
-    env = environ()
-    try:
-        target = github_target(env, number) if github else gitlab_target(env, number)
-        body = render_comment(doc, comment_id, diffs, _footer(doc, env))
-        done = upsert_comment(target, mark, body)
-    except CommentSkipped as exc:
-        sys.stderr.write(f"gate: comment skipped: {exc}\n")
-        return
-    where = done.url or f"{target.name} (comment {done.comment_id})"
-    sys.stderr.write(f"gate: {done.action} the comment {mark} on {where}\n")
+def _split_argv(argv: list[str]) -> list[str]:
+    """The program's arguments (after `--`) set aside: click allows one variadic argument,
+    and `gate check A B -- ARGS` needs two. A bare `--json` where it was a flag: stdout."""
+    words = [w for w in argv if not w.startswith("-")]
+    command = words[0] if words else ""
+    if command in ("check", "startup") and "--" in argv:
+        cut = argv.index("--")
+        argv, _state["program_args"] = argv[:cut], argv[cut + 1 :]
+    if command in _BARE_JSON_IS_STDOUT:
+        argv = ["--json=-" if w == "--json" else w for w in argv]
+    return argv
 
 
 def main() -> None:
-    """Console entry point: GateError -> one line and exit 2; never a traceback by default."""
-    argv = sys.argv[1:]
-    # `gate check A B -- ARGS`: click allows one variadic argument, so the program's
-    # arguments are split off here, before parsing.
-    words = [w for w in argv if not w.startswith("-")]
-    if words[:1] in (["check"], ["startup"]) and "--" in argv:
-        cut = argv.index("--")
-        argv, _state["program_args"] = argv[:cut], argv[cut + 1 :]
+    """The CLI in this process: GateError -> one line and exit 2; never a traceback by
+    default. (The console script is gate/entry.py, which calls this.)"""
+    argv = _split_argv(sys.argv[1:])
     try:
         app(args=argv, prog_name="gate")
     except GateError as exc:
@@ -847,7 +482,7 @@ def main() -> None:
     except BrokenPipeError:  # `gate inspect x | head`: the reader left, not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(EXIT_ERROR)
-    except KeyboardInterrupt:  # Ctrl-C outside a run (within one, _terminated explains)
+    except KeyboardInterrupt:  # Ctrl-C outside a run (within one, interrupt.py explains)
         _error("interrupted (SIGINT)")
         sys.exit(130)
     except Exception as exc:

@@ -1,8 +1,23 @@
 """Errors the gate reports as one line on stderr.
 
 Every error a user can cause (a bad path, a corrupt binary, a bad policy) is a
-`GateError`: the CLI prints its message and exits with `exit_code`. Anything else
-escaping is a bug in gate and is reported as such.
+`GateError`: the CLI prints its message and exits with `exit_code` (2 unless said).
+Anything else escaping is a bug in gate and is reported as such ("internal error").
+
+    GateError                     could not judge: one line, exit 2
+    +-- UsageError                a value on the command line (errors.py)
+    +-- UnitError                 a size or duration string; also a ValueError (errors.py)
+    +-- BinaryError               missing, unreadable, not ELF, corrupt (errors.py)
+    +-- PolicyError               a policy file, with where in it (policy.py)
+    +-- BaselineError             a previous result cannot be had (baseline.py)
+    |   +-- BaselineMissing       ... because it does not exist yet (--baseline-optional)
+    |   +-- ResultsError          ... because it is not a valid gate/results/v1 (results.py)
+    +-- ForgeError                the GitHub/GitLab API refused or failed (forge.py)
+    +-- StartError                the program cannot be started, or stopped (startup/runner.py)
+    +-- Interrupted               a stop signal while programs ran; SIGINT exits 130 (errors.py)
+
+Not errors: forge.CommentSkipped (a token that may not write: the comment is skipped,
+exit 0), and check's per-binary "could not judge", recorded in the results entry.
 """
 
 from __future__ import annotations
@@ -43,3 +58,15 @@ class BinaryError(GateError):
 
 class UnitError(GateError, ValueError):
     """A size or duration string cannot be parsed."""
+
+
+class Interrupted(GateError):
+    """SIGTERM, SIGINT, SIGHUP or SIGQUIT while programs ran; raised once they are stopped."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        name = signal.Signals(signum).name
+        verb = "interrupted" if signum == signal.SIGINT else "terminated"
+        super().__init__(f"{verb} by {name}; stopped the program under test")
+        self.exit_code = 130 if signum == signal.SIGINT else EXIT_ERROR

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -285,3 +285,40 @@ def upsert_comment(target: Target, mark: str, body: str) -> Upserted:
         )
     finally:
         client.close()
+
+
+def post_comment(
+    results: str,
+    forge: str,
+    comment_id: str,
+    baseline: str | None,
+    number: int | None,
+    warn: Callable[[str], None],
+) -> str:
+    """`gate comment`: render the results (and what changed since `baseline`) and create or
+    update this gate id's comment; the one line that says what happened. A baseline that
+    cannot be had costs only the 'what changed' table."""
+    from gate.baseline import BaselineError
+    from gate.report.comment import footer, marker, render_comment
+    from gate.results import load
+    from gate.secrets import environ
+
+    mark = marker(comment_id)
+    doc = load(results)
+    diffs = None
+    if baseline:
+        from gate.diff import diff_results
+
+        try:
+            diffs = diff_results(load(baseline), doc)
+        except BaselineError as exc:
+            warn(f"{exc}; the comment has no 'what changed' table")
+    env = environ()
+    try:
+        target = github_target(env, number) if forge == "github" else gitlab_target(env, number)
+        body = render_comment(doc, comment_id, diffs, footer(doc, env))
+        done = upsert_comment(target, mark, body)
+    except CommentSkipped as exc:
+        return f"gate: comment skipped: {exc}"
+    where = done.url or f"{target.name} (comment {done.comment_id})"
+    return f"gate: {done.action} the comment {mark} on {where}"

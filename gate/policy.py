@@ -431,3 +431,40 @@ def _load(spec: str, relative_to: Path | None, stack: tuple[str, ...]) -> Policy
 def load_policy(spec: str) -> Policy:
     """A built-in name ("serverless") or a path to a TOML file."""
     return _load(spec, None, ())
+
+
+# ---------------------------------------------------------------- `gate policy ...`
+
+
+def describe_builtins() -> list[tuple[str, str]]:
+    """(name, description) of each built-in policy, for `gate policy list`."""
+    found = []
+    for name in builtin_names():
+        meta = tomllib.loads((builtin_dir() / f"{name}.toml").read_text()).get("policy", {})
+        found.append((name, str(meta.get("description", ""))))
+    return found
+
+
+def show_policy(spec: str) -> str:
+    """A policy's file, then the rules in force once `extends` is resolved (as comments)."""
+    pol = load_policy(spec)
+    path = builtin_dir() / f"{spec}.toml" if spec in builtin_names() else Path(spec)
+    lines = [path.read_text().rstrip(), "", f"# in force ({' -> '.join(pol.sources)}):"]
+    for rule in pol.rules.values():
+        sev = "  # warn" if rule.severity == "warn" else ""
+        lines.append(f"#   {rule.id} = {rule.text!r}{sev}")
+    for pattern, rules in pol.overrides:
+        lines += [f"#   binary {pattern!r}: {r.id} = {r.text!r}" for r in rules.values()]
+    return "\n".join(lines)
+
+
+def validate_policy(spec: str) -> str:
+    """Load a policy as `gate check` would (PolicyError on the first problem); a summary."""
+    pol = load_policy(spec)
+    checks = sum(rule_id not in SETTINGS for rule_id in pol.rules)
+    overrides = len(pol.overrides)
+    return (
+        f"{spec}: ok: policy {pol.name!r}, {checks} check{'' if checks == 1 else 's'}, "
+        f"{overrides} per-binary override{'' if overrides == 1 else 's'} "
+        f"({' -> '.join(pol.sources)})"
+    )

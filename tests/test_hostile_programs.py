@@ -75,17 +75,24 @@ def startup_argv(program: Path, marker: str, *options: str, mode: tuple[str, ...
 
 
 def run(
-    argv: list[str], timeout: float = 60, **env: str
+    argv: list[str], timeout: float = 30, marker: str = "", **env: str
 ) -> tuple[subprocess.CompletedProcess[str], float]:
+    """gate to its end; on a timeout its program is killed first (a tracer would
+    otherwise keep the killed gate from being reaped), then gate, and the test fails."""
     start = time.monotonic()
-    proc = subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "CI": "true", **env},
-    )
-    return proc, time.monotonic() - start
+    gate = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "CI": "true", **env})  # fmt: skip
+    try:
+        out, err = gate.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        for pid in marked_processes(marker) if marker else ():
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        gate.kill()
+        gate.communicate()
+        raise AssertionError(f"gate did not end within {timeout} s") from None
+    took = time.monotonic() - start
+    return subprocess.CompletedProcess(argv, gate.returncode, out, err), took
 
 
 def wait_for(marker: str, count: int, timeout: float = 20) -> list[int]:
@@ -105,7 +112,7 @@ def test_the_program_cannot_freeze_gate(public: Path, marker: str, attack: str) 
     the keeper resumes gate (and kills a tracer gate started), so the timeout still fires."""
     argv = startup_argv(public / "hostile", marker, "--ready", "tcp:1", "--timeout", "1s",
                         "--grace", "0.5s", "--json", mode=(attack,))  # fmt: skip
-    proc, took = run([*GATE, *argv])
+    proc, took = run([*GATE, *argv], marker=marker)
     assert proc.returncode == 2, proc.stderr
     assert took < 10, took  # one start: timeout 1 s + grace 0.5 s, and gate's own time
     (start,) = json.loads(proc.stdout)["runs"]
@@ -139,7 +146,7 @@ def test_as_a_normal_user_gate_cannot_be_traced(
 ) -> None:
     argv = startup_argv(public / "hostile", marker, "--ready", "tcp:1", "--timeout", "1s",
                         "--grace", "0.5s", "--json", mode=("trace",))  # fmt: skip
-    proc, _ = run([*gate_as_nobody, *argv])
+    proc, _ = run([*gate_as_nobody, *argv], marker=marker)
     assert proc.returncode == 2, proc.stderr
     (start,) = json.loads(proc.stdout)["runs"]
     assert "hostile: PTRACE_ATTACH" in start["stderr_tail"]

@@ -8,6 +8,7 @@ character limit by cutting the summary, never the marker or the verdict line.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from gate.diff import BinaryDiff
@@ -51,3 +52,17 @@ def render_comment(
         unclosed = cut.count("<details") - cut.count("</details>")
         summary = cut + "\n" + "\n</details>" * max(0, unclosed) + note
     return head + summary + ("\n" + changes if changes else "") + tail
+
+
+def footer(doc: dict[str, Any], env: Mapping[str, str]) -> str:
+    """gate's version, the policy and a link to the job, for the comment's last line."""
+    from gate import __version__
+
+    parts = [f"gate {doc['gate_version'] or __version__}", f"policy {doc['policy']}"]
+    job = env.get("CI_JOB_URL")
+    if not job and env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
+        server = env.get("GITHUB_SERVER_URL", "https://github.com")
+        job = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+    if job and job.startswith(("https://", "http://")):
+        parts.append(f'<a href="{job.replace(chr(34), "%22")}">job</a>')
+    return " · ".join(parts)

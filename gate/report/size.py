@@ -7,8 +7,10 @@ baseline the largest growth first, new and removed entries marked, the rest coun
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gate.errors import UsageError
 from gate.units import format_signed_size, format_size
 
 if TYPE_CHECKING:
@@ -137,3 +139,76 @@ def render_size_text(doc: Mapping[str, Any], top: int | None) -> str:
         if not rows:
             lines.append(f"  no {by} changed")
     return "\n".join(lines) + "\n"
+
+
+def against_view(
+    source: str, by: str, binary: str, names: list[str]
+) -> tuple[str, int, dict[str, int]]:
+    """(name, file size, bytes per name) of what `gate size --against` compares with: a
+    binary, or a size/results JSON (its entry for this binary paired as gate/pairing.py
+    says; `names`: --baseline-name). Read here, so its numbers are checked as used."""
+    from gate.baseline import load_document
+    from gate.pairing import pair, parse_choices
+
+    is_json = source.startswith(("http://", "https://")) or source.endswith(".json")
+    if not is_json:
+        from gate.elf.attribution import attribute_binary
+
+        attr = attribute_binary(
+            source, want_symbols=by == "symbol", want_packages=by in ("package", "module")
+        )
+        return source, attr.file_size, {e.name: e.bytes for e in view(attr, by) or ()}
+    doc = load_document(source)
+    schema = doc.get("schema")
+    if schema == SIZE_SCHEMA:
+        if doc.get("by") != by:
+            raise UsageError(f"{source}: entries by {doc.get('by')}, not by {by} (use --by)")
+        rows, size = doc.get("entries"), doc.get("file_size")
+    elif schema == "gate/results/v1":
+        from gate.baseline import shown_source
+        from gate.results import validate
+
+        doc = validate(doc, shown_source(source))
+        (paired,) = pair(doc["binaries"], [binary], parse_choices(names, [binary]), source)
+        if paired.entry is None:
+            raise UsageError(f"--against: {paired.note}")
+        entry = paired.entry
+        attribution = entry.get("attribution") if isinstance(entry, dict) else None
+        if entry is None or not isinstance(attribution, dict):
+            raise UsageError(f"{source}: no attribution recorded for {Path(binary).name}")
+        rows, size = attribution.get(VIEWS[by]), (entry.get("facts") or {}).get("file_size")
+    else:
+        raise UsageError(f"{source}: not a gate size or results document (schema {schema!r})")
+    if not isinstance(rows, list):
+        raise UsageError(f"{source}: no {by} attribution in it (not a Go binary?)")
+
+    def count(value: Any, where: str) -> int:
+        """A size document is read only here: its numbers are checked as they are used."""
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**64:
+            return value
+        raise UsageError(f"{source}: {where}: expected a non-negative integer, got {value!r:.60}")
+
+    old: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or not isinstance(row.get("name"), str):
+            raise UsageError(f"{source}: entries[{i}]: expected {{name, bytes}}, got {row!r:.60}")
+        old[row["name"]] = old.get(row["name"], 0) + count(row.get("bytes"), f"entries[{i}].bytes")
+    return source, count(size, "file_size"), old
+
+
+def demangle(doc: dict[str, Any]) -> None:
+    """Names as people read them, from binutils' c++filt: one process for all of them."""
+    import shutil
+    import subprocess
+
+    tool = shutil.which("c++filt")
+    if tool is None:
+        raise UsageError("--demangle needs c++filt (binutils); it is not on PATH")
+    rows = doc["entries"] + (doc["against"]["entries"] if doc.get("against") else [])
+    names = "".join(r["name"].replace("\n", " ") + "\n" for r in rows)
+    out = subprocess.run(
+        [tool], input=names, capture_output=True, text=True, timeout=60, check=False
+    ).stdout.splitlines()
+    if len(out) == len(rows):
+        for row, name in zip(rows, out, strict=True):
+            row["name"] = name

@@ -284,3 +284,12 @@ def _roll_back(
 def write_atomic(path: str | Path, text: str) -> None:
     """Write one report atomically: readers see the old file or the new one, never a part."""
     write_reports([(path, text)])
+
+
+def same_stream() -> bool:
+    """stdout and stderr are one file (a terminal, or a CI log taking both)."""
+    try:
+        out, err = os.fstat(sys.stdout.fileno()), os.fstat(sys.stderr.fileno())
+    except (OSError, ValueError):
+        return False
+    return (out.st_dev, out.st_ino) == (err.st_dev, err.st_ino)

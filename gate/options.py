@@ -1,0 +1,127 @@
+"""The command line's options that more than one command takes, and their values checked.
+
+Declared once here, so `gate startup` and `gate check` (and `gate size`, `gate diff`)
+spell, document and parse them the same way. None as a value means "the default, or the
+policy's" (see each command).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from gate.errors import UnitError, UsageError
+
+if TYPE_CHECKING:
+    from gate.startup.runner import RunConfig
+
+Runs = Annotated[
+    int | None, typer.Option("--runs", min=1, help="Timed starts (10, or the policy's).")
+]
+Ready = Annotated[
+    str | None,
+    typer.Option(
+        "--ready",
+        help="exit | notify | line:REGEX | tcp:PORT | http://127.0.0.1:{port}/healthz "
+        "(exit, or the policy's).",
+    ),
+]
+Timeout = Annotated[
+    str | None, typer.Option("--timeout", help="Per start, e.g. 10s (10s, or the policy's).")
+]
+Cold = Annotated[
+    bool | None,
+    typer.Option(
+        "--cold/--warm",
+        help="Evict the binary and its libraries from the page cache first (cold, or the "
+        "policy's).",
+    ),
+]
+Env = Annotated[
+    list[str] | None, typer.Option("--env", help="KEY=VALUE for the program; repeatable.")
+]
+Breakdown = Annotated[
+    bool,
+    typer.Option(
+        "--breakdown",
+        help="Explain start-up (Go inits, loader work, page faults), even when it passes.",
+    ),
+]
+BaselineName = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--baseline-name",
+        help="NAME or BINARY=NAME: which baseline binary to compare with when the names "
+        "differ (default: same path, same file name, or the only one on each side).",
+    ),
+]
+
+
+def json_option(document: str) -> Any:
+    """--json PATH (- for stdout); where it was a flag, a bare --json still means stdout."""
+    return typer.Option(
+        "--json", metavar="PATH", help=f"Write {document} here (- or a bare --json: stdout)."
+    )
+
+
+def resolve_program(binary: str) -> str:
+    """A bare name that is not a file here is looked up on PATH, as a shell would."""
+    if "/" not in binary and not os.path.exists(binary):
+        import shutil
+
+        return shutil.which(binary) or binary
+    return binary
+
+
+def duration_ms(option: str, text: str) -> float:
+    """A duration option in milliseconds; a bad or absurd one names the option."""
+    from gate.units import parse_duration
+
+    try:
+        return parse_duration(text)
+    except UnitError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+
+
+def parse_env(pairs: list[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--env expects KEY=VALUE, got {pair!r}")
+        env[key] = value
+    return env
+
+
+def startup_config(
+    binary: str,
+    program_args: list[str],
+    env: list[str] | None,
+    ready: str | None,
+    timeout: str | None,
+    grace: str,
+    cold: bool | None,
+    drop_caches: bool,
+) -> RunConfig:
+    """`gate startup`'s options as one start's configuration, every value checked; a
+    {port} the program is never told is refused here, before the first start waits out
+    its timeout."""
+    from gate.startup.ready import parse_ready
+    from gate.startup.runner import RunConfig, port_problem
+
+    cfg = RunConfig(
+        binary=resolve_program(binary),
+        args=tuple(program_args),
+        env=parse_env(env or []),
+        ready=parse_ready(ready or "exit"),
+        timeout_s=duration_ms("--timeout", timeout or "10s") / 1000,
+        grace_s=duration_ms("--grace", grace) / 1000,
+        cold=cold is not False,
+        drop_caches=drop_caches,
+    )
+    problem = port_problem(cfg.ready, cfg.args, cfg.env)
+    if problem:
+        raise UsageError(f"--ready {ready}: {problem}")
+    return cfg

@@ -1,0 +1,73 @@
+"""Every format a results document is rendered in, by name: one registry.
+
+`gate check` (its --junit/--json/--markdown/--metrics files and the text log), `gate
+report --format` and the GitHub Action (through `gate report`) all pick from here, so a
+new format is one function and one line below. Each renderer is imported when used:
+`gate check` writing JUnit never pays for the Markdown or metrics modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+Renderer = Callable[[dict[str, Any]], str]
+
+
+def _text(doc: dict[str, Any]) -> str:
+    from gate.report.text import render_checks
+
+    return render_checks(doc) + "\n"
+
+
+def _json(doc: dict[str, Any]) -> str:
+    from gate.report.json import dumps
+
+    return dumps(doc)
+
+
+def _junit(doc: dict[str, Any]) -> str:
+    from gate.report.junit import render_junit
+
+    return render_junit(doc)
+
+
+def _markdown(doc: dict[str, Any]) -> str:
+    from gate.report.markdown import render_markdown
+
+    return render_markdown(doc)
+
+
+def _metrics(doc: dict[str, Any]) -> str:
+    from gate.report.metrics import render_metrics
+
+    return render_metrics(doc)
+
+
+def _github(doc: dict[str, Any]) -> str:
+    from gate.report.github import render_github
+
+    return render_github(doc)
+
+
+def _gitlab(doc: dict[str, Any]) -> str:
+    from gate.report.gitlab import render_gitlab
+
+    return render_gitlab(doc)
+
+
+RENDERERS: dict[str, Renderer] = {
+    "text": _text,  # the CI log: a verdict per binary, one line per check
+    "json": _json,  # gate/results/v1 itself
+    "junit": _junit,  # a suite per binary, a test case per check
+    "markdown": _markdown,  # the job summary
+    "metrics": _metrics,  # OpenMetrics text
+    "github": _github,  # workflow commands: annotations
+    "gitlab": _gitlab,  # Code Quality JSON
+}
+FORMATS = tuple(RENDERERS)
+
+
+def render(doc: dict[str, Any], fmt: str) -> str:
+    """`doc` in format `fmt` (one of FORMATS)."""
+    return RENDERERS[fmt](doc)
