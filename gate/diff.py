@@ -104,9 +104,9 @@ def _stats(entry: Mapping[str, Any] | None) -> Mapping[str, Any]:
 
 
 def _max_rss(entry: Mapping[str, Any] | None) -> float | None:
-    runs = entry["startup"]["runs"] if entry and entry["startup"] else []
-    values = [r["max_rss_bytes"] for r in runs if r["max_rss_bytes"] is not None]
-    return max(values) if values else None
+    """The start-up's max RSS as the results carry it (stats.peak_rss)."""
+    startup = entry["startup"] if entry else None
+    return startup["max_rss_bytes"] if startup else None
 
 
 def _statuses(entry: Mapping[str, Any] | None) -> dict[str, str]:

@@ -17,10 +17,11 @@ from typing import Any
 from gate import explain
 from gate.pairing import Pairing
 from gate.policy import SETTINGS, Rule, go_version_tuple
+from gate.report.markup import over_by, size_as_written
 from gate.startup.compare import PASS, UNDECIDED, interval_verdict, regression_verdict_of
+from gate.startup.stats import QUANTILES
 from gate.units import format_signed_size, format_size
 
-PERCENTILES = ("p50", "p90", "p95", "p99")
 _RELRO_ORDER = {"none": 0, "partial": 1, "full": 2}
 
 
@@ -77,40 +78,21 @@ def _skip(rule: Rule, why: str, check_id: str | None = None) -> CheckResult:
     return CheckResult(check_id or rule.id, "skip", None, value, None, why, rule.severity)
 
 
-def _unit_of(text: Any) -> str | None:
-    """The unit a policy wrote a size in ("8.5 MB" -> "MB"), to print sizes the same way."""
-    if isinstance(text, str):
-        unit = text.strip().lstrip("0123456789.eE+- ").strip()
-        return unit or None
-    return None
-
-
-def _size(n: int, written: Any = None) -> str:
-    unit = _unit_of(written)
-    try:
-        shown = format_size(n, unit) if unit else format_size(n)
-    except ValueError:
-        shown = format_size(n)
-    return f"{shown} ({n:,} bytes)" if n >= 1000 else f"{n:,} bytes"
-
-
 def _over(measured: float, limit: float, unit: str) -> str:
-    diff = measured - limit
-    pct = f" (+{diff / limit * 100:.1f}%)" if limit else ""
-    if unit == "bytes":
-        return f"by {int(diff):,} bytes{pct}"
-    return f"by {diff:.1f} {unit}{pct}"
+    """The over-by every report shows (markup.over_by), as "by 123.46 KB (+1.5%)"."""
+    return "by " + over_by(measured, limit, unit).removeprefix("+")
 
 
 def _max_bytes(
     rule: Rule, what: str, measured: int, limit: int, written: Any, check_id: str | None = None
 ) -> CheckResult:
     ok = measured <= limit
-    shown = written if isinstance(written, str) else _size(limit)
+    shown = written if isinstance(written, str) else size_as_written(limit)
+    size = size_as_written(measured, written)
     if ok:
-        message = f"{what} {_size(measured, written)} <= {shown}"
+        message = f"{what} {size} <= {shown}"
     else:
-        message = f"{what} {_size(measured, written)} > {shown} {_over(measured, limit, 'bytes')}"
+        message = f"{what} {size} > {shown} {_over(measured, limit, 'bytes')}"
     return _result(rule, ok, measured, "bytes", message, check_id, limit)
 
 
@@ -303,7 +285,8 @@ def _elf_debug_info(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
     d = ctx.facts["debug"]
     if d["present"]:
         kind = "compressed " if d["compressed"] else ""
-        text = f"{kind}debug info present: {_size(d['bytes'])} in {len(d['sections'])} sections"
+        size = size_as_written(d["bytes"])
+        text = f"{kind}debug info present: {size} in {len(d['sections'])} sections"
         if not rule.value:
             text += " (link with -w, or strip --strip-debug)"
     else:
@@ -507,13 +490,13 @@ def _ci(bound: float | None) -> str:
 
 @_startup
 def _max_rss(rule: Rule, ctx: Context, startup: Mapping[str, Any]) -> Iterable[CheckResult]:
-    values = [r["max_rss_bytes"] for r in startup["runs"] if r["ok"] and r["max_rss_bytes"]]
-    if not values:
+    peak = startup["max_rss_bytes"]  # the results' one number (stats.peak_rss)
+    if peak is None:
         yield _skip(
             rule, "max RSS not measurable (smaller than gate itself, or no successful start)"
         )
         return
-    yield _max_bytes(rule, "max RSS", max(values), rule.value, rule.text)
+    yield _max_bytes(rule, "max RSS", peak, rule.value, rule.text)
 
 
 def _undecided(rule: Rule, ctx: Context, measured: Any, unit: str, message: str) -> CheckResult:
@@ -640,10 +623,7 @@ CHECKS: dict[str, _Check] = {
     "go.ldflags_contain": _go_ldflags,
     "go.min_version": _go_min_version,
     "go.trimpath": _go_trimpath,
-    "startup.p50": _percentile,
-    "startup.p90": _percentile,
-    "startup.p95": _percentile,
-    "startup.p99": _percentile,
+    **{f"startup.{key}": _percentile for key in QUANTILES},
     "startup.max_rss": _max_rss,
     "startup.max_regression": _max_regression,
 }

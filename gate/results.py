@@ -42,6 +42,9 @@ The validated form, which is what every consumer may assume without checking aga
     sections[].address/offset = null; debug.sections, hardening.fortified, go.deps = [];
     go.format = "inline"; go.main_module(.replace): {path, version, sum? = null, replace? = null}
   STARTUP: binary, args [str], ready, cold, eviction, runs [RUN], stats: STATS?;
+    max_rss_bytes? = the peak of the successful runs (stats.peak_rss), faults {major,
+    minor}? = their median page faults (stats.fault_medians): both null without a
+    successful run, derived from the runs for a document from before gate carried them;
     warmup, requested_runs, timeout_s, eviction_detail, adaptive, against, environment,
     breakdown = null; stopped = "fixed"
   RUN: wall_ms, user_ms, sys_ms, max_rss_bytes?, major_faults, minor_faults, exit_code?, ok;
@@ -70,6 +73,7 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from gate.baseline import BaselineError, OutOfRange
+from gate.startup.stats import QUANTILES, fault_medians, peak_rss
 
 if TYPE_CHECKING:
     from gate.elf.facts import BinaryFacts
@@ -81,7 +85,7 @@ if TYPE_CHECKING:
 RESULTS_SCHEMA = "gate/results/v1"
 VERDICTS = ("pass", "fail", "error")
 STATUSES = ("pass", "fail", "warn", "skip")
-PERCENTILES = ("p50", "p90", "p95", "p99")
+PERCENTILES = tuple(QUANTILES)  # the STATS keys p50_ms ... and the ci keys
 QUANTILE_METHOD = "type 7 (linear interpolation)"
 CI_METHOD = "order statistics (binomial), distribution-free"
 AB_ORDER = "ABBA (interleaved)"
@@ -174,6 +178,8 @@ def startup_to_dict(result: StartupResult) -> dict[str, Any]:
         "timeout_s": result.timeout_s,
         "runs": [run_to_dict(r) for r in result.runs],
         "stats": stats_to_dict(result.stats, result.failed),
+        "max_rss_bytes": result.max_rss_bytes,
+        "faults": result.faults,
         "eviction_detail": None
         if detail is None
         else {
@@ -760,6 +766,8 @@ _AGAINST = _object(
     pairs=_opt(_COUNT, 0),
 )
 
+_FAULTS = _object("page faults", major=_req(_MS), minor=_req(_MS))
+
 _BREAKDOWN = _object(
     "a start-up breakdown",
     kind=_req(_TEXT),
@@ -798,7 +806,7 @@ _BREAKDOWN = _object(
         ),
         None,
     ),
-    faults=_opt(_Null(_object("page faults", major=_req(_MS), minor=_req(_MS))), None),
+    faults=_opt(_Null(_FAULTS), None),
     note=_opt(_TEXT, ""),
 )
 
@@ -814,6 +822,13 @@ _STARTUP = _object(
     timeout_s=_opt(_Null(_MS), None),
     runs=_req(_RUNS),
     stats=_req(_Null(_STATS)),
+    max_rss_bytes=_derived(
+        _Null(_COUNT), lambda s: peak_rss((r["ok"], r["max_rss_bytes"]) for r in s["runs"])
+    ),
+    faults=_derived(
+        _Null(_FAULTS),
+        lambda s: fault_medians((r["ok"], r["major_faults"], r["minor_faults"]) for r in s["runs"]),
+    ),
     eviction_detail=_opt(
         _Null(
             _object(

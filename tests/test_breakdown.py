@@ -25,6 +25,7 @@ from procscan import marked_processes
 from reference import Fixture, readelf_dynamic_info
 
 from gate.elf.facts import inspect_binary
+from gate.report.markup import breakdown_lines
 from gate.startup.breakdown import (
     BREAKDOWN_TAIL_BYTES,
     TOP_INITS,
@@ -35,7 +36,6 @@ from gate.startup.breakdown import (
     fault_summary,
     parse_inittrace,
     parse_ld_statistics,
-    render_breakdown_lines,
     run_breakdown,
 )
 from gate.startup.environment import environment, load_average
@@ -96,7 +96,7 @@ def test_slow_init_is_named_first(fixtures: Mapping[str, Fixture], mark, toolcha
     assert clocks == sorted(clocks, reverse=True)
     assert len(b.inits) == min(TOP_INITS, b.init_count) and b.init_count > 10
     assert top.clock_ms <= b.init_clock_ms < top.clock_ms + 20
-    lines = render_breakdown_lines(b)
+    lines = breakdown_lines(b)
     assert lines[1] == f"init {SLOW_PACKAGE} {top.clock_ms:.1f} ms, 4.0 MiB allocated"
     doc = json.loads(json.dumps(breakdown_to_dict(b)))
     assert doc["inits"][0]["package"] == SLOW_PACKAGE and doc["kind"] == "go-inittrace"
@@ -147,7 +147,7 @@ def test_cgo_binary_gets_both_in_one_run(fixtures, mark) -> None:
     assert b.kind == "go-inittrace" and b.note == ""
     assert b.init_count > 20
     assert b.loader is not None and b.loader.relocations > 0
-    lines = render_breakdown_lines(b)
+    lines = breakdown_lines(b)
     assert lines[0].startswith(f"Go package inits: {b.init_count}, ")
     assert any(ln.startswith("dynamic loader: relocation ") for ln in lines)
 
@@ -189,7 +189,7 @@ def test_multilib_loader_statistics(fixtures, mark) -> None:
     # libstdc++ is real loader work: far more than a program needing libc alone
     plain = run_breakdown(RunConfig(str(fixtures["rt-noop-dyn"].path), env=mark), False, True)
     assert plain.loader is not None and s.relocations > 5 * plain.loader.relocations
-    (line,) = render_breakdown_lines(b)
+    (line,) = breakdown_lines(b)
     assert line == (
         f"dynamic loader: relocation {s.relocation_percent:.1f}% of {s.total_cycles:,} cycles,"
         f" {s.relocations:,} relocations, {s.relative_relocations:,} relative"
@@ -226,7 +226,7 @@ def test_go_program_crashing_before_any_init(fixtures, mark) -> None:
     assert b.kind == "none" and b.inits == () and b.init_count == 0
     assert b.note.startswith("the breakdown run failed: exited with status 2: ")
     assert b.note.endswith("; no init trace (GODEBUG=inittrace=1) on stderr")
-    assert render_breakdown_lines(b) == [f"note: {b.note}"]
+    assert breakdown_lines(b) == [f"note: {b.note}"]
 
 
 def test_program_hanging_before_printing_anything(fixtures, mark) -> None:
@@ -295,7 +295,7 @@ def test_fault_summary_is_the_median() -> None:
     even = fault_summary([_sample(1, 10), _sample(2, 20), _sample(4, 40), _sample(9, 90)])
     assert even == {"major": 3.0, "minor": 30.0}
     b = Breakdown("none", faults=even)
-    assert render_breakdown_lines(b) == ["page faults per run (median): 3 major, 30 minor"]
+    assert breakdown_lines(b) == ["page faults per run (median): 3 major, 30 minor"]
 
 
 def test_ld_statistics_edge_forms() -> None:

@@ -323,7 +323,8 @@ def test_failed_table_lists_failed_then_warned_checks_with_units() -> None:
     table = _tables(text)[0]
     assert table[0] == ["binary", "check", "measured", "limit", "over by"]
     assert table[1:] == [
-        ["svc", "❌ size.max\\_file", "8.60 MB", "8.00 MB", "+0.60 MB (+7.5%)"],
+        # over by in the limit's unit family (decimal), scaled to the difference (markup.over_by)
+        ["svc", "❌ size.max\\_file", "8.60 MB", "8.00 MB", "+600.00 KB (+7.5%)"],
         ["svc", "❌ startup.p95", "412.3 ms", "320.0 ms", "+92.3 ms (+28.8%)"],
         ["svc", "❌ startup.runs", "2", "0", "+2"],
         ["svc", "⚠️ size.max\\_growth", "7.5%", "5.0%", "+2.5 pp"],

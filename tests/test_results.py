@@ -578,9 +578,8 @@ def run_cli(*args: str) -> Outcome:
 
 def render_comment_of(results: Path, baseline: Path | None) -> Outcome:
     """`gate comment`'s body as the command renders it (the forge calls are tested elsewhere)."""
-    from gate.cli import _footer
     from gate.diff import diff_results
-    from gate.report.comment import render_comment
+    from gate.report.comment import footer, render_comment
 
     try:
         doc = load(str(results))
@@ -588,7 +587,7 @@ def render_comment_of(results: Path, baseline: Path | None) -> Outcome:
         if baseline is not None:
             with contextlib.suppress(BaselineError):  # as the command: the comment goes on
                 diffs = diff_results(load(str(baseline)), doc)
-        body = render_comment(doc, "default", diffs, _footer(doc, {}))
+        body = render_comment(doc, "default", diffs, footer(doc, {}))
     except GateError as exc:
         return Outcome(2, "", f"gate: error: {exc}\n")
     return Outcome(0, body, "")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from gate.diff import BinaryDiff, Delta
 from gate.explain import describe
-from gate.report.markdown import _md, _table
+from gate.report.markup import md as _md
+from gate.report.markup import table as _table
 from gate.units import format_signed_size, format_size
 
 TOP = 10  # rows per list (sections, packages)

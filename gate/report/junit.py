@@ -39,7 +39,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from functools import cache
-from typing import Any, TypeGuard
+from typing import Any
+
+from gate.report.markup import breakdown_text, is_number
 
 _REPLACEMENT = "\ufffd"
 _TAIL_KEYS = ("stdout_tail", "stderr_tail")
@@ -179,20 +181,6 @@ def _cases(binary: Mapping[str, Any], classname: str) -> list[Any]:
     return cases
 
 
-def breakdown_text(startup: Mapping[str, Any] | None) -> str:
-    """The start-up breakdown (slowest inits, loader work, faults) as plain lines."""
-    found = startup["breakdown"] if startup else None
-    if found is None:
-        return ""
-    from gate.startup.breakdown import breakdown_from_dict, render_breakdown_lines
-
-    try:
-        lines = render_breakdown_lines(breakdown_from_dict(found))
-    except TypeError:  # keys a later gate added, which these dataclasses do not take
-        return ""
-    return "\n".join(["start-up breakdown:", *lines]) if lines else ""
-
-
 # Which measurements each area of checks is judged from (keys of the entry's `timings`).
 _MEASURED_BY = {
     "startup": ("startup_s", "breakdown_s"),
@@ -227,7 +215,7 @@ def _detail(check: Mapping[str, Any]) -> str:
 
 def _with_unit(value: Any, unit: Any) -> str:
     text = _text(value, unit)
-    if value is None or not unit or not _is_number(value):
+    if value is None or not unit or not is_number(value):
         return text
     if unit == "%":
         return f"{text}%"
@@ -236,10 +224,6 @@ def _with_unit(value: Any, unit: Any) -> str:
 
         return f"{value:,} bytes ({format_size(value)})"
     return f"{text} {unit}"
-
-
-def _is_number(value: Any) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _text(value: Any, unit: Any = None) -> str:

@@ -3,23 +3,35 @@
 Rendered from the gate/results/v1 document only. Written for a reviewer who has ten
 seconds: the verdict in the first line, then only what failed, then details folded away.
 Every piece of text that came from the binary, its output or the policy goes through
-`_md` (Markdown context) or `_html` (inside HTML tags), so it can neither break a table
+markup's `md` (Markdown context) or `html` (inside HTML tags), so it can neither break a table
 nor inject HTML, links, images or mentions.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from typing import Any, TypeGuard
+from collections.abc import Iterable
+from typing import Any
 
 from gate.explain import NON_GO
 from gate.report.glance import glance
-from gate.report.junit import breakdown_text
+from gate.report.markup import (
+    MAX_CELL,
+    MAX_ROWS,
+    breakdown_text,
+    over_by,
+    size_unit,
+)
+from gate.report.markup import clip as _clip
+from gate.report.markup import code_block as _code_block
+from gate.report.markup import html as _html
+from gate.report.markup import is_number as _is_number
+from gate.report.markup import md as _md
+from gate.report.markup import number as _number
+from gate.report.markup import table as _table
+from gate.report.markup import visible as _visible
 from gate.units import format_duration, format_size
 
-MAX_ROWS = 50  # per table; the rest is counted in a "… N more" line
-MAX_CELL = 300  # characters of one untrusted value before it is cut
 MAX_NAMES = 10  # binaries named in the line under the verdict
 MAX_FAILED_RUNS = 10  # failed start-up runs listed per binary
 TAIL_LINES = 10  # output lines shown for the first failed run
@@ -30,76 +42,6 @@ SPARK = "▁▂▃▄▅▆▇█"
 _STATUS: dict[Any, str] = {"pass": "✅", "fail": "❌", "warn": "⚠️", "skip": "⏭️"}
 _VERDICT: dict[Any, str] = {"pass": "✅", "fail": "❌", "error": "⚠️"}
 _RANK: dict[Any, int] = {"fail": 0, "warn": 1, "pass": 2, "skip": 3}
-
-# Markdown-active characters, backslash-escaped. `<` and `&` become entities (they also
-# work inside HTML and cannot start a tag or an entity); `[` alone stops links and images;
-# `$` stops GitHub math; `@` gets a word joiner so a name in a PR comment pings nobody.
-_MD_ESCAPES = {
-    "\\": "\\\\",
-    "`": "\\`",
-    "*": "\\*",
-    "_": "\\_",
-    "[": "\\[",
-    "|": "\\|",
-    "~": "\\~",
-    "$": "\\$",
-    "<": "&lt;",
-    "&": "&amp;",
-    "@": "@\u2060",
-}
-_HTML_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
-# Bidirectional overrides and zero-width characters can make text read differently
-# from what it is ("Trojan Source"): shown as escapes instead.
-_INVISIBLE = frozenset(
-    "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
-    "\u2060\u2066\u2067\u2068\u2069\ufeff"
-)
-
-
-def _visible(ch: str) -> str | None:
-    """An escape for a control or invisible character; None for ordinary text."""
-    if ch in "\t\n\r":
-        return " "
-    code = ord(ch)
-    if code < 0x20 or 0x7F <= code < 0xA0:
-        return f"\\x{code:02x}"
-    if ch in _INVISIBLE:
-        return f"\\u{code:04x}"
-    return None
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _one_line(value: Any, limit: int) -> str:
-    """str(value) on one line (controls shown as escapes), cut to `limit` characters."""
-    text = value if isinstance(value, str) else str(value)
-    out = []
-    for ch in text:
-        esc = _visible(ch)
-        out.append(ch if esc is None else esc)
-    return _clip(" ".join("".join(out).split()), limit)
-
-
-def _md(value: Any, limit: int = MAX_CELL) -> str:
-    """Untrusted text for a Markdown line or table cell: literal when rendered."""
-    return "".join(_MD_ESCAPES.get(ch, ch) for ch in _one_line(value, limit))
-
-
-def _html(value: Any, limit: int = MAX_CELL) -> str:
-    """Untrusted text inside an HTML element (no Markdown is parsed there)."""
-    return "".join(_HTML_ESCAPES.get(ch, ch) for ch in _one_line(value, limit))
-
-
-def _code_block(text: str) -> list[str]:
-    """Lines of a fenced block that no content can close early."""
-    longest = run = 0
-    for ch in text:
-        run = run + 1 if ch == "`" else 0
-        longest = max(longest, run)
-    fence = "`" * max(3, longest + 1)
-    return [f"{fence}text", *text.split("\n"), fence]
 
 
 def _tail(text: str) -> str:
@@ -121,50 +63,14 @@ def _plural(n: int, word: str, many: str | None = None) -> str:
 # ---------------------------------------------------------------- values and units
 
 
-def _is_number(value: Any) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _size_unit(limit: Any) -> str | None:
-    """The unit a size limit was most likely written in, so measured reads in the same.
-
-    The unit that writes the limit exactly with the fewest digits ("8.5 MB", not
-    "8500 KB"; at most two decimals), the larger unit on a tie; None when none does.
-    """
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
-        return None
-    units = (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10), ("GB", 10**9), ("MB", 10**6),
-             ("KB", 10**3))  # fmt: skip
-    candidates = [
-        (len(str(limit // factor)) + decimals, -factor, unit)
-        for unit, factor in units
-        if limit >= factor
-        for decimals in range(3)
-        if (limit * 10**decimals) % factor == 0
-    ]
-    return min(candidates)[2] if candidates else None
-
-
-def _number(value: float, unit: str | None, size_unit: str | None = None) -> str:
-    if unit == "bytes":
-        return format_size(int(value), size_unit)
-    if unit == "ms":
-        return format_duration(value)
-    if unit == "%":
-        return f"{value:.1f}%"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:g}"
-
-
-def _value(value: Any, unit: str | None, size_unit: str | None = None) -> str:
+def _value(value: Any, unit: str | None, in_unit: str | None = None) -> str:
     """A measured or limit value as a person reads it (already escaped)."""
     if value is None:
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if _is_number(value):
-        return _number(value, unit, size_unit)
+        return _number(value, unit, in_unit)
     if isinstance(value, list | tuple):
         if not value:
             return "(none)"
@@ -173,44 +79,13 @@ def _value(value: Any, unit: str | None, size_unit: str | None = None) -> str:
     return _md(value)
 
 
-def _over_by(check: dict[str, Any]) -> str:
-    """measured - limit, absolute and relative; signed, so a minimum reads as "-3"."""
-    measured, limit, unit = check["measured"], check["limit"], check["unit"]
-    if not (_is_number(measured) and _is_number(limit)):
-        return "—"
-    diff = measured - limit
-    if unit == "bytes":
-        absolute = format_size(int(diff), _size_unit(limit))
-    elif unit == "%":
-        return f"{diff:+.1f} pp"  # a percent of a percent would only confuse
-    else:
-        absolute = _number(diff, unit)
-    if not absolute.startswith("-") and diff > 0:
-        absolute = "+" + absolute
-    if limit:
-        return f"{absolute} ({diff / abs(limit) * 100:+.1f}%)"
-    return absolute
-
-
 def _measured_limit(check: dict[str, Any]) -> tuple[str, str]:
     unit = check["unit"]
-    size_unit = _size_unit(check["limit"]) if unit == "bytes" else None
-    return _value(check["measured"], unit, size_unit), _value(check["limit"], unit, size_unit)
+    in_unit = size_unit(check["limit"]) if unit == "bytes" else None
+    return _value(check["measured"], unit, in_unit), _value(check["limit"], unit, in_unit)
 
 
 # ---------------------------------------------------------------- tables
-
-
-def _table(header: Sequence[str], rows: list[list[str]], more: str) -> list[str]:
-    """A pipe table capped at MAX_ROWS rows (cells must be escaped already)."""
-    lines = [
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
-    ]
-    lines += ["| " + " | ".join(row) + " |" for row in rows[:MAX_ROWS]]
-    if len(rows) > MAX_ROWS:
-        lines += ["", f"… {len(rows) - MAX_ROWS} more {more}"]
-    return lines
 
 
 def _binaries(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -242,7 +117,7 @@ def _problems_table(binaries: list[dict[str, Any]]) -> list[str]:
                         f"{_STATUS[status]} {_md(check['id'], 120)}",
                         measured,
                         limit,
-                        _over_by(check),
+                        over_by(check["measured"], check["limit"], check["unit"]),
                     ]
                 )
     if not rows:

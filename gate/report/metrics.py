@@ -26,8 +26,11 @@ from collections.abc import Iterator, Mapping
 from functools import cache
 from typing import Any
 
+from gate.startup.stats import QUANTILES
+
 _TOTAL_KINDS = ("text", "rodata", "data", "bss", "symbols", "debug")
-_QUANTILES = (("0.5", "p50_ms"), ("0.9", "p90_ms"), ("0.95", "p95_ms"), ("0.99", "p99_ms"))
+# OpenMetrics quantile labels ("0.95") for the statistics keys ("p95_ms").
+_QUANTILES = tuple((f"{q / 100:g}", f"{key}_ms") for key, q in QUANTILES.items())
 _STATUSES = ("pass", "fail", "warn", "skip")
 _VERDICTS = {"pass": 0, "fail": 1, "error": 2}
 TOP_PACKAGES = 20
@@ -99,14 +102,12 @@ def render_metrics(doc: Mapping[str, Any]) -> str:
         (
             "gate_startup_max_rss_bytes",
             "gauge",
-            "Largest maximum resident set size over the start-up runs.",
+            "Largest maximum resident set size over the successful start-up runs.",
             "bytes",
             [
-                ((("binary", b),), max(rss))
+                ((("binary", b),), s["max_rss_bytes"])
                 for s, b in _startups(pairs)
-                if (
-                    rss := [r["max_rss_bytes"] for r in s["runs"] if r["max_rss_bytes"] is not None]
-                )
+                if s["max_rss_bytes"] is not None
             ],
         ),
         (

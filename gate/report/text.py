@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from gate.elf.facts import BinaryFacts
 from gate.report.escape import printable
+from gate.startup.stats import QUANTILES
 from gate.units import format_size
 
 if TYPE_CHECKING:
@@ -147,10 +148,11 @@ def noise_warning(result: StartupResult) -> str | None:
 
 def render_startup(result: StartupResult, breakdown: Mapping[str, Any] | None = None) -> str:
     """`gate startup`'s report, with the breakdown (`--breakdown`) under it when given."""
-    from gate.report.junit import breakdown_text
+    from gate.report.markup import breakdown_text
 
     text = _render_startup(result)
-    lines = breakdown_text({"breakdown": breakdown}).splitlines() if breakdown else []
+    shown = {"breakdown": breakdown, "faults": result.faults}
+    lines = breakdown_text(shown).splitlines() if breakdown else []
     return text + "".join(f"\n  {line}" for line in lines) + "\n"
 
 
@@ -166,12 +168,9 @@ def _render_startup(result: StartupResult) -> str:
     if s is not None:
         conf = f"{s.confidence:.0%} CI"
         lines.append(f"  {'':<8} {'ms':>9}   {conf}")
-        rows = [
+        rows: list[tuple[str, float, str | None]] = [
             ("min", s.min_ms, None),
-            ("p50", s.p50_ms, "p50"),
-            ("p90", s.p90_ms, "p90"),
-            ("p95", s.p95_ms, "p95"),
-            ("p99", s.p99_ms, "p99"),
+            *((key, getattr(s, f"{key}_ms"), key) for key in QUANTILES),
             ("max", s.max_ms, None),
         ]
         for name, value, key in rows:
@@ -189,10 +188,9 @@ def _render_startup(result: StartupResult) -> str:
             f"  cpu      user {sum(r.user_ms for r in ok) / n:.2f} ms, "
             f"sys {sum(r.sys_ms for r in ok) / n:.2f} ms (mean per start)"
         )
-        rss = [r.max_rss_bytes for r in ok if r.max_rss_bytes is not None]
         lines.append(
-            f"  max RSS  {format_size(max(rss))}"
-            if rss
+            f"  max RSS  {format_size(result.max_rss_bytes)}"
+            if result.max_rss_bytes is not None
             else "  max RSS  below gate's own footprint (not measurable from rusage)"
         )
         lines.append(
@@ -272,7 +270,7 @@ def render_checks(doc: dict[str, Any]) -> str:
     """The verdict per binary, its size and start-up at a glance, and one line per check:
     what a CI log shows."""
     from gate.report.glance import glance
-    from gate.report.junit import breakdown_text
+    from gate.report.markup import breakdown_text
 
     lines = []
     for b in doc["binaries"]:

@@ -6,21 +6,22 @@ The timed runs say how slow a start is; a red gate is only actionable with the w
 `LD_DEBUG=statistics` the loader's relocation work. One extra warm start with those
 variables set is enough: the breakdown is about init work, not the page cache, so it
 never joins the timed runs. Parsing is kept apart from running, so the parsers can be
-tested on captured text and reused on saved output.
+tested on captured text and reused on saved output; rendering is the report layer's
+(gate/report/markup.py).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 from gate.errors import GateError
 from gate.startup.runner import RunConfig, RunSample, run_once
-from gate.units import format_duration, format_size
+from gate.startup.stats import fault_medians
+from gate.units import format_size
 
 BreakdownKind = Literal["go-inittrace", "ld-statistics", "none"]
 
@@ -180,18 +181,10 @@ def parse_ld_statistics(text: str) -> LoaderStats | None:
 
 
 def fault_summary(samples: Iterable[RunSample]) -> dict[str, float] | None:
-    """Median major and minor page faults per run; None without runs.
-
-    Major faults are reads from disk (a cold page cache), minor ones pages mapped or
-    zeroed: together they tell a binary too big to load from one doing too much at init.
-    """
-    runs = list(samples)
-    if not runs:
-        return None
-    return {
-        "major": float(statistics.median(s.major_faults for s in runs)),
-        "minor": float(statistics.median(s.minor_faults for s in runs)),
-    }
+    """Median major and minor page faults per start over the successful runs; None
+    without one. The one definition is stats.fault_medians; StartupResult.faults and the
+    results' `faults` hold the same number for the timed runs."""
+    return fault_medians((s.ok, s.major_faults, s.minor_faults) for s in samples)
 
 
 def summarize_inits(
@@ -265,7 +258,8 @@ def breakdown_from_output(
     return Breakdown(kind, top, count, total, loader, None, "; ".join(notes))
 
 
-# --------------------------------------------------------------------------- output
+# --------------------------------------------------------------------------- the results' form
+# (shown to a person by gate/report/markup.py: breakdown_lines, breakdown_text)
 
 
 def breakdown_to_dict(b: Breakdown) -> dict[str, Any]:
@@ -294,31 +288,3 @@ def breakdown_from_dict(d: Mapping[str, Any]) -> Breakdown:
         faults=dict(faults) if faults is not None else None,
         note=str(d.get("note", "")),
     )
-
-
-def render_breakdown_lines(b: Breakdown, top: int = 5) -> list[str]:
-    """Short lines for a person: the slowest inits, the loader's share, faults, the note."""
-    lines: list[str] = []
-    if b.inits:
-        lines.append(
-            f"Go package inits: {b.init_count}, {format_duration(b.init_clock_ms)} in all; slowest:"
-        )
-        for i in b.inits[:top]:
-            alloc = f", {format_size(i.bytes)} allocated" if i.bytes else ""
-            lines.append(f"init {i.package} {format_duration(i.clock_ms)}{alloc}")
-    if b.loader:
-        lines.append(_loader_line(b.loader))
-    if b.faults is not None:
-        major, minor = b.faults["major"], b.faults["minor"]
-        lines.append(f"page faults per run (median): {major:g} major, {minor:g} minor")
-    if b.note:
-        lines.append(f"note: {b.note}")
-    return lines
-
-
-def _loader_line(s: LoaderStats) -> str:
-    counts = f"{s.relocations:,} relocations, {s.relative_relocations:,} relative"
-    if s.total_cycles is None:
-        return f"dynamic loader: {counts}"
-    share = f"{s.relocation_percent:.1f}%" if s.relocation_percent is not None else "?"
-    return f"dynamic loader: relocation {share} of {s.total_cycles:,} cycles, {counts}"

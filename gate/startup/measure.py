@@ -7,6 +7,7 @@ import os
 import platform
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from gate.errors import BinaryError
@@ -15,7 +16,7 @@ from gate.startup.compare import Comparison, compare
 from gate.startup.environment import environment, load_average
 from gate.startup.runner import Progress, RunConfig, RunSample, StartError, run_once
 from gate.startup.sampling import Decider, sample
-from gate.startup.stats import Summary, summarize
+from gate.startup.stats import Summary, fault_medians, peak_rss, summarize
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,16 @@ class StartupResult:
     @property
     def failed(self) -> int:
         return sum(not r.ok for r in self.runs)
+
+    @cached_property
+    def max_rss_bytes(self) -> int | None:
+        """The start-up's max RSS (stats.peak_rss: over the successful runs)."""
+        return peak_rss((r.ok, r.max_rss_bytes) for r in self.runs)
+
+    @cached_property
+    def faults(self) -> dict[str, float] | None:
+        """Median page faults per start, {"major", "minor"} (stats.fault_medians)."""
+        return fault_medians((r.ok, r.major_faults, r.minor_faults) for r in self.runs)
 
 
 def _exec_format_hint(binary: str) -> str:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+# The one list of start-up percentiles: the keys name them everywhere (`p95_ms` in the
+# statistics, `startup.p95` as a check, `p95` as a policy rule and a CI key).
 QUANTILES: dict[str, float] = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0}
 
 Bounds = tuple[float | None, float | None]
@@ -109,6 +111,39 @@ def summarize(values_ms: Sequence[float], confidence: float = 0.95) -> Summary:
         confidence=confidence,
         min_runs={key: min_runs_for_ci(q, confidence) for key, q in QUANTILES.items()},
     )
+
+
+def peak_rss(runs: Iterable[tuple[bool, int | None]]) -> int | None:
+    """A start-up's max RSS: the highest peak of its successful runs, from (ok, peak) pairs.
+
+    A failed run's peak is not the program's start-up (a crash half way, a hang killed at
+    the timeout, a program that ballooned before it failed), so only successful runs count,
+    as for the times. A peak of None or 0 is no measurement (the child stayed below gate's
+    own footprint); None when no successful run has one. Every report and the judge read
+    this number from the results (`max_rss_bytes`), none derives its own.
+    """
+    peaks = [peak for ok, peak in runs if ok and peak]
+    return max(peaks) if peaks else None
+
+
+def fault_medians(runs: Iterable[tuple[bool, int, int]]) -> dict[str, float] | None:
+    """Median major and minor page faults per start over the successful runs, from
+    (ok, major, minor) triples; None when no run succeeded.
+
+    Successful runs only, for the reason `peak_rss` gives. Major faults are reads from
+    disk (a cold page cache), minor ones pages mapped or zeroed: together they tell a
+    binary too big to load from one doing too much at init.
+    """
+    ok = [(major, minor) for good, major, minor in runs if good]
+    if not ok:
+        return None
+    return {"major": _median([m for m, _ in ok]), "minor": _median([m for _, m in ok])}
+
+
+def _median(values: Sequence[float]) -> float:
+    xs = sorted(values)
+    mid = len(xs) // 2
+    return float(xs[mid]) if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
 
 
 def _percentile(xs: Sequence[float], q: float) -> float:

@@ -1,0 +1,256 @@
+"""Formatting every renderer and the judge share, so a number reads the same everywhere.
+
+- sizes as a policy wrote them (`size_unit`, `size_as_written`) and by how much a
+  measurement is over its limit (`over_by`): the judge's messages, the Markdown table and
+  the text log all say "by 123.46 KB (+1.5%)" for the same check;
+- the start-up breakdown as lines for a person (`breakdown_lines`, `breakdown_text`);
+- untrusted text made literal for Markdown (`md`) or inside HTML (`html`), Markdown tables
+  (`table`) and fenced blocks (`code_block`).
+
+Units themselves (parsing and the plain "8.5 MiB", "1.2 ms") are gate/units.py's; a
+terminal's escapes are gate/report/escape.py's. Nothing here measures or judges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypeGuard
+
+from gate.units import format_duration, format_size
+
+if TYPE_CHECKING:
+    from gate.startup.breakdown import Breakdown, LoaderStats
+
+MAX_ROWS = 50  # per Markdown table; the rest is counted in a "… N more" line
+MAX_CELL = 300  # characters of one untrusted value before it is cut
+
+# ---------------------------------------------------------------- numbers and units
+
+_DECIMAL_UNITS = (("GB", 10**9), ("MB", 10**6), ("KB", 10**3))
+_BINARY_UNITS = (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
+
+
+def is_number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def size_unit(limit: Any) -> str | None:
+    """The unit a size limit was most likely written in, so measured reads in the same.
+
+    The unit that writes the limit exactly with the fewest digits ("8.5 MB", not
+    "8500 KB"; at most two decimals), the larger unit on a tie; None when none does.
+    """
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
+        return None
+    units = (*_BINARY_UNITS, *_DECIMAL_UNITS)
+    candidates = [
+        (len(str(limit // factor)) + decimals, -factor, unit)
+        for unit, factor in units
+        if limit >= factor
+        for decimals in range(3)
+        if (limit * 10**decimals) % factor == 0
+    ]
+    return min(candidates)[2] if candidates else None
+
+
+def unit_written(text: Any) -> str | None:
+    """The unit a policy wrote a size in ("8.5 MB" -> "MB"); None for a bare number."""
+    if isinstance(text, str):
+        unit = text.strip().lstrip("0123456789.eE+- ").strip()
+        return unit or None
+    return None
+
+
+def size_as_written(n: int, written: Any = None) -> str:
+    """A size in the unit the policy wrote its limit in, with the exact bytes from 1000 up:
+    "8123.46 KB (8,123,456 bytes)", "512 bytes"."""
+    unit = unit_written(written)
+    try:
+        shown = format_size(n, unit) if unit else format_size(n)
+    except ValueError:
+        shown = format_size(n)
+    return f"{shown} ({n:,} bytes)" if n >= 1000 else f"{n:,} bytes"
+
+
+def number(value: float, unit: str | None, in_unit: str | None = None) -> str:
+    """A measured or limit number in its unit ("bytes" in `in_unit` when given)."""
+    if unit == "bytes":
+        return format_size(int(value), in_unit)
+    if unit == "ms":
+        return format_duration(value)
+    if unit == "%":
+        return f"{value:.1f}%"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:g}"
+
+
+def _size_difference(diff: int, limit: Any) -> str:
+    """|diff| bytes in the limit's unit family, scaled to the difference itself."""
+    family = _DECIMAL_UNITS if size_unit(limit) in ("GB", "MB", "KB") else _BINARY_UNITS
+    n = abs(diff)
+    unit = next((name for name, factor in family if n >= factor), None)
+    return format_size(n, unit) if unit else f"{n:,} B"
+
+
+def over_by(measured: Any, limit: Any, unit: str | None) -> str:
+    """measured - limit, signed, then relative to the limit: "+123.46 KB (+1.5%)",
+    "+9.5 ms (+9.5%)", "-3"; "—" when either is not a number.
+
+    Sizes are shown in the unit family of the limit: decimal (KB, MB, GB) when the limit
+    is a whole number of one of those (`size_unit`: 8,000,000 bytes, whether the policy
+    wrote "8 MB" or "8000 KB"), else binary (KiB, MiB, GiB); within the family the unit
+    fits the difference, not the limit, so a small overrun does not read as "+0.12 MB".
+    A percentage limit is over by percentage points ("+2.0 pp"): a percent of a
+    percent would only confuse. The judge's messages and every report use this.
+    """
+    if not (is_number(measured) and is_number(limit)):
+        return "—"
+    diff = measured - limit
+    if unit == "%":
+        return f"{diff:+.1f} pp"
+    if unit == "bytes":
+        absolute = ("-" if diff < 0 else "") + _size_difference(int(diff), limit)
+    else:
+        absolute = number(diff, unit)
+    if not absolute.startswith("-") and diff > 0:
+        absolute = "+" + absolute
+    if limit:
+        return f"{absolute} ({diff / abs(limit) * 100:+.1f}%)"
+    return absolute
+
+
+# ---------------------------------------------------------------- the start-up breakdown
+
+
+def breakdown_lines(b: Breakdown, top: int = 5) -> list[str]:
+    """Short lines for a person: the slowest inits, the loader's share, faults, the note."""
+    lines: list[str] = []
+    if b.inits:
+        lines.append(
+            f"Go package inits: {b.init_count}, {format_duration(b.init_clock_ms)} in all; slowest:"
+        )
+        for i in b.inits[:top]:
+            alloc = f", {format_size(i.bytes)} allocated" if i.bytes else ""
+            lines.append(f"init {i.package} {format_duration(i.clock_ms)}{alloc}")
+    if b.loader:
+        lines.append(_loader_line(b.loader))
+    if b.faults is not None:
+        major, minor = b.faults["major"], b.faults["minor"]
+        lines.append(f"page faults per run (median): {major:g} major, {minor:g} minor")
+    if b.note:
+        lines.append(f"note: {b.note}")
+    return lines
+
+
+def _loader_line(s: LoaderStats) -> str:
+    counts = f"{s.relocations:,} relocations, {s.relative_relocations:,} relative"
+    if s.total_cycles is None:
+        return f"dynamic loader: {counts}"
+    share = f"{s.relocation_percent:.1f}%" if s.relocation_percent is not None else "?"
+    return f"dynamic loader: relocation {share} of {s.total_cycles:,} cycles, {counts}"
+
+
+def breakdown_text(startup: Mapping[str, Any] | None) -> str:
+    """A STARTUP's breakdown (slowest inits, loader work, faults) as plain lines, "" without
+    one. The page faults are the start-up's own (`faults`, the medians the results carry)
+    when `startup` has them, so they read as every other report shows them."""
+    found = startup["breakdown"] if startup else None
+    if startup is None or found is None:
+        return ""
+    from gate.startup.breakdown import breakdown_from_dict
+
+    try:
+        b = breakdown_from_dict(found)
+    except TypeError:  # keys a later gate added, which these dataclasses do not take
+        return ""
+    if "faults" in startup:
+        b = replace(b, faults=startup["faults"])
+    lines = breakdown_lines(b)
+    return "\n".join(["start-up breakdown:", *lines]) if lines else ""
+
+
+# ---------------------------------------------------------------- untrusted text
+
+# Markdown-active characters, backslash-escaped. `<` and `&` become entities (they also
+# work inside HTML and cannot start a tag or an entity); `[` alone stops links and images;
+# `$` stops GitHub math; `@` gets a word joiner so a name in a PR comment pings nobody.
+_MD_ESCAPES = {
+    "\\": "\\\\",
+    "`": "\\`",
+    "*": "\\*",
+    "_": "\\_",
+    "[": "\\[",
+    "|": "\\|",
+    "~": "\\~",
+    "$": "\\$",
+    "<": "&lt;",
+    "&": "&amp;",
+    "@": "@\u2060",
+}
+_HTML_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
+# Bidirectional overrides and zero-width characters can make text read differently
+# from what it is ("Trojan Source"): shown as escapes instead.
+_INVISIBLE = frozenset(
+    "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+    "\u2060\u2066\u2067\u2068\u2069\ufeff"
+)
+
+
+def visible(ch: str) -> str | None:
+    """An escape for a control or invisible character; None for ordinary text."""
+    if ch in "\t\n\r":
+        return " "
+    code = ord(ch)
+    if code < 0x20 or 0x7F <= code < 0xA0:
+        return f"\\x{code:02x}"
+    if ch in _INVISIBLE:
+        return f"\\u{code:04x}"
+    return None
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def one_line(value: Any, limit: int) -> str:
+    """str(value) on one line (controls shown as escapes), cut to `limit` characters."""
+    text = value if isinstance(value, str) else str(value)
+    out = []
+    for ch in text:
+        esc = visible(ch)
+        out.append(ch if esc is None else esc)
+    return clip(" ".join("".join(out).split()), limit)
+
+
+def md(value: Any, limit: int = MAX_CELL) -> str:
+    """Untrusted text for a Markdown line or table cell: literal when rendered."""
+    return "".join(_MD_ESCAPES.get(ch, ch) for ch in one_line(value, limit))
+
+
+def html(value: Any, limit: int = MAX_CELL) -> str:
+    """Untrusted text inside an HTML element (no Markdown is parsed there)."""
+    return "".join(_HTML_ESCAPES.get(ch, ch) for ch in one_line(value, limit))
+
+
+def code_block(text: str) -> list[str]:
+    """Lines of a fenced block that no content can close early."""
+    longest = run = 0
+    for ch in text:
+        run = run + 1 if ch == "`" else 0
+        longest = max(longest, run)
+    fence = "`" * max(3, longest + 1)
+    return [f"{fence}text", *text.split("\n"), fence]
+
+
+def table(header: Sequence[str], rows: list[list[str]], more: str) -> list[str]:
+    """A Markdown pipe table capped at MAX_ROWS rows (cells must be escaped already)."""
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in rows[:MAX_ROWS]]
+    if len(rows) > MAX_ROWS:
+        lines += ["", f"… {len(rows) - MAX_ROWS} more {more}"]
+    return lines
