@@ -41,7 +41,7 @@ from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any
 
-from gate.report.markup import breakdown_text, is_number
+from gate.report.markup import TAILS_SHOWN, breakdown_text, is_number, output_tail
 
 _REPLACEMENT = "\ufffd"
 _TAIL_KEYS = ("stdout_tail", "stderr_tail")
@@ -294,8 +294,6 @@ def _failed_runs(startup: Mapping[str, Any]) -> list[str]:
     Bounded however many failed: the first MAX_FAILED_RUNS errors, and the last lines of
     the output of the first TAILS_SHOWN starts (each distinct output once).
     """
-    from gate.report.text import TAILS_SHOWN, output_tail
-
     runs = startup.get("runs") or []
     failed = [(n, r) for n, r in enumerate(runs, 1) if not r.get("ok")]
     if not failed:

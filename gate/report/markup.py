@@ -3,7 +3,8 @@
 - sizes as a policy wrote them (`size_unit`, `size_as_written`) and by how much a
   measurement is over its limit (`over_by`): the judge's messages, the Markdown table and
   the text log all say "by 123.46 KB (+1.5%)" for the same check;
-- the start-up breakdown as lines for a person (`breakdown_lines`, `breakdown_text`);
+- the start-up breakdown as lines for a person (`breakdown_lines`, `breakdown_text`) and
+  the output failed starts left (`output_tail`, `failed_output`);
 - untrusted text made literal for Markdown (`md`) or inside HTML (`html`), Markdown tables
   (`table`) and fenced blocks (`code_block`).
 
@@ -13,7 +14,7 @@ terminal's escapes are gate/report/escape.py's. Nothing here measures or judges.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeGuard
 
@@ -169,6 +170,39 @@ def breakdown_text(startup: Mapping[str, Any] | None) -> str:
         b = replace(b, faults=startup["faults"])
     lines = breakdown_lines(b)
     return "\n".join(["start-up breakdown:", *lines]) if lines else ""
+
+
+# ---------------------------------------------------------------- failed starts' output
+
+TAIL_LINES = 10  # output lines shown per stream of a failed start
+TAIL_CHARS = 2048  # and at most this much of its end
+TAILS_SHOWN = 3  # failed starts whose output is shown (each distinct output once)
+
+
+def output_tail(text: str, lines: int = TAIL_LINES, limit: int = TAIL_CHARS) -> list[str]:
+    """The last lines of a program's output, as it wrote them (each format makes them
+    safe its own way); [] when it printed nothing but blanks."""
+    end = text[-limit:].replace("\r\n", "\n").replace("\r", "\n").rstrip()
+    return end.split("\n")[-lines:] if end.strip() else []
+
+
+def failed_output(runs: Iterable[tuple[int, str, str]], most: int = TAILS_SHOWN) -> list[str]:
+    """`stderr of run N, last lines:` and `  | line` rows for failed starts given as
+    (number, stdout, stderr): each distinct output once, from at most `most` starts."""
+    lines: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for number, stdout, stderr in runs:
+        if len(seen) == most:
+            break
+        if (stdout, stderr) in seen or not (stdout.strip() or stderr.strip()):
+            continue
+        seen.add((stdout, stderr))
+        for name, text in (("stderr", stderr), ("stdout", stdout)):
+            tail = output_tail(text)
+            if tail:
+                lines.append(f"{name} of run {number}, last lines:")
+                lines += [f"  | {row}" for row in tail]
+    return lines
 
 
 # ---------------------------------------------------------------- untrusted text

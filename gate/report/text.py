@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from gate.elf.facts import BinaryFacts
 from gate.report.escape import printable
+from gate.report.markup import failed_output
 from gate.startup.stats import QUANTILES
 from gate.units import format_size
 
@@ -86,36 +87,7 @@ def render_facts(f: BinaryFacts) -> str:
     return "\n".join(lines)
 
 
-TAIL_LINES = 10  # output lines shown per stream of a failed start
-TAIL_CHARS = 2048  # and at most this much of its end
-TAILS_SHOWN = 3  # failed starts whose output is shown (each distinct output once)
 _CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def output_tail(text: str, lines: int = TAIL_LINES, limit: int = TAIL_CHARS) -> list[str]:
-    """The last lines of a program's output, as it wrote them (each format makes them
-    safe its own way); [] when it printed nothing but blanks."""
-    end = text[-limit:].replace("\r\n", "\n").replace("\r", "\n").rstrip()
-    return end.split("\n")[-lines:] if end.strip() else []
-
-
-def failed_output(runs: Iterable[tuple[int, str, str]], most: int = TAILS_SHOWN) -> list[str]:
-    """`stderr of run N, last lines:` and `  | line` rows for failed starts given as
-    (number, stdout, stderr): each distinct output once, from at most `most` starts."""
-    lines: list[str] = []
-    seen: set[tuple[str, str]] = set()
-    for number, stdout, stderr in runs:
-        if len(seen) == most:
-            break
-        if (stdout, stderr) in seen or not (stdout.strip() or stderr.strip()):
-            continue
-        seen.add((stdout, stderr))
-        for name, text in (("stderr", stderr), ("stdout", stdout)):
-            tail = output_tail(text)
-            if tail:
-                lines.append(f"{name} of run {number}, last lines:")
-                lines += [f"  | {row}" for row in tail]
-    return lines
 
 
 def _printable(text: str) -> str:
