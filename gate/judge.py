@@ -79,8 +79,9 @@ def _skip(rule: Rule, why: str, check_id: str | None = None) -> CheckResult:
 
 
 def _over(measured: float, limit: float, unit: str) -> str:
-    """The over-by every report shows (markup.over_by), as "by 123.46 KB (+1.5%)"."""
-    return "by " + over_by(measured, limit, unit).removeprefix("+")
+    """The over-by every report shows (markup.over_by), with the exact bytes as every
+    size in a message has them: "by 123.46 KB (123,456 bytes, +1.5%)"."""
+    return "by " + over_by(measured, limit, unit, exact=True).removeprefix("+")
 
 
 def _max_bytes(

@@ -149,7 +149,7 @@ def test_percentiles_warn_severity_and_failed_runs(tmp_path: Path, fixtures) -> 
     assert r["startup.p99"].status == "pass"
     assert r["startup.max_rss"].status == "fail"
     assert r["startup.max_rss"].message == (
-        "max RSS 5.00 MiB (5,242,880 bytes) > 4 MiB by 1.00 MiB (+25.0%)"
+        "max RSS 5.00 MiB (5,242,880 bytes) > 4 MiB by 1.00 MiB (1,048,576 bytes, +25.0%)"
     )
     failing = Context(
         facts_of(fixtures, "rt-noop"),

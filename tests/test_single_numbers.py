@@ -114,7 +114,10 @@ def test_max_rss_is_one_number_everywhere(tmp_path: Path) -> None:
     ctx = Context(doc["binaries"][0]["facts"], startup, None)
     (rss,) = [c for c in judge(rules, ctx) if c.id == "startup.max_rss"]
     assert rss.measured == want
-    assert rss.message == "max RSS 12.00 MiB (12,582,912 bytes) > 10 MiB by 2.00 MiB (+20.0%)"
+    assert (
+        rss.message
+        == "max RSS 12.00 MiB (12,582,912 bytes) > 10 MiB by 2.00 MiB (2,097,152 bytes, +20.0%)"
+    )
 
 
 def test_an_old_document_gets_the_same_numbers() -> None:
@@ -158,7 +161,8 @@ def test_fault_medians_are_one_number_everywhere() -> None:
 
 def test_over_by_reads_the_same_in_the_judge_and_the_markdown(tmp_path: Path) -> None:
     """Limit "8000 KB", 8,123,456 bytes: the judge once said "by 123,456 bytes", the
-    Markdown "+0.12 MB"; both now say 123.46 KB, in the limit's (decimal) unit family."""
+    Markdown "+0.12 MB"; both now say 123.46 KB, in the limit's (decimal) unit family
+    (the judge with the exact bytes, as its messages give every size)."""
     policy = tmp_path / "p.toml"
     policy.write_text('[size]\nmax_file = "8000 KB"\n')
     rules = load_policy(str(policy)).for_binary("svc")
@@ -168,7 +172,7 @@ def test_over_by_reads_the_same_in_the_judge_and_the_markdown(tmp_path: Path) ->
         c for c in judge(rules, Context(entry["facts"], None, None)) if c.id == "size.max_file"
     ]
     assert size.message.startswith(
-        "file size 8123.46 KB (8,123,456 bytes) > 8000 KB by 123.46 KB (+1.5%)"
+        "file size 8123.46 KB (8,123,456 bytes) > 8000 KB by 123.46 KB (123,456 bytes, +1.5%)"
     )
     assert over_by(size.measured, size.limit, size.unit) == "+123.46 KB (+1.5%)"
     assert "| 8.12 MB | 8.00 MB | +123.46 KB (+1.5%) |" in render_markdown(doc)
@@ -182,6 +186,10 @@ def test_over_by_in_each_unit() -> None:
     assert over_by(7.5, 5.0, "%") == "+2.5 pp"
     assert over_by(2, 0, None) == "+2"
     assert over_by(None, 1, "bytes") == "—"
+    assert (
+        over_by(1_216_512, 608_256, "bytes", exact=True) == "+594.00 KiB (608,256 bytes, +100.0%)"
+    )
+    assert over_by(8 * MIB + 100, 8 * MIB, "bytes", exact=True) == "+100 B (+0.0%)"
 
 
 def test_one_list_of_percentiles() -> None:

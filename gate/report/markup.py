@@ -1,8 +1,8 @@
 """Formatting every renderer and the judge share, so a number reads the same everywhere.
 
 - sizes as a policy wrote them (`size_unit`, `size_as_written`) and by how much a
-  measurement is over its limit (`over_by`): the judge's messages, the Markdown table and
-  the text log all say "by 123.46 KB (+1.5%)" for the same check;
+  measurement is over its limit (`over_by`): the judge's message ("by 123.46 KB (+1.5%)")
+  and the Markdown table ("+123.46 KB (+1.5%)") say the same for the same check;
 - the start-up breakdown as lines for a person (`breakdown_lines`, `breakdown_text`) and
   the output failed starts left (`output_tail`, `failed_output`);
 - untrusted text made literal for Markdown (`md`) or inside HTML (`html`), Markdown tables
@@ -87,15 +87,16 @@ def number(value: float, unit: str | None, in_unit: str | None = None) -> str:
     return f"{value:g}"
 
 
-def _size_difference(diff: int, limit: Any) -> str:
-    """|diff| bytes in the limit's unit family, scaled to the difference itself."""
+def _size_difference(diff: int, limit: Any) -> tuple[str, bool]:
+    """|diff| bytes in the limit's unit family, scaled to the difference itself; and
+    whether that rounded it (a unit larger than a byte)."""
     family = _DECIMAL_UNITS if size_unit(limit) in ("GB", "MB", "KB") else _BINARY_UNITS
     n = abs(diff)
     unit = next((name for name, factor in family if n >= factor), None)
-    return format_size(n, unit) if unit else f"{n:,} B"
+    return (format_size(n, unit), True) if unit else (f"{n:,} B", False)
 
 
-def over_by(measured: Any, limit: Any, unit: str | None) -> str:
+def over_by(measured: Any, limit: Any, unit: str | None, *, exact: bool = False) -> str:
     """measured - limit, signed, then relative to the limit: "+123.46 KB (+1.5%)",
     "+9.5 ms (+9.5%)", "-3"; "—" when either is not a number.
 
@@ -103,23 +104,29 @@ def over_by(measured: Any, limit: Any, unit: str | None) -> str:
     is a whole number of one of those (`size_unit`: 8,000,000 bytes, whether the policy
     wrote "8 MB" or "8000 KB"), else binary (KiB, MiB, GiB); within the family the unit
     fits the difference, not the limit, so a small overrun does not read as "+0.12 MB".
-    A percentage limit is over by percentage points ("+2.0 pp"): a percent of a
-    percent would only confuse. The judge's messages and every report use this.
+    `exact` adds the bytes where the unit rounded them ("+123.46 KB (123,456 bytes,
+    +1.5%)"), as the judge's messages give every size. A percentage limit is over by
+    percentage points ("+2.0 pp"): a percent of a percent would only confuse. The
+    judge's messages and every report use this.
     """
     if not (is_number(measured) and is_number(limit)):
         return "—"
     diff = measured - limit
     if unit == "%":
         return f"{diff:+.1f} pp"
+    bytes_ = ""
     if unit == "bytes":
-        absolute = ("-" if diff < 0 else "") + _size_difference(int(diff), limit)
+        shown, rounded = _size_difference(int(diff), limit)
+        absolute = ("-" if diff < 0 else "") + shown
+        if exact and rounded:
+            bytes_ = f"{int(abs(diff)):,} bytes, "
     else:
         absolute = number(diff, unit)
     if not absolute.startswith("-") and diff > 0:
         absolute = "+" + absolute
     if limit:
-        return f"{absolute} ({diff / abs(limit) * 100:+.1f}%)"
-    return absolute
+        return f"{absolute} ({bytes_}{diff / abs(limit) * 100:+.1f}%)"
+    return f"{absolute} ({bytes_.removesuffix(', ')})" if bytes_ else absolute
 
 
 # ---------------------------------------------------------------- the start-up breakdown
