@@ -52,51 +52,57 @@ def step_seconds(result: ActRun, step: tuple[str, ...]) -> float:
     raise BenchError(f"step {step} not in act's log")
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeat", type=int, default=5, help="jobs per zipapp/release scenario")
-    ap.add_argument("--venv-repeat", type=int, default=2, help="jobs for the venv fallback")
-    args = ap.parse_args()
-    act = need_tool("act")
+Row = tuple[float, float, float]  # one job: job s, action s, gate s
 
-    with tempfile.TemporaryDirectory(prefix="bench-action-") as tmp_s, FakeForge() as forge:
-        tmp = Path(tmp_s)
-        dist = tmp / "dist"
-        run([sys.executable, str(ROOT / "scripts" / "build-zipapp"), "--out-dir", str(dist)])
-        (pyz,) = dist.glob("gate-*.pyz")
-        sha = (dist / f"{pyz.name}.sha256").read_text().split()[0]
-        version = pyz.stem.removeprefix("gate-")
-        forge.files[f"releases/v{version}/{pyz.name}"] = pyz.read_bytes()
 
-        repo = tmp / "repo"
-        (repo / "bin").mkdir(parents=True)
-        build_service(repo / "bin" / "svc")
-        copy_action(repo / "gate-action")
-        copy_action(repo / "gate-release", f"{sha}  {pyz.name}")
-        inputs = {"binaries": "bin/svc", "runs": "2"}
-        write_workflow(repo, "zipapp", {**inputs, "gate-zipapp": str(pyz)})
-        write_workflow(repo, "release", inputs, action="gate-release")
-        write_workflow(repo, "venv", inputs)
-        git_commit(repo)
+def publish_zipapp(tmp: Path, forge: FakeForge) -> tuple[Path, str]:
+    """Build the zipapp and serve it as the release asset; (zipapp, its sha256)."""
+    dist = tmp / "dist"
+    run([sys.executable, str(ROOT / "scripts" / "build-zipapp"), "--out-dir", str(dist)])
+    (pyz,) = dist.glob("gate-*.pyz")
+    sha = (dist / f"{pyz.name}.sha256").read_text().split()[0]
+    version = pyz.stem.removeprefix("gate-")
+    forge.files[f"releases/v{version}/{pyz.name}"] = pyz.read_bytes()
+    return pyz, sha
 
-        env = {"GATE_RELEASE_URL": forge.url + "/plain/releases"}
-        rows: dict[str, list[tuple[float, float, float]]] = {}
-        for name, repeat in (("zipapp", args.repeat), ("release", args.repeat),
-                             ("venv", args.venv_repeat)):  # fmt: skip
-            for i in range(repeat):
-                cache = tmp / f"act-{name}-{i}"
-                result = run_act(act, repo, f".github/workflows/{name}.yml", cache, env=env)
-                if result.returncode != 0:
-                    raise BenchError(
-                        f"{name}: act exited {result.returncode}\n{result.text[-3000:]}"
-                    )
-                how = result.outputs(("gate", "setup")).get("how")
-                if how != name:
-                    raise BenchError(f"{name}: the action went the {how!r} way")
-                action = step_seconds(result, ("gate",))
-                gate = step_seconds(result, ("gate", "check"))
-                rows.setdefault(name, []).append((result.seconds, action, gate))
 
+def sample_repo(tmp: Path, pyz: Path, sha: str) -> Path:
+    """The sample repository: a Go service and one workflow per way of getting gate."""
+    repo = tmp / "repo"
+    (repo / "bin").mkdir(parents=True)
+    build_service(repo / "bin" / "svc")
+    copy_action(repo / "gate-action")
+    copy_action(repo / "gate-release", f"{sha}  {pyz.name}")
+    inputs = {"binaries": "bin/svc", "runs": "2"}
+    write_workflow(repo, "zipapp", {**inputs, "gate-zipapp": str(pyz)})
+    write_workflow(repo, "release", inputs, action="gate-release")
+    write_workflow(repo, "venv", inputs)
+    git_commit(repo)
+    return repo
+
+
+def run_jobs(
+    act: str, repo: Path, tmp: Path, env: dict[str, str], repeats: dict[str, int]
+) -> dict[str, list[Row]]:
+    """Each workflow `repeats[name]` times under act; checks the action went that way."""
+    rows: dict[str, list[Row]] = {}
+    for name, repeat in repeats.items():
+        for i in range(repeat):
+            cache = tmp / f"act-{name}-{i}"
+            result = run_act(act, repo, f".github/workflows/{name}.yml", cache, env=env)
+            if result.returncode != 0:
+                raise BenchError(f"{name}: act exited {result.returncode}\n{result.text[-3000:]}")
+            how = result.outputs(("gate", "setup")).get("how")
+            if how != name:
+                raise BenchError(f"{name}: the action went the {how!r} way")
+            action = step_seconds(result, ("gate",))
+            gate = step_seconds(result, ("gate", "check"))
+            rows.setdefault(name, []).append((result.seconds, action, gate))
+    return rows
+
+
+def print_report(rows: dict[str, list[Row]]) -> bool:
+    """Medians per way, then the target for the two zipapp ways; True when both hold."""
     print(f"{'way':8} {'jobs':>4} {'job s':>6} {'action s':>8} {'gate s':>6} {'overhead s':>10} "
           f"{'job-gate s':>10}   (medians)")  # fmt: skip
     overhead: dict[str, float] = {}
@@ -116,7 +122,23 @@ def main() -> int:
               f"{overhead['venv'] / max(overhead[name], 1e-3):.1f}x less; job - gate "
               f"{job_overhead[name]:.2f} s vs {job_overhead['venv']:.2f} s "
               f"({job_overhead['venv'] / max(job_overhead[name], 1e-3):.1f}x)")  # fmt: skip
-    return 0 if ok else 1
+    return ok
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeat", type=int, default=5, help="jobs per zipapp/release scenario")
+    ap.add_argument("--venv-repeat", type=int, default=2, help="jobs for the venv fallback")
+    args = ap.parse_args()
+    act = need_tool("act")
+    repeats = {"zipapp": args.repeat, "release": args.repeat, "venv": args.venv_repeat}
+    with tempfile.TemporaryDirectory(prefix="bench-action-") as tmp_s, FakeForge() as forge:
+        tmp = Path(tmp_s)
+        pyz, sha = publish_zipapp(tmp, forge)
+        repo = sample_repo(tmp, pyz, sha)
+        env = {"GATE_RELEASE_URL": forge.url + "/plain/releases"}
+        rows = run_jobs(act, repo, tmp, env, repeats)
+    return 0 if print_report(rows) else 1
 
 
 if __name__ == "__main__":

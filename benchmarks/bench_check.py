@@ -185,47 +185,50 @@ def measure(cmds: list[Command], reps: int) -> tuple[dict[str, list[float]], lis
 # --------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Build or reuse the hello, time the commands interleaved, print the targets."""
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reps", type=int, default=REPS, help=f"timed rounds ({REPS})")
     ap.add_argument("--rebuild", action="store_true", help="ignore the cached hello")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
-    started = time.perf_counter()
-    print(f"load average (1 min) {benchlib.load()} on {os.cpu_count()} CPUs")
-    try:
-        hello = ensure_hello(args.rebuild)
-        gate = sb.gate_command()
-        print(f"gate command: {shlex.join(gate)}")
-        benchlib.cache_root().mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".tmp-check-", dir=benchlib.cache_root()) as tmp:
-            cmds = commands(gate, hello, Path(tmp))
-            print(
-                f"\nwhole-process wall time: {args.reps} rounds of "
-                f"{' '.join(c.label for c in cmds)} after {WARMUP_REPS} warm-up rounds "
-                f"(hello: {hello.stat().st_size:,} bytes, cold starts)"
-            )
-            times, p50s = measure(cmds, args.reps)
-    except BenchError as exc:
-        print(f"ERROR: {exc}", file=sys.stderr)
-        return 1
 
-    med = {label: statistics.median(ts) for label, ts in times.items()}
+def run_rounds(
+    args: argparse.Namespace,
+) -> tuple[list[Command], dict[str, list[float]], list[float]]:
+    """Build or reuse the hello, then time the commands round-robin (raises BenchError)."""
+    hello = ensure_hello(args.rebuild)
+    gate = sb.gate_command()
+    print(f"gate command: {shlex.join(gate)}")
+    benchlib.cache_root().mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".tmp-check-", dir=benchlib.cache_root()) as tmp:
+        cmds = commands(gate, hello, Path(tmp))
+        print(
+            f"\nwhole-process wall time: {args.reps} rounds of "
+            f"{' '.join(c.label for c in cmds)} after {WARMUP_REPS} warm-up rounds "
+            f"(hello: {hello.stat().st_size:,} bytes, cold starts)"
+        )
+        times, p50s = measure(cmds, args.reps)
+    return cmds, times, p50s
+
+
+def print_times(cmds: list[Command], times: dict[str, list[float]], p50s: list[float]) -> None:
+    """Median, min and max of each command, and hello's own p50 from A's results."""
     width = max(len(c.what) for c in cmds)
     print(f"   {'':<2} {'command':<{width}} {'median':>8} {'min':>8} {'max':>8}")
     for cmd in cmds:
         ts = times[cmd.label]
         print(
-            f"   {cmd.label:<2} {cmd.what:<{width}} {med[cmd.label]:8.1f} {min(ts):8.1f}"
+            f"   {cmd.label:<2} {cmd.what:<{width}} {statistics.median(ts):8.1f} {min(ts):8.1f}"
             f" {max(ts):8.1f}"
         )
-    p50 = statistics.median(p50s)
     print(
-        f"   (ms)  hello's own cold-start p50 in A's r.json: median {p50:.3f} ms "
-        f"(range {min(p50s):.3f}-{max(p50s):.3f})"
+        f"   (ms)  hello's own cold-start p50 in A's r.json: median "
+        f"{statistics.median(p50s):.3f} ms (range {min(p50s):.3f}-{max(p50s):.3f})"
     )
 
+
+def print_targets(med: dict[str, float], p50: float) -> None:
+    """The overhead formula, then both targets (informational)."""
     # A = interpreter + CLI imports + inspect + starts + judge + reports,
     # B = interpreter + CLI imports + starts,
     # C = interpreter + CLI imports + inspect, D = interpreter + CLI imports.
@@ -238,7 +241,6 @@ def main(argv: list[str] | None = None) -> int:
         f"\n   = {med['A']:.1f} - {med['B']:.1f} - ({med['C']:.1f} - {med['D']:.1f})"
         f" = {overhead:.1f} ms"
     )
-
     budget = RUNS * p50 + TARGET_SLACK_MS
     print("\ntargets (informational):")
     print(
@@ -248,6 +250,22 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"  {'overhead':<16} {'A-B-(C-D)':<9} {overhead:7.1f} ms  < {TARGET_OVERHEAD_MS:.0f} ms"
         f"{'':>21}{benchlib.verdict(overhead < TARGET_OVERHEAD_MS)}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build or reuse the hello, time the commands interleaved, print the targets."""
+    args = parse_args(argv)
+    started = time.perf_counter()
+    print(f"load average (1 min) {benchlib.load()} on {os.cpu_count()} CPUs")
+    try:
+        cmds, times, p50s = run_rounds(args)
+    except BenchError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    print_times(cmds, times, p50s)
+    print_targets(
+        {label: statistics.median(ts) for label, ts in times.items()}, statistics.median(p50s)
     )
     print(f"\nload average (1 min) {benchlib.load()}; took {time.perf_counter() - started:.1f} s")
     return 0

@@ -20,12 +20,22 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from benchlib import BenchError, cache_root, hyperfine_timings, need_tool, run, verdict
+from benchlib import (
+    BenchError,
+    cache_root,
+    hyperfine_timings,
+    need_tool,
+    preflight,
+    print_timings,
+    run,
+    scratch_dir,
+    time_calls,
+    verdict,
+)
 from benchlib import Timing as Stats
 
 MIB = 1024 * 1024
@@ -356,24 +366,6 @@ def hyperfine(
     return hyperfine_timings(commands, export, runs=runs, warmup=warmup, env=env, cwd=tmp)
 
 
-def preflight(
-    name: str,
-    argv: list[str],
-    env: dict[str, str],
-    cwd: Path,
-    check: Callable[[str], None] | None = None,
-) -> bool:
-    """Run a command once before timing it, so we never benchmark an error path."""
-    try:
-        proc = run(argv, env=env, cwd=cwd)
-        if check:
-            check(proc.stdout)
-    except (BenchError, ValueError) as exc:
-        print(f"NOTE: {name} does not run cleanly, not timed: {exc}")
-        return False
-    return True
-
-
 def time_inner(facts: Any, binary: Path, calls: int, warmup: int) -> list[float]:
     """Per-call wall time (ms) of inspect_binary() in this process."""
     fn = facts.inspect_binary
@@ -384,18 +376,7 @@ def time_inner(facts: Any, binary: Path, calls: int, warmup: int) -> list[float]
     except (TypeError, AttributeError):
         arg = str(binary)  # in case the API takes str only
         fn(arg)
-    for _ in range(warmup):
-        if clear:
-            clear()
-        fn(arg)
-    samples = []
-    for _ in range(calls):
-        if clear:
-            clear()
-        t = time.perf_counter_ns()
-        fn(arg)
-        samples.append((time.perf_counter_ns() - t) / 1e6)
-    return samples
+    return time_calls(lambda: fn(arg), calls, warmup=warmup, before=clear)
 
 
 def import_profile(
@@ -424,18 +405,17 @@ def import_profile(
 
 def print_table(stats: list[Stats]) -> None:
     """Fixed-width table of hyperfine results."""
-    print(f"\n{'command':<34} {'mean ms':>9} {'stdev':>8} {'min':>8} {'median':>8} {'runs':>5}")
-    for s in stats:
-        print(
-            f"{s.name:<34} {s.mean:9.2f} {s.stddev:8.2f} {s.min:8.2f} {s.median:8.2f} {s.runs:5d}"
-        )
+    print_timings(stats, name_width=34, mean_width=9, width=8, decimals=2, runs_width=5)
 
 
 # --------------------------------------------------------------------------
+# the measurements, each adding what it could not measure to `failures`
+
+GATE_INSPECT = "gate inspect --json"
+PEERS = ("readelf -h -l -S -d -W", "checksec --file")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Build or reuse the binary, time everything, print the report."""
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=10, help="hyperfine runs per command (10)")
     ap.add_argument("--warmup", type=int, default=3, help="hyperfine warm-up runs (3)")
@@ -448,17 +428,127 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--rebuild", action="store_true", help="ignore the cached binary")
     ap.add_argument("--binary", type=Path, help="time this ELF instead of the generated one")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
-    failures: list[str] = []
-    try:
-        need_tool("hyperfine")
-        need_tool("checksec")
-        if args.binary:
-            binary = args.binary.resolve()
+
+def prepare_binary(args: argparse.Namespace) -> Path:
+    """The tools are there and the binary to time exists (built or reused); show it."""
+    need_tool("hyperfine")
+    need_tool("checksec")
+    if args.binary:
+        binary = args.binary.resolve()
+    else:
+        binary = ensure_binary(args.rebuild, args.keep, max(1, args.jobs))
+    print_sections(binary)
+    return binary
+
+
+def measure_process(
+    gate: Gate, binary: Path, args: argparse.Namespace, tmp: Path, failures: list[str]
+) -> dict[str, Stats]:
+    """1. Whole process: gate, readelf and checksec in one hyperfine run."""
+    commands: list[tuple[str, list[str]]] = []
+    if gate.argv is not None:
+        gate_cmd = [*gate.argv, "inspect", "--json", str(binary)]
+        if preflight(GATE_INSPECT, gate_cmd, gate.env, tmp, json.loads) is not None:
+            commands.append((GATE_INSPECT, gate_cmd))
         else:
-            binary = ensure_binary(args.rebuild, args.keep, max(1, args.jobs))
-        print_sections(binary)
+            failures.append("gate inspect")
+    else:
+        failures.append("gate not importable")
+    commands.append((PEERS[0], ["readelf", "-h", "-l", "-S", "-d", "-W", str(binary)]))
+    commands.append((PEERS[1], ["checksec", f"--file={binary}"]))
+    try:
+        stats = hyperfine(commands, args.runs, args.warmup, tmp, gate.env)
+    except BenchError as exc:
+        print(f"ERROR: hyperfine failed: {exc}", file=sys.stderr)
+        failures.append("hyperfine (tools)")
+        return {}
+    process = {s.name: s for s in stats}
+    print_table(stats)
+    g = process.get(GATE_INSPECT)
+    if g:
+        for other in PEERS:
+            print(f"ratio gate / {other.split()[0]:<8} {g.mean / process[other].mean:6.2f}x (mean)")
+    return process
+
+
+def measure_inner(gate: Gate, binary: Path, calls: int, failures: list[str]) -> list[float]:
+    """2. inspect_binary() in this process."""
+    if gate.facts is None:
+        failures.append("gate.elf.facts")
+        return []
+    try:
+        inner = time_inner(gate.facts, binary, calls, 3)
+    except Exception as exc:
+        print(f"ERROR: inspect_binary() raised {type(exc).__name__}: {exc}", file=sys.stderr)
+        failures.append("inspect_binary")
+        return []
+    print(
+        f"\ninspect_binary() in-process, {len(inner)} calls after 3 warm-ups: "
+        f"min {min(inner):.2f} ms, median {statistics.median(inner):.2f} ms, "
+        f"max {max(inner):.2f} ms"
+    )
+    return inner
+
+
+def measure_imports(gate: Gate, args: argparse.Namespace, tmp: Path, failures: list[str]) -> None:
+    """3. Interpreter start-up against `import gate.cli`, and where the imports go."""
+    if not gate.cli_importable:
+        failures.append("gate.cli")
+        return
+    bare = ("python -c pass", [sys.executable, "-c", "pass"])
+    cli = ("python -c 'import gate.cli'", [sys.executable, "-c", "import gate.cli"])
+    try:
+        imp = hyperfine([bare, cli], args.runs, args.warmup, tmp, gate.env)
+        print_table(imp)
+        print(
+            f"import gate.cli costs ~{imp[1].mean - imp[0].mean:.2f} ms over bare "
+            "interpreter start-up (mean)"
+        )
+        site_us, gate_us, slowest = import_profile(gate.env, tmp)
+    except BenchError as exc:
+        print(f"ERROR: import timing failed: {exc}", file=sys.stderr)
+        failures.append("import timing")
+        return
+    print(
+        f"\npython -X importtime -c 'import gate.cli': site (start-up) "
+        f"{site_us / 1e3:.1f} ms, gate.cli and its imports {gate_us / 1e3:.1f} ms"
+    )
+    print(f"  {'self us':>8} {'cumul us':>9}  slowest modules after site")
+    for self_us, cum_us, mod in slowest:
+        print(f"  {self_us:8d} {cum_us:9d}  {mod}")
+
+
+def print_targets(inner: list[float], process: dict[str, Stats]) -> None:
+    """4. The targets, for information."""
+    print("\ntargets (informational):")
+    if inner:
+        med = statistics.median(inner)
+        print(
+            f"  inner inspection  median {med:8.2f} ms  < {TARGET_INNER_MS:.0f} ms  "
+            f"{verdict(med < TARGET_INNER_MS)}"
+        )
+    else:
+        print(f"  inner inspection  {'n/a':>15}     < {TARGET_INNER_MS:.0f} ms  not measured")
+    g = process.get(GATE_INSPECT)
+    if g:
+        print(
+            f"  whole process     mean   {g.mean:8.2f} ms  < {TARGET_PROCESS_MS:.0f} ms "
+            f"{verdict(g.mean < TARGET_PROCESS_MS)}"
+        )
+    else:
+        print(f"  whole process     {'n/a':>15}     < {TARGET_PROCESS_MS:.0f} ms not measured")
+
+
+# --------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build or reuse the binary, time everything, print the report."""
+    args = parse_args(argv)
+    try:
+        binary = prepare_binary(args)
     except BenchError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
@@ -466,112 +556,12 @@ def main(argv: list[str] | None = None) -> int:
     gate = find_gate()
     if gate.argv is not None:
         print(f"gate command: {shlex.join(gate.argv)}")
-    tmp = Path(tempfile.mkdtemp(prefix="gate-bench-"))
-    try:
-        # 1. whole process, all tools in one hyperfine run
-        commands: list[tuple[str, list[str]]] = []
-        if gate.argv is not None:
-            gate_cmd = [*gate.argv, "inspect", "--json", str(binary)]
-            if preflight("gate inspect --json", gate_cmd, gate.env, tmp, json.loads):
-                commands.append(("gate inspect --json", gate_cmd))
-            else:
-                failures.append("gate inspect")
-        else:
-            failures.append("gate not importable")
-        commands.append(
-            ("readelf -h -l -S -d -W", ["readelf", "-h", "-l", "-S", "-d", "-W", str(binary)])
-        )
-        commands.append(("checksec --file", ["checksec", f"--file={binary}"]))
-        process: dict[str, Stats] = {}
-        try:
-            process = {
-                s.name: s for s in hyperfine(commands, args.runs, args.warmup, tmp, gate.env)
-            }
-            print_table(list(process.values()))
-            g = process.get("gate inspect --json")
-            if g:
-                for other in ("readelf -h -l -S -d -W", "checksec --file"):
-                    print(
-                        f"ratio gate / {other.split()[0]:<8} {g.mean / process[other].mean:6.2f}x"
-                        " (mean)"
-                    )
-        except BenchError as exc:
-            print(f"ERROR: hyperfine failed: {exc}", file=sys.stderr)
-            failures.append("hyperfine (tools)")
-
-        # 2. in-process inspection
-        inner: list[float] = []
-        if gate.facts is not None:
-            try:
-                inner = time_inner(gate.facts, binary, args.calls, 3)
-                print(
-                    f"\ninspect_binary() in-process, {len(inner)} calls after 3 warm-ups: "
-                    f"min {min(inner):.2f} ms, median {statistics.median(inner):.2f} ms, "
-                    f"max {max(inner):.2f} ms"
-                )
-            except Exception as exc:
-                print(
-                    f"ERROR: inspect_binary() raised {type(exc).__name__}: {exc}", file=sys.stderr
-                )
-                failures.append("inspect_binary")
-        else:
-            failures.append("gate.elf.facts")
-
-        # 3. interpreter start-up and import cost
-        if gate.cli_importable:
-            try:
-                imp = hyperfine(
-                    [
-                        ("python -c pass", [sys.executable, "-c", "pass"]),
-                        ("python -c 'import gate.cli'", [sys.executable, "-c", "import gate.cli"]),
-                    ],
-                    args.runs,
-                    args.warmup,
-                    tmp,
-                    gate.env,
-                )
-                print_table(imp)
-                print(
-                    f"import gate.cli costs ~{imp[1].mean - imp[0].mean:.2f} ms over bare "
-                    "interpreter start-up (mean)"
-                )
-                site_us, gate_us, slowest = import_profile(gate.env, tmp)
-                print(
-                    f"\npython -X importtime -c 'import gate.cli': site (start-up) "
-                    f"{site_us / 1e3:.1f} ms, gate.cli and its imports {gate_us / 1e3:.1f} ms"
-                )
-                print(f"  {'self us':>8} {'cumul us':>9}  slowest modules after site")
-                for self_us, cum_us, mod in slowest:
-                    print(f"  {self_us:8d} {cum_us:9d}  {mod}")
-            except BenchError as exc:
-                print(f"ERROR: import timing failed: {exc}", file=sys.stderr)
-                failures.append("import timing")
-        else:
-            failures.append("gate.cli")
-
-        # 4. targets
-        print("\ntargets (informational):")
-        if inner:
-            med = statistics.median(inner)
-            print(
-                f"  inner inspection  median {med:8.2f} ms  < {TARGET_INNER_MS:.0f} ms  "
-                f"{verdict(med < TARGET_INNER_MS)}"
-            )
-        else:
-            print(f"  inner inspection  {'n/a':>15}     < {TARGET_INNER_MS:.0f} ms  not measured")
-        g = process.get("gate inspect --json")
-        if g:
-            print(
-                f"  whole process     mean   {g.mean:8.2f} ms  < {TARGET_PROCESS_MS:.0f} ms "
-                f"{verdict(g.mean < TARGET_PROCESS_MS)}"
-            )
-        else:
-            print(f"  whole process     {'n/a':>15}     < {TARGET_PROCESS_MS:.0f} ms not measured")
-    finally:
-        if args.keep:
-            print(f"\nkept hyperfine exports in {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    failures: list[str] = []
+    with scratch_dir(args.keep, "hyperfine exports", prefix="gate-bench-") as tmp:
+        process = measure_process(gate, binary, args, tmp, failures)
+        inner = measure_inner(gate, binary, args.calls, failures)
+        measure_imports(gate, args, tmp, failures)
+        print_targets(inner, process)
 
     if failures:
         print(f"\nincomplete: {', '.join(failures)} could not be measured", file=sys.stderr)

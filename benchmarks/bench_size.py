@@ -23,12 +23,24 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import bench_startup as sb  # the Go toolchain lookup and the gate console script
-from benchlib import BenchError, Timing, cache_root, hyperfine_timings, load, need_tool, run
+from benchlib import (
+    BenchError,
+    Timing,
+    cache_root,
+    hyperfine_timings,
+    load,
+    need_tool,
+    preflight,
+    print_timings,
+    run,
+    scratch_dir,
+    time_calls,
+)
 
 MIB = 1024 * 1024
 MODULE = "example.com/big"
@@ -305,26 +317,6 @@ def peer_packages(stdout: str) -> dict[str, int]:
     return out
 
 
-def preflight(name: str, argv: list[str], env: dict[str, str], cwd: Path) -> str | None:
-    """Run a command once before timing it, so an error path is never benchmarked."""
-    try:
-        return run(argv, env=env, cwd=cwd).stdout
-    except BenchError as exc:
-        print(f"NOTE: {name} does not run cleanly, not timed: {exc}")
-        return None
-
-
-def time_inner(fn: Callable[[], object], calls: int) -> list[float]:
-    """Wall time (ms) of `calls` calls after one warm-up, in this process."""
-    fn()
-    samples = []
-    for _ in range(calls):
-        t = time.perf_counter_ns()
-        fn()
-        samples.append((time.perf_counter_ns() - t) / 1e6)
-    return samples
-
-
 def compare_top(gate: Mapping[str, int], peer: Mapping[str, int]) -> bool:
     """Print both top-10 lists; True when every package in either agrees within 1%.
 
@@ -362,11 +354,7 @@ def compare_top(gate: Mapping[str, int], peer: Mapping[str, int]) -> bool:
 
 def print_table(stats: list[Timing]) -> None:
     """Fixed-width table of the hyperfine results."""
-    print(f"\n{'command':<44} {'mean ms':>8} {'stdev':>7} {'min':>7} {'median':>7} {'runs':>4}")
-    for s in stats:
-        print(
-            f"{s.name:<44} {s.mean:8.1f} {s.stddev:7.1f} {s.min:7.1f} {s.median:7.1f} {s.runs:4d}"
-        )
+    print_timings(stats, name_width=44, mean_width=8, width=7, decimals=1, runs_width=4)
 
 
 def noise(a: Timing, b: Timing) -> str:
@@ -383,10 +371,19 @@ def pass_fail(ok: bool) -> str:
 
 
 # --------------------------------------------------------------------------
+# the measurements, each adding what it could not measure to `failures`
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Build or reuse the binary, check agreement, time everything, print the report."""
+class Peers(NamedTuple):
+    """What hyperfine times (name, argv), and whether gate and the peer agree (None: could
+    not be compared)."""
+
+    commands: list[tuple[str, list[str]]]
+    agree: bool | None
+    gsa_missing: bool
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=10, help="hyperfine runs per command (10)")
     ap.add_argument("--warmup", type=int, default=2, help="hyperfine warm-up runs (2)")
@@ -394,17 +391,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep sources and hyperfine JSON")
     ap.add_argument("--rebuild", action="store_true", help="ignore the cached binary")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target FAILs too")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
-    print(f"load average at start: {load()}")
-    try:
-        need_tool("hyperfine")
-        need_tool("gawk")
-        binary, go, env, meta = ensure_binary(args.rebuild, args.keep)
-        gate = sb.gate_command()
-    except BenchError as exc:
-        print(f"ERROR: {exc}", file=sys.stderr)
-        return 1
+
+def print_binary(binary: Path, meta: dict[str, Any], gate: list[str]) -> None:
     build = meta["build_seconds"]
     print(
         f"\nbinary: {binary}\n  {meta['size'] / MIB:.1f} MiB ({meta['size']:,} bytes), "
@@ -415,130 +405,170 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"gate command: {shlex.join(gate)}")
 
+
+def check_agreement(
+    gate: list[str], go: Path, binary: Path, env: dict[str, str], tmp: Path, failures: list[str]
+) -> Peers:
+    """1. Agreement, from one untimed run of each (which also warms the page cache), and
+    the commands that ran cleanly, to be timed."""
+    gate_argv = [*gate, "size", str(binary), "--by", "package", "--json"]
+    peer = peer_argv([str(go), "tool", "nm"], binary)
+    commands: list[tuple[str, list[str]]] = []
+    gate_out = preflight(GATE_NAME, gate_argv, env, tmp)
+    peer_out = preflight(PEER_NAME, peer, env, tmp)
+    agree = None
+    if gate_out is not None and peer_out is not None:
+        try:
+            agree = compare_top(gate_packages(gate_out), peer_packages(peer_out))
+        except (ValueError, KeyError, TypeError) as exc:
+            print(f"ERROR: cannot compare: {exc}", file=sys.stderr)
+    if gate_out is not None:
+        commands.append((GATE_NAME, gate_argv))
+    else:
+        failures.append("gate size")
+    if peer_out is not None:
+        commands.append((PEER_NAME, peer))
+    else:
+        failures.append("nm + awk peer")
+    if agree is None:
+        failures.append("agreement")
+    elif not agree:
+        failures.append("agreement (top packages differ by more than 1%)")
+    commands += other_peers(go, binary, env, tmp, peer_out)
+    return Peers(commands, agree, shutil.which("gsa") is None)
+
+
+def other_peers(
+    go: Path, binary: Path, env: dict[str, str], tmp: Path, peer_out: str | None
+) -> list[tuple[str, list[str]]]:
+    """`go tool nm -size` alone, the nm binary + awk and gsa, where they run."""
+    commands: list[tuple[str, list[str]]] = []
+    nm = [str(go), "tool", "nm", "-size", str(binary)]
+    if preflight(NM_NAME, nm, env, tmp) is not None:
+        commands.append((NM_NAME, nm))
+    # For information: the same pipeline without the go command in front of nm, which
+    # looks the tool up in (or builds it into) GOCACHE on every call.
+    nm_path = preflight("go tool -n nm", [str(go), "tool", "-n", "nm"], env, tmp)
+    if nm_path and nm_path.strip():
+        direct = peer_argv([nm_path.strip()], binary)
+        if preflight(DIRECT_NAME, direct, env, tmp) == peer_out:
+            commands.append((DIRECT_NAME, direct))
+        else:
+            print(f"NOTE: {DIRECT_NAME} does not print what the peer prints, not timed")
+    gsa = shutil.which("gsa")
+    if gsa is None:
+        print(f"NOTE: {GSA_MISSING}")
+    elif preflight(GSA_NAME, [gsa, "-f", "json", str(binary)], env, tmp) is not None:
+        commands.append((GSA_NAME, [gsa, "-f", "json", str(binary)]))
+    return commands
+
+
+def measure_process(
+    commands: list[tuple[str, list[str]]],
+    args: argparse.Namespace,
+    env: dict[str, str],
+    tmp: Path,
+    failures: list[str],
+) -> dict[str, Timing]:
+    """2. Whole process, all in one hyperfine run, and gate's ratio to each."""
+    process: dict[str, Timing] = {}
+    print(
+        f"\nhyperfine -N: {len(commands)} commands, {args.warmup} warm-ups, "
+        f"{args.runs} runs (the peer runs as `sh -c`, its shell included) ...",
+        flush=True,
+    )
+    try:
+        stats = hyperfine_timings(
+            commands, tmp / "hyperfine.json", runs=args.runs, warmup=args.warmup, env=env, cwd=tmp
+        )
+        process = {s.name: s for s in stats}
+        print_table(stats)
+    except BenchError as exc:
+        print(f"ERROR: hyperfine failed: {exc}", file=sys.stderr)
+        failures.append("hyperfine")
+    g = process.get(GATE_NAME)
+    if g:
+        for other in (PEER_NAME, NM_NAME, DIRECT_NAME, GSA_NAME):
+            o = process.get(other)
+            if o:
+                print(
+                    f"ratio gate / {other:<44} {g.mean / o.mean:5.2f}x mean, "
+                    f"{g.min / o.min:5.2f}x min"
+                )
+    return process
+
+
+def measure_inner(binary: Path, calls: int, failures: list[str]) -> None:
+    """3. attribute_binary() in this process, with and without the symbols."""
+    try:
+        attribution = importlib.import_module("gate.elf.attribution")
+        for label, kw in (("", {}), (", want_symbols=False", {"want_symbols": False})):
+            samples = time_calls(
+                lambda kw=kw: attribution.attribute_binary(str(binary), **kw), calls
+            )
+            print(
+                f"\nattribute_binary(BIG{label}) in-process, {len(samples)} calls after "
+                f"1 warm-up: min {min(samples):.1f} ms, median "
+                f"{statistics.median(samples):.1f} ms, max {max(samples):.1f} ms",
+                end="",
+            )
+        print("\n  (want_symbols=False is what `gate size --by package` asks for)")
+    except Exception as exc:  # a half-written package can fail in many ways
+        print(f"ERROR: attribute_binary: {type(exc).__name__}: {exc}", file=sys.stderr)
+        failures.append("attribute_binary")
+
+
+def print_targets(process: dict[str, Timing], peers: Peers) -> bool:
+    """4. Issue 7's targets; True when a timing target was missed."""
+    g, peer_t = process.get(GATE_NAME), process.get(PEER_NAME)
+    rows: list[tuple[str, str, bool | None]] = [
+        (
+            "faster than nm + awk (mean)",
+            f"gate {g.mean:.1f} ms vs peer {peer_t.mean:.1f} ms{noise(g, peer_t)}"
+            if g and peer_t
+            else "",
+            g.mean < peer_t.mean if g and peer_t else None,
+        ),
+        (
+            "whole process under 1 s (mean)",
+            f"gate {g.mean:.1f} ms vs {TARGET_PROCESS_MS:.0f} ms" if g else "",
+            g.mean < TARGET_PROCESS_MS if g else None,
+        ),
+        (f"top {TOP} packages agree within 1%", "gate vs nm + awk", peers.agree),
+    ]
+    print("\ntargets (issue 7):")
+    for what, detail, ok in rows:
+        label = "not measured" if ok is None else pass_fail(ok)
+        print(f"  {label:<4}  {what:<34} {detail}")
+    if peers.gsa_missing:
+        print(f"  ({GSA_MISSING})")
+    return any(ok is False for _, _, ok in rows[:2])
+
+
+# --------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build or reuse the binary, check agreement, time everything, print the report."""
+    args = parse_args(argv)
+    print(f"load average at start: {load()}")
+    try:
+        need_tool("hyperfine")
+        need_tool("gawk")
+        binary, go, env, meta = ensure_binary(args.rebuild, args.keep)
+        gate = sb.gate_command()
+    except BenchError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    print_binary(binary, meta, gate)
+
     failures: list[str] = []
     root = cache_root()
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-size-bench-", dir=root))
-    try:
-        # 1. agreement, from one untimed run of each (which also warms the page cache)
-        gate_argv = [*gate, "size", str(binary), "--by", "package", "--json"]
-        peer = peer_argv([str(go), "tool", "nm"], binary)
-        commands: list[tuple[str, list[str]]] = []
-        gate_out = preflight(GATE_NAME, gate_argv, env, tmp)
-        peer_out = preflight(PEER_NAME, peer, env, tmp)
-        agree = None
-        if gate_out is not None and peer_out is not None:
-            try:
-                agree = compare_top(gate_packages(gate_out), peer_packages(peer_out))
-            except (ValueError, KeyError, TypeError) as exc:
-                print(f"ERROR: cannot compare: {exc}", file=sys.stderr)
-        if gate_out is not None:
-            commands.append((GATE_NAME, gate_argv))
-        else:
-            failures.append("gate size")
-        if peer_out is not None:
-            commands.append((PEER_NAME, peer))
-        else:
-            failures.append("nm + awk peer")
-        if agree is None:
-            failures.append("agreement")
-        elif not agree:
-            failures.append("agreement (top packages differ by more than 1%)")
-        nm = [str(go), "tool", "nm", "-size", str(binary)]
-        if preflight(NM_NAME, nm, env, tmp) is not None:
-            commands.append((NM_NAME, nm))
-        # For information: the same pipeline without the go command in front of nm, which
-        # looks the tool up in (or builds it into) GOCACHE on every call.
-        nm_path = preflight("go tool -n nm", [str(go), "tool", "-n", "nm"], env, tmp)
-        if nm_path and nm_path.strip():
-            direct = peer_argv([nm_path.strip()], binary)
-            if preflight(DIRECT_NAME, direct, env, tmp) == peer_out:
-                commands.append((DIRECT_NAME, direct))
-            else:
-                print(f"NOTE: {DIRECT_NAME} does not print what the peer prints, not timed")
-        gsa = shutil.which("gsa")
-        if gsa is None:
-            print(f"NOTE: {GSA_MISSING}")
-        elif preflight(GSA_NAME, [gsa, "-f", "json", str(binary)], env, tmp) is not None:
-            commands.append((GSA_NAME, [gsa, "-f", "json", str(binary)]))
-
-        # 2. whole process, all in one hyperfine run
-        process: dict[str, Timing] = {}
-        print(
-            f"\nhyperfine -N: {len(commands)} commands, {args.warmup} warm-ups, "
-            f"{args.runs} runs (the peer runs as `sh -c`, its shell included) ...",
-            flush=True,
-        )
-        try:
-            stats = hyperfine_timings(
-                commands,
-                tmp / "hyperfine.json",
-                runs=args.runs,
-                warmup=args.warmup,
-                env=env,
-                cwd=tmp,
-            )
-            process = {s.name: s for s in stats}
-            print_table(stats)
-        except BenchError as exc:
-            print(f"ERROR: hyperfine failed: {exc}", file=sys.stderr)
-            failures.append("hyperfine")
-        g = process.get(GATE_NAME)
-        if g:
-            for other in (PEER_NAME, NM_NAME, DIRECT_NAME, GSA_NAME):
-                o = process.get(other)
-                if o:
-                    print(
-                        f"ratio gate / {other:<44} {g.mean / o.mean:5.2f}x mean, "
-                        f"{g.min / o.min:5.2f}x min"
-                    )
-
-        # 3. in-process
-        try:
-            attribution = importlib.import_module("gate.elf.attribution")
-            for label, kw in (("", {}), (", want_symbols=False", {"want_symbols": False})):
-                samples = time_inner(
-                    lambda kw=kw: attribution.attribute_binary(str(binary), **kw), args.calls
-                )
-                print(
-                    f"\nattribute_binary(BIG{label}) in-process, {len(samples)} calls after "
-                    f"1 warm-up: min {min(samples):.1f} ms, median "
-                    f"{statistics.median(samples):.1f} ms, max {max(samples):.1f} ms",
-                    end="",
-                )
-            print("\n  (want_symbols=False is what `gate size --by package` asks for)")
-        except Exception as exc:  # a half-written package can fail in many ways
-            print(f"ERROR: attribute_binary: {type(exc).__name__}: {exc}", file=sys.stderr)
-            failures.append("attribute_binary")
-
-        # 4. targets
-        peer_t = process.get(PEER_NAME)
-        rows: list[tuple[str, str, bool | None]] = [
-            (
-                "faster than nm + awk (mean)",
-                f"gate {g.mean:.1f} ms vs peer {peer_t.mean:.1f} ms{noise(g, peer_t)}"
-                if g and peer_t
-                else "",
-                g.mean < peer_t.mean if g and peer_t else None,
-            ),
-            (
-                "whole process under 1 s (mean)",
-                f"gate {g.mean:.1f} ms vs {TARGET_PROCESS_MS:.0f} ms" if g else "",
-                g.mean < TARGET_PROCESS_MS if g else None,
-            ),
-            (f"top {TOP} packages agree within 1%", "gate vs nm + awk", agree),
-        ]
-        print("\ntargets (issue 7):")
-        for what, detail, ok in rows:
-            label = "not measured" if ok is None else pass_fail(ok)
-            print(f"  {label:<4}  {what:<34} {detail}")
-        missed = any(ok is False for _, _, ok in rows[:2])
-        if gsa is None:
-            print(f"  ({GSA_MISSING})")
-    finally:
-        if args.keep:
-            print(f"\nkept hyperfine export in {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with scratch_dir(args.keep, "hyperfine export", prefix=".tmp-size-bench-", dir=root) as tmp:
+        peers = check_agreement(gate, go, binary, env, tmp, failures)
+        process = measure_process(peers.commands, args, env, tmp, failures)
+        measure_inner(binary, args.calls, failures)
+        missed = print_targets(process, peers)
     print(f"load average at end: {load()}")
 
     if failures:

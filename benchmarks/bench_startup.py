@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from benchlib import BenchError, cache_root, load, run, verdict
+from benchlib import BenchError, cache_root, load, need_tool, run, scratch_dir, verdict
 
 # Everything that shapes the built programs.  It is hashed (with `gcc --version`
 # and `go version`) into the cache key, so any edit here rebuilds.
@@ -482,38 +482,17 @@ def cold_warm(gate: list[str], progs: Programs, runs: int, failures: list[str]) 
 # --------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Build or reuse the inputs, run the four measurements, print the targets."""
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=300, help="runs per accuracy series (300)")
     ap.add_argument("--ready-runs", type=int, default=100, help="runs per readiness probe (100)")
     ap.add_argument("--cold-runs", type=int, default=100, help="runs for cold and warm (100)")
     ap.add_argument("--rebuild", action="store_true", help="ignore the cached programs")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
-    started = time.perf_counter()
-    print(f"load average (1 min) {load()} on {os.cpu_count()} CPUs")
-    try:
-        if shutil.which("hyperfine") is None:
-            raise BenchError("required tool 'hyperfine' not found on PATH")
-        progs = ensure_programs(args.rebuild)
-        gate = gate_command()
-    except BenchError as exc:
-        print(f"ERROR: {exc}", file=sys.stderr)
-        return 1
-    print(f"gate command: {shlex.join(gate)}")
 
-    failures: list[str] = []
-    cache_root().mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-hyperfine-", dir=cache_root()))
-    try:
-        worst = accuracy(gate, progs, args.runs, tmp, failures)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    times = throughput(gate, progs, failures)
-    p50 = readiness(gate, progs, args.ready_runs, failures)
-    cold_warm(gate, progs, args.cold_runs, failures)
-
+def print_targets(worst: dict[str, float], times: list[float], p50: dict[str, float]) -> None:
+    """The three targets, for information: accuracy, throughput and the http probe's bias."""
     print("\ntargets (informational):")
     for name in ("C no-op", "Go hello"):
         label = f"accuracy {name}"
@@ -540,6 +519,30 @@ def main(argv: list[str] | None = None) -> int:
         )
     else:
         print(f"  {'http bias':<20} {'n/a':>23}  < {TARGET_HTTP_BIAS_MS} ms  not measured")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build or reuse the inputs, run the four measurements, print the targets."""
+    args = parse_args(argv)
+    started = time.perf_counter()
+    print(f"load average (1 min) {load()} on {os.cpu_count()} CPUs")
+    try:
+        need_tool("hyperfine")
+        progs = ensure_programs(args.rebuild)
+        gate = gate_command()
+    except BenchError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    print(f"gate command: {shlex.join(gate)}")
+
+    failures: list[str] = []
+    cache_root().mkdir(parents=True, exist_ok=True)
+    with scratch_dir(False, "", prefix=".tmp-hyperfine-", dir=cache_root()) as tmp:
+        worst = accuracy(gate, progs, args.runs, tmp, failures)
+    times = throughput(gate, progs, failures)
+    p50 = readiness(gate, progs, args.ready_runs, failures)
+    cold_warm(gate, progs, args.cold_runs, failures)
+    print_targets(worst, times, p50)
     print(f"\nload average (1 min) {load()}; took {time.perf_counter() - started:.1f} s")
 
     if failures:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import math
@@ -11,8 +12,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -196,3 +198,84 @@ class CpuHog:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def preflight(
+    name: str,
+    argv: Sequence[str | os.PathLike[str]],
+    env: dict[str, str] | None,
+    cwd: Path,
+    check: Callable[[str], object] | None = None,
+) -> str | None:
+    """Run a command once before timing it, so an error path is never benchmarked.
+
+    Returns its stdout, or None (after a NOTE) when it fails or `check(stdout)` raises
+    ValueError.
+    """
+    try:
+        out = run(argv, env=env, cwd=cwd).stdout
+        if check:
+            check(out)
+    except (BenchError, ValueError) as exc:
+        print(f"NOTE: {name} does not run cleanly, not timed: {exc}")
+        return None
+    return out
+
+
+def time_calls(
+    fn: Callable[[], object],
+    calls: int,
+    *,
+    warmup: int = 1,
+    before: Callable[[], object] | None = None,
+) -> list[float]:
+    """Wall time (ms) of `calls` calls of fn in this process, after `warmup` untimed ones;
+    `before` (e.g. a cache_clear) runs ahead of every call, untimed."""
+    for _ in range(warmup):
+        if before:
+            before()
+        fn()
+    samples = []
+    for _ in range(calls):
+        if before:
+            before()
+        t = time.perf_counter_ns()
+        fn()
+        samples.append((time.perf_counter_ns() - t) / 1e6)
+    return samples
+
+
+def print_timings(
+    stats: Sequence[Timing],
+    *,
+    name_width: int,
+    mean_width: int,
+    width: int,
+    decimals: int,
+    runs_width: int,
+) -> None:
+    """Fixed-width table of hyperfine results: mean, stdev, min, median (ms) and runs."""
+    print(
+        f"\n{'command':<{name_width}} {'mean ms':>{mean_width}} {'stdev':>{width}}"
+        f" {'min':>{width}} {'median':>{width}} {'runs':>{runs_width}}"
+    )
+    d = decimals
+    for s in stats:
+        print(
+            f"{s.name:<{name_width}} {s.mean:{mean_width}.{d}f} {s.stddev:{width}.{d}f}"
+            f" {s.min:{width}.{d}f} {s.median:{width}.{d}f} {s.runs:{runs_width}d}"
+        )
+
+
+@contextlib.contextmanager
+def scratch_dir(keep: bool, what: str, **mkdtemp: Any) -> Iterator[Path]:
+    """A temporary directory (tempfile.mkdtemp's arguments), removed afterwards unless
+    `keep`, in which case the report ends with where it is."""
+    tmp = Path(tempfile.mkdtemp(**mkdtemp))
+    try:
+        yield tmp
+    finally:
+        if keep:
+            print(f"\nkept {what} in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)

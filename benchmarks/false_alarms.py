@@ -358,6 +358,15 @@ def invoke(
     if new_w and old_w:
         inv.peer_ratio = statistics.fmean(new_w) / statistics.fmean(old_w)
         inv.peer_fail = inv.peer_ratio > 1 + limit / 100  # github-action-benchmark: ratio > 1.1
+    inv.problem = "; ".join(behaviour_problems(inv, entry, reg, limit))
+    return inv
+
+
+def behaviour_problems(
+    inv: Invocation, entry: dict[str, Any], reg: dict[str, Any] | None, limit: float
+) -> list[str]:
+    """Where gate did not behave as documented: exit 1 exactly when a check fails, the
+    verdict matching the interval, no "decided" stop that is undecided."""
     problems = []
     if reg is None:
         problems.append("no startup.max_regression check in the results")
@@ -366,8 +375,8 @@ def invoke(
     if bad:
         problems.append("other checks failed: " + ", ".join(bad))
     expected = 1 if inv.status == "fail" or bad else 0
-    if proc.returncode != expected:
-        problems.append(f"exit {proc.returncode}, expected {expected} for status {inv.status}")
+    if inv.exit_code != expected:
+        problems.append(f"exit {inv.exit_code}, expected {expected} for status {inv.status}")
     if inv.ci and reg and inv.status in ("pass", "fail", "warn"):
         lo, hi = inv.ci
         limit_ratio = 1 + limit / 100
@@ -377,8 +386,7 @@ def invoke(
             problems.append(f"CI [{lo:.4f}, {hi:.4f}] means {want}, the check says {got}")
     if inv.stopped == "decided" and inv.status == "warn":
         problems.append("adaptive sampling stopped as decided, yet the check is undecided")
-    inv.problem = "; ".join(problems)
-    return inv
+    return problems
 
 
 # --------------------------------------------------------------------------
@@ -492,7 +500,7 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--aa", type=int, default=100, help="A/A invocations (100)")
     ap.add_argument("--regression", type=int, default=100, help="+15%% invocations (100)")
@@ -522,62 +530,76 @@ def main(argv: list[str] | None = None) -> int:
         "(default: the console script next to this interpreter)",
     )
     ap.add_argument("--strict", action="store_true", help="also exit 1 when a target FAILs")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
-    signal.signal(signal.SIGTERM, _interrupt)
-    started = time.perf_counter()
-    cpus = sorted(os.sched_getaffinity(0))
-    print(f"load average (1 min) {benchlib.load()} on {len(cpus)} CPUs")
-    try:
-        gate = shlex.split(args.gate) if args.gate else sb.gate_command()
-        progs = ensure_programs(gate, args.rebuild)
-    except BenchError as exc:
-        print(f"ERROR: {exc}", file=sys.stderr)
-        return 1
-    meta = progs.meta
+
+class Settings(NamedTuple):
+    """The [startup] settings every invocation is judged with, and the policy file text."""
+
+    values: dict[str, Any]
+    runs: int
+    max_runs: int
+    limit: float  # max_regression, in %
+    policy: str
+
+
+def resolve_settings(args: argparse.Namespace) -> Settings:
+    """The chosen policy's [startup] settings with the command line's overrides; says which."""
+    found, files = policy_settings(args.settings_from)
+    overrides = {"runs": args.runs, "max_runs": args.max_runs, "undecided": args.undecided}
+    if args.limit is not None:
+        overrides["max_regression"] = f"{args.limit:g}%"
+    values = FALLBACK | found | {k: v for k, v in overrides.items() if v is not None}
+    runs, max_runs = int(values["runs"]), int(values["max_runs"])
+    limit = float(str(values["max_regression"]).rstrip("% "))
+    changed = [k for k, v in overrides.items() if v is not None]
+    print(
+        f"settings from {' + '.join(files)}"
+        + (f" (overridden: {', '.join(changed)})" if changed else "")
+        + ": "
+        + ", ".join(f"{k} {values[k]}" for k in FALLBACK)
+        + f"; peer: first {runs} runs, mean(NEW)/mean(OLD) > {1 + limit / 100:g}"
+    )
+    return Settings(values, runs, max_runs, limit, policy_text(values))
+
+
+def print_programs(meta: dict[str, Any]) -> None:
     print(
         f"programs: base {meta['base_iterations']:,} iterations (cold p50 "
         f"{meta['base_p50_ms']:.1f} ms when calibrated), slow {meta['slow_iterations']:,} "
         f"(verified {meta['verify_ratio_hl']:.3f}x), slow-iter {meta['iter_iterations']:,} "
         f"(+{REGRESSION:.0%} iterations)"
     )
-    fingerprint = gate_fingerprint()
-    print(f"gate command: {shlex.join(gate)} (gate sources {fingerprint})")
 
-    counts = {"aa": args.aa, "reg": args.regression, "iter": args.iterations}
-    counts = {m: n for m, n in counts.items() if n > 0}
-    plan = schedule(counts, args.block, not args.no_load)
-    hog = CpuHog(cpus[-1] if len(cpus) > 1 else None)
-    found, files = policy_settings(args.settings_from)
-    overrides = {"runs": args.runs, "max_runs": args.max_runs, "undecided": args.undecided}
-    if args.limit is not None:
-        overrides["max_regression"] = f"{args.limit:g}%"
-    settings = FALLBACK | found | {k: v for k, v in overrides.items() if v is not None}
-    runs, max_runs = int(settings["runs"]), int(settings["max_runs"])
-    limit = float(str(settings["max_regression"]).rstrip("% "))
-    policy = policy_text(settings)
-    changed = [k for k, v in overrides.items() if v is not None]
-    print(
-        f"settings from {' + '.join(files)}"
-        + (f" (overridden: {', '.join(changed)})" if changed else "")
-        + ": "
-        + ", ".join(f"{k} {settings[k]}" for k in FALLBACK)
-        + f"; peer: first {runs} runs, mean(NEW)/mean(OLD) > {1 + limit / 100:g}"
-    )
-    print(
-        f"background load: {hog.what} pinned to CPU {hog.cpu} for every other block of "
-        f"{args.block} invocations per mode"
-        if not args.no_load
-        else "background load: none"
-    )
-    print(f"{len(plan)} invocations: " + ", ".join(f"{MODES[m][0]} {n}" for m, n in counts.items()))
 
+def print_invocation(j: int, total: int, inv: Invocation) -> None:
+    """One line per invocation, as it happens."""
+    ci = f"[{inv.ci[0]:.3f}, {inv.ci[1]:.3f}]" if inv.ci else "[n/a]"
+    hl = f"{inv.ratio_hl:.3f}x" if inv.ratio_hl else "n/a"
+    print(
+        f"[{j:>3}/{total}] {MODES[inv.mode][0]:<16} {'bg' if inv.loaded else '--'}"
+        f" {inv.wall_s:5.1f} s exit {inv.exit_code} {inv.status:<5}"
+        f" {inv.runs_new:>2}+{inv.runs_old:<2} HL {hl} {ci}"
+        f" peer {inv.peer_ratio or float('nan'):.3f}x load1 {inv.load1:.2f}"
+        + (f"  PROBLEM: {inv.problem}" if inv.problem else ""),
+        flush=True,
+    )
+
+
+def run_plan(
+    gate: list[str],
+    progs: Programs,
+    plan: list[tuple[str, int, bool]],
+    hog: CpuHog,
+    settings: Settings,
+) -> tuple[list[Invocation], bool]:
+    """Every planned invocation, the load switched on and off as planned; (records, whether
+    Ctrl-C or SIGTERM cut it short). The load is stopped however it ends."""
     invs: list[Invocation] = []
-    interrupted = False
     benchlib.cache_root().mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-false-alarms-run-", dir=benchlib.cache_root()))
     try:
-        (tmp / "policy.toml").write_text(policy)
+        (tmp / "policy.toml").write_text(settings.policy)
         for j, (mode, k, loaded) in enumerate(plan, 1):
             if loaded and not hog.running:
                 hog.start()
@@ -594,31 +616,22 @@ def main(argv: list[str] | None = None) -> int:
                 tmp / "policy.toml",
                 tmp / "r.json",
                 loaded,
-                runs,
-                limit,
+                settings.runs,
+                settings.limit,
             )
             invs.append(inv)
-            ci = f"[{inv.ci[0]:.3f}, {inv.ci[1]:.3f}]" if inv.ci else "[n/a]"
-            hl = f"{inv.ratio_hl:.3f}x" if inv.ratio_hl else "n/a"
-            print(
-                f"[{j:>3}/{len(plan)}] {MODES[mode][0]:<16} {'bg' if loaded else '--'}"
-                f" {inv.wall_s:5.1f} s exit {inv.exit_code} {inv.status:<5}"
-                f" {inv.runs_new:>2}+{inv.runs_old:<2} HL {hl} {ci}"
-                f" peer {inv.peer_ratio or float('nan'):.3f}x load1 {inv.load1:.2f}"
-                + (f"  PROBLEM: {inv.problem}" if inv.problem else ""),
-                flush=True,
-            )
+            print_invocation(j, len(plan), inv)
     except KeyboardInterrupt:
-        interrupted = True
         print("\ninterrupted: the results so far", file=sys.stderr)
+        return invs, True
     finally:
         hog.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    elapsed = time.perf_counter() - started
+    return invs, False
 
-    modes = list(counts)
-    table(invs, modes)
-    details(invs, modes, sb_checkpoints(runs, max_runs))
+
+def print_conditions(invs: Sequence[Invocation], hog: CpuHog, fingerprint: str) -> None:
+    """What the load was, which A/B method gate used, whether gate changed meanwhile."""
     if hog.wall_seconds:
         print(
             f"\nbackground load ran {hog.wall_seconds:.0f} s and used {hog.cpu_seconds:.0f} CPU s"
@@ -630,19 +643,21 @@ def main(argv: list[str] | None = None) -> int:
             f"load average (1 min) at the invocations: min {min(loads):.2f}, median "
             f"{statistics.median(loads):.2f}, max {max(loads):.2f}; now {benchlib.load()}"
         )
-    problems = [i for i in invs if i.problem]
     methods = {i.method for i in invs if i.method}
     for method in sorted(methods):
         print(f"gate's A/B method: {method} ({sum(i.method == method for i in invs)} invocations)")
-    changed = gate_fingerprint() != fingerprint
-    if changed:
+    if gate_fingerprint() != fingerprint:
         print(
             f"WARNING: gate's sources changed during the run ({fingerprint} -> now "
             f"{gate_fingerprint()}): the invocations may mix two versions"
         )
-    for i in problems:
-        print(f"PROBLEM {MODES[i.mode][0]} #{i.index}: {i.problem}")
+    for i in invs:
+        if i.problem:
+            print(f"PROBLEM {MODES[i.mode][0]} #{i.index}: {i.problem}")
 
+
+def print_targets(invs: Sequence[Invocation]) -> list[bool]:
+    """The two targets (A/A false fails, +15% detection), PASS or FAIL each."""
     print("\ntargets:")
     results: list[bool] = []
     aa = [i for i in invs if i.mode == "aa"]
@@ -665,33 +680,78 @@ def main(argv: list[str] | None = None) -> int:
             f"{TARGET_DETECTION:.0%}  {verdict(ok).replace('MISS', 'FAIL')}"
             f"  (Wilson lower bound {wilson(hits, len(reg))[0]:.1%})"
         )
-    print(f"\ntook {elapsed:.0f} s ({elapsed / max(len(invs), 1):.1f} s per invocation overall)")
+    return results
 
+
+def save_records(
+    args: argparse.Namespace,
+    meta: dict[str, Any],
+    settings: Settings,
+    elapsed: float,
+    fingerprint: str,
+    hog: CpuHog,
+    invs: Sequence[Invocation],
+) -> None:
+    """--save: every record, start times included, as JSON."""
+    doc = {
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "programs": meta,
+        "policy": settings.policy,
+        "elapsed_s": elapsed,
+        "gate_sources": [fingerprint, gate_fingerprint()],
+        "hog": {
+            "what": hog.what,
+            "cpu": hog.cpu,
+            "cpu_s": hog.cpu_seconds,
+            "wall_s": hog.wall_seconds,
+        },
+        "invocations": [asdict(i) for i in invs],
+    }
+    args.save.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"records written to {args.save}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    started = time.perf_counter()
+    cpus = sorted(os.sched_getaffinity(0))
+    print(f"load average (1 min) {benchlib.load()} on {len(cpus)} CPUs")
+    try:
+        gate = shlex.split(args.gate) if args.gate else sb.gate_command()
+        progs = ensure_programs(gate, args.rebuild)
+    except BenchError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    print_programs(progs.meta)
+    fingerprint = gate_fingerprint()
+    print(f"gate command: {shlex.join(gate)} (gate sources {fingerprint})")
+
+    counts = {"aa": args.aa, "reg": args.regression, "iter": args.iterations}
+    counts = {m: n for m, n in counts.items() if n > 0}
+    plan = schedule(counts, args.block, not args.no_load)
+    hog = CpuHog(cpus[-1] if len(cpus) > 1 else None)
+    settings = resolve_settings(args)
+    print(
+        f"background load: {hog.what} pinned to CPU {hog.cpu} for every other block of "
+        f"{args.block} invocations per mode"
+        if not args.no_load
+        else "background load: none"
+    )
+    print(f"{len(plan)} invocations: " + ", ".join(f"{MODES[m][0]} {n}" for m, n in counts.items()))
+
+    invs, interrupted = run_plan(gate, progs, plan, hog, settings)
+    elapsed = time.perf_counter() - started
+    table(invs, list(counts))
+    details(invs, list(counts), sb_checkpoints(settings.runs, settings.max_runs))
+    print_conditions(invs, hog, fingerprint)
+    results = print_targets(invs)
+    print(f"\ntook {elapsed:.0f} s ({elapsed / max(len(invs), 1):.1f} s per invocation overall)")
     if args.save:
-        args.save.write_text(
-            json.dumps(
-                {
-                    "args": {k: str(v) for k, v in vars(args).items()},
-                    "programs": meta,
-                    "policy": policy,
-                    "elapsed_s": elapsed,
-                    "gate_sources": [fingerprint, gate_fingerprint()],
-                    "hog": {
-                        "what": hog.what,
-                        "cpu": hog.cpu,
-                        "cpu_s": hog.cpu_seconds,
-                        "wall_s": hog.wall_seconds,
-                    },
-                    "invocations": [asdict(i) for i in invs],
-                },
-                indent=1,
-            )
-            + "\n"
-        )
-        print(f"records written to {args.save}")
+        save_records(args, progs.meta, settings, elapsed, fingerprint, hog, invs)
     if interrupted:
         return 130
-    if problems or len(invs) < len(plan):
+    if any(i.problem for i in invs) or len(invs) < len(plan):
         return 1
     return 1 if args.strict and not all(results) else 0
 
