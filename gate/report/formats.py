@@ -56,6 +56,18 @@ def _gitlab(doc: dict[str, Any]) -> str:
     return render_gitlab(doc)
 
 
+def _bmf(doc: dict[str, Any]) -> str:
+    from gate.report.bmf import render_bmf
+
+    return render_bmf(doc)
+
+
+def _benchmark_action(doc: dict[str, Any]) -> str:
+    from gate.report.benchmark_action import render_benchmark_action
+
+    return render_benchmark_action(doc)
+
+
 RENDERERS: dict[str, Renderer] = {
     "text": _text,  # the CI log: a verdict per binary, one line per check
     "json": _json,  # gate/results/v1 itself
@@ -64,6 +76,8 @@ RENDERERS: dict[str, Renderer] = {
     "metrics": _metrics,  # OpenMetrics text
     "github": _github,  # workflow commands: annotations
     "gitlab": _gitlab,  # Code Quality JSON
+    "bmf": _bmf,  # Bencher Metric Format JSON: bencher run --adapter json
+    "benchmark-action": _benchmark_action,  # github-action-benchmark customSmallerIsBetter
 }
 FORMATS = tuple(RENDERERS)
 
