@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gate.errors import GateError, UsageError
 from gate.judge import Context, judge, verdict
@@ -21,6 +21,9 @@ from gate.policy import Policy, Rule
 from gate.startup.ready import ReadySpec, parse_ready
 from gate.startup.runner import RunConfig, StartError, port_problem
 from gate.startup.sampling import Decider
+
+if TYPE_CHECKING:
+    from gate.shard import Shard
 
 _GLOB_CHARS = set("*?[")
 
@@ -57,6 +60,7 @@ def run_check(
     base: BaselineOptions,
     report_paths: Sequence[str] = (),
     warn: Callable[[str], None] = lambda message: None,
+    shard: Shard | None = None,
 ) -> dict[str, Any]:
     """The gate for a set of binaries: the gate/results/v1 document.
 
@@ -79,6 +83,10 @@ def run_check(
         load_baseline(base.source, base.optional, warn) if base.source else (None, None)
     )
     paths = expand(patterns)
+    if shard is not None:  # this job's share of a CI matrix (gate/shard.py)
+        from gate.shard import select
+
+        paths = select(paths, shard)
     _refuse_binaries_as_reports(paths, report_paths)
     preflight(paths, policy, opts)  # a start-up that cannot work stops everything first
     pairings, base_info = _pairings(paths, doc, base_info, base)
@@ -89,7 +97,15 @@ def run_check(
             if base.binaries and paired is not None and paired.entry is not None:
                 these = dataclasses.replace(opts, against=str(paired.entry["path"]))
             entries.append(check_binary(path, policy, these, paired, RunProgress))
-    return results_document(policy, entries, base_info)
+    where = (shard.index, shard.total) if shard else None
+    return results_document(policy, entries, base_info, where, ci_commit())
+
+
+def ci_commit() -> str | None:
+    """The commit the CI is building (GitHub Actions, GitLab CI), or None."""
+    import os
+
+    return os.environ.get("GITHUB_SHA") or os.environ.get("CI_COMMIT_SHA") or None
 
 
 def _pairings(

@@ -284,23 +284,23 @@ def check(
         ),
     ] = None,
     baseline_name: options.BaselineName = None,
-    junit: Annotated[str | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
-    json_path: Annotated[
+    junit: options.Junit = None,
+    json_path: options.ResultsJson = None,
+    markdown: options.Markdown = None,
+    metrics: options.Metrics = None,
+    shard: Annotated[
         str | None,
-        typer.Option("--json", metavar="PATH", help="Write the results JSON here (- for stdout)."),
-    ] = None,
-    markdown: Annotated[
-        str | None, typer.Option("--markdown", help="Write a Markdown summary here.")
-    ] = None,
-    metrics: Annotated[
-        str | None, typer.Option("--metrics", help="Write OpenMetrics text here.")
+        typer.Option(
+            "--shard",
+            metavar="I/N",
+            help="Judge only share I of N of the binaries (a CI matrix job; gate merge "
+            "combines the N results).",
+        ),
     ] = None,
 ) -> None:
     """Inspect, start, judge against a policy, report. Exit 0 pass, 1 fail, 2 error."""
     from gate.check import BaselineOptions, CheckOptions, run_check
     from gate.policy import load_policy
-    from gate.report.formats import render
-    from gate.report.write import same_stream, write_reports
 
     chosen = load_policy(policy)  # a bad policy stops everything before anything runs
     if ready is not None:
@@ -323,7 +323,20 @@ def check(
     )
     reports = {"junit": junit, "json": json_path, "markdown": markdown, "metrics": metrics}
     outputs = [(path, fmt) for fmt, path in reports.items() if path]
-    doc = run_check(binaries, chosen, opts, base, [path for path, _ in outputs], _warn)
+    share = None
+    if shard is not None:
+        from gate.shard import parse_shard
+
+        share = parse_shard(shard)
+    doc = run_check(binaries, chosen, opts, base, [path for path, _ in outputs], _warn, share)
+    _finish(doc, outputs)
+
+
+def _finish(doc: dict[str, Any], outputs: list[tuple[str, str]]) -> None:
+    """Write the reports, print the text summary and the errors, exit with the verdict."""
+    from gate.report.formats import render
+    from gate.report.write import same_stream, write_reports
+
     write_reports([(path, render(doc, fmt)) for path, fmt in outputs])
     # `--json -` puts a report on stdout: the text summary goes to stderr, not into it.
     to_stdout = any(path == "-" for path, _ in outputs)
@@ -453,6 +466,34 @@ def comment(
         raise UsageError("give --github or --gitlab")
     forge = "github" if github else "gitlab"
     sys.stderr.write(post_comment(results, forge, comment_id, baseline, number, _warn) + "\n")
+
+
+@app.command(short_help="Combine the results of a CI matrix's shards into one.")
+def merge(
+    results: Annotated[
+        list[str], typer.Argument(metavar="RESULTS.json...", help="Each shard's results JSON.")
+    ],
+    shards: Annotated[
+        int | None,
+        typer.Option(
+            "--shards",
+            min=1,
+            help="How many shards ran: a missing one is an entry that could not be judged "
+            "(default: the documents' own count).",
+        ),
+    ] = None,
+    junit: options.Junit = None,
+    json_path: options.ResultsJson = None,
+    markdown: options.Markdown = None,
+    metrics: options.Metrics = None,
+) -> None:
+    """One verdict, one report set from the shards' results (gate check --shard I/N)."""
+    from gate.merge import merge as combine
+    from gate.results import load
+
+    doc = combine([(source, load(source)) for source in results], shards)
+    reports = {"junit": junit, "json": json_path, "markdown": markdown, "metrics": metrics}
+    _finish(doc, [(path, fmt) for fmt, path in reports.items() if path])
 
 
 def _split_argv(argv: list[str]) -> list[str]:

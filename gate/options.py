@@ -59,6 +59,21 @@ BaselineName = Annotated[
 ]
 
 
+# The report files of gate check and gate merge.
+Junit = Annotated[str | None, typer.Option("--junit", metavar="PATH", help="Write JUnit XML here.")]
+ResultsJson = Annotated[
+    str | None,
+    typer.Option("--json", metavar="PATH", help="Write the results JSON here (- for stdout)."),
+]
+Markdown = Annotated[
+    str | None,
+    typer.Option("--markdown", metavar="PATH", help="Write a Markdown summary here."),
+]
+Metrics = Annotated[
+    str | None, typer.Option("--metrics", metavar="PATH", help="Write OpenMetrics text here.")
+]
+
+
 def json_option(document: str) -> Any:
     """--json PATH (- for stdout); where it was a flag, a bare --json still means stdout."""
     return typer.Option(

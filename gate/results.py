@@ -119,9 +119,15 @@ def overall_verdict(entries: Iterable[Mapping[str, Any]]) -> str:
 
 
 def results_document(
-    policy: Policy, entries: list[dict[str, Any]], baseline: Mapping[str, Any] | None = None
+    policy: Policy,
+    entries: list[dict[str, Any]],
+    baseline: Mapping[str, Any] | None = None,
+    shard: tuple[int, int] | None = None,
+    commit: str | None = None,
 ) -> dict[str, Any]:
-    """The gate/results/v1 document; `baseline` says what relative checks compared with."""
+    """The gate/results/v1 document; `baseline` says what relative checks compared with,
+    `shard` ((index, total), --shard) which share of the binaries this is, `commit` the
+    CI's commit (so `gate merge` can tell documents of another commit)."""
     from datetime import UTC, datetime
 
     from gate import __version__
@@ -134,6 +140,9 @@ def results_document(
         "policy": policy.name,
         "policy_sources": list(policy.sources),
         "baseline": dict(baseline) if baseline else None,
+        "commit": commit,
+        "shard": {"index": shard[0], "total": shard[1]} if shard else None,
+        "merged": None,
         "binaries": entries,
     }
 
@@ -959,6 +968,33 @@ _DOCUMENT = _object(
     policy_sources=_opt(_STRINGS, []),
     baseline=_opt(
         _Null(_object("the baseline's record", source=_req(_TEXT), found=_req(_FLAG))), None
+    ),
+    commit=_NO_TEXT,
+    shard=_opt(
+        _Null(_object("the shard (--shard I/N)", index=_req(_COUNT), total=_req(_COUNT))), None
+    ),
+    merged=_opt(
+        _Null(
+            _object(
+                "what gate merge combined",
+                documents=_req(
+                    _List(
+                        _object(
+                            "a merged document",
+                            source=_req(_TEXT),
+                            shard=_NO_TEXT,
+                            gate_version=_NO_TEXT,
+                            policy=_NO_TEXT,
+                            verdict=_NO_TEXT,
+                            binaries=_req(_COUNT),
+                        ),
+                        "a list of merged documents",
+                    )
+                ),
+                expected_shards=_NO_COUNT,
+            )
+        ),
+        None,
     ),
     binaries=_req(_List(_ENTRY, "a list of binaries")),
     verdict=_derived(_OneOf(*VERDICTS), lambda doc: overall_verdict(doc["binaries"])),

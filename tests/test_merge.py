@@ -1,0 +1,147 @@
+"""A CI matrix of `gate check --shard I/N` jobs and one `gate merge` (issue 16, first part).
+
+A small monorepo is laid out from real fixture binaries (Go 1.19 and current Go, stripped
+and not, C builds), judged by the serverless policy so that some services fail. Four
+shards merged must be the unsharded run: the same binaries, verdicts and checks, and the
+same JUnit test cases read back by junitparser. A shard that never reported, a binary in
+two documents, a document from another policy or another commit are each in the verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from junitparser import JUnitXml
+
+from gate.shard import parse_shard, select, shard_of
+
+SERVICES = {  # name -> fixture
+    **{f"svc-go19-{i}": "go1.19-hello-sw" for i in range(4)},
+    **{f"svc-go27-{i}": "go1.27-hello-sw" for i in range(4)},
+    **{f"svc-deps-{i}": "go1.27-deps" for i in range(3)},
+    **{f"svc-c-{i}": "c-pie" for i in range(3)},
+    "svc-static": "c-static",
+    "svc-stripped": "c-stripped",
+}
+POLICY = "serverless"
+
+
+@pytest.fixture(scope="module")
+def monorepo(fixtures: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("monorepo")
+    for name, fixture in SERVICES.items():
+        bin_dir = root / "services" / name / "bin"
+        bin_dir.mkdir(parents=True)
+        (bin_dir / name).write_bytes(fixtures[fixture].path.read_bytes())
+        (bin_dir / name).chmod(0o755)
+    return root
+
+
+def gate(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gate", *args], capture_output=True, text=True, timeout=300,
+        cwd=root, env={**os.environ, "CI": "true", **env},
+    )  # fmt: skip
+
+
+def check(root: Path, out: str, *args: str, **env: str) -> dict[str, Any]:
+    proc = gate(root, "check", "services/*/bin/*", "--no-startup", "--policy", POLICY,
+                "--json", out, "--junit", out + ".xml", *args, **env)  # fmt: skip
+    assert proc.returncode in (0, 1), proc.stderr
+    doc: dict[str, Any] = json.loads((root / out).read_text())
+    return doc
+
+
+def summary(doc: dict[str, Any]) -> list[tuple[str, str, list[tuple[str, str, str]]]]:
+    return sorted(
+        (b["path"], b["verdict"], [(c["id"], c["status"], c["message"]) for c in b["checks"]])
+        for b in doc["binaries"]
+    )
+
+
+def cases(junit: Path) -> list[tuple[str, str, str]]:
+    """(suite, case, outcome) as junitparser reads them."""
+    found = []
+    for suite in JUnitXml.fromfile(str(junit)):
+        for case in suite:
+            outcome = type(case.result[0]).__name__ if case.result else "passed"
+            found.append((suite.name, case.name, outcome))
+    return sorted(found)
+
+
+def test_four_shards_merged_are_the_unsharded_run(monorepo: Path) -> None:
+    whole = check(monorepo, "all.json")
+    assert whole["verdict"] == "fail"  # the unstripped services break the serverless budget
+    shards = [check(monorepo, f"r{i}.json", "--shard", f"{i}/4") for i in range(1, 5)]
+    judged = [b["path"] for doc in shards for b in doc["binaries"]]
+    assert sorted(judged) == sorted(b["path"] for b in whole["binaries"])  # each exactly once
+    assert all(doc["shard"] == {"index": i, "total": 4} for i, doc in enumerate(shards, 1))
+    proc = gate(monorepo, "merge", *(f"r{i}.json" for i in range(1, 5)), "--json", "m.json",
+                "--junit", "m.xml")  # fmt: skip
+    assert proc.returncode == 1, proc.stderr  # the worst verdict: fail
+    merged = json.loads((monorepo / "m.json").read_text())
+    assert merged["verdict"] == whole["verdict"]
+    assert summary(merged) == summary(whole)
+    assert cases(monorepo / "m.xml") == cases(monorepo / "all.json.xml")
+    assert [d["shard"] for d in merged["merged"]["documents"]] == ["1/4", "2/4", "3/4", "4/4"]
+
+
+def test_sharding_is_stable_when_a_binary_is_added() -> None:
+    paths = [f"services/svc-{i}/bin/svc-{i}" for i in range(200)]
+    before = {p: shard_of(p, 8) for p in paths}
+    after = {p: shard_of(p, 8) for p in [*paths, "services/new/bin/new"]}
+    assert all(after[p] == before[p] for p in paths)
+    sizes = [len(select(paths, parse_shard(f"{i}/8"))) for i in range(1, 9)]
+    assert sum(sizes) == 200 and min(sizes) > 10  # every job gets a share
+
+
+@pytest.mark.parametrize("text", ["0/4", "5/4", "4", "a/b", "1/0", "1/5000"])
+def test_a_bad_shard_is_a_usage_error(monorepo: Path, text: str) -> None:
+    proc = gate(monorepo, "check", "services/*/bin/*", "--no-startup", "--shard", text)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"gate: error: --shard {text}"), proc.stderr
+
+
+def test_a_missing_shard_is_named_and_not_judged(monorepo: Path) -> None:
+    for i in (1, 2, 4):
+        check(monorepo, f"r{i}.json", "--shard", f"{i}/4")
+    proc = gate(monorepo, "merge", "r1.json", "r2.json", "r4.json", "--shards", "4",
+                "--json", "m.json")  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    merged = json.loads((monorepo / "m.json").read_text())
+    (missing,) = [b for b in merged["binaries"] if b["verdict"] == "error"]
+    assert missing["path"] == "shard 3/4"
+    assert missing["error"].startswith("no results from shard 3/4: its job failed")
+    assert "shard 3/4: ERROR: no results from shard 3/4" in proc.stdout + proc.stderr
+
+
+def test_a_binary_twice_another_policy_or_commit_is_in_the_verdict(monorepo: Path) -> None:
+    check(monorepo, "a.json", "--shard", "1/2", GITHUB_SHA="1" * 40)
+    check(monorepo, "b.json", "--shard", "2/2", GITHUB_SHA="1" * 40)
+    twice = gate(monorepo, "merge", "a.json", "b.json", "a.json", "--json", "m.json")
+    assert twice.returncode == 1
+    entry = next(b for b in json.loads((monorepo / "m.json").read_text())["binaries"]
+                 if b["path"] == "gate merge")  # fmt: skip
+    (dup,) = entry["checks"]
+    assert dup["id"] == "merge.duplicates" and dup["status"] == "fail"
+    assert dup["message"].startswith("judged twice, kept the first: shard 1/2 in a.json and a.json")
+
+    proc = gate(monorepo, "check", "services/*/bin/*", "--no-startup", "--policy", "default",
+                "--shard", "2/2", "--json", "other.json", GITHUB_SHA="2" * 40)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    mixed = gate(monorepo, "merge", "a.json", "other.json", "--json", "m.json")
+    assert mixed.returncode == 1
+    entry = next(b for b in json.loads((monorepo / "m.json").read_text())["binaries"]
+                 if b["path"] == "gate merge")  # fmt: skip
+    by_id = {c["id"]: c for c in entry["checks"]}
+    assert by_id["merge.policy"]["message"] == (
+        "judged against different policies: serverless (a.json); default (other.json)"
+    )
+    assert by_id["merge.commit"]["status"] == "fail"
+    assert "1111111111111111111111111111111111111111 (a.json)" in by_id["merge.commit"]["message"]
