@@ -127,6 +127,14 @@ def startup(
     ] = None,
     breakdown: options.Breakdown = False,
     json_out: Annotated[str | None, options.json_option("a gate/startup/v1 document")] = None,
+    export_hyperfine: Annotated[
+        str | None,
+        typer.Option(
+            "--export-hyperfine",
+            metavar="PATH",
+            help="Also write the successful runs as hyperfine --export-json does (- for stdout).",
+        ),
+    ] = None,
 ) -> None:
     """Time N cold starts of a program, to exit or until it is ready."""
     if args:  # words after BINARY but before `--`: a forgotten `--`, not program arguments
@@ -157,16 +165,29 @@ def startup(
         from gate.check import explain_measured
 
         why = explain_measured(cfg, result)
+    reports: list[tuple[str, str]] = []
     if json_out is not None:
         from gate.report.json import dumps, startup_document
 
         doc = startup_document(result)
         doc["breakdown"] = why
-        _emit(json_out, dumps(doc))
-    else:
+        reports.append((json_out, dumps(doc)))
+    if export_hyperfine is not None:
+        from gate.report.hyperfine import render_hyperfine
+
+        exported = render_hyperfine(result)  # None: no successful run (the error below)
+        if exported is not None:
+            reports.append((export_hyperfine, exported))
+    if reports:
+        from gate.report.write import write_reports
+
+        write_reports(reports)  # both or neither; one path named twice is an error
+    if json_out is None:
         from gate.report.text import render_startup
 
-        sys.stdout.write(render_startup(result, why))
+        # The export on stdout: the text goes to stderr, not into the JSON.
+        out = sys.stderr if export_hyperfine == "-" else sys.stdout
+        out.write(render_startup(result, why))
     if result.stats is None:
         first = next((r.error for r in result.runs if r.error), "no run succeeded")
         gave_up = " (gave up early)" if len(result.runs) < result.requested else ""

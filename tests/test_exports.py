@@ -27,6 +27,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -39,7 +40,7 @@ RUNS = "10"  # enough for a confidence interval of the median (not yet of p95)
 BMF_METRIC_KEYS = {"value", "lower_value", "upper_value"}  # bmf.json's properties
 ACTION_KEYS = {"name", "unit", "value", "range", "extra"}  # extract.ts BenchmarkResult
 ACTION_TIME_UNITS = ("s", "ms", "us", "ns")  # normalizeValueByUnit.ts TIME_UNITS
-# Keys hyperfine's export gained after the installed version (benchmark_result.rs).
+# Keys hyperfine's export gained after the installed 1.15 (memory_usage_byte: 1.20).
 NEWER_HYPERFINE_KEYS = {"memory_usage_byte"}
 
 
@@ -153,3 +154,123 @@ def test_report_lists_the_export_formats(checked: tuple[Path, dict[str, Any]]) -
     proc = gate("report", str(checked[0]), "--format", "nope")
     assert proc.returncode == 2
     assert "bmf" in proc.stderr and "benchmark-action" in proc.stderr
+
+
+def hyperfine(tmp_path: Path, *commands: str) -> dict[str, Any]:
+    if shutil.which("hyperfine") is None:
+        pytest.skip("hyperfine is not installed")
+    out = tmp_path / "hyperfine.json"
+    argv = ["hyperfine", "-N", "--runs", RUNS, "--warmup", "1", "--export-json", str(out)]
+    subprocess.run([*argv, *commands], check=True, capture_output=True, timeout=120)
+    return json.loads(out.read_text())  # type: ignore[no-any-return]
+
+
+def gate_startup(tmp_path: Path, binary: Path, *args: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the hyperfine export, the gate/startup/v1 document) of one real `gate startup`."""
+    export, native = tmp_path / "gate-hyperfine.json", tmp_path / "startup.json"
+    proc = gate(
+        "startup", str(binary), "--runs", RUNS, f"--json={native}",
+        "--export-hyperfine", str(export), *args,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(export.read_text()), json.loads(native.read_text())
+
+
+def json_type(value: Any) -> str:
+    """The JSON type a reader sees: hyperfine's seconds are floats, exit codes integers."""
+    if isinstance(value, list):
+        return "array of " + ",".join(sorted({json_type(v) for v in value}))
+    return {bool: "bool", int: "int", float: "float", str: "str"}.get(type(value), "null")
+
+
+def test_hyperfine_export_has_hyperfines_own_shape(fixtures: Any, tmp_path: Path) -> None:
+    binary = fixtures["rt-noop"].path
+    real = hyperfine(tmp_path, str(binary))
+    ours, native = gate_startup(tmp_path, binary)
+    assert set(ours) == set(real) == {"results"}
+    (theirs,) = real["results"]
+    (mine,) = ours["results"]
+    assert set(theirs) <= set(mine) <= set(theirs) | NEWER_HYPERFINE_KEYS
+    for key, value in theirs.items():
+        if key == "system" and value == 0:  # hyperfine writes 0.0; a float either way
+            continue
+        assert json_type(mine[key]) == json_type(value), key
+    assert mine["command"] == theirs["command"] == str(binary)
+    # The numbers are gate's own, in seconds, over the successful runs.
+    stats = native["stats"]
+    ok = [r for r in native["runs"] if r["ok"]]
+    assert mine["times"] == [r["wall_ms"] / 1000 for r in ok]
+    assert mine["exit_codes"] == [0] * len(ok) == theirs["exit_codes"][: len(ok)]
+    assert len(mine["times"]) == stats["count"]
+    pairs = {"mean": "mean_ms", "median": "p50_ms", "min": "min_ms", "max": "max_ms"}
+    for key, ms in pairs.items():
+        assert mine[key] == pytest.approx(stats[ms] / 1000, rel=1e-12), key
+    assert mine["stddev"] == pytest.approx(stats["stdev_ms"] / 1000, rel=1e-12)
+    assert mine["median"] == pytest.approx(statistics.median(mine["times"]), rel=1e-12)
+    assert mine["min"] == min(mine["times"]) and mine["max"] == max(mine["times"])
+    # Same unit as hyperfine (seconds): the same program's medians agree within a factor
+    # (a millisecond export would be 1000 times off).
+    assert 0.05 < mine["median"] / theirs["median"] < 20
+    if "memory_usage_byte" in mine:
+        assert mine["memory_usage_byte"] == [r["max_rss_bytes"] for r in ok]
+
+
+def test_hyperfine_scripts_read_the_export(fixtures: Any, tmp_path: Path) -> None:
+    """--against: two results, read as hyperfine's scripts read `hyperfine NEW OLD`."""
+    new, old = fixtures["rt-noop"].path, fixtures["rt-noop-dyn"].path
+    ours, native = gate_startup(tmp_path, new, "--against", str(old))
+    results = ours["results"]
+    # plot_histogram.py / plot_whisker.py / advanced_statistics.py
+    labels = [b["command"] for b in results]
+    all_times = [b["times"] for b in results]
+    assert labels == [str(new), str(old)]
+    assert min(map(min, all_times)) > 0 and all(len(t) >= 2 for t in all_times)
+    assert [b["median"] for b in results] == [
+        pytest.approx(s["p50_ms"] / 1000) for s in (native["stats"], native["against"]["stats"])
+    ]
+    # plot_benchmark_comparison.py rounds the means; welch_ttest.py takes the first two.
+    assert all(isinstance(round(b["mean"], 2), float) for b in results)
+    a, b = (x["command"] for x in results[:2])
+    x, y = (r["times"] for r in results[:2])
+    assert (a, b) == (str(new), str(old)) and len(x) == len(y)
+    old_runs = native["against"]["runs"]
+    assert results[1]["times"] == [r["wall_ms"] / 1000 for r in old_runs if r["ok"]]
+
+
+def test_hyperfine_exit_codes_and_memory_as_hyperfine_writes_them(
+    fixtures: Any, tmp_path: Path
+) -> None:
+    """A signal is 128 + its number in hyperfine's exit codes (src/util/exit_code.rs; the
+    installed hyperfine says so for a crash); a service gate stopped with SIGTERM once it
+    was ready is 143. Peak RSS per run is hyperfine's `memory_usage_byte` (1.20+)."""
+    real = hyperfine(tmp_path, "-i", str(fixtures["rt-segv"].path))
+    assert set(real["results"][0]["exit_codes"]) == {128 + signal.SIGSEGV}
+    service = fixtures["rt-readyline"].path
+    ours, native = gate_startup(tmp_path, service, "--ready", "line:READY", "--", "5")
+    (mine,) = ours["results"]
+    assert [r["exit_code"] for r in native["runs"]] == [-signal.SIGTERM] * int(RUNS)
+    assert mine["exit_codes"] == [128 + signal.SIGTERM] * int(RUNS)
+    assert mine["command"] == f"{service} 5"
+    big, native = gate_startup(tmp_path, fixtures["rt-bigtext"].path)
+    rss = [r["max_rss_bytes"] for r in native["runs"] if r["ok"]]
+    assert None not in rss, "rt-bigtext's RSS is above gate's own: measurable"
+    assert big["results"][0]["memory_usage_byte"] == rss
+    assert all(isinstance(b, int) and b > 2**20 for b in rss)  # its 40 MiB, touched
+
+
+def test_hyperfine_export_on_stdout_keeps_the_text_apart(fixtures: Any) -> None:
+    proc = gate("startup", str(fixtures["rt-noop"].path), "--runs", "3", "--export-hyperfine", "-")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)  # nothing but the export on stdout
+    assert len(doc["results"][0]["times"]) == 3
+    assert "p50" in proc.stderr  # the usual summary, on stderr
+
+
+def test_no_successful_run_writes_no_export(fixtures: Any, tmp_path: Path) -> None:
+    export = tmp_path / "hf.json"
+    proc = gate(
+        "startup", str(fixtures["rt-exit3"].path), "--runs", "3", "--export-hyperfine", str(export)
+    )
+    assert proc.returncode == 2
+    assert "runs failed" in proc.stderr
+    assert not export.exists()
