@@ -21,6 +21,7 @@ from gate.policy import Policy, Rule
 from gate.startup.ready import ReadySpec, parse_ready
 from gate.startup.runner import RunConfig, StartError, port_problem
 from gate.startup.sampling import Decider
+from gate.startup.stats import QUANTILES
 
 if TYPE_CHECKING:
     from gate.shard import Shard
@@ -244,7 +245,7 @@ def decider(rules: Mapping[str, Rule], with_regression: bool) -> Decider:
     return decided
 
 
-_PERCENTILE_IDS = frozenset(f"startup.{k}" for k in ("p50", "p90", "p95", "p99"))
+_PERCENTILE_IDS = frozenset(f"startup.{k}" for k in QUANTILES)
 
 
 class _Unjudgeable(Exception):
@@ -404,20 +405,14 @@ def explain_startup(
 ) -> dict[str, Any]:
     """Why the start-up is slow: one more start with Go's init trace and/or the loader's
     statistics, and the timed runs' page faults. Run when a start-up check did not pass."""
-    import statistics
     from dataclasses import replace
 
     from gate.startup.breakdown import breakdown_to_dict, run_breakdown
 
     cfg, _, _ = run_config(path, rules, opts)
     found = run_breakdown(cfg, facts.get("go") is not None, not facts["linking"]["static"])
-    ok = [r for r in startup.get("runs") or [] if r.get("ok")]
-    if ok:
-        faults = {
-            "major": statistics.median(r["major_faults"] for r in ok),
-            "minor": statistics.median(r["minor_faults"] for r in ok),
-        }
-        found = replace(found, faults=faults)
+    if startup.get("faults"):  # the timed runs' medians, as measured (stats.fault_medians)
+        found = replace(found, faults=dict(startup["faults"]))
     return breakdown_to_dict(found)
 
 
@@ -449,7 +444,7 @@ def explain_measured(cfg: RunConfig, result: Any) -> dict[str, Any]:
 
     from gate.elf.facts import inspect_binary
     from gate.errors import BinaryError
-    from gate.startup.breakdown import breakdown_to_dict, fault_summary, run_breakdown
+    from gate.startup.breakdown import breakdown_to_dict, run_breakdown
 
     try:
         facts = inspect_binary(cfg.binary)
@@ -457,4 +452,4 @@ def explain_measured(cfg: RunConfig, result: Any) -> dict[str, Any]:
     except BinaryError:
         is_go, dynamic = False, True
     found = run_breakdown(cfg, is_go, dynamic)
-    return breakdown_to_dict(replace(found, faults=fault_summary(result.runs)))
+    return breakdown_to_dict(replace(found, faults=result.faults))

@@ -18,6 +18,7 @@ import typer
 from gate import __version__, options
 from gate.errors import EXIT_ERROR, EXIT_FAIL, BinaryError, GateError, UsageError
 from gate.report.escape import printable
+from gate.report.formats import FORMATS
 
 app = typer.Typer(
     name="gate",
@@ -405,8 +406,9 @@ def report(
         str,
         typer.Option(
             "--format",
-            help="text, json, junit, markdown, metrics, github (annotations; in Actions also "
-            "the job summary and the verdict output) or gitlab (Code Quality JSON).",
+            help=f"One of {', '.join(FORMATS)}. github: annotations (in Actions also the "
+            "job summary and the verdict output); gitlab: Code Quality JSON; bmf: Bencher "
+            "Metric Format; benchmark-action: github-action-benchmark's customSmallerIsBetter.",
         ),
     ] = "text",
     output: Annotated[
@@ -414,7 +416,7 @@ def report(
     ] = None,
 ) -> None:
     """Re-render a saved result."""
-    from gate.report.formats import FORMATS, render
+    from gate.report.formats import render
     from gate.results import load
 
     if fmt not in FORMATS:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gate.errors import GateError, UnitError
+from gate.startup.stats import QUANTILES
 from gate.units import parse_duration, parse_percent, parse_size
 
 if TYPE_CHECKING:
@@ -246,10 +247,7 @@ SCHEMA: dict[str, dict[str, Parser]] = {
         "ready": _ready,
         "args": _args,
         "env": _env,
-        "p50": _duration,
-        "p90": _duration,
-        "p95": _duration,
-        "p99": _duration,
+        **dict.fromkeys(QUANTILES, _duration),  # p50, p90, p95, p99: stats.QUANTILES
         "max_rss": _size,
         "max_regression": _percent,
         "undecided": _choice(("fail", "warn", "pass")),

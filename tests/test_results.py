@@ -34,10 +34,11 @@ from reference import Fixture
 
 from gate.baseline import MAX_DEPTH, BaselineError
 from gate.errors import GateError
+from gate.report.formats import FORMATS
 from gate.results import RESULTS_SCHEMA, ResultsError, load, validate
 
 GO_FIXTURE = "go1.27-hello-sw"
-REPORT_FORMATS = ("text", "json", "junit", "markdown", "metrics", "github", "gitlab")
+REPORT_FORMATS = FORMATS  # every format gate renders: a new one is tested here at once
 POLICY = '[size]\nmax_file = "100 MiB"\nmax_growth = "5%"\nmax_package = { "runtime" = "8 MiB" }\n'
 # Start-up judged against a recorded baseline: two quick warm starts of /bin/true.
 STARTUP_POLICY = '[startup]\nruns = 2\nwarmup = 0\ncold = false\nmax_regression = "10%"\n'
