@@ -9,6 +9,7 @@ two documents, a document from another policy or another commit are each in the 
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_forge import FakeForge
 from junitparser import JUnitXml
 
 from gate.shard import parse_shard, select, shard_of
@@ -145,3 +147,52 @@ def test_a_binary_twice_another_policy_or_commit_is_in_the_verdict(monorepo: Pat
     )
     assert by_id["merge.commit"]["status"] == "fail"
     assert "1111111111111111111111111111111111111111 (a.json)" in by_id["merge.commit"]["message"]
+
+
+def _many(doc: dict[str, Any], count: int) -> dict[str, Any]:
+    """`count` services from the real entries of `doc`, each under its own path."""
+    out = copy.deepcopy(doc)
+    entries = doc["binaries"]
+    out["binaries"] = []
+    for i in range(count):
+        entry = copy.deepcopy(entries[i % len(entries)])
+        entry["path"] = f"services/svc-{i:03}/bin/svc-{i:03}"
+        entry["name"] = f"svc-{i:03}"
+        out["binaries"].append(entry)
+    return out
+
+
+def test_the_comment_of_200_binaries_fits_and_shows_the_failures_first(monorepo: Path) -> None:
+    """GitHub refuses comment bodies over 65,536 characters: failing services come first
+    with their explanation, the passing ones fold into one table, and a merged comment is
+    upserted (one per gate id) on a local server that speaks GitHub's API."""
+    policy = monorepo / "budget.toml"
+    policy.write_text('[size]\nmax_file = "2 MiB"\n')  # the Go builds with deps fail
+    proc = gate(monorepo, "check", "services/*/bin/*", "--no-startup", "--policy", str(policy),
+                "--json", "budget.json")  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    big = _many(json.loads((monorepo / "budget.json").read_text()), 200)
+    (monorepo / "big.json").write_text(json.dumps(big))
+    failing = [b["name"] for b in big["binaries"] if b["verdict"] == "fail"]
+    passing = [b["name"] for b in big["binaries"] if b["verdict"] == "pass"]
+    assert failing and passing
+    with FakeForge() as forge:
+        forge.token = "ghp_token"
+        forge.add_github_pr("acme/mono", 9, [])
+        event = monorepo / "event.json"
+        event.write_text(json.dumps({"pull_request": {"number": 9}}))
+        env = {"GITHUB_TOKEN": forge.token, "GITHUB_REPOSITORY": "acme/mono",
+               "GITHUB_EVENT_PATH": str(event), "GITHUB_API_URL": forge.github_api}  # fmt: skip
+        for _ in range(2):
+            proc = gate(monorepo, "comment", "big.json", "--github", "--id", "mono", **env)
+            assert proc.returncode == 0, proc.stderr
+        (comment,) = forge.github_comments[("acme/mono", 9)]  # updated, not added
+    body = comment["body"]
+    assert len(body) <= 65_536
+    assert body.startswith("<!-- gate:mono -->\n")
+    first_pass = body.index("more binaries passed, unchanged")
+    for name in failing[:5]:  # the worst come first, each with its own section
+        assert body.index(f"<b>{name}</b>") < first_pass
+    assert f"{len(passing)} more binaries passed, unchanged" in body
+    folded = body[first_pass:]
+    assert all(f"| ✅ {name} |" in folded for name in passing)  # one row each

@@ -29,13 +29,27 @@ def marker(comment_id: str) -> str:
     return f"<!-- gate:{comment_id} -->"
 
 
+MANY = 10  # binaries: beyond this, passing unchanged ones fold into one table
+
+
 def render_comment(
     doc: dict[str, Any],
     comment_id: str,
     diffs: list[BinaryDiff] | None = None,
     footer: str = "",
 ) -> str:
-    summary = render_markdown(doc)
+    """The comment: marker, the summary, then what changed against the baseline.
+
+    A monorepo's comment (more than MANY binaries) shows the failing, warned and changed
+    ones first with their explanations and folds the ones that passed unchanged into one
+    table. Whatever the count, the body fits GitHub's limit: the summary gets at least
+    half of it, what changed the rest, each cut at a line with a note.
+    """
+    quiet = None
+    if len(doc["binaries"]) > MANY:
+        moved = {d.name for d in diffs or () if _moved(d)}
+        quiet = lambda b: _calm(b) and (b["name"] or b["path"]) not in moved  # noqa: E731
+    summary = render_markdown(doc, quiet)
     changes = ""
     if diffs:
         changes = (
@@ -45,13 +59,34 @@ def render_comment(
         )
     tail = f"\n<sub>{footer}</sub>\n" if footer else ""
     head = marker(comment_id) + "\n"
-    room = MAX_BODY - len(head) - len(changes) - len(tail)
-    if len(summary) > room:
-        note = "\n\n… cut to fit a comment: the job summary has all of it.\n"
-        cut = summary[: max(0, room - len(note) - 200)].rsplit("\n", 1)[0]
-        unclosed = cut.count("<details") - cut.count("</details>")
-        summary = cut + "\n" + "\n</details>" * max(0, unclosed) + note
+    room = MAX_BODY - len(head) - len(tail)
+    changes = _fit(changes, max(room // 2, room - len(summary)), "the diff")
+    summary = _fit(summary, room - len(changes), "the job summary")
     return head + summary + ("\n" + changes if changes else "") + tail
+
+
+def _calm(binary: Mapping[str, Any]) -> bool:
+    return binary["verdict"] == "pass" and not any(c["status"] == "warn" for c in binary["checks"])
+
+
+def _moved(diff: BinaryDiff) -> bool:
+    """A binary whose size or check statuses moved (or that is new) against the baseline.
+    Start-up times differ a little on every run; a move that matters is a check's status
+    (max_regression, the percentiles), so they alone do not count."""
+    if diff.kind != "changed":
+        return True
+    size = diff.file_size is not None and diff.file_size.kind != "same"
+    return size or bool(diff.checks)
+
+
+def _fit(text: str, room: int, where: str) -> str:
+    """`text` cut at a line to fit `room` characters, open <details> closed, with a note."""
+    if len(text) <= room:
+        return text
+    note = f"\n\n… cut to fit a comment: {where} has all of it.\n"
+    cut = text[: max(0, room - len(note) - 200)].rsplit("\n", 1)[0]
+    unclosed = cut.count("<details") - cut.count("</details>")
+    return cut + "\n" + "\n</details>" * max(0, unclosed) + note
 
 
 def footer(doc: dict[str, Any], env: Mapping[str, str]) -> str:

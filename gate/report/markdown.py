@@ -10,7 +10,7 @@ nor inject HTML, links, images or mentions.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from gate.explain import NON_GO
@@ -440,10 +440,25 @@ def _glances(binaries: list[dict[str, Any]]) -> list[str]:
     return [*rows, ""] if rows else []
 
 
-def render_markdown(doc: dict[str, Any]) -> str:
-    """The job summary for a gate/results/v1 document: verdict, failures, then details."""
+_WORST_FIRST = {"error": 0, "fail": 1, "pass": 2}
+
+
+def render_markdown(
+    doc: dict[str, Any], quiet: Callable[[dict[str, Any]], bool] | None = None
+) -> str:
+    """The job summary for a gate/results/v1 document: verdict, failures, then details.
+
+    `quiet` (the PR/MR comment of a monorepo): binaries it picks (passing, unchanged) get
+    one row each in a folded table instead of their own section, and the rest come worst
+    first, so a cut to fit a comment drops the least interesting first.
+    """
     binaries = _binaries(doc)
     lines = [_headline(doc["verdict"], binaries), _subline(doc, binaries), ""]
+    folded: list[dict[str, Any]] = []
+    if quiet is not None:
+        folded = [b for b in binaries if quiet(b)]
+        loud = [b for b in binaries if not quiet(b)]
+        binaries = sorted(loud, key=lambda b: (_WORST_FIRST[b["verdict"]], -_counts([b])["warn"]))
     lines += _glances(binaries)
     errors = [b for b in binaries if b["verdict"] == "error"]
     for binary in errors:
@@ -456,7 +471,26 @@ def render_markdown(doc: dict[str, Any]) -> str:
         lines += [*problems, ""]
     for binary in binaries:
         lines += [*_binary_section(binary), ""]
+    lines += _folded(folded)
     return "\n".join(_join(lines)).rstrip("\n") + "\n"
+
+
+def _folded(binaries: list[dict[str, Any]]) -> list[str]:
+    """One row per quiet binary (size and start-up at a glance), folded away."""
+    if not binaries:
+        return []
+    rows = [f"| {_VERDICT[b['verdict']]} {_md(_name(b), 80)} | {_md(glance(b), 200)} |"
+            for b in binaries]  # fmt: skip
+    return [
+        f"<details><summary>{_plural(len(binaries), 'more binary', 'more binaries')} passed, "
+        "unchanged</summary>",
+        "",
+        "| binary | size and start-up |",
+        "|---|---|",
+        *rows,  # every one: the table is the list of what was judged and is fine
+        "",
+        "</details>",
+    ]
 
 
 def _join(lines: Iterable[str]) -> Iterable[str]:
