@@ -263,8 +263,13 @@ def check(
         ),
     ],
     policy: Annotated[
-        str, typer.Option("--policy", help="Built-in name (default, serverless, hardened) or file.")
-    ] = "default",
+        str | None,
+        typer.Option(
+            "--policy",
+            help="Built-in name (default, serverless, hardened) or file (default: ./gate.toml "
+            "when there is one, else the built-in default).",
+        ),
+    ] = None,
     runs: options.Runs = None,
     max_runs: Annotated[
         int | None,
@@ -322,9 +327,9 @@ def check(
 ) -> None:
     """Inspect, start, judge against a policy, report. Exit 0 pass, 1 fail, 2 error."""
     from gate.check import BaselineOptions, CheckOptions, run_check
-    from gate.policy import load_policy
+    from gate.policy import load_policy, repository_policy
 
-    chosen = load_policy(policy)  # a bad policy stops everything before anything runs
+    chosen = load_policy(policy or repository_policy())  # a bad one stops everything first
     if ready is not None:
         from gate.startup.ready import parse_ready
 

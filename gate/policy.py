@@ -466,3 +466,13 @@ def validate_policy(spec: str) -> str:
         f"{overrides} per-binary override{'' if overrides == 1 else 's'} "
         f"({' -> '.join(pol.sources)})"
     )
+
+
+REPOSITORY_POLICY = "gate.toml"
+
+
+def repository_policy() -> str:
+    """The policy `gate check` uses without --policy: the repository's own gate.toml (in
+    the working directory: where a CI job runs), else the built-in default. One file
+    carries every service's settings in its [binary."PATTERN"] sections."""
+    return REPOSITORY_POLICY if Path(REPOSITORY_POLICY).is_file() else "default"

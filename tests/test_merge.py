@@ -196,3 +196,33 @@ def test_the_comment_of_200_binaries_fits_and_shows_the_failures_first(monorepo:
     assert f"{len(passing)} more binaries passed, unchanged" in body
     folded = body[first_pass:]
     assert all(f"| ✅ {name} |" in folded for name in passing)  # one row each
+
+
+def test_one_gate_toml_carries_each_services_settings(fixtures: Any, tmp_path: Path) -> None:
+    """Without --policy, gate check reads the repository's gate.toml: one matrix step, and
+    each service's readiness, arguments and limits come from its [binary."PATTERN"]."""
+    for name, fixture in (("api", "rt-listen"), ("job", "rt-noop")):
+        (tmp_path / "services" / name / "bin").mkdir(parents=True)
+        binary = tmp_path / "services" / name / "bin" / name
+        binary.write_bytes(fixtures[fixture].path.read_bytes())
+        binary.chmod(0o755)
+    (tmp_path / "gate.toml").write_text(
+        '[policy]\nname = "mono"\n'
+        '[size]\nmax_file = "500 KB"\n'
+        "[startup]\nruns = 2\nwarmup = 0\ncold = false\n"
+        '[binary."services/api/bin/*".startup]\n'
+        'ready = "tcp:{port}"\nargs = ["--listen", "127.0.0.1:{port}"]\n'
+        '[binary."services/job/bin/*".size]\nmax_file = "1 MB"\n'
+    )
+    proc = gate(tmp_path, "check", "services/*/bin/*", "--json", "r.json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["policy"] == "mono" and doc["policy_sources"] == ["gate.toml"]
+    by_name = {b["name"]: b for b in doc["binaries"]}
+    assert by_name["api"]["startup"]["ready"].startswith("tcp:127.0.0.1:")
+    assert by_name["api"]["startup"]["args"][0] == "--listen"
+    assert by_name["job"]["startup"]["ready"] == "exit"
+    job = {c["id"]: c for c in by_name["job"]["checks"]}  # static: over 500 KB, under 1 MB
+    assert job["size.max_file"]["limit"] == 1_000_000 and job["size.max_file"]["status"] == "pass"
+    elsewhere = gate(tmp_path / "services", "check", "api/bin/api", "--no-startup", "--json", "-")
+    assert json.loads(elsewhere.stdout)["policy"] == "default"  # no gate.toml there
