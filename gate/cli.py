@@ -416,9 +416,7 @@ def report(
             "Metric Format; benchmark-action: github-action-benchmark's customSmallerIsBetter.",
         ),
     ] = "text",
-    output: Annotated[
-        str | None, typer.Option("--output", "-o", help="Write here (- for stdout).")
-    ] = None,
+    output: options.Output = None,
 ) -> None:
     """Re-render a saved result."""
     from gate.report.formats import render
@@ -522,6 +520,28 @@ def merge(
     doc = combine([(source, load(source)) for source in results], shards)
     reports = {"junit": junit, "json": json_path, "markdown": markdown, "metrics": metrics}
     _finish(doc, [(path, fmt) for fmt, path in reports.items() if path])
+
+
+@app.command(short_help="Each binary's size and start-up over a series of results.")
+def history(
+    results: Annotated[
+        list[str],
+        typer.Argument(metavar="RESULTS.json...", help="Results of past runs (e.g. on main)."),
+    ],
+    fmt: Annotated[str, typer.Option("--format", help="markdown or csv.")] = "markdown",
+    output: options.Output = None,
+) -> None:
+    """Each binary's file size, largest packages and start-up p50/p95 over the runs, in time
+    order; where a limit would be crossed at the current slope, after how many runs."""
+    from gate.history import build
+    from gate.report.history import render_history_csv, render_history_markdown
+    from gate.results import load
+
+    if fmt not in ("markdown", "csv"):
+        raise UsageError(f"--format {fmt!r}: expected markdown or csv")
+    series = build([(source, load(source)) for source in results])
+    render = render_history_csv if fmt == "csv" else render_history_markdown
+    _emit(output, render(series))
 
 
 def _split_argv(argv: list[str]) -> list[str]:

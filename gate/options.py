@@ -74,6 +74,11 @@ Metrics = Annotated[
 ]
 
 
+Output = Annotated[
+    str | None, typer.Option("--output", "-o", metavar="PATH", help="Write here (- for stdout).")
+]
+
+
 def json_option(document: str) -> Any:
     """--json PATH (- for stdout); where it was a flag, a bare --json still means stdout."""
     return typer.Option(
