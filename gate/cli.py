@@ -497,7 +497,8 @@ def comment(
 @app.command(short_help="Combine the results of a CI matrix's shards into one.")
 def merge(
     results: Annotated[
-        list[str], typer.Argument(metavar="RESULTS.json...", help="Each shard's results JSON.")
+        list[str],
+        typer.Argument(metavar="RESULTS.json...", help="Each shard's results JSON, or globs."),
     ],
     shards: Annotated[
         int | None,
@@ -514,10 +515,11 @@ def merge(
     metrics: options.Metrics = None,
 ) -> None:
     """One verdict, one report set from the shards' results (gate check --shard I/N)."""
+    from gate.check import expand
     from gate.merge import merge as combine
     from gate.results import load
 
-    doc = combine([(source, load(source)) for source in results], shards)
+    doc = combine([(source, load(source)) for source in expand(results)], shards)
     reports = {"junit": junit, "json": json_path, "markdown": markdown, "metrics": metrics}
     _finish(doc, [(path, fmt) for fmt, path in reports.items() if path])
 

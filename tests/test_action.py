@@ -40,6 +40,44 @@ BINARY = "go1.27-hello-sw"  # a small Go service: 1.5 MB, starts in milliseconds
 RUNS = "2"
 
 # Smaller than the binary: size.max_file fails.
+# The README's monorepo workflow, offline: shards pass their results through $SHARE
+# (a real workflow uses actions/upload-artifact and download-artifact).
+MATRIX_WORKFLOW = """\
+name: monorepo
+on: push
+jobs:
+  gate:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        shard: [1, 2, 3]
+    steps:
+      - uses: actions/checkout@v4
+      - id: gate
+        uses: ./gate-action
+        with:
+          binaries: bin/svc-*
+          shard: ${{ matrix.shard }}/3
+          runs: "1"
+          gate-zipapp: PYZ
+      - if: always() && matrix.shard != 3
+        run: cp "${{ steps.gate.outputs.results-json }}" "$SHARE/results-${{ matrix.shard }}.json"
+  merge:
+    needs: gate
+    if: always()
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - id: gate
+        uses: ./gate-action
+        with:
+          merge: ${{ env.SHARE }}/results-*.json
+          shards: "3"
+          gate-zipapp: PYZ
+      - if: always()
+        run: cp "${{ steps.gate.outputs.results-json }}" "$SHARE/merged.json"
+"""
+
 TIGHT_POLICY = """\
 [policy]
 name = "tight"
@@ -220,6 +258,10 @@ def repo(
         },
     )
     (root / "sub" / ".keep").write_text("")
+    for i in range(6):  # a small monorepo for the matrix + merge workflow
+        shutil.copy2(fixtures[BINARY].path, root / "bin" / f"svc-{i}")
+    matrix = root / ".github" / "workflows" / "matrix.yml"
+    matrix.write_text(MATRIX_WORKFLOW.replace("PYZ", str(pyz)), encoding="utf-8")
     git_commit(root)
     return root
 
@@ -452,3 +494,23 @@ def test_the_token_never_leaks(run: Any, forge: FakeForge, passing: tuple[ActRun
     assert result.returncode == 0, result.text
     texts = [passing[0].text, result.text, *(p.read_text() for p in kept.iterdir())]
     assert not [t for t in texts if forge.token in t]
+
+
+def test_a_matrix_of_shards_and_one_merge(
+    act: str, repo: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Three shard jobs and a merge job under act; shard 3's results never arrive (its
+    upload is skipped), so the merged verdict names it instead of passing without it."""
+    share = tmp_path_factory.mktemp("share")
+    cache = tmp_path_factory.mktemp("act-matrix") / "cache"
+    result = run_act(act, repo, ".github/workflows/matrix.yml", cache,
+                     env={"SHARE": str(share)}, timeout=400)  # fmt: skip
+    shards = sorted(p.name for p in share.glob("results-*.json"))
+    assert shards == ["results-1.json", "results-2.json"], result.text
+    merged = json.loads((share / "merged.json").read_text())
+    assert merged["verdict"] == "error"
+    names = sorted(b["path"] for b in merged["binaries"])
+    judged = [json.loads((share / s).read_text())["binaries"] for s in shards]
+    assert names == sorted([*(b["path"] for part in judged for b in part), "shard 3/3"])
+    assert [d["shard"] for d in merged["merged"]["documents"]] == ["1/3", "2/3"]
+    assert result.returncode != 0  # the merge job fails the workflow

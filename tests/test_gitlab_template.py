@@ -869,7 +869,8 @@ def test_the_component_and_the_include_run_one_script() -> None:
     assert job["artifacts"]["reports"].keys() == classic["artifacts"]["reports"].keys()
     used = re.findall(r"\$\[\[ inputs\.([\w-]+) \]\]", COMPONENT.read_text().split("\n---\n", 1)[1])
     assert set(used) == set(inputs)  # every input does something
-    assert "default" not in inputs["binaries"]  # the one required input
+    # binaries or merge (the last job of a matrix): neither is required alone
+    assert inputs["binaries"]["default"] == inputs["merge"]["default"] == ""
 
 
 def test_the_component_with_inputs_gates_the_service_and_writes_the_note(
@@ -897,3 +898,52 @@ def test_the_component_with_inputs_gates_the_service_and_writes_the_note(
     assert run.junit()["size.max_growth"] == "skip"  # main has no artifact yet
     notes = forge.gitlab_notes[(PROJECT_ID, MR_IID)]
     assert len(notes) == 1 and notes[0]["body"].startswith(MARKER), notes
+
+
+MATRIX_PIPELINE = """\
+include:
+  - local: .gitlab-ci-template.yml
+
+stages: [test, merge]
+
+gate-shard:
+  extends: .gate
+  parallel: 3
+  variables:
+    GATE_BINARIES: "bin/svc-*"
+    GATE_SHARD: "$CI_NODE_INDEX/$CI_NODE_TOTAL"
+    GATE_OUT: "gate-report-$CI_NODE_INDEX"
+    GATE_OPTIONS: "--no-startup"
+
+gate-merge:
+  extends: .gate
+  stage: merge
+  needs: [gate-shard]
+  variables:
+    GATE_MERGE: "gate-report-*/results.json"
+    GATE_SHARDS: "3"
+"""
+
+
+def test_parallel_shards_and_a_merge_job(runner: Runner, project: Path) -> None:
+    """The README's monorepo pipeline: `parallel: 3` jobs each judge their share, a
+    last job merges their artifacts into one verdict and one set of reports."""
+    (project / "bin").mkdir(exist_ok=True)
+    for i in range(6):
+        shutil.copy2(project / BUILT, project / "bin" / f"svc-{i}")
+    (project / ".gitlab-ci-matrix.yml").write_text(MATRIX_PIPELINE)
+    _git(project, "add", "-A")
+    _git(project, "commit", "-q", "-m", "a monorepo")
+    argv = ["gitlab-ci-local", "--home", str(runner.home), "--file", ".gitlab-ci-matrix.yml",
+            "--force-shell-executor", "--shell-isolation", "--no-artifacts-to-source",
+            "--no-color"]  # fmt: skip
+    proc = subprocess.run(argv, cwd=project, env=runner.env, capture_output=True, text=True,
+                          timeout=TIMEOUT_S)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    artifacts = project / ".gitlab-ci-local" / "artifacts"
+    merged = json.loads((artifacts / "gate-merge" / "gate-report" / "results.json").read_text())
+    assert merged["verdict"] == "pass"
+    assert sorted(b["path"] for b in merged["binaries"]) == [f"bin/svc-{i}" for i in range(6)]
+    assert sorted(d["shard"] for d in merged["merged"]["documents"]) == ["1/3", "2/3", "3/3"]
+    suites = JUnitXml.fromfile(str(artifacts / "gate-merge" / "gate-report" / "junit.xml"))
+    assert sorted(s.name for s in suites) == [f"gate.svc-{i}" for i in range(6)]
