@@ -77,36 +77,75 @@ def test_a_against_itself_never_fails(fixtures: Mapping[str, Fixture], tmp_path:
     assert statuses.count("fail") == 0
 
 
+# Room to decide: a 30% slower build far from the 10% limit is decided in 10 pairs on an
+# idle machine, but CPU contention dilutes the ratio (waiting time is added to both sides)
+# and widens the interval. Over 299 invocations while other jobs loaded the 2 cores (load
+# average 4-18, two busy loops in part of them) the ratio fell to 1.16-1.6 and sampling
+# stopped at 10 (55), 15 (33), 22 (41), 33 (50), 50 (49), 75 (35), 112 (23), 168 (11) and
+# 252 (2) pairs, every one decided: 40 would have left 71 of them undecided (1.156x
+# [1.057, 1.283] was seen at 40), 200 two. 400 costs nothing when the first look
+# decides, and lets a loaded machine take longer instead of flipping the verdict.
+ROOMY_POLICY = AB_POLICY.replace("max_runs = 40", "max_runs = 400")
+REFERENCE_EVERY = 5  # invocations between two hyperfine references
+
+
 def test_a_30_percent_slower_build_is_caught(
     fixtures: Mapping[str, Fixture], tmp_path: Path
 ) -> None:
+    """Every invocation must fail the 10% limit (lo > 1.10) or, at most twice in 20, end
+    undecided with an interval that still shows the slowdown (1.0 < lo <= 1.10 < hi); no
+    invocation may pass. And the intervals must agree with hyperfine's ratio of the same
+    two files, measured interleaved with them.
+
+    False-failure rate, about 0.26% per run, from the coverage. The verdicts: with
+    max_runs 400 (ROOMY_POLICY) the sampler keeps going until the interval clears 1.10;
+    under load the share of invocations needing more pairs fell about 3-fold per
+    checkpoint (36, 13, 2 and 0 of 299 went past 75, 112, 168 and 252 pairs), which puts
+    "past 400" near 3e-4 per invocation and 3 undecided of 20 near 1e-8; a "pass" needs
+    the interval wholly below 1.10 while the truth is above 1.15, many standard errors
+    away. The coverage: the truth moves with the load, so each interval is compared with
+    hyperfine's ratio just before and just after it (REFERENCE_EVERY invocations apart)
+    and counts as covering when it meets the span between them. A 95% interval meets the
+    truth with probability ~0.95; taking it as 0.8 (hyperfine's ratio is itself an
+    estimate, and runs its two series one after the other) fewer than 11 of 20 happens by
+    chance with probability 0.0026 (binomial), and an interval that missed as often as not
+    (0.5) would pass only 41% of the time.
+    """
     bins = copies(fixtures, tmp_path, new="go1.27-busy-slow", old="go1.27-busy-base")
-    truth = hyperfine_ratio(bins["new"], bins["old"], tmp_path)
-    assert 1.15 < truth < 1.40  # the loop is most of the start-up, so ~1.3
     policy = tmp_path / "p.toml"
-    policy.write_text(AB_POLICY)
-    covered = 0
+    policy.write_text(ROOMY_POLICY)
+    references = [hyperfine_ratio(bins["new"], bins["old"], tmp_path)]
+    intervals: list[tuple[float, float]] = []
     ratios: list[float] = []
+    undecided = 0
     for i in range(INVOCATIONS):
         # Warm, like hyperfine's runs: a cold start adds the same fixed cost to both
         # (reading the binary back), which moves the ratio away from hyperfine's.
         code, doc = gate_check(bins["new"], policy, tmp_path / f"r{i}.json", "--warm",
                                "--baseline-binary", str(bins["old"]))  # fmt: skip
         result = check(doc, "startup.max_regression")
-        assert (code, result["status"]) == (1, "fail"), result["message"]
         ab = doc["binaries"][0]["startup"]["against"]
         lo, hi = ab["ratio_ci"]
-        assert lo > 1.10
+        if result["status"] == "warn":  # undecided after 400 pairs: the interval says why
+            assert code == 0 and 1.0 < lo <= 1.10 < hi, result["message"]
+            undecided += 1
+        else:
+            assert (code, result["status"]) == (1, "fail"), result["message"]
+            assert lo > 1.10
         assert result["message"].startswith(f"A/B {ab['ratio_hl']:.3f}x (+")
-        covered += lo <= truth <= hi
+        intervals.append((lo, hi))
         ratios.append(ab["ratio_hl"])
-    # A 95% interval covers the truth with probability ~0.95 per invocation, but hyperfine's
-    # ratio is itself an estimate, made at another moment of a loaded runner: 13 of 20 was
-    # seen on a 2-core machine running the suite, so take the coverage as 0.8. Then fewer
-    # than 11 of 20 happens by chance with probability 0.0026 (binomial); an interval that
-    # missed as often as not (0.5) would pass only 41% of the time, and every invocation
-    # must still fail the check with lo > 1.10 above.
-    assert covered >= 11, (covered, truth, ratios)
+        if (i + 1) % REFERENCE_EVERY == 0:
+            references.append(hyperfine_ratio(bins["new"], bins["old"], tmp_path))
+    # The loop is most of the start-up, so ~1.3 idle; load only dilutes it towards 1.
+    assert max(references) > 1.15 and min(references) < 1.40, references
+    covered = 0
+    for i, (lo, hi) in enumerate(intervals):
+        k = i // REFERENCE_EVERY
+        span = sorted(references[k : k + 2])
+        covered += lo <= span[1] and span[0] <= hi
+    assert covered >= 11, (covered, references, intervals, ratios)
+    assert undecided <= 2, (undecided, intervals)
 
 
 def test_adaptive_stops_at_runs_when_far_from_the_limit(
