@@ -416,3 +416,23 @@ def test_find_skips_holes_and_matches_bytes_find(tmp_path: Path, monkeypatch) ->
                     assert img.find(sub, start, len(raw)) == raw.find(sub, start), (sub, start)
             assert img.is_hole(2 << 20, 4096) == (fd is not None)
         data.close()
+
+
+def test_an_unforeseen_table_error_in_attribution_is_one_corrupt_elf_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the fuzzer has not found yet must still not be an internal error in gate size."""
+    import struct
+
+    from gate.elf import attribution
+    from gate.errors import BinaryError
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise struct.error("unpack requires a buffer of 16 bytes")
+
+    monkeypatch.setattr(attribution, "attribute", broken)
+    with pytest.raises(BinaryError) as caught:
+        attribution.attribute_binary("/bin/true")
+    assert (
+        str(caught.value) == "/bin/true: corrupt ELF: error: unpack requires a buffer of 16 bytes"
+    )

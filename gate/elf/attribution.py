@@ -821,10 +821,17 @@ def attribute(img: ElfImage, want_symbols: bool = True, want_packages: bool = Tr
 def attribute_binary(
     path: str, want_symbols: bool = True, want_packages: bool = True
 ) -> Attribution:
-    from gate.elf.reader import open_elf
+    """Where the bytes are in one binary; any problem with the file is a one-line
+    BinaryError, as in inspect_binary (corrupt tables surface as struct/index errors)."""
+    from gate.elf.reader import CORRUPTION_ERRORS, open_elf
 
     with open_elf(path) as img:
-        return attribute(img, want_symbols, want_packages)
+        try:
+            return attribute(img, want_symbols, want_packages)
+        except BinaryError:
+            raise
+        except CORRUPTION_ERRORS as exc:
+            raise BinaryError(path, f"corrupt ELF: {type(exc).__name__}: {exc}") from exc
 
 
 def top(entries: Iterable[Entry] | None, n: int) -> list[Entry]:
