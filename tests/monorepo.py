@@ -18,8 +18,9 @@ under the same cache root (`$GATE_FIXTURE_CACHE` or `${XDG_CACHE_HOME:-~/.cache}
 gate-test-fixtures`), sharing the fixtures' `go-build/go1.27` cache. The result lives in
 `<root>/monorepo-<key>/`, where `<key>` hashes the parameters, this file's text and
 `go version`; it is built in a `.tmp-` sibling and renamed into place when complete, so an
-interrupted build is never reused. `manifest.json` there records the Go, the build time
-and each service's flags and blob size.
+interrupted build is never reused; builds of other versions of this file unused for a
+week are deleted. `manifest.json` there records the Go, the build time and each service's
+flags, blob size and file size.
 
 Test modules use the session fixture with `from monorepo import go_monorepo  # noqa: F401`.
 """
@@ -47,6 +48,8 @@ _MANIFEST = "manifest.json"
 KIB = 1024
 BLOB_MIN, BLOB_MAX = 100 * KIB, 2 * 1024 * KIB
 BUILD_TIMEOUT_S = 600
+UNUSED_S = 7 * 86400  # a build not used for this long is deleted (each is ~200 MB)
+ABANDONED_S = 6 * 3600  # a .tmp- build this old belongs to no live session
 
 
 @dataclass(frozen=True)
@@ -545,6 +548,19 @@ def load_manifest(directory: Path) -> dict[str, Any] | None:
     return manifest
 
 
+def remove_unused(root: Path) -> None:
+    """Delete builds of other generator versions unused for a week (a reuse touches the
+    marker), and temporary builds abandoned by killed sessions."""
+    now = time.time()
+    for path, age in [*((p, UNUSED_S) for p in root.glob(f"monorepo-*/{_MARKER}")),
+                      *((p, ABANDONED_S) for p in root.glob(".tmp-monorepo-*"))]:  # fmt: skip
+        try:
+            if path.stat().st_mtime < now - age:
+                shutil.rmtree(path.parent if path.name == _MARKER else path, ignore_errors=True)
+        except OSError:
+            pass
+
+
 def build_monorepo(root: Path, count: int = 32) -> Path:
     """The monorepo's directory (`services/svc-NN/bin/svc-NN`), built now or reused."""
     go, env = go_toolchain(root)
@@ -552,8 +568,10 @@ def build_monorepo(root: Path, count: int = 32) -> Path:
     key = cache_key(count, version)
     final = root / f"monorepo-{key}"
     if load_manifest(final) is not None:
+        (final / _MARKER).touch()  # last used: what remove_unused goes by
         return final
     root.mkdir(parents=True, exist_ok=True)
+    remove_unused(root)
     if final.exists():  # incomplete or tampered with
         shutil.rmtree(final, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-monorepo-{key}-", dir=root))

@@ -74,7 +74,8 @@ def test_four_shards_merged_are_one_unsharded_run(
     tmp_path: Path,
     record_property: Callable[[str, object], None],
 ) -> None:
-    services = manifest(go_monorepo)["services"]
+    built = manifest(go_monorepo)
+    services = built["services"]
     assert len(services) >= 30
     policy = tmp_path / "gate.toml"
     policy.write_text(POLICY)
@@ -91,7 +92,7 @@ def test_four_shards_merged_are_one_unsharded_run(
     whole = check("all.json")
     seconds = time.perf_counter() - start  # recorded, never asserted: see benchmarks/
     record_property("gate_check_no_startup_seconds", round(seconds, 3))
-    print(f"\ngate check --no-startup on {len(services)} services: {seconds:.2f} s")
+    print(f"\ngate check --no-startup on {len(services)} services ({built['go']}): {seconds:.2f} s")
 
     assert sorted(b["path"] for b in whole["binaries"]) == sorted(s["binary"] for s in services)
     verdicts = {b["path"]: b["verdict"] for b in whole["binaries"]}
