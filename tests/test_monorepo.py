@@ -44,10 +44,9 @@ max_file = "3 MiB"
 
 
 def gate(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_SHA", "CI_COMMIT_SHA")}
     return subprocess.run(
         [sys.executable, "-m", "gate", *args], capture_output=True, text=True, timeout=300,
-        cwd=cwd, env={**env, "CI": "true"},
+        cwd=cwd, env={**os.environ, "CI": "true"},
     )  # fmt: skip
 
 
@@ -119,8 +118,15 @@ def test_four_shards_merged_are_one_unsharded_run(
     assert [d["shard"] for d in merged["merged"]["documents"]] == ["1/4", "2/4", "3/4", "4/4"]
 
 
-def test_the_shared_packages_are_attributed(go_monorepo: Path) -> None:  # noqa: F811
-    """The internal packages are real code that `gate size --by package` finds by name."""
+def test_the_services_are_real_programs(go_monorepo: Path) -> None:  # noqa: F811
+    """Each service runs (its config from the environment), and the internal packages are
+    real code that `gate size --by package` finds by name."""
+    for name in ("svc-01", "svc-04"):  # stripped with HTTP, unstripped with HTTP
+        env = {name.upper().replace("-", "_") + "_TAG_TEAM": "core"}  # SVC_01_TAG_TEAM
+        binary = go_monorepo / "services" / name / "bin" / name
+        proc = subprocess.run([binary], capture_output=True, text=True, timeout=30, env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout == f"{name} ready: {name} on 127.0.0.1:8080 (timeout 5s) team=core\n"
     proc = gate(go_monorepo, "size", "services/svc-04/bin/svc-04", "--by", "package",
                 "--top", "200")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
