@@ -22,7 +22,10 @@ interrupted build is never reused; builds of other versions of this file unused 
 week are deleted. `manifest.json` there records the Go, the build time and each service's
 flags, blob size and file size.
 
-Test modules use the session fixture with `from monorepo import go_monorepo  # noqa: F401`.
+Test modules use the session fixture with `from monorepo import go_monorepo  # noqa: F401`
+(ruff then wants `# noqa: F811` on each test's `go_monorepo` parameter). Build times on 2
+cores: 46 s with an empty Go cache (the standard library and net/http compiled too), 9 s
+with the fixtures' cache warm, nothing once built.
 """
 
 from __future__ import annotations
