@@ -21,7 +21,9 @@ What a start is, when it is not `exit` (the program's own exit is the event ther
   grandchild dies, so the tree is looked at every 5 ms (a few /proc reads) and the
   start fails as soon as none is left, naming the children gate saw and how they ended.
 - After readiness the service is watched `post_ready_s` longer (20 ms; not timed, so
-  wall_ms stays spawn -> ready): exiting by a signal or non-zero in that window fails the
+  wall_ms stays spawn -> ready), and on while it is still runnable (waiting for a CPU on a
+  loaded machine: its next steps have not happened yet; at most 0.2 s more): exiting by a
+  signal or non-zero in that window fails the
   start (`crashed 2.1 ms after it was ready: killed by SIGSEGV ...`), exiting 0 does not
   (a forking parent's job is done). Then gate stops the tree; a service that dies of a
   crash signal (SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE, SIGSYS, SIGTRAP) on that
@@ -60,6 +62,7 @@ GIVE_UP_AFTER = 3  # failed starts in a row, from the first, before the rest are
 _READ_CHUNK = 1 << 20
 _F_SETPIPE_SZ = 1031  # fewer wake-ups for chatty children
 POST_READY_S = 0.02  # after readiness, how long dying on its own still fails the start
+POST_READY_WAIT_S = 0.2  # ... and at most this much longer while it waits for a CPU
 _LOOK_EVERY_NS = 5_000_000  # a forking daemon's parent has exited: how often to look at the rest
 _HINT_SCAN = 2048  # output bytes searched for the ports a program names
 # Signals that mean a crash, not a stop: a start that dies by one of them failed, even
@@ -452,9 +455,13 @@ class _Run:
             # A forking daemon: its processes, living or seen (one may have died already).
             self.service = self.tree.living() | self.tree.names.keys()
         end = self.ready_ns + int(self.cfg.post_ready_s * 1e9)
+        last = end + int(POST_READY_WAIT_S * 1e9)
         now = time.perf_counter_ns()
-        while now < end:
-            events = self.poller.poll(_ms_until(end, now))
+        while now < end or (now < last and self.rusage is None and _runnable(self.pid)):
+            # A loaded machine may not have run the service at all in the window: it is
+            # watched on while it waits for a CPU, so its own next steps still count.
+            until = end if now < end else now + 1_000_000
+            events = self.poller.poll(_ms_until(until, now))
             now = time.perf_counter_ns()
             for fd, _ in events:
                 if fd == self.pidfd:
@@ -650,6 +657,16 @@ def port_problem(ready: ReadySpec, args: Sequence[str], env: Mapping[str, str]) 
         "{port} is in the readiness target but in no argument or --env value; the program"
         " cannot know which port to listen on (pass it, e.g. -- --listen 127.0.0.1:{port})"
     )
+
+
+def _runnable(pid: int) -> bool:
+    """The process is runnable (state R: running, or waiting for a CPU)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return False
+    return data[data.rfind(b")") + 2 : data.rfind(b")") + 3] == b"R"
 
 
 def _vm_hwm(pid: int | str) -> int | None:
