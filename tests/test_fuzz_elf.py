@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 import elf_mutants as em
 import pytest
+from procscan import PEAK_WRAPPER
 
 SEED = int(os.environ.get("GATE_FUZZ_SEED", "14"))
 FIXTURE_SOURCES = (
@@ -198,27 +199,13 @@ def test_the_fork_server_reports_a_real_traceback_and_internal_error(tmp_path: P
 
 # ---------------------------------------------------------------- peak RSS, in a fresh process
 
-# As tests/test_hostile_elf.py measures it: a fresh `python -m gate` reports its own VmHWM
-# as it exits (rusage would carry the forking pytest's peak across exec).
-_WRAPPER = """
-import atexit, os, runpy, sys
-def _peak():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                os.write(int(os.environ["GATE_TEST_PEAK_FD"]), line.split()[1].encode())
-atexit.register(_peak)
-sys.argv = ["gate", *sys.argv[1:]]
-runpy.run_module("gate", run_name="__main__", alter_sys=True)
-"""
-
 
 def fresh_run(command: str, path: Path, scratch: Path) -> em.Outcome:
     peak_r, peak_w = os.pipe()
     out, err = scratch / "fresh.out", scratch / "fresh.err"
     with out.open("wb") as fo, err.open("wb") as fe:
         proc = subprocess.Popen(
-            [sys.executable, "-c", _WRAPPER, *em.COMMANDS[command], str(path)],
+            [sys.executable, "-c", PEAK_WRAPPER, *em.COMMANDS[command], str(path)],
             stdout=fo,
             stderr=fe,
             pass_fds=(peak_w,),

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from procscan import PEAK_WRAPPER
 from reference import readelf_sections
 
 MB = 1 << 20
@@ -48,27 +49,11 @@ class Run(NamedTuple):
     cpu_s: float
 
 
-# The child reports its own peak from /proc/self/status (VmHWM) as it exits: rusage's
-# ru_maxrss would carry the forking process's peak across exec (a pytest process of a few
-# hundred MB), while VmHWM belongs to the image the exec made, which is gate's alone.
-_WRAPPER = """
-import atexit, os, runpy, sys
-def _peak():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                os.write(int(os.environ["GATE_TEST_PEAK_FD"]), line.split()[1].encode())
-atexit.register(_peak)
-sys.argv = ["gate", *sys.argv[1:]]
-runpy.run_module("gate", run_name="__main__", alter_sys=True)
-"""
-
-
 def run_gate(*args: str) -> Run:
     """`python -m gate ARGS` in a child, with its own peak RSS (VmHWM) and CPU time."""
     peak_r, peak_w = os.pipe()
     proc = subprocess.Popen(
-        [sys.executable, "-c", _WRAPPER, *args],
+        [sys.executable, "-c", PEAK_WRAPPER, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

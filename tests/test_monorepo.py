@@ -20,27 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from junitparser import JUnitXml
-from monorepo import go_monorepo, manifest  # noqa: F401
+from monorepo import POLICY, go_monorepo, manifest  # noqa: F401
 
 GLOB = "services/*/bin/*"
-POLICY = """\
-[policy]
-name = "monorepo"
-description = "issue 16's generated monorepo: a budget per service, blobs capped"
-
-[size]
-max_file = "10 MB"
-max_section = { ".noptrdata" = "1 MiB" }
-
-[elf]
-stripped = { value = true, severity = "warn" }
-
-[go]
-cgo = false
-
-[binary."services/svc-0*/bin/*".size]
-max_file = "3 MiB"
-"""
 
 
 def gate(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
