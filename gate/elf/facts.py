@@ -112,6 +112,10 @@ class Linking:
     rpath: tuple[str, ...]
     runpath: tuple[str, ...]
     soname: str | None
+    # Entries of the loaded relocation sections (SHF_ALLOC SHT_RELA/SHT_REL): what
+    # `readelf -r` lists and the dynamic loader applies at every start (a PIE's are mostly
+    # relative). Counted from sh_size / sh_entsize, never entry by entry.
+    relocations: int = 0
 
 
 @dataclass(frozen=True)
@@ -397,6 +401,13 @@ def _entries(sec: SectionHeader | None) -> int:
     return sec.size // sec.entsize
 
 
+def _relocations(img: ElfImage) -> int:
+    """Dynamic relocations: the entries of every allocated REL/RELA section."""
+    return sum(
+        _entries(s) for s in img.sections if s.type in ("RELA", "REL") and s.flags & SHF_ALLOC
+    )
+
+
 def _facts(img: ElfImage) -> BinaryFacts:
     dyn = _dynamic(img)
     interp = _interpreter(img)
@@ -422,6 +433,7 @@ def _facts(img: ElfImage) -> BinaryFacts:
         rpath=tuple(p for v in strings[DT_RPATH] for p in v.split(":") if p),
         runpath=tuple(p for v in strings[DT_RUNPATH] for p in v.split(":") if p),
         soname=soname,
+        relocations=_relocations(img),
     )
 
     symtab = next((s for s in img.sections if s.type == "SYMTAB"), None)

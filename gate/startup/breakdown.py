@@ -3,7 +3,8 @@
 The timed runs say how slow a start is; a red gate is only actionable with the why
 (DESIGN.md 4). Go and glibc both report their own start-up work on stderr when asked:
 `GODEBUG=inittrace=1` prints one line per package init (wall clock, heap allocated),
-`LD_DEBUG=statistics` the loader's relocation work. One extra warm start with those
+`LD_DEBUG=statistics` the loader's relocation work, and `GODEBUG=schedtrace=1000` the
+GOMAXPROCS the program got (to hold against a CPU quota). One extra warm start with those
 variables set is enough: the breakdown is about init work, not the page cache, so it
 never joins the timed runs. Parsing is kept apart from running, so the parsers can be
 tested on captured text and reused on saved output; rendering is the report layer's
@@ -47,6 +48,22 @@ _LD_ITEM_RE = re.compile(
     r"(?: \((?P<pct>\d*(?:\.\d+)?)%\))?$"
 )
 _LD_HEADER = "runtime linker statistics:"
+
+# runtime/proc.go schedtrace, printed by sysmon on its first round (the interval is counted
+# from boot, so the first line comes at start whatever the interval) and every second after:
+#   SCHED 0ms: gomaxprocs=2 idleprocs=0 threads=4 spinningthreads=1 ...
+# The same in Go 1.19 and 1.27. Only the first line is read: GOMAXPROCS as the program
+# started with it. A whole-hour interval would never print (nanotime counts from boot).
+# Both traces are written by several print statements each, and sysmon prints while the
+# inits run, so a SCHED line can land inside an init line ("init runtime @SCHED 0ms: ...
+# ]\n0.022 ms, ...") or an init line after a SCHED line's first statement ("SCHED 0ms:
+# ... runqueue=0init os @0.30 ms, ..."); seen about once in 20 starts. The first statement,
+# which holds gomaxprocs, is whole either way, so it is searched for anywhere; `_SCHED_CUT`
+# takes the SCHED text out before the init trace is parsed, to the end of its line or to
+# an init line that starts inside it.
+_SCHED_RE = re.compile(r"SCHED \d+ms: gomaxprocs=(?P<procs>\d+) ")
+_SCHED_CUT = re.compile(r"SCHED \d+ms: gomaxprocs=[^\n]*?(?:\n|(?=init ))")
+SCHEDTRACE = "schedtrace=1000"
 
 
 @dataclass(frozen=True)
@@ -95,13 +112,17 @@ class Breakdown:
     loader: LoaderStats | None = None
     faults: Mapping[str, float] | None = None  # {"major", "minor"}: medians over the timed runs
     note: str = ""  # why something is missing, or that the breakdown run failed
+    gomaxprocs: int | None = None  # Go: GOMAXPROCS as the program started (schedtrace)
 
 
 # --------------------------------------------------------------------------- parsing
 
 
 def parse_inittrace(text: str) -> list[Init]:
-    """Every `GODEBUG=inittrace=1` line in `text`, in the order printed."""
+    """Every `GODEBUG=inittrace=1` line in `text`, in the order printed (with any
+    `schedtrace` output printed into the middle of one taken out first)."""
+    if "SCHED " in text:
+        text = _SCHED_CUT.sub("", text)
     return [
         Init(
             package=m["pkg"],
@@ -112,6 +133,12 @@ def parse_inittrace(text: str) -> list[Init]:
         )
         for m in _INIT_RE.finditer(text)
     ]
+
+
+def parse_gomaxprocs(text: str) -> int | None:
+    """GOMAXPROCS from the first `GODEBUG=schedtrace` line in `text`, if any."""
+    m = _SCHED_RE.search(text)
+    return int(m["procs"]) if m else None
 
 
 def _ld_blocks(text: str) -> list[tuple[int, dict[str, tuple[int, float | None]]]]:
@@ -212,9 +239,10 @@ def _effective(cfg: RunConfig, key: str) -> str | None:
 def run_breakdown(cfg: RunConfig, is_go: bool, is_dynamic: bool) -> Breakdown:
     """One extra warm start of `cfg` with Go's init trace and/or glibc's loader statistics.
 
-    Go binaries get `GODEBUG=inittrace=1`, dynamically linked ones `LD_DEBUG=statistics`
-    (a dynamic cgo binary both, in the same run). A run that fails still yields what it
-    printed, with the failure in the note; the program's misbehaviour never raises.
+    Go binaries get `GODEBUG=inittrace=1,schedtrace=1000`, dynamically linked ones
+    `LD_DEBUG=statistics` (a dynamic cgo binary both, in the same run). A run that fails
+    still yields what it printed, with the failure in the note; the program's misbehaviour
+    never raises.
     `faults` is left for the caller, who has the timed runs (fault_summary).
     """
     if not (is_go or is_dynamic):
@@ -223,7 +251,7 @@ def run_breakdown(cfg: RunConfig, is_go: bool, is_dynamic: bool) -> Breakdown:
         )
     env = dict(cfg.env)
     if is_go:
-        env["GODEBUG"] = _with_setting(_effective(cfg, "GODEBUG"), "inittrace=1")
+        env["GODEBUG"] = _with_setting(_effective(cfg, "GODEBUG"), f"inittrace=1,{SCHEDTRACE}")
     if is_dynamic:
         env["LD_DEBUG"] = _with_setting(_effective(cfg, "LD_DEBUG"), "statistics")
     run = replace(cfg, env=env, cold=False, evict_files=(), tail_bytes=BREAKDOWN_TAIL_BYTES)
@@ -255,7 +283,8 @@ def breakdown_from_output(
         notes.append(f"no loader statistics (LD_DEBUG=statistics) on stderr{where}")
     kind: BreakdownKind = "go-inittrace" if inits else "ld-statistics" if loader else "none"
     top, count, total = summarize_inits(inits)
-    return Breakdown(kind, top, count, total, loader, None, "; ".join(notes))
+    procs = parse_gomaxprocs(text) if is_go else None
+    return Breakdown(kind, top, count, total, loader, None, "; ".join(notes), procs)
 
 
 # --------------------------------------------------------------------------- the results' form
@@ -272,6 +301,7 @@ def breakdown_to_dict(b: Breakdown) -> dict[str, Any]:
         "loader": asdict(b.loader) if b.loader else None,
         "faults": dict(b.faults) if b.faults is not None else None,
         "note": b.note,
+        "gomaxprocs": b.gomaxprocs,
     }
 
 
@@ -287,4 +317,5 @@ def breakdown_from_dict(d: Mapping[str, Any]) -> Breakdown:
         loader=LoaderStats(**loader) if loader else None,
         faults=dict(faults) if faults is not None else None,
         note=str(d.get("note", "")),
+        gomaxprocs=d.get("gomaxprocs"),
     )
