@@ -140,7 +140,7 @@ def _check(check_id: str, status: str, message: str) -> dict[str, Any]:
 def _blank(path: str) -> dict[str, Any]:
     return {"path": path, "name": path, "verdict": "error", "error": None, "facts": None,
             "startup": None, "attribution": None, "checks": [], "compared_with": None,
-            "timings": None}  # fmt: skip
+            "timings": None, "remedies": []}  # fmt: skip
 
 
 def _missing(index: int, total: int) -> dict[str, Any]:

@@ -12,6 +12,10 @@ inspection for elf/go checks, inspection and attribution for size and baseline c
 the start-up runs (and the breakdown run) for startup checks. A suite's time is the
 binary's total measuring time, each measurement counted once.
 
+A failed or warned case's body ends with what to try for that check (the entry's
+``remedies``, gate/remedies.py): only the remedies that answer it, each with its evidence
+and expected saving, as markup.remedy_lines writes them for the text log too.
+
 A ``warn`` check stays a passing test case (it does not block, and consumers that key
 on the check id see the same case whether it passes or warns) whose only child is a
 ``system-out`` reading ``WARNING: <message>``. JUnit has no warning status (the schema
@@ -41,7 +45,13 @@ from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any
 
-from gate.report.markup import TAILS_SHOWN, breakdown_text, is_number, output_tail
+from gate.report.markup import (
+    TAILS_SHOWN,
+    breakdown_text,
+    is_number,
+    output_tail,
+    remedy_lines,
+)
 
 _REPLACEMENT = "\ufffd"
 _TAIL_KEYS = ("stdout_tail", "stderr_tail")
@@ -168,6 +178,7 @@ def _cases(binary: Mapping[str, Any], classname: str) -> list[Any]:
                 detail += "\n" + "\n".join(_failed_runs(binary.get("startup") or {}))
             if why and check_id.startswith("startup."):
                 detail += "\n\n" + why
+            detail += _remedies(binary, check["id"])
             case.add_failure_info(
                 message=message or f"{check_id} failed",
                 output=xml_safe(detail),
@@ -176,9 +187,16 @@ def _cases(binary: Mapping[str, Any], classname: str) -> list[Any]:
         elif status == "skip":
             case.add_skipped_info(message=message or "skipped")
         elif status == "warn":  # see the module's docstring
-            case.stdout = xml_safe(f"WARNING: {message or check_id}\n{_detail(check)}")
+            detail = _detail(check) + _remedies(binary, check["id"])
+            case.stdout = xml_safe(f"WARNING: {message or check_id}\n{detail}")
         cases.append(case)
     return cases
+
+
+def _remedies(binary: Mapping[str, Any], check_id: str) -> str:
+    """What to try for one check (gate/remedies.py), under its measured and limit."""
+    lines = remedy_lines(binary.get("remedies"), check_id)
+    return "\n\n" + "\n".join(lines) if lines else ""
 
 
 # Which measurements each area of checks is judged from (keys of the entry's `timings`).

@@ -5,6 +5,8 @@
   and the Markdown table ("+123.46 KB (+1.5%)") say the same for the same check;
 - the start-up breakdown as lines for a person (`breakdown_lines`, `breakdown_text`) and
   the output failed starts left (`output_tail`, `failed_output`);
+- the "What to try" section of a binary's remedies (`remedy_lines`, `saving_text`), the
+  same in the text log, JUnit, Markdown and the PR comment;
 - untrusted text made literal for Markdown (`md`) or inside HTML (`html`), Markdown tables
   (`table`) and fenced blocks (`code_block`).
 
@@ -14,7 +16,7 @@ terminal's escapes are gate/report/escape.py's. Nothing here measures or judges.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeGuard
 
@@ -144,6 +146,8 @@ def breakdown_lines(b: Breakdown, top: int = 5) -> list[str]:
             lines.append(f"init {i.package} {format_duration(i.clock_ms)}{alloc}")
     if b.loader:
         lines.append(_loader_line(b.loader))
+    if b.gomaxprocs is not None:
+        lines.append(f"GOMAXPROCS at start: {b.gomaxprocs} (GODEBUG=schedtrace)")
     if b.faults is not None:
         major, minor = b.faults["major"], b.faults["minor"]
         lines.append(f"page faults per run (median): {major:g} major, {minor:g} minor")
@@ -177,6 +181,67 @@ def breakdown_text(startup: Mapping[str, Any] | None) -> str:
         b = replace(b, faults=startup["faults"])
     lines = breakdown_lines(b)
     return "\n".join(["start-up breakdown:", *lines]) if lines else ""
+
+
+# ---------------------------------------------------------------- what to try (remedies)
+
+WHAT_TO_TRY = "What to try"
+MAX_REMEDIES = 8  # per binary (or per check); the results JSON has every one
+MAX_EVIDENCE = 600  # characters of one remedy's evidence (package names come from the binary)
+
+
+def saving_text(saving: Any, unit: Any) -> str:
+    """A remedy's expected saving as every report shows it; "" when gate cannot say."""
+    if not is_number(saving):
+        return ""
+    if unit == "bytes":
+        return f"{format_size(int(saving))} ({int(saving):,} bytes)"
+    if unit == "ms":
+        return format_duration(float(saving))
+    if unit == "cycles":
+        return f"{int(saving):,} cycles of the dynamic loader"
+    return f"{saving:g} {unit}" if unit else f"{saving:g}"
+
+
+def remedy_lines(
+    remedies: Any,
+    check_id: str | None = None,
+    escape: Callable[[str], str] | None = None,
+    *,
+    markdown: bool = False,
+) -> list[str]:
+    """The "What to try" section for a binary's remedies (the results' `remedies`), or only
+    those answering `check_id`; [] when there are none.
+
+    Each remedy: its title, the checks it answers, its evidence and its expected saving.
+    `escape` makes the text safe for the format (titles and evidence name packages from
+    the binary); plain text is cut to one line each. `markdown` gives a heading and one
+    list item per remedy; otherwise a heading line and a few indented lines per remedy.
+    """
+    esc = escape or (lambda text: one_line(text, MAX_EVIDENCE))
+    chosen = [
+        r
+        for r in remedies or ()
+        if isinstance(r, Mapping) and (check_id is None or check_id in (r.get("checks") or ()))
+    ]
+    if not chosen:
+        return []
+    lines = [f"**{WHAT_TO_TRY}**", ""] if markdown else [f"{WHAT_TO_TRY}:"]
+    for r in chosen[:MAX_REMEDIES]:
+        title, evidence = esc(str(r.get("title", ""))), esc(str(r.get("evidence", "")))
+        checks = ", ".join(esc(str(c)) for c in r.get("checks") or ())
+        answers = f" ({checks})" if checks and check_id is None else ""
+        saving = saving_text(r.get("saving"), r.get("unit"))
+        if markdown:
+            line = f"- **{title}**{answers}: {evidence}"
+            lines.append(line + (f"; expected saving: **{saving}**" if saving else ""))
+        else:
+            lines += [f"- {title}{answers}", f"  {evidence}"]
+            if saving:
+                lines.append(f"  expected saving: {saving}")
+    if len(chosen) > MAX_REMEDIES:
+        lines.append(f"- … {len(chosen) - MAX_REMEDIES} more in the results JSON")
+    return lines
 
 
 # ---------------------------------------------------------------- failed starts' output
