@@ -18,6 +18,8 @@ from gate.errors import GateError, UsageError
 from gate.judge import Context, judge, verdict
 from gate.pairing import Pairing, label
 from gate.policy import Policy, Rule
+from gate.startup import cgroup
+from gate.startup.envelope import build as build_envelope
 from gate.startup.ready import ReadySpec, parse_ready
 from gate.startup.runner import RunConfig, StartError, port_problem
 from gate.startup.sampling import Decider
@@ -41,6 +43,8 @@ class CheckOptions:
     max_runs: int | None = None  # None: the policy's startup.max_runs (adaptive when > runs)
     against: str | None = None  # OLD binary, started interleaved with each NEW one (A/B)
     breakdown: bool = False  # explain start-up even when its checks pass
+    # --cpus/--memory/--cpu/--cpu-period as Envelope fields, over the policy's (envelope.py)
+    envelope: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,9 @@ def _setting(rules: Mapping[str, Rule], key: str, default: Any) -> Any:
     return default if rule is None else rule.value
 
 
+ENVELOPE_SETTINGS = ("cpus", "cpu_period", "memory", "cpu")  # [startup]'s envelope keys
+
+
 def run_config(
     path: str, rules: Mapping[str, Rule], opts: CheckOptions
 ) -> tuple[RunConfig, int, int]:
@@ -193,6 +200,7 @@ def run_config(
         )
         hint = "" if opts.ready else "; or set [startup] args in the policy"
         raise UsageError(f"{where}: {problem}{hint}")
+    settings = {k: _setting(rules, k, None) for k in ENVELOPE_SETTINGS}
     cfg = RunConfig(
         binary=path,
         args=args,
@@ -200,7 +208,9 @@ def run_config(
         ready=ready,
         timeout_s=timeout_ms / 1000,
         cold=cold,
-    )
+        envelope=build_envelope({k: v for k, v in settings.items() if v is not None},
+                                opts.envelope),
+    )  # fmt: skip
     runs = opts.runs or _setting(rules, "runs", 10)
     return cfg, runs, _setting(rules, "warmup", 1)
 
@@ -210,7 +220,9 @@ def preflight(paths: Sequence[str], policy: Policy, opts: CheckOptions) -> None:
     first one runs (a usage error, exit 2)."""
     if opts.startup:
         for path in paths:
-            run_config(path, policy.for_binary(path), opts)
+            cfg, _, _ = run_config(path, policy.for_binary(path), opts)
+            if cfg.envelope.needs_cgroup:  # no cgroup: say so now, not after the first binary
+                cgroup.maker(cfg.envelope)
 
 
 def decider(rules: Mapping[str, Rule], with_regression: bool) -> Decider:

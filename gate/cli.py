@@ -127,6 +127,10 @@ def startup(
         ),
     ] = None,
     breakdown: options.Breakdown = False,
+    cpus: options.Cpus = None,
+    memory: options.Memory = None,
+    cpu: options.Cpu = None,
+    cpu_period: options.CpuPeriod = None,
     json_out: Annotated[str | None, options.json_option("a gate/startup/v1 document")] = None,
     export_hyperfine: Annotated[
         str | None,
@@ -144,11 +148,13 @@ def startup(
             f"{shown!r}: arguments for the program go after --: gate startup {binary} -- {shown}"
         )
     from gate.report.progress import RunProgress
+    from gate.startup.envelope import overrides
     from gate.startup.interrupt import stop_on_signals
     from gate.startup.measure import measure
 
+    envelope = overrides(cpus, memory, cpu, cpu_period)
     cfg = options.startup_config(
-        binary, _state["program_args"], env, ready, timeout, grace, cold, drop_caches
+        binary, _state["program_args"], env, ready, timeout, grace, cold, drop_caches, envelope
     )
     other = None
     if against is not None:
@@ -287,6 +293,10 @@ def check(
         bool, typer.Option("--no-startup", help="Judge size and ELF only; run nothing.")
     ] = False,
     env: options.Env = None,
+    cpus: options.Cpus = None,
+    memory: options.Memory = None,
+    cpu: options.Cpu = None,
+    cpu_period: options.CpuPeriod = None,
     baseline: Annotated[
         str | None,
         typer.Option(
@@ -328,6 +338,7 @@ def check(
     """Inspect, start, judge against a policy, report. Exit 0 pass, 1 fail, 2 error."""
     from gate.check import BaselineOptions, CheckOptions, run_check
     from gate.policy import load_policy, repository_policy
+    from gate.startup.envelope import overrides
 
     chosen = load_policy(policy or repository_policy())  # a bad one stops everything first
     if ready is not None:
@@ -344,6 +355,7 @@ def check(
         env=options.parse_env(env or []),
         max_runs=max_runs,
         breakdown=breakdown,
+        envelope=overrides(cpus, memory, cpu, cpu_period),
     )
     base = BaselineOptions(
         baseline, baseline_optional, tuple(baseline_binary or ()), tuple(baseline_name or ())
@@ -554,8 +566,10 @@ def _split_argv(argv: list[str]) -> list[str]:
     if command in ("check", "startup") and "--" in argv:
         cut = argv.index("--")
         argv, _state["program_args"] = argv[:cut], argv[cut + 1 :]
-    if command in _BARE_JSON_IS_STDOUT:
-        argv = ["--json=-" if w == "--json" else w for w in argv]
+    if command in _BARE_JSON_IS_STDOUT:  # `--json -` keeps its value: stdout too
+        nxt = [*argv[1:], ""]
+        pairs = zip(argv, nxt, strict=True)
+        argv = ["--json=-" if w == "--json" and n != "-" else w for w, n in pairs]
     return argv
 
 

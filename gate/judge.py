@@ -447,7 +447,13 @@ def _startup(check: _Inner) -> _Check:
 
 
 def _word(startup: Mapping[str, Any]) -> str:
-    return "cold-start" if startup.get("cold") else "warm-start"
+    """The kind of start, with the envelope it ran in: a number is only read right next to
+    it ("cold-start (0.25 CPU, 128 MB memory) p95 ...")."""
+    from gate.startup.envelope import describe
+
+    word = "cold-start" if startup.get("cold") else "warm-start"
+    inside = describe(startup.get("envelope"))
+    return f"{word} ({inside})" if inside else word
 
 
 @_startup

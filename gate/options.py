@@ -49,6 +49,20 @@ Breakdown = Annotated[
         help="Explain start-up (Go inits, loader work, page faults), even when it passes.",
     ),
 ]
+# The production envelope (gate/startup/envelope.py): over the policy's [startup] values.
+Cpus = Annotated[
+    str | None,
+    typer.Option("--cpus", metavar="N", help="CPU quota per start, e.g. 0.25 or 500m (a cgroup)."),
+]
+CpuPeriod = Annotated[
+    str | None,
+    typer.Option("--cpu-period", metavar="DURATION", help="The quota's period (100ms)."),
+]
+Memory = Annotated[
+    str | None,
+    typer.Option("--memory", metavar="SIZE", help="Hard memory limit per start, e.g. 128MB."),
+]
+Cpu = Annotated[str | None, typer.Option("--cpu", metavar="N", help="Pin the program to CPU N.")]
 BaselineName = Annotated[
     list[str] | None,
     typer.Option(
@@ -124,10 +138,12 @@ def startup_config(
     grace: str,
     cold: bool | None,
     drop_caches: bool,
+    envelope: dict[str, Any] | None = None,
 ) -> RunConfig:
     """`gate startup`'s options as one start's configuration, every value checked; a
     {port} the program is never told is refused here, before the first start waits out
     its timeout."""
+    from gate.startup.envelope import build
     from gate.startup.ready import parse_ready
     from gate.startup.runner import RunConfig, port_problem
 
@@ -140,6 +156,7 @@ def startup_config(
         grace_s=duration_ms("--grace", grace) / 1000,
         cold=cold is not False,
         drop_caches=drop_caches,
+        envelope=build({}, envelope or {}),
     )
     problem = port_problem(cfg.ready, cfg.args, cfg.env)
     if problem:

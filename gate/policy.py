@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gate.errors import GateError, UnitError
+from gate.startup import envelope
 from gate.startup.stats import QUANTILES
 from gate.units import parse_duration, parse_percent, parse_size
 
@@ -82,6 +83,18 @@ def _duration(raw: Any) -> tuple[Any, Any]:
         return parse_duration(raw), raw
     except UnitError as exc:
         raise _Bad(str(exc)) from None
+
+
+def _envelope(parse: Callable[[Any], Any]) -> Parser:
+    """A setting of the start-up envelope (gate/startup/envelope.py parses it)."""
+
+    def parser(raw: Any) -> tuple[Any, Any]:
+        try:
+            return parse(raw), raw
+        except ValueError as exc:
+            raise _Bad(str(exc)) from None
+
+    return parser
 
 
 def _percent(raw: Any) -> tuple[Any, Any]:
@@ -247,6 +260,11 @@ SCHEMA: dict[str, dict[str, Parser]] = {
         "ready": _ready,
         "args": _args,
         "env": _env,
+        # The production envelope every start runs inside (a cgroup per start).
+        "cpus": _envelope(envelope.parse_cpus),
+        "cpu_period": _envelope(envelope.parse_period),
+        "memory": _envelope(envelope.parse_memory),
+        "cpu": _envelope(envelope.parse_cpu),
         **dict.fromkeys(QUANTILES, _duration),  # p50, p90, p95, p99: stats.QUANTILES
         "max_rss": _size,
         "max_regression": _percent,
@@ -267,6 +285,10 @@ SETTINGS = frozenset(
         "startup.ready",
         "startup.args",
         "startup.env",
+        "startup.cpus",
+        "startup.cpu_period",
+        "startup.memory",
+        "startup.cpu",
         "startup.undecided",
         "baseline.unmatched",
     }

@@ -46,10 +46,14 @@ The validated form, which is what every consumer may assume without checking aga
     minor}? = their median page faults (stats.fault_medians): both null without a
     successful run, derived from the runs for a document from before gate carried them;
     warmup, requested_runs, timeout_s, eviction_detail, adaptive, against, environment,
-    breakdown = null; stopped = "fixed"
+    breakdown = null; stopped = "fixed"; envelope: ENVELOPE? = null (unconstrained),
+    peak_memory_bytes? = null (the successful runs' highest cgroup peak, in an envelope)
+  ENVELOPE: cpus? (CPU quota in CPUs), cpu_period_us, memory? (bytes), cpu? (pinned CPU):
+    what every start ran inside (gate/startup/envelope.py)
   RUN: wall_ms, user_ms, sys_ms, max_rss_bytes?, major_faults, minor_faults, exit_code?, ok;
     error = null, stopped = 0, port = null, stdout_tail = "", stderr_tail = "",
-    resident_before = null, resident_after = null
+    resident_before = null, resident_after = null, peak_memory_bytes = null (the run
+    cgroup's peak, inside an envelope), throttled_ms = null (time the CPU quota held it)
   STATS: count, failed, min_ms, p50_ms, p90_ms, p95_ms, p99_ms, max_ms, mean_ms, stdev_ms,
     confidence, ci {key: [lo?, hi?]} with p50, p90, p95 and p99 = [null, null]; min_runs = {},
     quantile_method and ci_method = the methods gate uses
@@ -216,6 +220,8 @@ def startup_to_dict(result: StartupResult) -> dict[str, Any]:
         "against": _against_to_dict(result),
         "environment": dict(result.environment) if result.environment else None,
         "breakdown": None,
+        "envelope": result.envelope.to_dict(),
+        "peak_memory_bytes": result.peak_memory_bytes,
     }
 
 
@@ -737,6 +743,8 @@ _RUN = _object(
     port=_NO_COUNT,
     stdout_tail=_opt(_TEXT, ""),
     stderr_tail=_opt(_TEXT, ""),
+    peak_memory_bytes=_NO_COUNT,
+    throttled_ms=_opt(_Null(_MS), None),
     resident_before=_NO_COUNT,
     resident_after=_NO_COUNT,
 )
@@ -877,6 +885,19 @@ _STARTUP = _object(
     against=_opt(_Null(_AGAINST), None),
     environment=_opt(_Null(_Map(_JSON, "an object")), None),
     breakdown=_opt(_Null(_BREAKDOWN), None),
+    envelope=_opt(
+        _Null(
+            _object(
+                "a start-up envelope",
+                cpus=_opt(_Null(_MS), None),
+                cpu_period_us=_req(_COUNT),
+                memory=_NO_COUNT,
+                cpu=_NO_COUNT,
+            )
+        ),
+        None,
+    ),
+    peak_memory_bytes=_NO_COUNT,
 )
 
 _NAMED_BYTES = _Null(

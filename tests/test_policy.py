@@ -18,7 +18,7 @@ def run_gate(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
 
 
 def test_builtins() -> None:
-    assert builtin_names() == ["default", "hardened", "serverless"]
+    assert builtin_names() == ["default", "hardened", "lambda-128mb", "serverless"]
     s = load_policy("serverless")
     assert s.name == "serverless"
     assert s.sources == ("builtin:serverless", "builtin:default")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gate.startup.envelope import describe
 from gate.units import format_signed_size, format_size
 
 
@@ -35,6 +36,9 @@ def startup_part(entry: Mapping[str, Any]) -> str | None:
         return None
     stats = startup.get("stats")
     word = "cold start" if startup.get("cold") else "warm start"
+    inside = describe(startup.get("envelope"))
+    if inside:  # the envelope stands next to every start-up number
+        word += f" ({inside})"
     runs = len(startup.get("runs") or ())
     failed = sum(not r["ok"] for r in startup.get("runs") or ())
     count = f"{runs} runs" + (f", {failed} failed" if failed else "")

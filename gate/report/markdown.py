@@ -30,6 +30,7 @@ from gate.report.markup import md as _md
 from gate.report.markup import number as _number
 from gate.report.markup import table as _table
 from gate.report.markup import visible as _visible
+from gate.startup.envelope import describe as describe_envelope
 from gate.units import format_duration, format_size
 
 MAX_NAMES = 10  # binaries named in the line under the verdict
@@ -244,8 +245,10 @@ def _startup(startup: dict[str, Any], checks: list[dict[str, Any]]) -> list[str]
         ]
         limit = f" (limit {_ms(p95_limit)})" if _is_number(p95_limit) else ""
         failed = stats["failed"]
+        inside = describe_envelope(startup.get("envelope"))
+        where = f" ({inside})" if inside else ""  # the envelope next to every number
         lines.append(
-            f"start-up: `{_sparkline(bars)}` min {_ms(stats['min_ms'])}"
+            f"start-up{where}: `{_sparkline(bars)}` min {_ms(stats['min_ms'])}"
             f" · p50 {_ms(stats['p50_ms'])} · p95 {_ms(stats['p95_ms'])}{limit}"
             f" · max {_ms(stats['max_ms'])} · {_plural(len(ok), 'ok run')}"
             + (f", {failed} failed" if failed else "")

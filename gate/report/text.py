@@ -128,6 +128,28 @@ def render_startup(result: StartupResult, breakdown: Mapping[str, Any] | None = 
     return text + "".join(f"\n  {line}" for line in lines) + "\n"
 
 
+def _envelope_lines(result: StartupResult) -> list[str]:
+    """Where the starts ran: the envelope (next to every number), the cgroup's peak memory
+    and how long the CPU quota held the starts back."""
+    from gate.startup.envelope import memory_text
+
+    env = result.envelope
+    if not env.constrained:
+        return []
+    cgroup = (result.environment or {}).get("cgroup")
+    lines = [f"  envelope {env.describe()}" + (f" (cgroup {cgroup})" if cgroup else "")]
+    peak = result.peak_memory_bytes
+    if peak is not None:
+        of = f" of {memory_text(env.memory)}" if env.memory is not None else ""
+        lines.append(
+            f"  memory   peak {memory_text(peak, env.memory)}{of} (cgroup, page cache included)"
+        )
+    ok = [r.throttled_ms for r in result.runs if r.ok and r.throttled_ms is not None]
+    if ok:
+        lines.append(f"  quota    held back {sum(ok) / len(ok):.2f} ms (mean per start)")
+    return lines
+
+
 def _render_startup(result: StartupResult) -> str:
     runs = len(result.runs)
     mode = f"cold ({result.eviction})" if result.cold else "warm"
@@ -136,6 +158,7 @@ def _render_startup(result: StartupResult) -> str:
         f"{printable(result.binary)}{args}",
         f"  {runs} runs after {result.warmup} warmup, {mode}, ready: {result.ready}",
     ]
+    lines += _envelope_lines(result)
     s = result.stats
     if s is not None:
         conf = f"{s.confidence:.0%} CI"

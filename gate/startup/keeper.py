@@ -10,8 +10,9 @@ so that no timeout ever fires. So a command that runs programs first splits in t
             `-- the program under test, its children, adopted orphans ...
 
 - gate dies, by any means: every process it started is reparented to the keeper (the
-  nearest subreaper above them), which kills them all, reaps them, and exits with
-  gate's status (dying by the same signal, so the shell sees what happened).
+  nearest subreaper above them), which kills them all, reaps them, removes the
+  envelope's cgroups gate left (cgroup.sweep), and exits with gate's status (dying by
+  the same signal, so the shell sees what happened).
 - The keeper is killed: gate gets SIGTERM and stops its runs as on any SIGTERM.
 - SIGTERM, SIGINT, SIGHUP or SIGQUIT sent to the keeper is passed on to gate (a CI
   cancelling the job signals the process it started).
@@ -80,6 +81,7 @@ def _keep(gate: int, blocked: set[signal.Signals]) -> int:
             break
         _unfreeze(gate)
     _kill_all()
+    _sweep(gate)
     code = os.waitstatus_to_exitcode(status)
     if code < 0:  # die as gate died, so the caller sees the same signal
         with contextlib.suppress(OSError, ValueError):
@@ -89,6 +91,14 @@ def _keep(gate: int, blocked: set[signal.Signals]) -> int:
             os.kill(os.getpid(), -code)
         return 128 - code
     return code
+
+
+def _sweep(gate: int) -> None:
+    """The envelope's cgroups gate could not remove itself (it was killed mid-run)."""
+    from gate.startup.cgroup import sweep
+
+    with contextlib.suppress(OSError):
+        sweep(gate)
 
 
 def _reap(gate: int) -> int | None:

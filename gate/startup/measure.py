@@ -11,8 +11,10 @@ from functools import cached_property
 from typing import Any
 
 from gate.errors import BinaryError
+from gate.startup import cgroup
 from gate.startup.cache import Eviction, loader_files
 from gate.startup.compare import Comparison, compare
+from gate.startup.envelope import UNCONSTRAINED, Envelope
 from gate.startup.environment import environment, load_average
 from gate.startup.runner import Progress, RunConfig, RunSample, StartError, run_once
 from gate.startup.sampling import Decider, sample
@@ -46,6 +48,7 @@ class StartupResult:
     stopped: str = "fixed"  # fixed | decided | max_runs | gave_up
     against: Against | None = None
     environment: Mapping[str, Any] | None = None  # the machine, so a reader can judge a number
+    envelope: Envelope = UNCONSTRAINED  # what every start ran inside (envelope.py)
 
     @property
     def failed(self) -> int:
@@ -55,6 +58,11 @@ class StartupResult:
     def max_rss_bytes(self) -> int | None:
         """The start-up's max RSS (stats.peak_rss: over the successful runs)."""
         return peak_rss((r.ok, r.max_rss_bytes) for r in self.runs)
+
+    @cached_property
+    def peak_memory_bytes(self) -> int | None:
+        """Inside an envelope: the successful runs' highest cgroup peak (stats.peak_rss)."""
+        return peak_rss((r.ok, r.peak_memory_bytes) for r in self.runs)
 
     @cached_property
     def faults(self) -> dict[str, float] | None:
@@ -89,6 +97,8 @@ def measure(
     cfgs = [cfg] if against is None else [cfg, against]
     cfgs = [_with_evict_files(c) if c.cold and not c.evict_files else c for c in cfgs]
     machine = environment()
+    if cfg.envelope.needs_cgroup:
+        machine["cgroup"] = cgroup.version(cfg.envelope)
     machine["load_average_before"] = machine.pop("load_average", None)
     try:
         sampled = sample(cfgs, runs, warmup, max_runs, decided, progress)
@@ -140,6 +150,7 @@ def measure(
         stopped=sampled.stopped,
         against=other,
         environment=machine,
+        envelope=cfg.envelope,
     )
 
 

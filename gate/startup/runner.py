@@ -43,13 +43,15 @@ import select
 import signal
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, NamedTuple
 
 from gate.errors import GateError
 from gate.secrets import child_environ
+from gate.startup import cgroup
 from gate.startup.cache import Eviction, evict
+from gate.startup.envelope import UNCONSTRAINED, Envelope
 from gate.startup.ready import POLL_INTERVAL_S, READY_EXIT, Probe, ReadySpec, make_probe
 from gate.startup.tree import Tree, become_subreaper, signals_held
 
@@ -102,6 +104,10 @@ class RunSample:
     stderr_tail: str = ""
     resident_before: int | None = None  # binary pages in the page cache before eviction
     resident_after: int | None = None
+    # Inside an envelope (gate/startup/cgroup.py): the run cgroup's peak, the whole tree's,
+    # page cache it read included; and how long the CPU quota held it back.
+    peak_memory_bytes: int | None = None
+    throttled_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,7 @@ class RunConfig:
     evict_files: tuple[str, ...] = ()
     tail_bytes: int = TAIL_BYTES  # output kept per stream (a breakdown run keeps up to 1 MiB)
     post_ready_s: float = POST_READY_S  # watched after readiness, untimed (see the docstring)
+    envelope: Envelope = UNCONSTRAINED  # CPU quota, memory limit, pinned CPU (envelope.py)
 
     @property
     def uses_port(self) -> bool:
@@ -222,19 +229,71 @@ def run_once(cfg: RunConfig) -> tuple[RunSample, Eviction | None]:
         eviction = evict(list(cfg.evict_files), cfg.drop_caches)
     become_subreaper()
     tree = Tree()
+    jail = _jail(cfg.envelope)
     try:
-        t0, pid, out_r, err_r = _spawn(cfg.binary, [fill(a) for a in cfg.args], env)
-    except OSError as exc:
-        probe.close()
-        raise StartError(_spawn_problem(cfg.binary, exc)) from None
-    tree.adopt(pid)
-    try:
-        child = _Child(t0, pid, tree, out_r, err_r)
-        return _Run(cfg, spec, probe, child, port, eviction).watch(), eviction
+        try:
+            with _placed(jail, cfg.envelope.cpu):
+                t0, pid, out_r, err_r = _spawn(cfg.binary, [fill(a) for a in cfg.args], env)
+        except OSError as exc:
+            probe.close()
+            raise StartError(_spawn_problem(cfg.binary, exc)) from None
+        tree.adopt(pid)
+        try:
+            child = _Child(t0, pid, tree, out_r, err_r)
+            sample = _Run(cfg, spec, probe, child, port, eviction).watch()
+        finally:
+            probe.close()
+            os.close(out_r)
+            os.close(err_r)
+        if jail is not None:
+            sample = _in_envelope(sample, jail, cfg.envelope)
+        return sample, eviction
     finally:
-        probe.close()
-        os.close(out_r)
-        os.close(err_r)
+        if jail is not None:
+            jail.remove()
+
+
+def _jail(envelope: Envelope) -> cgroup.Run | None:
+    """This start's own cgroup, when the envelope has a quota or a limit."""
+    if not envelope.needs_cgroup:
+        return None
+    return cgroup.maker(envelope).run()
+
+
+@contextlib.contextmanager
+def _placed(jail: cgroup.Run | None, cpu: int | None) -> Iterator[None]:
+    """The spawn happens inside the start's cgroup and on its pinned CPU, so the program
+    inherits both from its first instruction; gate goes back right after."""
+    before = os.sched_getaffinity(0) if cpu is not None else None
+    try:
+        if cpu is not None:
+            os.sched_setaffinity(0, {cpu})
+        if jail is None:
+            yield
+        else:
+            with jail.entered():
+                yield
+    finally:
+        if before is not None:
+            os.sched_setaffinity(0, before)
+
+
+def _in_envelope(sample: RunSample, jail: cgroup.Run, envelope: Envelope) -> RunSample:
+    """The cgroup's account of the start: its peak memory, its throttling, and whether the
+    memory limit killed any of it (a failed start that says so)."""
+    from gate.startup.envelope import memory_text
+
+    peak = jail.peak_memory()
+    throttled = jail.throttled()
+    out = replace(sample, peak_memory_bytes=peak,
+                  throttled_ms=throttled[1] if throttled else None)  # fmt: skip
+    if jail.oom_kills() and envelope.memory is not None:
+        at = f" at {memory_text(peak, envelope.memory)}" if peak is not None else ""
+        error = f"killed by the {memory_text(envelope.memory)} memory limit{at}"
+        if sample.exit_code is not None and sample.exit_code != -signal.SIGKILL:
+            error = f"a process of the start was {error}"
+        out = replace(out, ok=False, error=error)
+    return out
 
 
 def _spawn_problem(binary: str, exc: OSError) -> str:
