@@ -270,6 +270,28 @@ def _elf_types(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
     )
 
 
+# ---------------------------------------------------------------- hints, per toolchain
+# What to change is said in the terms of the toolchain that built the binary: a Go binary
+# gets go build flags (its C parts, with cgo, through CGO_CFLAGS and -extldflags), one
+# that is not Go gets C compiler and linker flags. Never the other's.
+
+
+def _hint(ctx: Context, c_hint: str, go_hint: str) -> str:
+    return go_hint if ctx.facts.get("go") is not None else c_hint
+
+
+def _go_bindnow(ctx: Context) -> str:
+    """How a Go binary gets BIND_NOW: the linker's -bindnow (Go 1.22 and later), or the
+    external linker's -z now before that."""
+    version = go_version_tuple(str((ctx.facts.get("go") or {}).get("version") or ""))
+    if version is not None and version >= (1, 22, 0):
+        return "-ldflags=-bindnow"
+    return "-ldflags='-linkmode=external -extldflags=-Wl,-z,now'"
+
+
+_CGO = "the cgo C code"
+
+
 def _elf_stripped(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
     sym = ctx.facts["symbols"]
     stripped = sym["stripped"]
@@ -278,7 +300,7 @@ def _elf_stripped(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
     else:
         text = f"not stripped: .symtab with {sym['symtab_entries']:,} entries"
         if rule.value:
-            text += " (link with -s, or run strip)"
+            text += f" ({_hint(ctx, 'link with -s, or run strip', 'link with -ldflags=-s')})"
     yield _result(rule, stripped == rule.value, stripped, None, text)
 
 
@@ -289,7 +311,8 @@ def _elf_debug_info(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
         size = size_as_written(d["bytes"])
         text = f"{kind}debug info present: {size} in {len(d['sections'])} sections"
         if not rule.value:
-            text += " (link with -w, or strip --strip-debug)"
+            hint = _hint(ctx, "build without -g, or strip --strip-debug", "link with -ldflags=-w")
+            text += f" ({hint})"
     else:
         text = "no debug info"
     yield _result(rule, d["present"] == rule.value, d["present"], None, text)
@@ -304,22 +327,33 @@ def _elf_linking(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
         text += f" (interpreter {ln['interpreter'] or '-'}, needs {needs})"
     if kind != rule.value:
         text += f"; policy wants {rule.value}"
+        if rule.value == "static":
+            text += f" ({_hint(ctx, 'link with -static', 'build with CGO_ENABLED=0')})"
     yield _result(rule, kind == rule.value, kind, None, text)
 
 
 def _elf_relro(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
     relro = ctx.facts["hardening"]["relro"]
     ok = _RELRO_ORDER[relro] >= _RELRO_ORDER[rule.value]
-    text = f"RELRO {relro}" + ("" if ok else f", policy wants {rule.value} (-Wl,-z,relro,-z,now)")
+    if ctx.facts.get("go") is None:
+        hint = "-Wl,-z,relro,-z,now" if rule.value == "full" else "-Wl,-z,relro"
+    elif rule.value == "full":  # Go's linker writes PT_GNU_RELRO for PIE; full needs BIND_NOW
+        hint = f"build with -buildmode=pie {_go_bindnow(ctx)}"
+    else:
+        hint = "build with -buildmode=pie"
+    text = f"RELRO {relro}" + ("" if ok else f", policy wants {rule.value} ({hint})")
     yield _result(rule, ok, relro, None, text)
 
 
-def _flag(key: str, yes: str, no: str, hint: str = "") -> _Check:
+def _flag(key: str, yes: str, no: str, hint: str = "", go_hint: str = "") -> _Check:
+    """A hardening flag; `hint` is the C toolchain's way to fix it, `go_hint` Go's."""
+
     def check(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
         value = bool(ctx.facts["hardening"][key])
         text = yes if value else no
-        if value != rule.value and hint:
-            text += f" ({hint})"
+        shown = _hint(ctx, hint, go_hint)
+        if value != rule.value and shown:
+            text += f" ({shown})"
         yield _result(rule, value == rule.value, value, None, text)
 
     return check
@@ -339,6 +373,17 @@ def _elf_canary(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
         "stack protector in use (__stack_chk_fail)",
         "no stack protector (__stack_chk_fail not referenced)",
         "build C with -fstack-protector-strong",
+        f"build {_CGO} with CGO_CFLAGS=-fstack-protector-strong",
+    )(rule, ctx)
+
+
+def _elf_bind_now(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
+    yield from _flag(
+        "bind_now",
+        "BIND_NOW: symbols resolved at load",
+        "lazy binding (no BIND_NOW)",
+        "link with -z now",
+        f"build with {_go_bindnow(ctx)}",
     )(rule, ctx)
 
 
@@ -351,7 +396,11 @@ def _elf_fortify(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
     yes = f"FORTIFY_SOURCE in use ({len(fns)} checked functions: {', '.join(fns[:4])}"
     yes += ", ...)" if len(fns) > 4 else ")"
     yield from _flag(
-        "fortify", yes, "no fortified libc calls (*_chk)", "build C with -O2 -D_FORTIFY_SOURCE=2"
+        "fortify",
+        yes,
+        "no fortified libc calls (*_chk)",
+        "build C with -O2 -D_FORTIFY_SOURCE=2",
+        f"build {_CGO} with CGO_CFLAGS='-O2 -D_FORTIFY_SOURCE=2'",
     )(rule, ctx)
 
 
@@ -611,19 +660,16 @@ CHECKS: dict[str, _Check] = {
         "non-executable stack (NX)",
         "executable stack: PT_GNU_STACK has PF_X or is missing",
         "link with -z noexecstack",
+        "link with -ldflags=-extldflags=-Wl,-z,noexecstack (an object cgo linked asks for it)",
     ),
     "elf.canary": _elf_canary,
-    "elf.bind_now": _flag(
-        "bind_now",
-        "BIND_NOW: symbols resolved at load",
-        "lazy binding (no BIND_NOW)",
-        "link with -z now",
-    ),
+    "elf.bind_now": _elf_bind_now,
     "elf.textrel": _flag(
         "textrel",
         "text relocations present (DT_TEXTREL)",
         "no text relocations",
         "compile every object with -fPIC",
+        f"build {_CGO} with CGO_CFLAGS=-fPIC",
     ),
     "elf.fortify": _elf_fortify,
     "go.cgo": _go_cgo,

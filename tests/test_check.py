@@ -99,7 +99,7 @@ def test_unstripped_go_fails_with_exact_messages(fixtures, tmp_path: Path) -> No
     n = doc["binaries"][0]["facts"]["symbols"]["symtab_entries"]
     assert checks["elf.stripped"]["status"] == "fail"
     assert checks["elf.stripped"]["message"] == (
-        f"not stripped: .symtab with {n:,} entries (link with -s, or run strip)"
+        f"not stripped: .symtab with {n:,} entries (link with -ldflags=-s)"
     )
     assert checks["go.ldflags_contain"]["message"] == "built without -ldflags (lacks -s -w)"
     assert f"  FAIL  elf.stripped             {checks['elf.stripped']['message']}" in proc.stdout

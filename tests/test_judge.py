@@ -86,13 +86,13 @@ def test_a_go_binary_without_s_w_fails_with_exact_messages(fixtures) -> None:
     d = facts["debug"]
     assert results["elf.stripped"].status == "fail"
     assert results["elf.stripped"].message == (
-        f"not stripped: .symtab with {n:,} entries (link with -s, or run strip)"
+        f"not stripped: .symtab with {n:,} entries (link with -ldflags=-s)"
     )
     assert results["elf.debug_info"].status == "fail"
     kind = "compressed " if d["compressed"] else ""
     assert results["elf.debug_info"].message == (
         f"{kind}debug info present: {format_size(d['bytes'])} ({d['bytes']:,} bytes) in "
-        f"{len(d['sections'])} sections (link with -w, or strip --strip-debug)"
+        f"{len(d['sections'])} sections (link with -ldflags=-w)"
     )
     assert results["go.ldflags_contain"].status == "fail"
     assert results["go.ldflags_contain"].message == "built without -ldflags (lacks -s -w)"
