@@ -1,7 +1,9 @@
 """Markdown job summary (GitHub step summary, GitLab, PR/MR comments).
 
 Rendered from the gate/results/v1 document only. Written for a reviewer who has ten
-seconds: the verdict in the first line, then only what failed, then details folded away.
+seconds: the verdict in the first line, then only what failed, then details folded away;
+each binary's details open on its checks and, under them, what to try for the red ones
+(markup.remedy_lines).
 Every piece of text that came from the binary, its output or the policy goes through
 markup's `md` (Markdown context) or `html` (inside HTML tags), so it can neither break a table
 nor inject HTML, links, images or mentions.
@@ -17,9 +19,11 @@ from gate.explain import NON_GO
 from gate.report.glance import glance
 from gate.report.markup import (
     MAX_CELL,
+    MAX_EVIDENCE,
     MAX_ROWS,
     breakdown_text,
     over_by,
+    remedy_lines,
     size_unit,
 )
 from gate.report.markup import clip as _clip
@@ -389,7 +393,11 @@ def _package_bars(binary: dict[str, Any], checks: list[dict[str, Any]]) -> list[
     ]
 
 
-def _binary_section(binary: dict[str, Any]) -> list[str]:
+def _remedy_md(text: str) -> str:
+    return _md(text, MAX_EVIDENCE)
+
+
+def _binary_section(binary: dict[str, Any], remedies: bool = True) -> list[str]:
     verdict = binary["verdict"]
     checks = _checks(binary)
     counts = _counts([binary])
@@ -413,6 +421,9 @@ def _binary_section(binary: dict[str, Any]) -> list[str]:
         lines += [_facts_line(binary["facts"]), ""]
     if checks:
         lines += [*_checks_table(checks), ""]
+    tried = remedy_lines(binary.get("remedies"), None, _remedy_md, markdown=True)
+    if tried and remedies:  # what to try for the red checks, right under them
+        lines += [*tried, ""]
     bars = _package_bars(binary, checks)
     if bars:
         lines += [*bars, ""]
@@ -428,6 +439,7 @@ def _binary_section(binary: dict[str, Any]) -> list[str]:
     return lines
 
 
+MAX_REMEDY_SECTIONS = 10  # binaries whose "What to try" a monorepo's comment shows
 MAX_GLANCES = 20  # binaries whose size and start-up line shows before any details
 
 
@@ -472,8 +484,11 @@ def render_markdown(
     problems = _problems_table(binaries)
     if problems:
         lines += [*problems, ""]
-    for binary in binaries:
-        lines += [*_binary_section(binary), ""]
+    for n, binary in enumerate(binaries):
+        # A monorepo's comment: what to try for the worst few, so that every binary
+        # still gets its line within the comment's size (the job summary has them all).
+        remedies = quiet is None or n < MAX_REMEDY_SECTIONS
+        lines += [*_binary_section(binary, remedies), ""]
     lines += _folded(folded)
     return "\n".join(_join(lines)).rstrip("\n") + "\n"
 

@@ -265,7 +265,7 @@ def render_checks(doc: dict[str, Any]) -> str:
     """The verdict per binary, its size and start-up at a glance, and one line per check:
     what a CI log shows."""
     from gate.report.glance import glance
-    from gate.report.markup import breakdown_text
+    from gate.report.markup import breakdown_text, remedy_lines
 
     lines = []
     for b in doc["binaries"]:
@@ -283,6 +283,7 @@ def render_checks(doc: dict[str, Any]) -> str:
         why = breakdown_text(b["startup"])
         if why:
             lines += ["  " + line for line in why.splitlines()]
+        lines += ["  " + printable(line) for line in remedy_lines(b.get("remedies"))]
     counts = {
         s: sum(c["status"] == s for b in doc["binaries"] for c in b["checks"])
         for s in ("fail", "warn", "pass", "skip")
