@@ -20,7 +20,7 @@ output frozen dataclasses, so a saved result gets the same remedies as a fresh o
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -117,13 +117,13 @@ def _owner(facts: Mapping[str, Any], package: str) -> tuple[str, str]:
     main = (go.get("main_module") or {}).get("path") or go.get("path") or ""
     if main and (package == main or package.startswith(main + "/")):
         return "main", main
-    best = ""
+    best, version = "", ""
     for dep in go.get("deps") or ():
         path = str(dep.get("path") or "")
-        if (package == path or package.startswith(path + "/")) and len(path) > len(best):
-            best = f"{path} {dep.get('version') or ''}".strip()
+        if path and (package == path or package.startswith(path + "/")) and len(path) > len(best):
+            best, version = path, str(dep.get("version") or "")
     if best:
-        return "dep", best
+        return "dep", f"{best} {version}".strip()
     first = package.split("/", 1)[0]
     return ("std", "") if "." not in first else ("main", main)
 
@@ -366,8 +366,3 @@ def _symbols(
     else:
         title = "strip the debug info (strip --strip-debug, or build without -g)"
     return [Remedy("symbols", title, evidence, saving, "bytes", size)]
-
-
-def for_check(found: Sequence[Mapping[str, Any]], check_id: str) -> list[Mapping[str, Any]]:
-    """The remedies (results form) that answer one check."""
-    return [r for r in found if check_id in (r.get("checks") or ())]
