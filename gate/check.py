@@ -353,6 +353,7 @@ def check_binary(
         "checks": [],
         "compared_with": None,
         "timings": None,
+        "remedies": [],
     }
     rules = policy.for_binary(path)
     timings: dict[str, float | None] = dict.fromkeys(TIMING_KEYS)
@@ -384,7 +385,25 @@ def check_binary(
         timings["breakdown_s"] = time.perf_counter() - started
     entry["checks"] = [dataclasses.asdict(c) for c in checks]
     entry["verdict"] = verdict(checks)
+    entry["remedies"] = remedies_of(entry)
     return entry
+
+
+def remedies_of(entry: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What to try for the entry's red start-up and size checks (gate/remedies.py), once
+    its checks are judged and its start-up breakdown is in."""
+    import os
+
+    from gate.remedies import remedies, remedy_to_dict
+
+    found = remedies(
+        entry["facts"],
+        entry["attribution"],
+        entry["startup"],
+        entry["checks"],
+        os.sysconf("SC_PAGE_SIZE"),
+    )
+    return [remedy_to_dict(r) for r in found]
 
 
 def compared_with(

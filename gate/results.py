@@ -31,14 +31,18 @@ The validated form, which is what every consumer may assume without checking aga
   ENTRY: path: str, name: str = the path's file name, error: str? = null, facts: FACTS? = null,
     startup: STARTUP? = null, attribution: ATTRIBUTION? = null, checks: [CHECK] = [],
     verdict = "error" with an error, else "fail" with a failed check, else "pass",
-    compared_with: {name, how, file_size?, p50_ms?, p95_ms?}? = null, timings: TIMINGS? = null
+    compared_with: {name, how, file_size?, p50_ms?, p95_ms?}? = null, timings: TIMINGS? = null,
+    remedies: [REMEDY] = []
+  REMEDY: id: str, title: str, evidence: str, saving: number? = null, unit: str? = null,
+    checks: [str] = []; what to try for the failed and warned start-up and size checks
+    named in `checks` (gate/remedies.py), with the measured evidence and expected saving
   TIMINGS: inspect_s, attribution_s, startup_s, breakdown_s: seconds? = null; the wall time
     gate spent measuring (reading the ELF facts; attributing the bytes; the start-up runs
     with their warm-ups, evictions and A/B runs; the breakdown run), null where not done
   CHECK: id: str, status: "pass"|"fail"|"warn"|"skip", measured: any = null, limit: any = null,
     unit: str? = null, message: str = "", severity: "error"|"warn" = "error"
   FACTS: DESIGN.md section 3's keys, all required; groups [{name, bytes}] = [];
-    elf.endian, linking.soname,
+    elf.endian, linking.soname, linking.relocations: count? = null (from before gate had it),
     sections[].address/offset = null; debug.sections, hardening.fortified, go.deps = [];
     go.format = "inline"; go.main_module(.replace): {path, version, sum? = null, replace? = null}
   STARTUP: binary, args [str], ready, cold, eviction, runs [RUN], stats: STATS?;
@@ -60,7 +64,8 @@ The validated form, which is what every consumer may assume without checking aga
   AGAINST: binary, runs [RUN], stats: STATS?; ratio_p50, ratio_hl, ratio_ci [lo, hi],
     p_value, confidence = null; pairs = 0; order, method = gate's
   BREAKDOWN: kind; inits [{package, at_ms, clock_ms, bytes, allocs}] = [], init_count = 0,
-    init_clock_ms = 0, loader {...}? = null, faults {major, minor}? = null, note = ""
+    init_clock_ms = 0, loader {...}? = null, faults {major, minor}? = null, note = "",
+    gomaxprocs: count? = null
   ATTRIBUTION: pclntab: str? = null, bss = 0, warnings [str] = [], sections, packages,
     modules, symbols, code_symbols: [{name: str, bytes}]? = null, symbols_count? = null,
     data_symbols: [{name, bytes, group, section = "", package? = null}]? = null; other keys
@@ -658,6 +663,7 @@ _FACTS = _object(
             rpath=_req(_STRINGS),
             runpath=_req(_STRINGS),
             soname=_NO_TEXT,
+            relocations=_NO_COUNT,
         )
     ),
     sections=_req(
@@ -825,6 +831,7 @@ _BREAKDOWN = _object(
     ),
     faults=_opt(_Null(_FAULTS), None),
     note=_opt(_TEXT, ""),
+    gomaxprocs=_NO_COUNT,
 )
 
 _STARTUP = _object(
@@ -946,6 +953,17 @@ _CHECK = _object(
 )
 
 
+_REMEDY = _object(
+    "a remedy",
+    id=_req(_TEXT),
+    title=_req(_TEXT),
+    evidence=_req(_TEXT),
+    saving=_opt(_Null(_MS), None),
+    unit=_NO_TEXT,
+    checks=_opt(_STRINGS, []),
+)
+
+
 def _entry_verdict(entry: dict[str, Any]) -> str:
     if entry["error"] is not None:
         return "error"
@@ -978,6 +996,7 @@ _ENTRY = _object(
         None,
     ),
     timings=_opt(_Null(_TIMINGS), None),
+    remedies=_opt(_List(_REMEDY, "a list of remedies"), []),
 )
 
 _DOCUMENT = _object(
