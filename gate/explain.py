@@ -42,6 +42,8 @@ HINTS = {
     "symbols": "link with -s, or strip",
     "debug": "link with -w, or strip --strip-debug",
 }
+# ... said the go build way for a Go binary.
+GO_HINTS = {"symbols": 'link with -ldflags="-s"', "debug": 'link with -ldflags="-w"'}
 
 
 @dataclass(frozen=True)
@@ -180,13 +182,14 @@ def _amount(n: int, signed: bool) -> str:
     return format_signed_size(n)
 
 
-def describe(contributors: Sequence[Contributor], signed: bool = True) -> str:
-    """`data +2.9 MiB (main.blob +2.9 MiB), code +165 B`; with hints for what can go."""
+def describe(contributors: Sequence[Contributor], signed: bool = True, go: bool = False) -> str:
+    """`data +2.9 MiB (main.blob +2.9 MiB), code +165 B`; with hints for what can go, in
+    the terms of the binary's toolchain (`go`: a Go binary)."""
     items = []
     for c in contributors:
         text = f"{c.name} {_amount(c.bytes, signed)}"
         inner = ", ".join(f"{p.name} {_amount(p.bytes, signed)}" for p in c.parts)
-        hint = HINTS.get(c.name)
+        hint = (GO_HINTS if go else HINTS).get(c.name)
         if inner or hint:
             text += f" ({'; '.join(x for x in (inner, hint) if x)})"
         items.append(text)

@@ -100,6 +100,10 @@ def _max_bytes(
 # ---------------------------------------------------------------- size
 
 
+def _is_go(ctx: Context) -> bool:
+    return ctx.facts.get("go") is not None
+
+
 def _explained(result: CheckResult, why: str) -> CheckResult:
     """A size check that did not pass, with what explains it (gate/explain.py)."""
     if result.status not in ("fail", "warn") or not why:
@@ -128,9 +132,9 @@ def _file_explanation(ctx: Context, excess: int) -> str:
     if old is not None and ctx.attribution is not None:
         grown = explain.growth(ctx.attribution, old)
         if grown:
-            return "grew since the baseline: " + explain.describe(grown)
+            return "grew since the baseline: " + explain.describe(grown, go=_is_go(ctx))
     largest = explain.largest(ctx.attribution, excess)
-    return f"largest: {explain.describe(largest, signed=False)}" if largest else ""
+    return f"largest: {explain.describe(largest, signed=False, go=_is_go(ctx))}" if largest else ""
 
 
 def _size_max_file(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
@@ -157,9 +161,9 @@ def _section_explanation(ctx: Context, name: str, size: int, excess: int) -> str
             new, explain.section_parts(_base_attribution(ctx), name), size - old_size
         )
         since = f"grew {format_signed_size(size - old_size)} since the baseline"
-        return f"{since}: {explain.describe(grown)}" if grown else since
+        return f"{since}: {explain.describe(grown, go=_is_go(ctx))}" if grown else since
     largest = explain.largest_names(new, excess)
-    return f"largest: {explain.describe(largest, signed=False)}" if largest else ""
+    return f"largest: {explain.describe(largest, signed=False, go=_is_go(ctx))}" if largest else ""
 
 
 def _size_max_section(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
@@ -196,7 +200,9 @@ def _size_max_growth(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
     result = _result(rule, ok, round(grew, 3), "%", message)
     old_attr = _base_attribution(ctx)
     if old_attr is not None and ctx.attribution is not None:
-        result = _explained(result, explain.describe(explain.growth(ctx.attribution, old_attr)))
+        result = _explained(
+            result, explain.describe(explain.growth(ctx.attribution, old_attr), go=_is_go(ctx))
+        )
     yield result
 
 
@@ -230,10 +236,10 @@ def _package_explanation(ctx: Context, name: str, measured: int, excess: int) ->
             if not name.endswith("/..."):
                 return f"{since} ({format_size(old)} -> {format_size(measured)})"
             grown = explain.names_growth(tree, old_tree, measured - old)
-            return f"{since}: {explain.describe(grown)}" if grown else since
+            return f"{since}: {explain.describe(grown, go=_is_go(ctx))}" if grown else since
     if name.endswith("/...") and len(tree) > 1:
         largest = explain.largest_names(tree, excess)
-        return f"largest: {explain.describe(largest, signed=False)}"
+        return f"largest: {explain.describe(largest, signed=False, go=_is_go(ctx))}"
     return ""
 
 
