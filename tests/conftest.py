@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 import pytest
+from ci import in_ci
 from gotool import cache_root as _cache_root
 from gotool import go_env as _go_env
 from reference import Fixture
@@ -282,10 +283,6 @@ RECIPES: tuple[Recipe, ...] = (
 
 
 # --------------------------------------------------------------------------- toolchains
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def _tool_output(argv: list[str], env: Mapping[str, str] | None = None) -> str | None:
@@ -665,7 +662,7 @@ def fixture_cache_root() -> Path:
 def go_toolchains(fixture_cache_root: Path) -> GoToolchains:
     """label ("go1.19", "go1.27") -> (go binary, complete env to run it with)."""
     found, missing = discover_go_toolchains(fixture_cache_root)
-    if missing and _in_ci():
+    if missing and in_ci():
         pytest.fail("Go toolchain(s) missing in CI:\n" + "\n".join(missing.values()), pytrace=False)
     return SkippingDict(found, missing)
 
@@ -674,13 +671,13 @@ def go_toolchains(fixture_cache_root: Path) -> GoToolchains:
 def fixtures(fixture_cache_root: Path, go_toolchains: GoToolchains) -> dict[str, Fixture]:
     """All prebuilt binaries by name (see RECIPES)."""
     missing = getattr(go_toolchains, "unavailable", {})
-    if _in_ci() and shutil.which("gcc") is None:
+    if in_ci() and shutil.which("gcc") is None:
         pytest.fail("gcc is missing in CI; C fixtures cannot be built", pytrace=False)
     try:
         build = ensure_fixtures(fixture_cache_root, dict(go_toolchains), missing)
     except BuildError as exc:
         pytest.fail(str(exc), pytrace=False)
-    if _in_ci() and build.unavailable:  # CI must test everything, never less
+    if in_ci() and build.unavailable:  # CI must test everything, never less
         pytest.fail(
             "fixtures unavailable in CI:\n"
             + "\n".join(f"{k}: {v}" for k, v in build.unavailable.items()),

@@ -9,15 +9,11 @@ so CI never goes green by checking less.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 
 import pytest
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+from ci import in_ci
 
 
 def assert_promtool_accepts(text: str) -> None:
@@ -25,7 +21,7 @@ def assert_promtool_accepts(text: str) -> None:
     promtool = shutil.which("promtool")
     if promtool is None:
         why = "promtool is missing (apt-get install prometheus)"
-        if _in_ci():
+        if in_ci():
             pytest.fail(why, pytrace=False)
         pytest.skip(why)
     proc = subprocess.run(

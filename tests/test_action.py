@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import secrets
 import shutil
 import subprocess
@@ -27,6 +26,7 @@ from typing import Any
 
 import pytest
 from act_harness import ActRun, copy_action, git_commit, run_act, write_workflow
+from ci import in_ci
 from fake_forge import FakeForge
 from junitparser import JUnitXml
 from reference import Fixture
@@ -104,15 +104,11 @@ elif args[0] == "report":
 """
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
 def _need(tool: str, hint: str) -> str:
     exe = shutil.which(tool)
     if exe is None:
         reason = f"{tool} not on PATH ({hint})"
-        if _in_ci():
+        if in_ci():
             pytest.fail(reason + " in CI", pytrace=False)
         pytest.skip(reason)
     return exe

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ci import unavailable
 
 RUNS = "10"  # enough for a confidence interval of the median (not yet of p95)
 BMF_METRIC_KEYS = {"value", "lower_value", "upper_value"}  # bmf.json's properties
@@ -158,7 +159,7 @@ def test_report_lists_the_export_formats(checked: tuple[Path, dict[str, Any]]) -
 
 def hyperfine(tmp_path: Path, *commands: str) -> dict[str, Any]:
     if shutil.which("hyperfine") is None:
-        pytest.skip("hyperfine is not installed")
+        unavailable("hyperfine is not installed")
     out = tmp_path / "hyperfine.json"
     argv = ["hyperfine", "-N", "--runs", RUNS, "--warmup", "1", "--export-json", str(out)]
     subprocess.run([*argv, *commands], check=True, capture_output=True, timeout=120)

@@ -36,6 +36,7 @@ from typing import Any
 
 import pytest
 import yaml
+from ci import in_ci
 from fake_forge import FakeForge, Request
 from junitparser import Failure, JUnitXml, Skipped
 from packaging.requirements import Requirement
@@ -57,13 +58,9 @@ BUILT = Path(".gitlab-ci-local/artifacts/build/bin/svc")  # the build job's expo
 TIMEOUT_S = 180
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
 MISSING = [tool for tool in TOOLS if shutil.which(tool) is None]
 pytestmark = pytest.mark.skipif(
-    bool(MISSING) and not _in_ci(),
+    bool(MISSING) and not in_ci(),
     reason=f"not on PATH: {', '.join(MISSING)} (npm install -g gitlab-ci-local@{GCL_VERSION})",
 )
 
@@ -650,7 +647,7 @@ class Debian:
 def debian(runner: Runner, tmp_path_factory: pytest.TempPathFactory) -> Debian:
     if not _pep668_python():
         reason = f"{DEBIAN_PYTHON} is not a PEP 668 managed Python >= 3.11 with venv"
-        if _in_ci():
+        if in_ci():
             pytest.fail(f"{reason}; .ci/run installs python3-venv", pytrace=False)
         pytest.skip(reason)
     root = tmp_path_factory.mktemp("debian")

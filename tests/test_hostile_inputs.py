@@ -29,6 +29,7 @@ from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import pytest
+from ci import unavailable
 
 from gate.baseline import BaselineError, load_document
 from gate.errors import GateError
@@ -79,7 +80,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _in_namespace(script: str, tmp: Path) -> subprocess.CompletedProcess[str]:
     """`script` with a throwaway /dev (null, full, stdout) in a private mount namespace."""
     if os.geteuid() != 0 or not shutil.which("unshare"):
-        pytest.skip("needs root and unshare(1) for a private mount namespace")
+        unavailable("needs root and unshare(1) for a private mount namespace")
     setup = (
         "set -u; mount --make-rprivate / && mount -t tmpfs tmpfs /dev && "
         "mknod -m 666 /dev/null c 1 3 && mknod -m 666 /dev/full c 1 7 && "
@@ -94,7 +95,7 @@ def _in_namespace(script: str, tmp: Path) -> subprocess.CompletedProcess[str]:
         env={**os.environ, "CI": "true"},
     )
     if done.returncode == 99 or "unshare failed" in done.stderr:
-        pytest.skip(f"no private mount namespace here: {done.stderr.strip()}")
+        unavailable(f"no private mount namespace here: {done.stderr.strip()}")
     return done
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ci import in_ci
 from reference import Fixture
 
 from gate.report.junit import MAX_PROPERTIES
@@ -58,12 +59,8 @@ STATUSES = {
 }
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
 def _missing(why: str) -> None:
-    if _in_ci():
+    if in_ci():
         pytest.fail(why, pytrace=False)
     pytest.skip(why)
 

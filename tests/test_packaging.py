@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from ci import in_ci
 
 from gate import __version__
 
@@ -49,7 +50,9 @@ def test_wheel_is_named_binary_gate_and_carries_gate(tmp_path: Path) -> None:
     assert "gate = gate.entry:main" in entry_points
 
 
-@pytest.mark.skipif(shutil.which("pipx") is None, reason="pipx is not installed (test extras)")
+@pytest.mark.skipif(
+    shutil.which("pipx") is None and not in_ci(), reason="pipx is not installed (test extras)"
+)
 def test_pipx_install_gives_the_gate_command(tmp_path: Path) -> None:
     env = {
         **os.environ,

@@ -15,13 +15,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from ci import in_ci
 
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("pre-commit") is None, reason="pre-commit (test extras)"),
-    pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed"),
+    pytest.mark.skipif(
+        shutil.which("pre-commit") is None and not in_ci(), reason="pre-commit (test extras)"
+    ),
+    pytest.mark.skipif(shutil.which("git") is None and not in_ci(), reason="git is not installed"),
 ]
 
 
