@@ -29,7 +29,7 @@ import struct
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -684,3 +684,19 @@ def fixtures(fixture_cache_root: Path, go_toolchains: GoToolchains) -> dict[str,
             pytrace=False,
         )
     return SkippingDict(build.fixtures, build.unavailable)
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Callable[[str], Path]:
+    """name -> a third-party binary (tests/corpus.py), fetched once per machine; one that
+    cannot be had skips locally and fails in CI."""
+    from ci import unavailable
+    from corpus import CorpusUnavailable, corpus_binary
+
+    def get(name: str) -> Path:
+        try:
+            return corpus_binary(name)
+        except CorpusUnavailable as exc:
+            unavailable(f"corpus binary {name!r}: {exc}")
+
+    return get
