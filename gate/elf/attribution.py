@@ -278,15 +278,44 @@ def _functab(buf: memoryview, tab: _Pclntab, little: bool) -> tuple[array[int], 
     return entries, offsets
 
 
+# What the linker and compiler of Go 1.19 and older named `go.*` (Go 1.20 renamed them
+# `go:*`): none is an import path, though `go.itab.golang.org/x/...` would pass for one.
+_LINKER_GO_DOT = (
+    "go.itab.", "go.shape.", "go.string.", "go.func.", "go.info.", "go.type.",
+    "go.builtin.", "go.importpath.", "go.map.", "go.link.", "go.cuinfo.", "go.constinfo.",
+    "go.track.", "go.weak.", "go.loc.", "go.range.", "go.debug", "go.buildid",
+    "go.buildinfo", "go.fipsinfo", "go.interface", "go.struct", "go.runtime.",
+)  # fmt: skip
+
+
+def _is_import_path(name: str) -> bool:
+    """Whether a `go.`/`type.` name is a function of a package such as go.uber.org/zap:
+    an import path's first element is a domain (labels of letters, digits and '-') before
+    a '/'. The linker's own `go.` names (Go 1.19 and older) have no '/' there, an empty
+    label (`type..eq.`), a '*' or '(' (`go.itab.*net/http.conn`), or a prefix of its own.
+    """
+    slash = name.find("/")
+    if slash < 0 or name.startswith(_LINKER_GO_DOT):
+        return False
+    labels = name[:slash].split(".")
+    return len(labels) >= 2 and all(
+        label and label.replace("-", "").isalnum() and label.isascii() for label in labels
+    )
+
+
 def package_of(name: str) -> str:
     """A Go symbol's package path: up to the first '.' after the last '/'.
 
     The linker escapes '.' in a path's last element as %2e, so `gopkg.in/yaml%2ev3.F`
     splits right; type parameters in brackets may hold dots and slashes, so they go first.
     A name with no '.' at all is file-local assembly (`memeqbody`, `crosscall2`): the
-    runtime's (ASSEMBLY_PACKAGE), never a package of its own.
+    runtime's (ASSEMBLY_PACKAGE), never a package of its own. `go:` and `type:` names
+    (Go 1.20 and later) and the linker's `go.`/`type.` names (Go 1.19 and older) are
+    GENERATED; `go.uber.org/zap.New` is package go.uber.org/zap under every toolchain.
     """
-    if name.startswith(("type:", "type.", "go:", "go.")):
+    if name.startswith(("type:", "go:")):
+        return GENERATED
+    if name.startswith(("type.", "go.")) and not _is_import_path(name):
         return GENERATED
     bracket = name.find("[")
     if bracket >= 0:
