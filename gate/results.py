@@ -44,28 +44,38 @@ The validated form, which is what every consumer may assume without checking aga
   FACTS: DESIGN.md section 3's keys, all required; groups [{name, bytes}] = [];
     elf.endian, linking.soname, linking.relocations: count? = null (from before gate had it),
     sections[].address/offset = null; debug.sections, hardening.fortified, go.deps = [];
-    go.format = "inline"; go.main_module(.replace): {path, version, sum? = null, replace? = null}
+    go.format = "inline"; go.main_module(.replace): {path, version, sum? = null, replace? = null};
+    toolchain: {language: "go"|"rust"|"c++"|"c", compiler: str?, version: str?, evidence: str,
+    c_code: bool?, c_evidence: str}? = null (from before gate had it)
   STARTUP: binary, args [str], ready, cold, eviction, runs [RUN], stats: STATS?;
     max_rss_bytes? = the peak of the successful runs (stats.peak_rss), faults {major,
     minor}? = their median page faults (stats.fault_medians): both null without a
     successful run, derived from the runs for a document from before gate carried them;
     warmup, requested_runs, timeout_s, eviction_detail, adaptive, against, environment,
     breakdown = null; stopped = "fixed"; envelope: ENVELOPE? = null (unconstrained),
-    peak_memory_bytes? = null (the successful runs' highest cgroup peak, in an envelope)
+    peak_memory_bytes? = null (the successful runs' highest cgroup peak, in an envelope);
+    mapped_objects?, open_fds? = the most shared objects mapped and descriptors open at
+    readiness of a successful run (null when none was read: --ready exit), derived from the
+    runs; shared_objects [str] = [] (every one a successful run mapped at readiness);
+    eviction_detail.beyond [str] = [] (the files evicted beyond the loader's list)
   ENVELOPE: cpus? (CPU quota in CPUs), cpu_period_us, memory? (bytes), cpu? (pinned CPU):
     what every start ran inside (gate/startup/envelope.py)
   RUN: wall_ms, user_ms, sys_ms, max_rss_bytes?, major_faults, minor_faults, exit_code?, ok;
     error = null, stopped = 0, port = null, stdout_tail = "", stderr_tail = "",
     resident_before = null, resident_after = null, peak_memory_bytes = null (the run
-    cgroup's peak, inside an envelope), throttled_ms = null (time the CPU quota held it)
+    cgroup's peak, inside an envelope), throttled_ms = null (time the CPU quota held it),
+    mapped_objects = null, open_fds = null (at readiness, gate/startup/loaded.py)
   STATS: count, failed, min_ms, p50_ms, p90_ms, p95_ms, p99_ms, max_ms, mean_ms, stdev_ms,
     confidence, ci {key: [lo?, hi?]} with p50, p90, p95 and p99 = [null, null]; min_runs = {},
     quantile_method and ci_method = the methods gate uses
   AGAINST: binary, runs [RUN], stats: STATS?; ratio_p50, ratio_hl, ratio_ci [lo, hi],
     p_value, confidence = null; pairs = 0; order, method = gate's
-  BREAKDOWN: kind; inits [{package, at_ms, clock_ms, bytes, allocs}] = [], init_count = 0,
-    init_clock_ms = 0, loader {...}? = null, faults {major, minor}? = null, note = "",
-    gomaxprocs: count? = null
+  BREAKDOWN: kind; inits [{package, at_ms, clock_ms, bytes, allocs, spread_ms = 0}] = [],
+    init_count = 0, init_clock_ms = 0, loader {...}? = null, faults {major, minor}? = null,
+    note = "", gomaxprocs: count? = null, runs = 1 (the inits' numbers are medians over
+    them, spread_ms slowest minus fastest), start_ms? = null (their median wall time),
+    throttle {cpus, cpu_period_us, throttled_ms?, wall_ms}? = null (one start inside the
+    CPU quota, which the init runs were made without)
   ATTRIBUTION: pclntab: str? = null, bss = 0, warnings [str] = [], sections, packages,
     modules, symbols, code_symbols: [{name: str, bytes}]? = null, symbols_count? = null,
     data_symbols: [{name, bytes, group, section = "", package? = null}]? = null; other keys
@@ -82,6 +92,7 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from gate.baseline import BaselineError, OutOfRange
+from gate.startup.loaded import most
 from gate.startup.stats import QUANTILES, fault_medians, peak_rss
 
 if TYPE_CHECKING:
@@ -166,6 +177,8 @@ def facts_to_dict(facts: BinaryFacts) -> dict[str, Any]:
 def run_to_dict(run: RunSample) -> dict[str, Any]:
     """A run as DESIGN.md section 4 names it; output tails only where a run failed."""
     doc = dataclasses.asdict(run)
+    doc.pop("mapped_files")  # the start-up's shared_objects say what was mapped
+    doc.pop("shared_objects")
     if run.ok:
         for key in _TAIL_KEYS:
             doc.pop(key)
@@ -203,6 +216,7 @@ def startup_to_dict(result: StartupResult) -> dict[str, Any]:
         else {
             "method": detail.method,
             "note": detail.note,
+            "beyond": list(detail.beyond),
             "files": [
                 {
                     "path": b.path,
@@ -227,6 +241,9 @@ def startup_to_dict(result: StartupResult) -> dict[str, Any]:
         "breakdown": None,
         "envelope": result.envelope.to_dict(),
         "peak_memory_bytes": result.peak_memory_bytes,
+        "mapped_objects": result.mapped_objects,
+        "open_fds": result.open_fds,
+        "shared_objects": list(result.shared_objects),
     }
 
 
@@ -732,6 +749,21 @@ _FACTS = _object(
             )
         )
     ),
+    # gate/elf/toolchain.py; null in documents written before it was recorded.
+    toolchain=_opt(
+        _Null(
+            _object(
+                "the toolchain",
+                language=_req(_OneOf("go", "rust", "c++", "c")),
+                compiler=_req(_Null(_TEXT)),
+                version=_req(_Null(_TEXT)),
+                evidence=_req(_TEXT),
+                c_code=_req(_Null(_FLAG)),
+                c_evidence=_req(_TEXT),
+            )
+        ),
+        None,
+    ),
 )
 
 _RUN = _object(
@@ -753,6 +785,8 @@ _RUN = _object(
     throttled_ms=_opt(_Null(_MS), None),
     resident_before=_NO_COUNT,
     resident_after=_NO_COUNT,
+    mapped_objects=_NO_COUNT,
+    open_fds=_NO_COUNT,
 )
 _RUNS = _List(_RUN, "a list of runs")
 
@@ -803,6 +837,7 @@ _BREAKDOWN = _object(
                 clock_ms=_req(_MS),
                 bytes=_req(_COUNT),
                 allocs=_req(_COUNT),
+                spread_ms=_opt(_MS, 0.0),
             ),
             "a list of inits",
         ),
@@ -832,6 +867,20 @@ _BREAKDOWN = _object(
     faults=_opt(_Null(_FAULTS), None),
     note=_opt(_TEXT, ""),
     gomaxprocs=_NO_COUNT,
+    runs=_opt(_COUNT, 1),
+    start_ms=_opt(_Null(_MS), None),
+    throttle=_opt(
+        _Null(
+            _object(
+                "the CPU quota's hold on a start",
+                cpus=_req(_MS),
+                cpu_period_us=_req(_COUNT),
+                throttled_ms=_req(_Null(_MS)),
+                wall_ms=_req(_MS),
+            )
+        ),
+        None,
+    ),
 )
 
 _STARTUP = _object(
@@ -859,6 +908,7 @@ _STARTUP = _object(
                 "the page-cache eviction",
                 method=_req(_TEXT),
                 note=_NO_TEXT,
+                beyond=_opt(_STRINGS, []),
                 files=_opt(
                     _List(
                         _object(
@@ -905,6 +955,11 @@ _STARTUP = _object(
         None,
     ),
     peak_memory_bytes=_NO_COUNT,
+    mapped_objects=_derived(
+        _Null(_COUNT), lambda s: most((r["ok"], r["mapped_objects"]) for r in s["runs"])
+    ),
+    open_fds=_derived(_Null(_COUNT), lambda s: most((r["ok"], r["open_fds"]) for r in s["runs"])),
+    shared_objects=_opt(_STRINGS, []),
 )
 
 _NAMED_BYTES = _Null(

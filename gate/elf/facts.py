@@ -36,6 +36,7 @@ from gate.elf.reader import (
     is_debug_section,
     open_elf,
 )
+from gate.elf.toolchain import Toolchain, detect
 from gate.errors import BinaryError
 
 PT_PHDR = 6
@@ -179,6 +180,7 @@ class BinaryFacts:
     debug: Debug
     hardening: Hardening
     go: GoBuild | None
+    toolchain: Toolchain  # the language and compiler that built it (gate/elf/toolchain.py)
 
 
 def section_flags(flags: int) -> str:
@@ -469,6 +471,7 @@ def _facts(img: ElfImage) -> BinaryFacts:
         go = read_go_build(img)
     except BuildInfoError as exc:
         raise BinaryError(img.path, f"corrupt Go build info: {exc}") from None
+    toolchain = detect(img, go, needed, dyn.strtab, dyn.strtab_at, canary, fortified)
 
     return BinaryFacts(
         path=img.path,
@@ -486,6 +489,7 @@ def _facts(img: ElfImage) -> BinaryFacts:
         debug=debug,
         hardening=hardening,
         go=go,
+        toolchain=toolchain,
     )
 
 

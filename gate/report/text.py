@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,11 @@ def render_facts(f: BinaryFacts) -> str:
         f"NX {_yes(h.nx)}, RELRO {h.relro}, BIND_NOW {_yes(h.bind_now)}, "
         f"TEXTREL {_yes(h.textrel)}, canary {_yes(h.canary)}, FORTIFY {fortify}",
     )
+    t = f.toolchain
+    found = t.evidence if t.compiler is None or t.compiler not in t.evidence else "from .comment"
+    row("toolchain", f"{t.language}, {t.compiler or 'compiler not recorded'} ({found})")
+    if t.language in ("go", "rust"):
+        row("", f"C objects: {_c_objects(t.c_code)} ({t.c_evidence})")
     if f.go is not None:
         g = f.go
         main = f", module {g.main_module.path} {g.main_module.version}" if g.main_module else ""
@@ -85,6 +91,10 @@ def render_facts(f: BinaryFacts) -> str:
     else:
         lines.append("  (no section headers)")
     return "\n".join(lines)
+
+
+def _c_objects(present: bool | None) -> str:
+    return "unknown" if present is None else _yes(present)
 
 
 _CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -153,9 +163,9 @@ def _envelope_lines(result: StartupResult) -> list[str]:
 def _render_startup(result: StartupResult) -> str:
     runs = len(result.runs)
     mode = f"cold ({result.eviction})" if result.cold else "warm"
-    args = (" " + printable(" ".join(result.args))) if result.args else ""
+    command = printable(shlex.join((result.binary, *result.args)))  # an empty argument: ''
     lines = [
-        f"{printable(result.binary)}{args}",
+        command,
         f"  {runs} runs after {result.warmup} warmup, {mode}, ready: {result.ready}",
     ]
     lines += _envelope_lines(result)
@@ -192,15 +202,25 @@ def _render_startup(result: StartupResult) -> str:
             f"  faults   major {sum(r.major_faults for r in ok) / n:.1f}, "
             f"minor {sum(r.minor_faults for r in ok) / n:.1f} (mean per start)"
         )
+        if result.mapped_objects is not None:
+            lines.append(
+                f"  loaded   {result.mapped_objects} shared objects mapped, "
+                f"{result.open_fds} descriptors open at readiness (most of a start)"
+            )
         lines.append("  quantiles: type 7 (linear interpolation); CI: order statistics")
     e = result.eviction_detail
     if e is not None and e.before:
         b, a = e.before[0], e.after[0]
+        libraries = len(e.before) - 1 - len(e.beyond)
         lines.append(
             f"  cache    {b.resident}/{b.pages} pages of the binary resident before eviction, "
             f"{a.resident} after"
-            + (f" ({len(e.before) - 1} libraries too)" if len(e.before) > 1 else "")
+            + (f" ({libraries} libraries too)" if libraries > 0 else "")
         )
+        if e.beyond:
+            names = ", ".join(printable(path) for path in e.beyond[:8])
+            more = f" and {len(e.beyond) - 8} more" if len(e.beyond) > 8 else ""
+            lines.append(f"  evicted  beyond its libraries: {names}{more}")
         if e.note:
             lines.append(f"  note     {e.note}")
     lines.append(f"  failed   {result.failed} of {runs}")
