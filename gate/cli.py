@@ -242,13 +242,11 @@ def size(
     if entries is None:
         what = "no Go function table" if by in ("package", "module") else "no symbol table"
         raise UsageError(f"{binary}: {what}, so nothing to show by {by} (try --by section)")
+    toolchain = report.toolchain_of_binary(binary)
     compared = None
     if against is not None:
-        from gate.diff import growth
-
-        old_name, old_size, old = report.against_view(against, by, binary, baseline_name or [])
-        compared = (old_name, old_size, growth({e.name: e.bytes for e in entries}, old))
-    doc = report.size_document(binary, attr, by, top, compared)
+        compared = report.compare(binary, attr, by, against, baseline_name or [], toolchain)
+    doc = report.size_document(binary, attr, by, top, compared, toolchain)
     if demangle and by == "symbol":
         report.demangle(doc)
     if json_out is not None:

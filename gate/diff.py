@@ -59,7 +59,7 @@ class BinaryDiff:
     name: str
     kind: str  # "changed" | "new" | "removed"
     file_size: Delta | None
-    sections: tuple[Delta, ...]  # changed ones, largest change first
+    sections: tuple[Delta, ...]  # changed ones with file bytes, largest change first
     packages: tuple[Delta, ...]  # from the attribution, when both sides have one
     startup: tuple[Delta, ...]  # p50, p95, max RSS (ms, ms, bytes)
     checks: tuple[StatusChange, ...]  # checks whose status changed
@@ -67,6 +67,10 @@ class BinaryDiff:
     # say it; empty when it did not grow or a side has no attribution.
     grew: tuple[Contributor, ...] = ()
     compared_with: str | None = None  # the old binary's name, where it differs
+    # Sections that take memory and no file bytes (NOBITS: .bss, .noptrbss, .tbss): a
+    # 32 MiB .noptrbss is not why a file grew 10 MiB, so they are listed apart.
+    memory: tuple[Delta, ...] = ()
+    toolchain: tuple[str, str] | None = None  # (old, new) when another one built it
 
 
 def _changed(deltas: Iterable[Delta]) -> tuple[Delta, ...]:
@@ -82,6 +86,12 @@ def _named_sizes(
     for item in items or ():
         out[item["name"]] = out.get(item["name"], 0) + item[value]
     return out
+
+
+def _sections(facts: Mapping[str, Any], nobits: bool) -> dict[str, float]:
+    """Sizes of the sections with file bytes, or (nobits) of those with memory only."""
+    rows = facts.get("sections") or ()
+    return _named_sizes(s for s in rows if (s.get("type") == "NOBITS") == nobits)
 
 
 def _pair(old: Mapping[str, float], new: Mapping[str, float]) -> tuple[Delta, ...]:
@@ -113,13 +123,18 @@ def _statuses(entry: Mapping[str, Any] | None) -> dict[str, str]:
     return {c["id"]: c["status"] for c in entry["checks"]} if entry else {}
 
 
+def _toolchain_change(new: Mapping[str, Any], old: Mapping[str, Any]) -> tuple[str, str] | None:
+    return explain.toolchain_change(explain.toolchain_of(new), explain.toolchain_of(old))
+
+
 def diff_binary(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> BinaryDiff:
     side = new or old or {"name": "", "path": ""}
     name = side["name"] or side["path"] or "?"
     kind = "new" if old is None else "removed" if new is None else "changed"
     of, nf = _facts(old), _facts(new)
     size = Delta("file", of.get("file_size"), nf.get("file_size"))
-    sections = _pair(_named_sizes(of.get("sections")), _named_sizes(nf.get("sections")))
+    sections = _pair(_sections(of, False), _sections(nf, False))
+    memory = _pair(_sections(of, True), _sections(nf, True))
     packages = _pair(_packages(old), _packages(new)) if _packages(old) and _packages(new) else ()
     os_, ns = _stats(old), _stats(new)
     startup = tuple(
@@ -151,6 +166,8 @@ def diff_binary(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) ->
         startup,
         checks,
         grew,
+        memory=memory,
+        toolchain=_toolchain_change(nf, of) if old and new else None,
     )
 
 
@@ -180,11 +197,13 @@ def diff_results(
 
 @dataclass(frozen=True)
 class Growth:
-    """One name's bytes in the new and the old binary (0 where it is absent)."""
+    """One name's bytes in the new and the old binary (0 where it is absent); `group`: a
+    row for a section group's bytes that the view's names do not cover."""
 
     name: str
     bytes: int
     old_bytes: int
+    group: str | None = None
 
     @property
     def delta(self) -> int:
@@ -192,6 +211,8 @@ class Growth:
 
     @property
     def status(self) -> str:
+        if self.group is not None:  # a group's rest: it was there before, and is still
+            return "grown" if self.delta > 0 else "shrunk" if self.delta < 0 else "same"
         if not self.old_bytes:
             return "new"
         if not self.bytes:
@@ -202,4 +223,72 @@ class Growth:
 def growth(new: Mapping[str, int], old: Mapping[str, int]) -> list[Growth]:
     """Every name in either, the largest growth first (then the largest shrink last)."""
     rows = [Growth(n, new.get(n, 0), old.get(n, 0)) for n in new.keys() | old.keys()]
+    return _ranked(rows)
+
+
+def _ranked(rows: Iterable[Growth]) -> list[Growth]:
     return sorted(rows, key=lambda g: (-g.delta, -g.bytes, g.name))
+
+
+@dataclass(frozen=True)
+class Side:
+    """One binary as a comparison by one view sees it.
+
+    `groups`: bytes per section group (they add up to the file); `covered`: the bytes of
+    `entries` in each group (packages: all code; symbols: data objects in their groups,
+    functions in code). Either None when the source does not say (an old document, a list
+    cut by --top): the rest of the file is then one row.
+    """
+
+    file_size: int
+    entries: Mapping[str, int]
+    groups: Mapping[str, int] | None = None
+    covered: Mapping[str, int] | None = None
+
+
+REST = "<rest of the file>"  # what a view's names do not cover, when groups are unknown
+UNACCOUNTED = "<unaccounted>"  # groups that do not add up to the file (a foreign document)
+TWICE = "<bytes with two names>"  # taken off again: the view's names overlap there
+
+
+def rest_name(group: str, partial: bool) -> str:
+    """`<go metadata>` for a group the view names nothing in; `<other code>` for the part
+    of a group its names do not cover (code outside .text in the package view)."""
+    return f"<other {group}>" if partial else f"<{group}>"
+
+
+def _rest(side: Side) -> dict[str, int] | None:
+    """Per group, the bytes the side's names leave out (negative where names overlap)."""
+    if side.groups is None or side.covered is None:
+        return None
+    groups, covered = side.groups, side.covered
+    return {g: groups.get(g, 0) - covered.get(g, 0) for g in groups.keys() | covered.keys()}
+
+
+def whole_growth(new: Side, old: Side, section_view: bool = False) -> list[Growth]:
+    """The view's rows plus a row per section group for the bytes its names leave out, so
+    the rows add up exactly to the file's change: a package view of a build whose Go
+    metadata grew 6.5 MiB says so instead of showing 3.7 MiB of packages under +10.8 MiB.
+
+    `section_view`: the entries are the groups themselves (nothing is left out).
+    """
+    rows = growth(new.entries, old.entries)
+    new_rest, old_rest = _rest(new), _rest(old)
+    if section_view:
+        pass
+    elif new_rest is None or old_rest is None:
+        rest = [side.file_size - sum(side.entries.values()) for side in (new, old)]
+        rows.append(Growth(REST, rest[0], rest[1], ""))
+    else:
+        for group in new_rest.keys() | old_rest.keys():
+            partial = bool((new.covered or {}).get(group) or (old.covered or {}).get(group))
+            n, o = new_rest.get(group, 0), old_rest.get(group, 0)
+            rows.append(Growth(rest_name(group, partial), max(0, n), max(0, o), group))
+        # Names that share bytes (a C library's aliases: memcpy and __memcpy) count them
+        # twice; one row takes them off again.
+        twice = [sum(min(0, v) for v in rest.values()) for rest in (new_rest, old_rest)]
+        rows.append(Growth(TWICE, twice[0], twice[1], ""))
+    # Each side's bytes no row holds: none, unless its groups miss part of the file.
+    listed = (sum(r.bytes for r in rows), sum(r.old_bytes for r in rows))
+    rows.append(Growth(UNACCOUNTED, new.file_size - listed[0], old.file_size - listed[1], ""))
+    return _ranked(r for r in rows if r.bytes or r.old_bytes)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from gate.units import format_signed_size, format_size
 
@@ -60,6 +60,11 @@ def named(rows: Any) -> dict[str, int]:
     for row in rows or ():
         out[row["name"]] = out.get(row["name"], 0) + row["bytes"]
     return out
+
+
+def group_name(name: str) -> str:
+    """Today's name of a group (results written before the groups were renamed)."""
+    return _LEGACY.get(name, name)
 
 
 def groups(attribution: Mapping[str, Any] | None) -> dict[str, int]:
@@ -174,6 +179,47 @@ def largest_names(names: Mapping[str, int] | None, amount: int) -> tuple[Contrib
     if not names:
         return ()
     return tuple(Contributor(n, b) for n, b in _cover(names.items(), amount, MAX_PARTS))
+
+
+class BuiltBy(NamedTuple):
+    """What built a binary: the compiler as `.comment` names it, the Go version the build
+    info records (either None where the binary does not say)."""
+
+    compiler: str | None
+    go: str | None
+
+
+def toolchain_of(facts: Mapping[str, Any] | None) -> BuiltBy:
+    facts = facts or {}
+    found, go = facts.get("toolchain"), facts.get("go")
+    named = None
+    if isinstance(found, str):
+        named = found
+    elif isinstance(found, Mapping):
+        named = next(
+            (v for k in ("compiler", "version") if isinstance(v := found.get(k), str)), None
+        )
+    version = go.get("version") if isinstance(go, Mapping) else None
+    return BuiltBy(named or None, version if isinstance(version, str) and version else None)
+
+
+def toolchain_change(new: BuiltBy, old: BuiltBy) -> tuple[str, str] | None:
+    """(old, new) when the baseline was built by another toolchain, else None.
+
+    A new compiler moves every number at once (Go 1.16 -> 1.26 alone adds megabytes of
+    metadata), so a reviewer should hear it before reading package rows. The compilers
+    are compared when both sides name one, else the Go versions: never one kind against
+    the other, which could differ in spelling only.
+    """
+    for before, after in ((old.compiler, new.compiler), (old.go, new.go)):
+        if before is not None and after is not None:
+            return (before, after) if before != after else None
+    return None
+
+
+def toolchain_note(change: tuple[str, str] | None) -> str:
+    """`toolchain go1.22.3 -> go1.26.8 (a likely cause)`, or "" when it did not change."""
+    return f"toolchain {change[0]} -> {change[1]} (a likely cause)" if change else ""
 
 
 def _amount(n: int, signed: bool) -> str:

@@ -38,7 +38,13 @@ class Forecast:
     measure: str  # "file_size" | "p95_ms"
     limit: float
     slope: float  # per run
-    runs_left: int | None  # None: not rising towards the limit
+    runs_left: int | None  # None: not rising towards the limit, or over it already
+    latest: float = 0.0  # the last run's value
+
+    @property
+    def over(self) -> float | None:
+        """How far the last run is over the limit; None when it is within it."""
+        return self.latest - self.limit if self.latest > self.limit else None
 
 
 @dataclass(frozen=True)
@@ -108,7 +114,7 @@ def _forecasts(series: list[Point], latest: Mapping[str, Any]) -> tuple[Forecast
         runs_left = None
         if slope > 0 and known[-1] <= limit:
             runs_left = math.ceil((limit - known[-1]) / slope)
-        out.append(Forecast(measure, limit, slope, runs_left))
+        out.append(Forecast(measure, limit, slope, runs_left, known[-1]))
     return tuple(out)
 
 

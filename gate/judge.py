@@ -126,22 +126,45 @@ def _base_attribution(ctx: Context) -> Mapping[str, Any] | None:
     return base if base and base.get("sections") else None
 
 
-def _file_explanation(ctx: Context, excess: int) -> str:
-    """What grew since the baseline when it grew; else the largest groups and names."""
+def _toolchain_note(ctx: Context) -> str:
+    """`toolchain go1.22.3 -> go1.26.8 (a likely cause)` when another toolchain built the
+    baseline; else ""."""
+    base = ctx.baseline.get("facts") if ctx.baseline else None
+    if not base:
+        return ""
+    change = explain.toolchain_change(explain.toolchain_of(ctx.facts), explain.toolchain_of(base))
+    return explain.toolchain_note(change)
+
+
+def _file_explanation(ctx: Context, size: int, limit: int) -> str:
+    """What grew since the baseline; the largest groups and names behind the excess over
+    the limit when nothing grew, or when the baseline was over the limit already (the
+    growth then explains only part of the excess); a new toolchain."""
+    go = _is_go(ctx)
     old = _base_attribution(ctx)
+    grown: tuple[explain.Contributor, ...] = ()
     if old is not None and ctx.attribution is not None:
         grown = explain.growth(ctx.attribution, old)
-        if grown:
-            return "grew since the baseline: " + explain.describe(grown, go=_is_go(ctx))
-    largest = explain.largest(ctx.attribution, excess)
-    return f"largest: {explain.describe(largest, signed=False, go=_is_go(ctx))}" if largest else ""
+    old_size = ((ctx.baseline or {}).get("facts") or {}).get("file_size")
+    before = isinstance(old_size, int) and old_size > limit
+    parts = []
+    if isinstance(old_size, int) and before:
+        parts.append(f"over before too ({format_size(old_size)} in the baseline, "
+                     f"{format_size(old_size - limit)} over)")  # fmt: skip
+    if before or not grown:
+        largest = explain.largest(ctx.attribution, size - limit)
+        if largest:
+            parts.append(f"largest: {explain.describe(largest, signed=False, go=go)}")
+    if grown:
+        parts.append("grew since the baseline: " + explain.describe(grown, go=go))
+    return "; ".join(p for p in (*parts, _toolchain_note(ctx)) if p)
 
 
 def _size_max_file(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
     size = ctx.facts["file_size"]
     result = _max_bytes(rule, "file size", size, rule.value, rule.text)
     if result.status in ("fail", "warn"):
-        result = _explained(result, _file_explanation(ctx, size - rule.value))
+        result = _explained(result, _file_explanation(ctx, size, rule.value))
     yield result
 
 
@@ -199,11 +222,10 @@ def _size_max_growth(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
         message = f"file shrank {-grew:.1f}% ({change}, {format_size(old)} -> {format_size(new)})"
     result = _result(rule, ok, round(grew, 3), "%", message)
     old_attr = _base_attribution(ctx)
+    grown = ""
     if old_attr is not None and ctx.attribution is not None:
-        result = _explained(
-            result, explain.describe(explain.growth(ctx.attribution, old_attr), go=_is_go(ctx))
-        )
-    yield result
+        grown = explain.describe(explain.growth(ctx.attribution, old_attr), go=_is_go(ctx))
+    yield _explained(result, "; ".join(p for p in (grown, _toolchain_note(ctx)) if p))
 
 
 def _package_bytes(packages: Mapping[str, int], name: str) -> int:

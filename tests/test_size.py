@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -233,15 +234,16 @@ def test_against_hello_names_the_new_packages(
     against = doc["against"]
     assert against["binary"] == str(old_fx.path)
     assert against["file_size"] == os.path.getsize(old_fx.path)
-    rows = against["entries"]
-    assert {r["name"] for r in rows} == new.keys() | old.keys()  # all of them (no --top)
-    deltas = [r["delta"] for r in rows]
+    everything = against["entries"]
+    deltas = [r["delta"] for r in everything]
     assert deltas == sorted(deltas, reverse=True)
+    rows = [r for r in everything if r["group"] is None]
+    assert {r["name"] for r in rows} == new.keys() | old.keys()  # all of them (no --top)
     for r in rows:
         assert (r["bytes"], r["old_bytes"]) == (new.get(r["name"], 0), old.get(r["name"], 0))
         assert r["delta"] == r["bytes"] - r["old_bytes"], r
         assert r["status"] == expected_status(r["bytes"], r["old_bytes"]), r
-    assert sum(deltas) == sum(new.values()) - sum(old.values())
+    assert sum(r["delta"] for r in rows) == sum(new.values()) - sum(old.values())
 
     top = {r["name"]: r for r in rows[:10]}
     for name in ("net/http", "crypto/tls"):
@@ -256,7 +258,7 @@ def test_against_hello_names_the_new_packages(
     saved = tmp_path / "hello-size.json"
     saved.write_text(json.dumps(size_json(old_fx.path, "--by", "package")))
     again = size_json(new_fx.path, "--by", "package", "--against", saved)
-    assert again["against"]["entries"] == rows
+    assert again["against"]["entries"] == everything
     assert again["against"]["file_size"] == against["file_size"]
 
 
@@ -475,3 +477,135 @@ def test_failed_size_check_names_the_top_growers_in_junit(
     top = sorted(new_pk, key=lambda p: (-(new_pk[p] - old_pk.get(p, 0)), p))[: len(code.parts)]
     assert [p.name for p in code.parts] == top
     assert "net/http" in top or "crypto/tls" in top
+
+
+# --------------------------------------------------------------------------- the whole growth
+# `gate size NEW --against OLD` answers "+10.8 MiB": every view's rows (the names, and a row
+# for each section group's bytes the names leave out) add up to it exactly, in the JSON and
+# (to the rounding of what is printed) in the text.
+
+_TEXT_ROW = re.compile(r"^\s+([+-]\d+(?:\.\d)? (?:[KMG]i)?B)\s+(.*)$")
+
+
+def text_rows(out: str) -> list[tuple[int, int, str]]:
+    """(bytes, how far printing may have rounded them, rest of the line) of every change
+    row under the table's header, the `… N more` line included."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split()[:2] == ["change", "now"])
+    rows = []
+    for line in lines[start + 1 :]:
+        m = _TEXT_ROW.match(line)
+        assert m, line
+        amount = m.group(1)
+        unit = 1 if amount.endswith(" B") else 2 ** (10 * "KMG".index(amount[-3]) + 10)
+        rows.append((round(float(amount.split()[0]) * unit), unit // 2 if unit > 1 else 0, m[2]))
+    return rows
+
+
+def reference_rest(path: Path) -> dict[str, int]:
+    """What the package and module views leave out, by readelf: every group but code,
+    and of code what is outside .text (the packages add up to .text)."""
+    groups = section_group_sizes(path)[0]
+    rest = {f"<{g}>": size for g, size in groups.items() if g != "code"}
+    rest["<other code>"] = groups.get("code", 0) - text_size(path)
+    return rest
+
+
+def assert_whole(new: Path, old: Path, by: str, *top: str) -> dict[str, Any]:
+    """`gate size NEW --by BY --against OLD` in JSON and text: the rows add up to the
+    change `stat` sees; returns the JSON document."""
+    change = os.path.getsize(new) - os.path.getsize(old)
+    doc = size_json(new, "--by", by, "--against", old, *top)
+    against = doc["against"]
+    listed = sum(r["delta"] for r in against["entries"])
+    assert listed + against["unlisted"]["delta"] == change, (listed, against["unlisted"])
+    if not top:
+        assert against["unlisted"] == {"changed": 0, "delta": 0} and listed == change
+    proc = run_size(new, "--by", by, "--against", old, *top)
+    assert proc.returncode == 0, proc.stderr
+    rows = text_rows(proc.stdout)
+    assert abs(sum(r[0] for r in rows) - change) <= sum(r[1] for r in rows), proc.stdout
+    return doc
+
+
+@pytest.mark.parametrize("by", ["package", "module", "symbol", "section"])
+def test_every_view_of_a_comparison_adds_up_to_the_file(fixtures: Fixtures, by: str) -> None:
+    """deps built by Go 1.27 against deps built by Go 1.19 (unstripped, so every view
+    applies): all rows, and the top 3 with the rest summed, make the file's change; the
+    groups the view does not name are readelf's."""
+    new, old = fixtures["go1.27-deps"].path, fixtures["go1.19-deps"].path
+    doc = assert_whole(new, old, by)
+    assert_whole(new, old, by, "--top", "3")
+    rows = {r["name"]: r for r in doc["against"]["entries"]}
+    if by in ("package", "module"):
+        after, before = reference_rest(new), reference_rest(old)
+        groups = {n: r["delta"] for n, r in rows.items() if r["group"] is not None}
+        want = {n: after.get(n, 0) - before.get(n, 0) for n in after.keys() | before.keys()}
+        assert groups == {n: d for n, d in want.items() if after.get(n) or before.get(n)}
+        assert rows["<go metadata>"]["bytes"] == section_group_sizes(new)[0]["go metadata"]
+    elif by == "symbol":  # no symbol lies in the headers, the padding, DWARF or .symtab
+        after, before = section_group_sizes(new)[0], section_group_sizes(old)[0]
+        for group in ("headers", "padding", "debug", "symbols"):
+            assert rows[f"<{group}>"]["delta"] == after[group] - before[group], group
+    else:
+        after, before = section_group_sizes(new)[0], section_group_sizes(old)[0]
+        assert {n: r["delta"] for n, r in rows.items()} == {
+            g: after.get(g, 0) - before.get(g, 0) for g in after.keys() | before.keys()
+        }
+
+
+def test_symbols_sharing_bytes_are_taken_off_once(fixtures: Fixtures) -> None:
+    """Static glibc names many functions twice (memcpy and its aliases): the symbol rows
+    then hold more than the code; one row takes the excess off, so they still add up."""
+    new, old = fixtures["c-static"].path, fixtures["c-nopie"].path
+    doc = assert_whole(new, old, "symbol")
+    rows = {r["name"]: r for r in doc["against"]["entries"]}
+    assert all(r["bytes"] >= 0 for r in rows.values() if r["name"] != "<bytes with two names>")
+    assert rows["<bytes with two names>"]["delta"] < 0
+
+
+def test_a_saved_size_document_compares_as_the_binary_does(
+    fixtures: Fixtures, go_toolchains: GoToolchains, tmp_path: Path
+) -> None:
+    """The old side from its `gate size --json` (main's artefact) gives the same rows as
+    the binary itself, the groups included, for the symbol view too; one cut by --top
+    still adds up (the rest of its file is one row)."""
+    new, old = fixtures["go1.27-deps"].path, fixtures["go1.19-deps"].path
+    go, env = go_toolchains["go1.27"]
+    versions = [go_version_m(go, env, p)["go_version"] for p in (old, new)]
+    for by in ("package", "symbol"):
+        saved = tmp_path / f"old-{by}.json"
+        saved.write_text(json.dumps(size_json(old, "--by", by)))
+        direct = size_json(new, "--by", by, "--against", old)["against"]
+        again = size_json(new, "--by", by, "--against", saved)["against"]
+        assert again["entries"] == direct["entries"]
+        assert again["toolchain"] == direct["toolchain"] == versions
+    cut = tmp_path / "old-cut.json"
+    cut.write_text(json.dumps(size_json(old, "--by", "package", "--top", "5")))
+    rows = size_json(new, "--by", "package", "--against", cut)["against"]["entries"]
+    assert sum(r["delta"] for r in rows) == os.path.getsize(new) - os.path.getsize(old)
+    assert "<rest of the file>" in {r["name"] for r in rows}
+
+
+@pytest.mark.parametrize("by", ["package", "module", "section"])
+def test_corpus_growth_is_explained_whole(
+    corpus: Callable[[str], Path], go_toolchains: GoToolchains, by: str
+) -> None:
+    """Caddy (Go 1.26) against etcd (Go 1.16): the Go metadata row is readelf's growth of
+    .gopclntab and its kin, every row adds up to the change, and the headline names the
+    toolchains as `go version -m` reads them."""
+    new, old = corpus("caddy"), corpus("etcd")
+    doc = assert_whole(new, old, by)
+    assert_whole(new, old, by, "--top", "5")
+    rows = {r["name"]: r for r in doc["against"]["entries"]}
+    after, before = section_group_sizes(new)[0], section_group_sizes(old)[0]
+    metadata = "go metadata" if by == "section" else "<go metadata>"
+    assert rows[metadata]["delta"] == after["go metadata"] - before["go metadata"] > 10 << 20
+    go, env = go_toolchains["go1.27"]
+    versions = [go_version_m(go, env, p)["go_version"] for p in (old, new)]
+    assert versions == ["go1.16.3", "go1.26.8"]
+    assert doc["against"]["toolchain"] == versions
+    out = run_size(new, "--by", by, "--against", old, "--top", "5").stdout
+    assert out.splitlines()[1].endswith(
+        f"; toolchain {versions[0]} -> {versions[1]} (a likely cause)"
+    )

@@ -7,12 +7,15 @@ the largest changes come first, and each list is capped.
 from __future__ import annotations
 
 from gate.diff import BinaryDiff, Delta
-from gate.explain import describe
+from gate.explain import describe, toolchain_note
 from gate.report.markup import md as _md
 from gate.report.markup import table as _table
 from gate.units import format_signed_size, format_size
 
 TOP = 10  # rows per list (sections, packages)
+# NOBITS sections (.bss, .noptrbss) take memory when the program runs and no file bytes:
+# listed apart, so the file's change is read from the sections that make it.
+MEMORY = "in memory only (NOBITS, no file bytes)"
 
 
 def _size(value: float | None) -> str:
@@ -47,17 +50,26 @@ def _cells(d: Delta) -> list[str]:
     return [d.name, _size(d.old), _size(d.new), _signed_size(d.change), _percent(d)]
 
 
-def _rows(b: BinaryDiff) -> list[tuple[str, list[list[str]], int]]:
-    """(title, rows, how many more) per part that has something to show."""
-    parts: list[tuple[str, list[list[str]], int]] = []
+def _rows(b: BinaryDiff) -> list[tuple[str, list[list[str]], str]]:
+    """(title, rows, the line saying how many more) per part that has something to show."""
+    parts: list[tuple[str, list[list[str]], str]] = []
     top = [b.file_size] if b.file_size and b.file_size.kind != "same" else []
     top += [d for d in b.startup if d.kind != "same"]
     if top:
-        parts.append(("", [_cells(d) for d in top], 0))
-    for title, deltas in (("packages", b.packages), ("sections", b.sections)):
+        parts.append(("", [_cells(d) for d in top], ""))
+    lists = (("packages", "packages", b.packages), ("sections", "sections", b.sections),
+             (f"sections {MEMORY}", "sections in memory only", b.memory))  # fmt: skip
+    for title, noun, deltas in lists:
         if deltas:
-            parts.append((title, [_cells(d) for d in deltas[:TOP]], len(deltas) - TOP))
+            more = f"… {len(deltas) - TOP} more changed {noun}" if len(deltas) > TOP else ""
+            parts.append((title, [_cells(d) for d in deltas[:TOP]], more))
     return parts
+
+
+def _notes(b: BinaryDiff) -> list[str]:
+    """What explains the change: what grew, and a new toolchain."""
+    notes = [f"grew: {describe(b.grew)}"] if b.grew else []
+    return notes + ([toolchain_note(b.toolchain)] if b.toolchain else [])
 
 
 def render_diff_text(diffs: list[BinaryDiff]) -> str:
@@ -70,6 +82,8 @@ def render_diff_text(diffs: list[BinaryDiff]) -> str:
         parts = _rows(b)
         if not parts and not b.checks:
             lines.append("  no change")
+        if not parts or parts[0][0]:  # no file size row to put them under
+            lines += [f"  {note}" for note in _notes(b)]
         for title, rows, more in parts:
             pad = "    " if title else "  "
             if title:
@@ -77,10 +91,10 @@ def render_diff_text(diffs: list[BinaryDiff]) -> str:
             width = max(len(r[0]) for r in rows)
             for r in rows:
                 lines.append(f"{pad}{r[0]:<{width}}  {r[1]:>10} -> {r[2]:>10}  {r[3]:>11}  {r[4]}")
-            if more > 0:
-                lines.append(f"{pad}… {more} more changed {title}")
-            if not title and b.grew:
-                lines.append(f"  grew: {describe(b.grew)}")
+            if more:
+                lines.append(f"{pad}{more}")
+            if not title:
+                lines += [f"  {note}" for note in _notes(b)]
         if b.checks:
             lines.append("  checks:")
             for c in b.checks:
@@ -99,15 +113,18 @@ def render_diff_markdown(diffs: list[BinaryDiff]) -> str:
         parts = _rows(b)
         if not parts and not b.checks:
             lines += ["no change", ""]
+        notes = [_md(n[0].upper() + n[1:], 600) for n in _notes(b)]
+        if not parts or parts[0][0]:  # no file size row to put them under
+            lines += [x for note in notes for x in (note, "")]
         for title, rows, more in parts:
             header = [title or "", "before", "after", "change", "%"]
             escaped = [[_md(c, 120) for c in r] for r in rows]
             lines += _table(header, escaped, title)
-            if more > 0:
-                lines += ["", f"… {more} more changed {title}"]
+            if more:
+                lines += ["", more]
             lines.append("")
-            if not title and b.grew:
-                lines += [f"Grew: {_md(describe(b.grew), 600)}", ""]
+            if not title:
+                lines += [x for note in notes for x in (note, "")]
         if b.checks:
             items = [
                 f"{_md(c.check, 80)} {c.old or 'absent'} → **{c.new or 'absent'}**"

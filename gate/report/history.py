@@ -75,6 +75,12 @@ def _forecast(f: Forecast) -> str:
     what = "file size" if f.measure == "file_size" else "start-up p95"
     limit = format_size(int(f.limit)) if f.measure == "file_size" else f"{f.limit:g} ms"
     step = format_signed_size(round(f.slope)) if f.measure == "file_size" else f"{f.slope:+.2f} ms"
+    over = f.over
+    if over is not None:
+        now = format_size(int(f.latest)) if f.measure == "file_size" else f"{f.latest:.1f} ms"
+        by = format_size(round(over)) if f.measure == "file_size" else f"{over:.1f} ms"
+        times = f", {f.latest / f.limit:.1f} times its limit" if f.latest >= 2 * f.limit > 0 else ""
+        return f"❌ {what}: {now}, over its limit of {limit} by {by}{times} ({step} per run)"
     if f.runs_left is None:
         return f"{what}: {step} per run, not heading for its limit of {limit}"
     return f"⚠️ {what}: {step} per run, crosses its limit of {limit} in about {f.runs_left} runs"

@@ -1,21 +1,27 @@
 """`gate size`: the gate/size/v1 document and its table, with or without `--against`.
 
 The table answers a reviewer's question in its first lines: the largest entries, or with a
-baseline the largest growth first, new and removed entries marked, the rest counted.
+baseline the largest growth first, new and removed entries marked, the rest counted. A
+comparison accounts for the whole change of the file: the view's names, and a row for each
+section group's bytes they leave out (`<go metadata>`, `<other code>`), so the rows add up
+to the headline, and a new toolchain is named beside it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gate.errors import UsageError
+from gate.explain import CODE, group_name, toolchain_change, toolchain_note, toolchain_of
 from gate.units import format_signed_size, format_size
 
 if TYPE_CHECKING:
-    from gate.diff import Growth
+    from gate.diff import Growth, Side
     from gate.elf.attribution import Attribution, Entry
+    from gate.explain import BuiltBy
 
 SIZE_SCHEMA = "gate/size/v1"
 VIEWS = {"section": "sections", "package": "packages", "module": "modules", "symbol": "symbols"}
@@ -51,14 +57,95 @@ def view(attr: Attribution, by: str) -> tuple[Entry, ...] | None:
     return entries
 
 
+def covered(
+    by: str, entries: Mapping[str, int], data: Iterable[tuple[str, int]] | None
+) -> dict[str, int] | None:
+    """The bytes of a view's entries in each section group (gate/diff.py's Side.covered).
+
+    Packages and modules are code. Symbols: the data objects in their groups and the rest
+    (functions) in code, so the groups' rows add up however the symbols are spread; None
+    when the data objects are not all known.
+    """
+    total = sum(entries.values())
+    if by in ("package", "module"):
+        return {CODE: total}
+    if by != "symbol" or data is None:
+        return None
+    out: dict[str, int] = {}
+    for group, size in data:
+        out[group_name(group)] = out.get(group_name(group), 0) + size
+    out[CODE] = out.get(CODE, 0) + total - sum(out.values())
+    return out
+
+
+def side_of(attr: Attribution, by: str) -> Side:
+    """A binary as a comparison by `by` sees it (all of its entries, all of its groups)."""
+    from gate.diff import Side
+
+    entries = {e.name: e.bytes for e in view(attr, by) or ()}
+    data = attr.data_symbols
+    return Side(
+        attr.file_size,
+        entries,
+        {e.name: e.bytes for e in attr.sections},
+        covered(by, entries, None if data is None else ((d.group, d.bytes) for d in data)),
+    )
+
+
+@dataclass(frozen=True)
+class Compared:
+    """`--against`: the old binary's name and size, every row (the view's names and the
+    groups' rest, adding up to the change), and the toolchains when they differ."""
+
+    binary: str
+    file_size: int
+    rows: list[Growth]
+    toolchain: tuple[str, str] | None
+
+
+def compare(
+    binary: str, attr: Attribution, by: str, against: str, names: list[str], tools: BuiltBy
+) -> Compared:
+    """BINARY (already attributed; built by `tools`) against OLD: a binary, or a size or
+    results document."""
+    from gate.diff import whole_growth
+
+    old_name, old, old_tools = against_view(against, by, binary, names)
+    rows = whole_growth(side_of(attr, by), old, section_view=by == "section")
+    change = toolchain_change(tools, old_tools)
+    return Compared(old_name, old.file_size, rows, change)
+
+
+def toolchain_of_binary(path: str) -> BuiltBy:
+    """What built the binary, from its facts as `gate inspect` reads them (a few ms)."""
+    from gate.elf.facts import inspect_binary
+    from gate.errors import BinaryError
+    from gate.results import facts_to_dict
+
+    try:
+        return toolchain_of(facts_to_dict(inspect_binary(path)))
+    except BinaryError:  # e.g. corrupt Go build info: the sizes still stand, as attributed
+        return toolchain_of(None)
+
+
+def _row(g: Growth) -> dict[str, Any]:
+    return {"name": g.name, "bytes": g.bytes, "old_bytes": g.old_bytes, "delta": g.delta,
+            "status": g.status, "group": g.group}  # fmt: skip
+
+
 def size_document(
     binary: str,
     attr: Attribution,
     by: str,
     top: int | None,
-    against: tuple[str, int, list[Growth]] | None = None,
+    against: Compared | None = None,
+    toolchain: BuiltBy | None = None,
 ) -> dict[str, Any]:
+    """The gate/size/v1 document. Against a baseline every group row is kept whatever
+    `top` says, and `unlisted` sums the rows `top` leaves out, so the listed deltas plus
+    `unlisted.delta` are the file's change exactly."""
     entries = list(view(attr, by) or ())
+    side = side_of(attr, by)
     doc: dict[str, Any] = {
         "schema": SIZE_SCHEMA,
         "binary": binary,
@@ -69,26 +156,34 @@ def size_document(
         "warnings": list(attr.warnings),
         "entries": [{"name": e.name, "bytes": e.bytes} for e in entries[:top]],
         "entries_total": len(entries),
+        # What a later --against needs to account for the whole file: the section groups,
+        # and the bytes of this view's entries in each.
+        "groups": [{"name": e.name, "bytes": e.bytes} for e in attr.sections],
+        "covered": None if side.covered is None else _as_rows(side.covered),
+        "toolchain": None if toolchain is None else toolchain._asdict(),
         "against": None,
     }
     if against is not None:
-        old_binary, old_size, rows = against
+        rows = against.rows
+        names = [g for g in rows if g.group is None]
+        shown = {id(g) for g in names[:top]} | {id(g) for g in rows if g.group is not None}
+        hidden = [g for g in rows if id(g) not in shown]
         doc["against"] = {
-            "binary": old_binary,
-            "file_size": old_size,
-            "entries": [
-                {
-                    "name": g.name,
-                    "bytes": g.bytes,
-                    "old_bytes": g.old_bytes,
-                    "delta": g.delta,
-                    "status": g.status,
-                }
-                for g in rows[:top]
-            ],
+            "binary": against.binary,
+            "file_size": against.file_size,
+            "toolchain": None if against.toolchain is None else list(against.toolchain),
+            "entries": [_row(g) for g in rows if id(g) in shown],
             "changed_total": sum(g.status != "same" for g in rows),
+            "unlisted": {
+                "changed": sum(g.status != "same" for g in hidden),
+                "delta": sum(g.delta for g in hidden),
+            },
         }
     return doc
+
+
+def _as_rows(named: Mapping[str, int]) -> list[dict[str, Any]]:
+    return [{"name": n, "bytes": b} for n, b in sorted(named.items(), key=lambda kv: -kv[1])]
 
 
 def _percent(part: int, whole: int) -> str:
@@ -117,37 +212,55 @@ def render_size_text(doc: Mapping[str, Any], top: int | None) -> str:
         if by == "section" and doc.get("bss"):
             lines.append(f"  (.bss: {format_size(doc['bss'])} in memory, none in the file)")
     else:
-        old = against["file_size"]
-        change = size - old
-        pct = f" ({change / old * 100:+.1f}%)" if old else ""
-        lines.append(
-            f"against {against['binary']}: {format_signed_size(change)}{pct}, "
-            f"{format_size(old)} -> {format_size(size)}"
-        )
-        rows = [r for r in against["entries"] if r["status"] != "same"]
-        lines.append(f"  {'change':>12}  {'':>8}  {'now':>11}  {by}")
-        for r in rows[:limit]:
-            mark = (
-                r["status"]
-                if r["status"] in ("new", "removed")
-                else (f"{r['delta'] / r['old_bytes'] * 100:+.1f}%")
-            )
-            change, now = format_signed_size(r["delta"]), format_size(r["bytes"])
-            lines.append(f"  {change:>12}  {mark:>8}  {now:>11}  {r['name']}")
-        total = against.get("changed_total", len(rows))
-        lines += _more(total, min(len(rows), limit), f"changed {by} entries")
-        if not rows:
-            lines.append(f"  no {by} changed")
+        lines += _against_text(doc, by, limit)
     return "\n".join(lines) + "\n"
+
+
+def _against_text(doc: Mapping[str, Any], by: str, limit: int) -> list[str]:
+    """The headline change, then every group row and the `limit` largest changes among the
+    view's names, largest growth first; the names left out are counted and summed, so what
+    is shown adds up to the headline."""
+    against, size = doc["against"], doc["file_size"]
+    old = against["file_size"]
+    change = size - old
+    pct = f" ({change / old * 100:+.1f}%)" if old else ""
+    note = toolchain_note(tuple(against["toolchain"]) if against.get("toolchain") else None)
+    lines = [
+        f"against {against['binary']}: {format_signed_size(change)}{pct}, "
+        f"{format_size(old)} -> {format_size(size)}" + (f"; {note}" if note else "")
+    ]
+    rows = [r for r in against["entries"] if r["status"] != "same"]
+    names = [r for r in rows if r.get("group") is None]
+    shown = [r for r in rows if r.get("group") is not None or any(r is n for n in names[:limit])]
+    lines.append(f"  {'change':>12}  {'':>8}  {'now':>11}  {by}")
+    for r in shown:
+        if r["status"] in ("new", "removed"):
+            mark = r["status"]
+        else:
+            mark = f"{r['delta'] / r['old_bytes'] * 100:+.1f}%" if r["old_bytes"] > 0 else ""
+        delta, now = format_signed_size(r["delta"]), format_size(r["bytes"])
+        lines.append(f"  {delta:>12}  {mark:>8}  {now:>11}  {r['name']}")
+    unlisted = against.get("unlisted") or {"changed": 0, "delta": 0}
+    more = len(names) - min(len(names), limit) + unlisted["changed"]
+    if more:
+        rest = sum(r["delta"] for r in names[limit:]) + unlisted["delta"]
+        lines.append(
+            f"  {format_signed_size(rest):>12}  … {more} more changed {by} entries "
+            "(--top N shows more)"
+        )
+    if not rows:
+        lines.append(f"  no {by} changed")
+    return lines
 
 
 def against_view(
     source: str, by: str, binary: str, names: list[str]
-) -> tuple[str, int, dict[str, int]]:
-    """(name, file size, bytes per name) of what `gate size --against` compares with: a
-    binary, or a size/results JSON (its entry for this binary paired as gate/pairing.py
-    says; `names`: --baseline-name). Read here, so its numbers are checked as used."""
+) -> tuple[str, Side, BuiltBy]:
+    """(name, side, toolchain) of what `gate size --against` compares with: a binary, or a
+    size/results JSON (its entry for this binary paired as gate/pairing.py says; `names`:
+    --baseline-name). Read here, so its numbers are checked as used."""
     from gate.baseline import load_document
+    from gate.diff import Side
     from gate.pairing import pair, parse_choices
 
     is_json = source.startswith(("http://", "https://")) or source.endswith(".json")
@@ -155,15 +268,28 @@ def against_view(
         from gate.elf.attribution import attribute_binary
 
         attr = attribute_binary(
-            source, want_symbols=by == "symbol", want_packages=by in ("package", "module")
+            source,
+            want_symbols=by == "symbol",
+            want_packages=by in ("package", "module"),
         )
-        return source, attr.file_size, {e.name: e.bytes for e in view(attr, by) or ()}
+        if view(attr, by) is None:
+            raise UsageError(f"{source}: no {by} attribution in it (not a Go binary?)")
+        return source, side_of(attr, by), toolchain_of_binary(source)
     doc = load_document(source)
     schema = doc.get("schema")
+    covered_rows: Any = None
     if schema == SIZE_SCHEMA:
         if doc.get("by") != by:
             raise UsageError(f"{source}: entries by {doc.get('by')}, not by {by} (use --by)")
-        rows, size = doc.get("entries"), doc.get("file_size")
+        rows, size, groups = doc.get("entries"), doc.get("file_size"), doc.get("groups")
+        complete = isinstance(rows, list) and doc.get("entries_total") == len(rows)
+        covered_rows = doc.get("covered") if complete else None
+        tools = doc.get("toolchain")
+        tools = tools if isinstance(tools, dict) else {}
+        facts: Mapping[str, Any] = {
+            "toolchain": tools.get("compiler"),
+            "go": {"version": tools.get("go")},
+        }
     elif schema == "gate/results/v1":
         from gate.baseline import shown_source
         from gate.results import validate
@@ -176,24 +302,71 @@ def against_view(
         attribution = entry.get("attribution") if isinstance(entry, dict) else None
         if entry is None or not isinstance(attribution, dict):
             raise UsageError(f"{source}: no attribution recorded for {Path(binary).name}")
-        rows, size = attribution.get(VIEWS[by]), (entry.get("facts") or {}).get("file_size")
+        facts = entry.get("facts") or {}
+        rows, size, groups = (
+            attribution.get(VIEWS[by]),
+            facts.get("file_size"),
+            attribution.get("sections"),
+        )
+        data = attribution.get("data_symbols")
+        # The 200 largest symbols and data objects are kept: the rest of a longer list
+        # cannot be placed in its groups.
+        complete = by != "symbol" or (
+            isinstance(rows, list)
+            and attribution.get("symbols_count") == len(rows)
+            and isinstance(data, list)
+            and len(data) < RESULTS_SYMBOLS
+        )
+        if complete and isinstance(rows, list):
+            spread = None if data is None else ((d["group"], d["bytes"]) for d in data)
+            found = covered(by, _named(rows, source, "entries", count=_counter(source)), spread)
+            covered_rows = None if found is None else _as_rows(found)
     else:
         raise UsageError(f"{source}: not a gate size or results document (schema {schema!r})")
     if not isinstance(rows, list):
         raise UsageError(f"{source}: no {by} attribution in it (not a Go binary?)")
+    count = _counter(source)
+    side = Side(
+        count(size, "file_size"),
+        _named(rows, source, "entries", count),
+        None if not isinstance(groups, list) else _grouped(groups, source, "groups", count),
+        None
+        if not isinstance(covered_rows, list)
+        else _grouped(covered_rows, source, "covered", count),
+    )
+    return source, side, toolchain_of(facts)
 
+
+def _counter(source: str) -> Callable[[Any, str], int]:
     def count(value: Any, where: str) -> int:
         """A size document is read only here: its numbers are checked as they are used."""
         if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**64:
             return value
         raise UsageError(f"{source}: {where}: expected a non-negative integer, got {value!r:.60}")
 
-    old: dict[str, int] = {}
+    return count
+
+
+def _named(
+    rows: list[Any], source: str, where: str, count: Callable[[Any, str], int]
+) -> dict[str, int]:
+    """{name: bytes} of a list of {name, bytes}; same names add up."""
+    out: dict[str, int] = {}
     for i, row in enumerate(rows):
         if not isinstance(row, dict) or not isinstance(row.get("name"), str):
-            raise UsageError(f"{source}: entries[{i}]: expected {{name, bytes}}, got {row!r:.60}")
-        old[row["name"]] = old.get(row["name"], 0) + count(row.get("bytes"), f"entries[{i}].bytes")
-    return source, count(size, "file_size"), old
+            raise UsageError(f"{source}: {where}[{i}]: expected {{name, bytes}}, got {row!r:.60}")
+        out[row["name"]] = out.get(row["name"], 0) + count(row.get("bytes"), f"{where}[{i}].bytes")
+    return out
+
+
+def _grouped(
+    rows: list[Any], source: str, where: str, count: Callable[[Any, str], int]
+) -> dict[str, int]:
+    """Bytes per section group, older documents' group names mapped to today's."""
+    out: dict[str, int] = {}
+    for name, size in _named(rows, source, where, count).items():
+        out[group_name(name)] = out.get(group_name(name), 0) + size
+    return out
 
 
 def demangle(doc: dict[str, Any]) -> None:
