@@ -279,6 +279,8 @@ RECIPES: tuple[Recipe, ...] = (
     _go("hello-mips", "go1.19", "hello", "-ldflags=-s -w", env=(("GOARCH", "mips"), *_CGO_OFF)),
     # Reference decoder for tests (reference.go_buildinfo_json).
     Recipe("buildinfodump", "go", "go1.27", ("-buildvcs=false",), ("buildinfodump",)),
+    # Reference bytes per Go package, from Go's own debug/gosym (reference.gosym_sizes).
+    Recipe("gosymsizes", "go", "go1.27", ("-buildvcs=false",), ("gosymsizes",)),
 )
 
 

@@ -26,12 +26,15 @@ from urllib.parse import unquote
 
 __all__ = [
     "Fixture",
+    "GosymSizes",
+    "checksec",
     "elf_header_tables",
     "go_buildinfo_json",
     "go_nm_text",
     "go_package_name",
     "go_package_sizes",
     "go_version_m",
+    "gosym_sizes",
     "readelf_dynamic",
     "readelf_dynamic_info",
     "readelf_dynsym_names",
@@ -39,6 +42,7 @@ __all__ = [
     "readelf_interpreter",
     "readelf_sections",
     "readelf_segments",
+    "readelf_symbol_counts",
     "section_group_sizes",
     "summarize_dynamic",
     "symbol_sizes",
@@ -108,7 +112,7 @@ def readelf_header(path: str | os.PathLike[str]) -> dict[str, Any]:
 _SEGMENT_RE = re.compile(
     r"^\s+(?P<type>\S.*?)\s+(?P<offset>0x[0-9a-f]+)\s+(?P<vaddr>0x[0-9a-f]+)"
     r"\s+(?P<paddr>0x[0-9a-f]+)\s+(?P<filesz>0x[0-9a-f]+)\s+(?P<memsz>0x[0-9a-f]+)"
-    r" (?P<flags>[RWE ]{3}) (?P<align>0x[0-9a-f]+)$"
+    r" (?P<flags>[RWE ]{3}) (?P<align>0x[0-9a-f]+|0)$"  # lld writes GNU_STACK's align as 0
 )
 _INTERP_RE = re.compile(r"^\s+\[Requesting program interpreter: (.*)\]$")
 
@@ -609,3 +613,69 @@ def go_package_sizes(
         extents[package] = extents.get(package, 0) + following - address
         nm_sizes[package] = nm_sizes.get(package, 0) + size
     return extents, nm_sizes
+
+
+# --------------------------------------------------------------------------- readelf -s
+
+
+def readelf_symbol_counts(path: str | os.PathLike[str]) -> dict[str, int]:
+    """Entries of each symbol table as ``readelf -s`` counts them: {".symtab": n,
+    ".dynsym": n} (0 for a table the file lacks)."""
+    counts = {".symtab": 0, ".dynsym": 0}
+    for m in re.finditer(
+        r"Symbol table '([^']+)' contains (\d+) entr", _run(["readelf", "-s", "-W", path])
+    ):
+        counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+# --------------------------------------------------------------------------- checksec
+
+
+def checksec(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Debian's checksec (checksec.sh 2.x), ``--output=json`` for one file, its fields as
+    printed: "relro" ("full", "partial", "no"), "canary", "nx", "pie", "symbols",
+    "fortify_source" ("yes"/"no"), "fortified" (a count, as text)."""
+    doc = json.loads(_run(["checksec", "--output=json", f"--file={path}"]))
+    (fields,) = doc.values()
+    return {k: str(v) for k, v in fields.items()}
+
+
+# --------------------------------------------------------------------------- debug/gosym
+
+
+@dataclass(frozen=True)
+class GosymSizes:
+    """Bytes of code by package as Go's debug/gosym reads the function table (the
+    ``gosymsizes`` fixture): each function from its entry to the next function's."""
+
+    packages: dict[str, int]  # by import path
+    dotless: int  # names with no '.' at all: file-local assembly (memeqbody)
+    generated: int  # the linker's and compiler's names (go: type: go. type. of no module)
+    covered: int  # all functions: the sum of the above
+    functions: int
+
+
+def gosym_sizes(
+    fixtures: Mapping[str, Fixture], path: str | os.PathLike[str], modules: Sequence[str]
+) -> GosymSizes:
+    """Bytes per package of a Go binary by debug/gosym's Sym.PackageName().
+
+    `modules` are the module paths `go version -m` lists (main module and deps): for
+    tables of Go 1.18 and older, PackageName() files every `go.`-prefixed name as
+    generated, so the tool counts one that starts with a module path followed by '/' or
+    '.' under its package instead. Package names come as the linker wrote them, with a
+    '.' in the last path element escaped as %2e (objabi.PathToPrefix): undone here, so
+    they read as import paths.
+    """
+    raw = json.loads(_run([fixtures["gosymsizes"].path, path, *modules]))
+    packages: dict[str, int] = {}
+    for name, size in [*raw["packages"].items(), *raw["module_packages"].items()]:
+        packages[unquote(name)] = packages.get(unquote(name), 0) + size
+    return GosymSizes(
+        packages,
+        raw["generated_dotless"],
+        raw["generated_prefixed"] + raw["generated_other"],
+        raw["covered"],
+        raw["functions"],
+    )
