@@ -208,6 +208,7 @@ def run_config(
         ready=ready,
         timeout_s=timeout_ms / 1000,
         cold=cold,
+        evict_also=tuple(_setting(rules, "evict", ())),
         envelope=build_envelope({k: v for k, v in settings.items() if v is not None},
                                 opts.envelope),
     )  # fmt: skip

@@ -78,7 +78,7 @@ def _skip(rule: Rule, why: str, check_id: str | None = None) -> CheckResult:
     return CheckResult(check_id or rule.id, "skip", None, value, None, why, rule.severity)
 
 
-def _over(measured: float, limit: float, unit: str) -> str:
+def _over(measured: float, limit: float, unit: str | None) -> str:
     """The over-by every report shows (markup.over_by), with the exact bytes as every
     size in a message has them: "by 123.46 KB (123,456 bytes, +1.5%)"."""
     return "by " + over_by(measured, limit, unit, exact=True).removeprefix("+")
@@ -680,6 +680,37 @@ CHECKS: dict[str, _Check] = {
     "size.max_package": _size_max_package,
     "elf.types": _elf_types,
     "elf.stripped": _elf_stripped,
+def _at_readiness(what: str, key: str) -> _Check:
+    """A limit on what the program holds at readiness: the results' one number (the most
+    of any successful start, gate/startup/loaded.py), judged as it is; counts do not vary
+    from start to start the way times do, so there is no interval to wait on."""
+
+    @_startup
+    def check(rule: Rule, ctx: Context, startup: Mapping[str, Any]) -> Iterable[CheckResult]:
+        measured = startup.get(key)
+        if measured is None:
+            why = (
+                "the program exits to be ready (--ready exit), nothing is left to read"
+                if startup.get("ready") == "exit"
+                else "no successful start"
+            )
+            yield _skip(rule, f"{what} at readiness not measured: {why}")
+            return
+        ok = measured <= rule.value
+        sign = "<=" if ok else ">"
+        text = f"{what} at readiness {measured} {sign} {rule.value}"
+        if not ok:
+            text += f" {_over(measured, rule.value, None)}"
+            objects = startup.get("shared_objects") or []
+            if key == "mapped_objects" and objects:
+                names = ", ".join(o.rsplit("/", 1)[-1] for o in objects[:8])
+                more = f" and {len(objects) - 8} more" if len(objects) > 8 else ""
+                text += f": {names}{more}"
+        yield _result(rule, ok, measured, None, text)
+
+    return check
+
+
     "elf.debug_info": _elf_debug_info,
     "elf.linking": _elf_linking,
     "elf.relro": _elf_relro,
@@ -740,3 +771,5 @@ def judge(rules: Mapping[str, Rule], ctx: Context) -> list[CheckResult]:
 
 def verdict(checks: Iterable[CheckResult]) -> str:
     return "fail" if any(c.status == "fail" for c in checks) else "pass"
+    "startup.max_mapped_objects": _at_readiness("shared objects mapped", "mapped_objects"),
+    "startup.max_open_fds": _at_readiness("descriptors open", "open_fds"),

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 ELF_TYPES = ("exec", "pie", "static-pie", "shared-object")
 MAX_RUNS = 10_000  # timed (or warm-up) starts of one binary: hours of a slow service already
 SEVERITIES = ("error", "warn")
+MAX_COUNT = 2**31  # shared objects or descriptors of one process: far beyond any kernel's
 
 
 class PolicyError(GateError):
@@ -267,6 +268,12 @@ SCHEMA: dict[str, dict[str, Parser]] = {
         "cpu": _envelope(envelope.parse_cpu),
         **dict.fromkeys(QUANTILES, _duration),  # p50, p90, p95, p99: stats.QUANTILES
         "max_rss": _size,
+        # At readiness, the most of any successful start (gate/startup/loaded.py).
+        "max_mapped_objects": _int(0, MAX_COUNT),
+        "max_open_fds": _int(0, MAX_COUNT),
+        # Files to evict before each cold start besides the loader's list and what the
+        # program mapped at start (which gate finds itself): paths or globs.
+        "evict": _strings,
         "max_regression": _percent,
         "undecided": _choice(("fail", "warn", "pass")),
     },
@@ -290,6 +297,7 @@ SETTINGS = frozenset(
         "startup.memory",
         "startup.cpu",
         "startup.undecided",
+        "startup.evict",
         "baseline.unmatched",
     }
 )

@@ -231,6 +231,11 @@ def _go_recipes(tc: str) -> tuple[Recipe, ...]:
         _go("slowinit", tc, "slowinit"),
         # What grew: a //go:embed []byte of 16 bytes, then of 3 MB; with and without
         # .symtab (which names the data symbol main.blob).
+        # A Go plugin (Go 1.19 puts its function table in .data.rel.ro, with no section of
+        # its own) and a service that loads it at start (test_plugins.py); cgo: plugins
+        # need it, and both are built alike so the plugin's packages match the host's.
+        _go("plugin", tc, "plugin", "-buildmode=plugin", env=_CGO_ON),
+        _go("pluginhost", tc, "pluginhost", env=_CGO_ON),
         *(
             _go(
                 f"embed-{size}{sw}",

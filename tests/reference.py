@@ -662,11 +662,11 @@ def gosym_sizes(
     """Bytes per package of a Go binary by debug/gosym's Sym.PackageName().
 
     `modules` are the module paths `go version -m` lists (main module and deps): for
-    tables of Go 1.18 and older, PackageName() files every `go.`-prefixed name as
-    generated, so the tool counts one that starts with a module path followed by '/' or
-    '.' under its package instead. Package names come as the linker wrote them, with a
-    '.' in the last path element escaped as %2e (objabi.PathToPrefix): undone here, so
-    they read as import paths.
+    tables in the layout of Go 1.18 and older (Go 1.19 writes it too), PackageName() files
+    every `go.`-prefixed name as generated, so the tool counts one that starts with a
+    module path followed by '/' or '.' under its package instead. Package names come as
+    the linker wrote them, with a '.' in the last path element escaped as %2e
+    (objabi.PathToPrefix): undone here, so they read as import paths.
     """
     raw = json.loads(_run([fixtures["gosymsizes"].path, path, *modules]))
     packages: dict[str, int] = {}

@@ -440,23 +440,53 @@ def _next_magic(img: ElfImage, pos: int, hi: int) -> int:
     return -1
 
 
-def _locate(img: ElfImage) -> _Located | None:
-    """The pclntab: its section, else its magic in a read-only segment (no section headers).
+# Sections that say a file is Go's even when its function table has no section of its own.
+_GO_MARKS = (".note.go.buildid", ".go.buildinfo", ".noptrdata", ".gosymtab")
 
-    The segment is searched in the file's mapping (img.find: no copy, its pages let go as
-    it goes), so a huge or sparse segment costs time in proportion, not memory."""
+
+def _locate(img: ElfImage) -> _Located | None:
+    """The pclntab: its section, else its magic where the linker put it without one.
+
+    An externally linked Go shared object (a plugin, -buildmode=c-shared or shared, a cgo
+    PIE) built by an older Go (1.19 does; 1.27 gives the table its section) has no
+    .gopclntab: the table lies inside .data.rel.ro, which relocations make writable. So a
+    Go file (one of _GO_MARKS) without the section is searched: .data.rel.ro first, then
+    its other allocated data; a file with no section headers, its read-only segments. A
+    find counts only when its header holds.
+
+    The search runs in the file's mapping (img.find: no copy, its pages let go as it goes),
+    so a huge or sparse region costs time in proportion, not memory."""
     for name in (".gopclntab", ".data.rel.ro.gopclntab"):
         sec = img.section(name)
         if sec is not None and sec.type != "NOBITS":
             return _Located(img.section_data(sec), img.data, sec.offset)
+    regions: list[tuple[int, int]]
     if img.sections:
-        return None
+        if not any(img.section(name) for name in _GO_MARKS):
+            return None
+        data = [
+            s
+            for s in img.sections
+            if s.flags & SHF_ALLOC and not s.flags & SHF_EXECINSTR and s.type == "PROGBITS"
+        ]
+        data.sort(key=lambda s: s.name != ".data.rel.ro")
+        regions = [(s.offset, s.offset + s.size) for s in data if s.size]
+    else:
+        regions = [
+            (seg.offset, seg.offset + seg.filesz)
+            for seg in img.segments
+            if seg.type == PT_LOAD and not seg.flags & PF_X and seg.filesz
+        ]
+    return _search(img, regions)
+
+
+def _search(img: ElfImage, regions: Iterable[tuple[int, int]]) -> _Located | None:
+    """The first offset in `regions` where a table header holds, as a _Located to the
+    region's end."""
     endian = img.endian
     tried = 0
-    for seg in img.segments:
-        if seg.type != PT_LOAD or seg.flags & PF_X or not seg.filesz:
-            continue
-        lo, hi = seg.offset, seg.offset + seg.filesz
+    for lo, end in regions:
+        hi = min(end, img.size)
         at = _next_magic(img, lo, hi)
         while at >= 0:
             window = img.read(at, hi - at)

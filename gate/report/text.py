@@ -214,8 +214,7 @@ def _render_startup(result: StartupResult) -> str:
         libraries = len(e.before) - 1 - len(e.beyond)
         lines.append(
             f"  cache    {b.resident}/{b.pages} pages of the binary resident before eviction, "
-            f"{a.resident} after"
-            + (f" ({libraries} libraries too)" if libraries > 0 else "")
+            f"{a.resident} after" + (f" ({libraries} libraries too)" if libraries > 0 else "")
         )
         if e.beyond:
             names = ", ".join(printable(path) for path in e.beyond[:8])

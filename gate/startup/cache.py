@@ -1,4 +1,11 @@
-"""Cold starts: take the binary and its libraries out of the page cache, and prove it.
+"""Cold starts: take the binary, its libraries and what it maps at start out of the page
+cache, and prove it.
+
+The loader's list (DT_NEEDED, what `ld.so --list` resolves) misses what a program loads
+itself: a Go plugin or any `dlopen`ed object, a data file it maps. Left cached, that part
+of every "cold" start is warm. So each start's files mapped at readiness (loaded.py) join
+the files evicted before the next one (`also_evict`: the warm-up start finds them), and a
+policy may name more (`[startup] evict`, paths or globs, resolved by measure.py).
 
 `posix_fadvise(POSIX_FADV_DONTNEED)` drops a file's clean pages unless some process
 maps them (libc is mapped by gate itself, so it partly stays). `drop_caches`
@@ -14,7 +21,11 @@ import ctypes.util
 import mmap
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gate.startup.runner import RunConfig, RunSample
 
 _PAGE = mmap.PAGESIZE
 _LOW_BIT = bytes(i & 1 for i in range(256))  # mincore: bit 0 of each byte = resident
@@ -34,6 +45,7 @@ class Eviction:
     before: tuple[Residency, ...]
     after: tuple[Residency, ...]
     note: str | None = None  # why drop_caches was not used when asked
+    beyond: tuple[str, ...] = ()  # evicted beyond the loader's list: mapped at start, policy
 
 
 def _libc() -> ctypes.CDLL:
@@ -126,8 +138,11 @@ def loader_files(binary: str, interpreter: str | None, listing: str) -> list[str
     return files
 
 
-def evict(files: list[str], use_drop_caches: bool) -> Eviction:
-    """Make the next start cold; report residency before and after."""
+def evict(files: list[str], use_drop_caches: bool, beyond: tuple[str, ...] = ()) -> Eviction:
+    """Make the next start cold; report residency before and after (of `files` and then
+    `beyond`, the files evicted beyond the loader's list)."""
+    beyond = tuple(f for f in beyond if os.path.isfile(f))  # a data file may come and go
+    files = [*files, *beyond]
     before = tuple(residency(f) for f in files)
     note = None
     method = "fadvise"
@@ -139,4 +154,25 @@ def evict(files: list[str], use_drop_caches: bool) -> Eviction:
         for f in files:
             evict_file(f)
     after = tuple(residency(f) for f in files)
-    return Eviction(method, before, after, note)
+    return Eviction(method, before, after, note, beyond)
+
+
+def evictable(paths: list[str], known: tuple[str, ...]) -> tuple[str, ...]:
+    """The regular files gate can read among `paths`, less those in `known` (by real path),
+    each once: what to evict besides."""
+    seen = {os.path.realpath(p) for p in known}
+    out: list[str] = []
+    for path in paths:
+        real = os.path.realpath(path)
+        if real not in seen and os.path.isfile(real) and os.access(real, os.R_OK):
+            seen.add(real)
+            out.append(real)
+    return tuple(out)
+
+
+def also_evict(cfg: RunConfig, sample: RunSample) -> RunConfig:
+    """`cfg`, evicting from now on what a start mapped at readiness that it does not yet."""
+    if not cfg.cold or not sample.mapped_files:
+        return cfg
+    more = evictable(list(sample.mapped_files), (*cfg.evict_files, *cfg.evict_mapped))
+    return replace(cfg, evict_mapped=(*cfg.evict_mapped, *more)) if more else cfg

@@ -5,17 +5,18 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
 from gate.errors import BinaryError
 from gate.startup import cgroup
-from gate.startup.cache import Eviction, loader_files
+from gate.startup.cache import Eviction, also_evict, evictable, loader_files
 from gate.startup.compare import Comparison, compare
 from gate.startup.envelope import UNCONSTRAINED, Envelope
 from gate.startup.environment import environment, load_average
+from gate.startup.loaded import most
 from gate.startup.runner import Progress, RunConfig, RunSample, StartError, run_once
 from gate.startup.sampling import Decider, sample
 from gate.startup.stats import Summary, fault_medians, peak_rss, summarize
@@ -65,6 +66,26 @@ class StartupResult:
         return peak_rss((r.ok, r.peak_memory_bytes) for r in self.runs)
 
     @cached_property
+    def mapped_objects(self) -> int | None:
+        """Shared objects mapped at readiness: the most of any successful run (a limit on
+        what a start loads holds for every start)."""
+        return most((r.ok, r.mapped_objects) for r in self.runs)
+
+    @cached_property
+    def open_fds(self) -> int | None:
+        """Descriptors open at readiness: the most of any successful run."""
+        return most((r.ok, r.open_fds) for r in self.runs)
+
+    @cached_property
+    def shared_objects(self) -> tuple[str, ...]:
+        """Every shared object a successful run mapped at readiness, in first-seen order."""
+        seen: dict[str, None] = {}
+        for run in self.runs:
+            if run.ok:
+                seen.update(dict.fromkeys(run.shared_objects))
+        return tuple(seen)
+
+    @cached_property
     def faults(self) -> dict[str, float] | None:
         """Median page faults per start, {"major", "minor"} (stats.fault_medians)."""
         return fault_medians((r.ok, r.major_faults, r.minor_faults) for r in self.runs)
@@ -96,6 +117,8 @@ def measure(
     interleaved with `against` when given; the files to evict are resolved here when cold."""
     cfgs = [cfg] if against is None else [cfg, against]
     cfgs = [_with_evict_files(c) if c.cold and not c.evict_files else c for c in cfgs]
+    if warmup == 0:  # no warm-up start to find what a start maps beyond the loader's list
+        cfgs = [_discover_mapped(c) if c.cold and c.ready.kind != "exit" else c for c in cfgs]
     machine = environment()
     if cfg.envelope.needs_cgroup:
         machine["cgroup"] = cgroup.version(cfg.envelope)
@@ -115,6 +138,8 @@ def measure(
         if not cfg.cold
         else "whole page cache dropped"
         if detail is not None and detail.method == "drop_caches"
+        else "binary, its libraries and what it maps at start evicted (posix_fadvise)"
+        if detail is not None and detail.beyond
         else "binary and its libraries evicted (posix_fadvise)"
     )
     ok = [s.wall_ms for s in samples if s.ok]
@@ -155,8 +180,6 @@ def measure(
 
 
 def _with_evict_files(cfg: RunConfig) -> RunConfig:
-    from dataclasses import replace
-
     from gate.elf.facts import inspect_binary
 
     interpreter = None
@@ -165,7 +188,30 @@ def _with_evict_files(cfg: RunConfig) -> RunConfig:
     if not os.path.isfile(cfg.binary):
         return cfg
     listing = _loader_listing(interpreter, cfg) if interpreter else ""
-    return replace(cfg, evict_files=tuple(loader_files(cfg.binary, interpreter, listing)))
+    files = tuple(loader_files(cfg.binary, interpreter, listing))
+    named = evictable(_globbed(cfg.evict_also), files) if cfg.evict_also else ()
+    return replace(cfg, evict_files=files, evict_mapped=named)
+
+
+def _globbed(patterns: Iterable[str]) -> list[str]:
+    """[startup] evict: each path, or each file a glob matches (none: nothing to evict)."""
+    import glob
+
+    out: list[str] = []
+    for pattern in patterns:
+        magic = glob.has_magic(pattern)
+        out.extend(sorted(glob.glob(pattern, recursive=True)) if magic else [pattern])
+    return out
+
+
+def _discover_mapped(cfg: RunConfig) -> RunConfig:
+    """One untimed start to learn what the program maps at readiness beyond the loader's
+    list, so the first timed start is cold for it too (a warm-up start does this)."""
+    try:
+        sample, _ = run_once(replace(cfg, cold=False))
+    except StartError:
+        return cfg  # the timed starts will say why
+    return also_evict(cfg, sample)
 
 
 def _loader_listing(interpreter: str, cfg: RunConfig) -> str:

@@ -52,6 +52,8 @@ from gate.secrets import child_environ
 from gate.startup import cgroup
 from gate.startup.cache import Eviction, evict
 from gate.startup.envelope import UNCONSTRAINED, Envelope
+from gate.startup.loaded import Loaded
+from gate.startup.loaded import sample as loaded_sample
 from gate.startup.ready import POLL_INTERVAL_S, READY_EXIT, Probe, ReadySpec, make_probe
 from gate.startup.tree import Tree, become_subreaper, signals_held
 
@@ -117,6 +119,13 @@ class RunConfig:
     env: Mapping[str, str] = field(default_factory=dict)
     ready: ReadySpec = READY_EXIT
     timeout_s: float = 10.0
+    # At readiness (gate/startup/loaded.py), None when the program exited to be ready:
+    # shared objects mapped, descriptors open, and the regular files mapped (not in the
+    # results: measure.py evicts them before the next cold start).
+    mapped_objects: int | None = None
+    open_fds: int | None = None
+    shared_objects: tuple[str, ...] = ()
+    mapped_files: tuple[str, ...] = ()
     grace_s: float = 1.0
     cold: bool = True
     drop_caches: bool = False
@@ -130,6 +139,8 @@ class RunConfig:
         texts = (*self.args, *self.env.values(), self.ready.target)
         return any("{port}" in t for t in texts)
 
+    evict_also: tuple[str, ...] = ()  # [startup] evict: paths and globs beyond DT_NEEDED
+    evict_mapped: tuple[str, ...] = ()  # those files, and what earlier starts mapped
 
 def free_port() -> int:
     """A port nothing listens on right now (the kernel's pick on 127.0.0.1)."""
@@ -206,6 +217,7 @@ def _spawn(binary: str, args: list[str], env: dict[str, str]) -> tuple[int, int,
         os.close(err_r)
         raise
     finally:
+        *((os.POSIX_SPAWN_CLOSE, fd) for fd in _inherited_fds()),
         for fd in (out_w, err_w, devnull):
             os.close(fd)
     return t0, pid, out_r, err_r
@@ -220,13 +232,27 @@ def run_once(cfg: RunConfig) -> tuple[RunSample, Eviction | None]:
 
     def fill(text: str) -> str:
         return text.replace("{port}", str(port)) if port is not None else text
+def _inherited_fds() -> list[int]:
+    """Descriptors above stderr that gate's own parent left open without close-on-exec (a
+    CI runner's, a shell's): closed in the child, so the program starts with stdin, stdout
+    and stderr only, as a service manager starts it, and its open_fds are its own."""
+    fds = []
+    with contextlib.suppress(OSError):
+        for name in os.listdir("/proc/self/fd"):
+            fd = int(name)
+            with contextlib.suppress(OSError):
+                if fd > 2 and os.get_inheritable(fd):
+                    fds.append(fd)
+    return fds
+
+
 
     spec = ReadySpec(cfg.ready.kind, fill(cfg.ready.target))
     probe = make_probe(spec)
     env = {**child_environ(os.environ), **{k: fill(v) for k, v in cfg.env.items()}, **probe.env()}
     eviction: Eviction | None = None
-    if cfg.cold and cfg.evict_files:
-        eviction = evict(list(cfg.evict_files), cfg.drop_caches)
+    if cfg.cold and (cfg.evict_files or cfg.evict_mapped):
+        eviction = evict(list(cfg.evict_files), cfg.drop_caches, cfg.evict_mapped)
     become_subreaper()
     tree = Tree()
     jail = _jail(cfg.envelope)
@@ -370,6 +396,7 @@ class _Run:
             except BlockingIOError:
                 return seen
             if not chunk:
+        self.loaded: Loaded | None = None  # what the service held at readiness
                 self.poller.unregister(fd)
                 self.open_pipes.discard(fd)
                 return seen
@@ -523,6 +550,7 @@ class _Run:
             events = self.poller.poll(_ms_until(until, now))
             now = time.perf_counter_ns()
             for fd, _ in events:
+            self.loaded = loaded_sample(self.pid)
                 if fd == self.pidfd:
                     code = self._reap_root()
                     if code != 0:
@@ -530,6 +558,8 @@ class _Run:
                         return
                 elif fd in self.tails:
                     self._read_output(fd)
+            living = sorted(self.tree.living())
+            self.loaded = loaded_sample(living[0]) if living else None
         if self.service:
             self.tree.settle()  # reaps (and records) the adopted processes that have died
             for pid in sorted(self.service):
@@ -626,7 +656,7 @@ class _Run:
         code = os.waitstatus_to_exitcode(self.status) if self.status is not None else None
         if not self.exit_mode and self.ready_ns is not None:
             stopped = max(0, stopped - 1)  # stopping the service itself is the plan, not news
-        eviction = self.eviction
+        eviction, loaded = self.eviction, self.loaded
         return RunSample(
             wall_ms=(end_ns - self.t0) / 1e6,
             user_ms=rusage.ru_utime * 1000,
@@ -659,6 +689,10 @@ def _children_text(tree: Tree, limit: int = 5) -> str:
         code = tree.exits.get(pid)
         parts.append(
             f"{_clean(name)} (pid {pid}" + (f", {_exit_text(code)})" if code is not None else ")")
+            mapped_objects=len(loaded.objects) if loaded else None,
+            open_fds=loaded.open_fds if loaded else None,
+            shared_objects=loaded.objects if loaded else (),
+            mapped_files=loaded.files if loaded else (),
         )
     if len(seen) > limit:
         parts.append(f"{len(seen) - limit} more")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from gate.startup.cache import Eviction
+from gate.startup.cache import Eviction, also_evict
 from gate.startup.runner import (
     GIVE_UP_AFTER,
     Progress,
@@ -63,6 +63,7 @@ def sample(
         check_executable(cfg.binary)
     count = len(cfgs)
     ceiling = max(runs, max_runs or runs)
+    cfgs = list(cfgs)  # a cold one learns from each start what else to evict
     adaptive = ceiling > runs and decided is not None
     streaks = [0] * count  # failed starts in a row from each program's first one
     started = [0] * count
@@ -73,6 +74,7 @@ def sample(
         sample_, eviction = run_once(cfgs[i])
         if not sample_.ok and streaks[i] == started[i]:
             streaks[i] += 1
+        cfgs[i] = also_evict(cfgs[i], sample_)
         started[i] += 1
         if record:
             samples[i].append(sample_)
