@@ -138,12 +138,24 @@ def breakdown_lines(b: Breakdown, top: int = 5) -> list[str]:
     """Short lines for a person: the slowest inits, the loader's share, faults, the note."""
     lines: list[str] = []
     if b.inits:
+        how = [f"median of {b.runs} runs"] if b.runs > 1 else []
+        if b.throttle is not None:
+            how.append("without the CPU quota")
+        said = f" ({', '.join(how)})" if how else ""
         lines.append(
-            f"Go package inits: {b.init_count}, {format_duration(b.init_clock_ms)} in all; slowest:"
+            f"Go package inits: {b.init_count}, {format_duration(b.init_clock_ms)} in all{said};"
+            " slowest:"
         )
         for i in b.inits[:top]:
+            spread = f" (spread {format_duration(i.spread_ms)})" if b.runs > 1 else ""
             alloc = f", {format_size(i.bytes)} allocated" if i.bytes else ""
-            lines.append(f"init {i.package} {format_duration(i.clock_ms)}{alloc}")
+            lines.append(f"init {i.package} {format_duration(i.clock_ms)}{spread}{alloc}")
+    held = b.throttle.throttled_ms if b.throttle is not None else None
+    if b.throttle is not None and held is not None:
+        from gate.startup.envelope import quota_held
+
+        said = quota_held(b.throttle.cpus, held, b.throttle.wall_ms, b.start_ms)
+        lines.append(f"CPU quota: {said}")
     if b.loader:
         lines.append(_loader_line(b.loader))
     if b.gomaxprocs is not None:

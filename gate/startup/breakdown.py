@@ -5,9 +5,19 @@ The timed runs say how slow a start is; a red gate is only actionable with the w
 `GODEBUG=inittrace=1` prints one line per package init (wall clock, heap allocated),
 `LD_DEBUG=statistics` the loader's relocation work, and `GODEBUG=schedtrace=1000` the
 GOMAXPROCS the program got (to hold against a CPU quota). One extra warm start with those
-variables set is enough: the breakdown is about init work, not the page cache, so it
-never joins the timed runs. Parsing is kept apart from running, so the parsers can be
-tested on captured text and reused on saved output; rendering is the report layer's
+variables set are warm (the breakdown is about init work, not the page cache), and they
+never join the timed runs.
+
+Init costs are what a remedy's saving rests on, so one start never decides them: each is
+the median of BREAKDOWN_RUNS starts, with its spread (slowest minus fastest), and a
+saving is named only above the spread (gate/remedies.py). Inside a CPU quota the trace's
+wall clock is not the init's cost: CFS pauses the whole program for the rest of the
+period wherever the quota runs out, and the init that happens to be running takes the
+~90 ms (a 0.02 ms init read as 89 ms). So the init runs lift the quota (memory limit and
+pinning stay), and one more start inside the whole envelope gives what only the quota
+shows: how long it held the start back (the cgroup's cpu.stat) and the GOMAXPROCS Go
+chose under it. Parsing is kept apart from running, so the parsers can be tested on
+captured text and reused on saved output; rendering is the report layer's
 (gate/report/markup.py).
 """
 
@@ -15,7 +25,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
@@ -27,6 +38,7 @@ from gate.units import format_size
 BreakdownKind = Literal["go-inittrace", "ld-statistics", "none"]
 
 TOP_INITS = 10  # slowest package inits kept; the count and total cover all of them
+BREAKDOWN_RUNS = 5  # starts each init cost is the median of (and has the spread of)
 BREAKDOWN_TAIL_BYTES = 1 << 20  # stderr kept from the breakdown run (a big program's trace)
 
 # runtime/proc.go doInit1, identical in Go 1.19 and 1.27:
@@ -72,9 +84,21 @@ class Init:
 
     package: str
     at_ms: float  # when it started, since the runtime began initialising
-    clock_ms: float  # wall time of the package's init functions
+    clock_ms: float  # wall time of the package's init functions (over runs: the median)
     bytes: int  # heap allocated by them
     allocs: int
+    spread_ms: float = 0.0  # over runs: the slowest run's clock minus the fastest's
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """One start inside the whole envelope, CPU quota included: how long the quota held it
+    back (the run cgroup's cpu.stat throttled time; None where the kernel does not say)."""
+
+    cpus: float
+    cpu_period_us: int
+    throttled_ms: float | None
+    wall_ms: float  # that start, spawn to ready (or to its failure)
 
 
 @dataclass(frozen=True)
@@ -113,6 +137,9 @@ class Breakdown:
     faults: Mapping[str, float] | None = None  # {"major", "minor"}: medians over the timed runs
     note: str = ""  # why something is missing, or that the breakdown run failed
     gomaxprocs: int | None = None  # Go: GOMAXPROCS as the program started (schedtrace)
+    runs: int = 1  # starts the init costs are the medians of
+    start_ms: float | None = None  # those starts' median wall time (what an init is a share of)
+    throttle: Throttle | None = None  # inside a CPU quota: the inits ran without it, this in it
 
 
 # --------------------------------------------------------------------------- parsing
@@ -236,13 +263,16 @@ def _effective(cfg: RunConfig, key: str) -> str | None:
     return cfg.env[key] if key in cfg.env else os.environ.get(key)
 
 
-def run_breakdown(cfg: RunConfig, is_go: bool, is_dynamic: bool) -> Breakdown:
-    """One extra warm start of `cfg` with Go's init trace and/or glibc's loader statistics.
+def run_breakdown(
+    cfg: RunConfig, is_go: bool, is_dynamic: bool, runs: int = BREAKDOWN_RUNS
+) -> Breakdown:
+    """`runs` extra warm starts of `cfg` with Go's init trace and/or glibc's loader
+    statistics (and, inside a CPU quota, one more start inside it: the module's docstring).
 
     Go binaries get `GODEBUG=inittrace=1,schedtrace=1000`, dynamically linked ones
-    `LD_DEBUG=statistics` (a dynamic cgo binary both, in the same run). A run that fails
-    still yields what it printed, with the failure in the note; the program's misbehaviour
-    never raises.
+    `LD_DEBUG=statistics` (a dynamic cgo binary both, in the same run). The first run that
+    fails ends the series (a hang costs one timeout, not `runs`); what the runs printed is
+    kept, with the failure in the note. The program's misbehaviour never raises.
     `faults` is left for the caller, who has the timed runs (fault_summary).
     """
     if not (is_go or is_dynamic):
@@ -255,36 +285,111 @@ def run_breakdown(cfg: RunConfig, is_go: bool, is_dynamic: bool) -> Breakdown:
     if is_dynamic:
         env["LD_DEBUG"] = _with_setting(_effective(cfg, "LD_DEBUG"), "statistics")
     run = replace(cfg, env=env, cold=False, evict_files=(), tail_bytes=BREAKDOWN_TAIL_BYTES)
-    try:
-        sample, _ = run_once(run)
-    except (GateError, OSError) as exc:
-        return Breakdown("none", note=f"the breakdown run could not start: {exc}")
-    return breakdown_from_output(sample, is_go, is_dynamic, _effective(cfg, "LD_DEBUG_OUTPUT"))
+    envelope = cfg.envelope
+    throttle: Throttle | None = None
+    quota_procs: int | None = None
+    quota_note = ""
+    if envelope.cpus is not None:
+        try:
+            held, _ = run_once(run)
+        except (GateError, OSError) as exc:
+            return Breakdown("none", note=f"the breakdown run could not start: {exc}")
+        throttle = Throttle(envelope.cpus, envelope.cpu_period_us, held.throttled_ms,
+                            round(held.wall_ms, 3))  # fmt: skip
+        quota_procs = parse_gomaxprocs(held.stderr_tail) if is_go else None
+        if not held.ok:
+            quota_note = f"the start inside the CPU quota failed: {held.error}"
+        run = replace(run, envelope=replace(envelope, cpus=None))
+    samples: list[RunSample] = []
+    for _ in range(max(1, runs)):
+        try:
+            sample, _ = run_once(run)
+        except (GateError, OSError) as exc:
+            if samples:
+                break
+            return Breakdown("none", note=f"the breakdown run could not start: {exc}")
+        samples.append(sample)
+        if not sample.ok:
+            break
+    found = breakdown_from_runs(samples, is_go, is_dynamic, _effective(cfg, "LD_DEBUG_OUTPUT"))
+    if throttle is None:
+        return found
+    note = "; ".join(n for n in (quota_note, found.note) if n)
+    procs = quota_procs if quota_procs is not None else found.gomaxprocs
+    return replace(found, throttle=throttle, gomaxprocs=procs, note=note)
 
 
 def breakdown_from_output(
     sample: RunSample, is_go: bool, is_dynamic: bool, ld_debug_output: str | None = None
 ) -> Breakdown:
-    """The Breakdown in a finished breakdown run's stderr, with notes on what is missing."""
-    text = sample.stderr_tail
-    inits = parse_inittrace(text) if is_go else []
-    loader = parse_ld_statistics(text) if is_dynamic else None
+    """The Breakdown in one finished breakdown run's stderr."""
+    return breakdown_from_runs([sample], is_go, is_dynamic, ld_debug_output)
+
+
+def median_inits(traces: Sequence[Sequence[Init]]) -> list[Init]:
+    """Each package's init over the runs that traced it: the median of every number, the
+    spread of its clock; in the order the first run printed them."""
+    by_package: dict[str, list[Init]] = {}
+    for trace in traces:
+        for init in trace:
+            by_package.setdefault(init.package, []).append(init)
+    out = []
+    for package, seen in by_package.items():
+        clocks = [i.clock_ms for i in seen]
+        out.append(
+            Init(
+                package=package,
+                at_ms=round(statistics.median(i.at_ms for i in seen), 3),
+                clock_ms=round(statistics.median(clocks), 3),
+                bytes=int(statistics.median(i.bytes for i in seen)),
+                allocs=int(statistics.median(i.allocs for i in seen)),
+                spread_ms=round(max(clocks) - min(clocks), 3),
+            )
+        )
+    return out
+
+
+def breakdown_from_runs(
+    samples: Sequence[RunSample],
+    is_go: bool,
+    is_dynamic: bool,
+    ld_debug_output: str | None = None,
+) -> Breakdown:
+    """The Breakdown in finished breakdown runs' stderr (only the last may have failed),
+    with notes on what is missing."""
+    traces = [parse_inittrace(s.stderr_tail) for s in samples] if is_go else []
+    traced = [t for t in traces if t]
+    loader = None
+    if is_dynamic:
+        loader = next((f for s in samples if (f := parse_ld_statistics(s.stderr_tail))), None)
     notes: list[str] = []
-    if not sample.ok:
-        notes.append(f"the breakdown run failed: {sample.error}")
-        if inits:
-            notes.append(f"the init trace ends after {inits[-1].package}")
-    if len(text.encode("utf-8", "replace")) >= BREAKDOWN_TAIL_BYTES:
+    last = samples[-1] if samples else None
+    if last is not None and not last.ok:
+        notes.append(f"the breakdown run failed: {last.error}")
+        if traces and traces[-1]:
+            notes.append(f"the init trace ends after {traces[-1][-1].package}")
+    if any(len(s.stderr_tail.encode("utf-8", "replace")) >= BREAKDOWN_TAIL_BYTES for s in samples):
         notes.append(f"stderr passed {format_size(BREAKDOWN_TAIL_BYTES)}: only its end was kept")
-    if is_go and not inits:
+    if is_go and not traced:
         notes.append("no init trace (GODEBUG=inittrace=1) on stderr")
     if is_dynamic and loader is None:
         where = f" (LD_DEBUG_OUTPUT={ld_debug_output} sends it to files)" if ld_debug_output else ""
         notes.append(f"no loader statistics (LD_DEBUG=statistics) on stderr{where}")
-    kind: BreakdownKind = "go-inittrace" if inits else "ld-statistics" if loader else "none"
-    top, count, total = summarize_inits(inits)
-    procs = parse_gomaxprocs(text) if is_go else None
-    return Breakdown(kind, top, count, total, loader, None, "; ".join(notes), procs)
+    kind: BreakdownKind = "go-inittrace" if traced else "ld-statistics" if loader else "none"
+    inits = median_inits(traced)
+    top, _, _ = summarize_inits(inits)
+    # The whole: complete traces (a failed run's stops short), else what there is.
+    whole = [t for t, s in zip(traces, samples, strict=False) if t and s.ok] or traced
+    total = round(statistics.median(sum(i.clock_ms for i in t) for t in whole), 3) if whole else 0.0
+    count = max((len(t) for t in whole), default=0)
+    procs = None
+    if is_go:
+        procs = next((p for s in samples if (p := parse_gomaxprocs(s.stderr_tail)) is not None),
+                     None)  # fmt: skip
+    ok = [s.wall_ms for s in samples if s.ok]
+    start = round(statistics.median(ok), 3) if ok else None
+    runs = len(traced) or len(samples) or 1
+    return Breakdown(kind, top, count, total, loader, None, "; ".join(notes), procs, runs, start)
 
 
 # --------------------------------------------------------------------------- the results' form
@@ -302,6 +407,9 @@ def breakdown_to_dict(b: Breakdown) -> dict[str, Any]:
         "faults": dict(b.faults) if b.faults is not None else None,
         "note": b.note,
         "gomaxprocs": b.gomaxprocs,
+        "runs": b.runs,
+        "start_ms": b.start_ms,
+        "throttle": asdict(b.throttle) if b.throttle else None,
     }
 
 
@@ -309,6 +417,7 @@ def breakdown_from_dict(d: Mapping[str, Any]) -> Breakdown:
     """Back from breakdown_to_dict, so a saved result re-renders identically."""
     loader = d.get("loader")
     faults = d.get("faults")
+    throttle = d.get("throttle")
     return Breakdown(
         kind=d["kind"],
         inits=tuple(Init(**i) for i in d.get("inits", ())),
@@ -318,4 +427,7 @@ def breakdown_from_dict(d: Mapping[str, Any]) -> Breakdown:
         faults=dict(faults) if faults is not None else None,
         note=str(d.get("note", "")),
         gomaxprocs=d.get("gomaxprocs"),
+        runs=int(d.get("runs", 1)),
+        start_ms=d.get("start_ms"),
+        throttle=Throttle(**throttle) if throttle else None,
     )

@@ -227,6 +227,40 @@ class Run:
             pass
         return 0
 
+    def memory_counters(self) -> dict[str, int]:
+        """How hard the start pressed on its memory limit, by the kernel's own counters,
+        each named by its file: v2 `memory.events` high, max and oom (usage at memory.high,
+        at memory.max, an OOM); v1 `memory.failcnt` and `memory.memsw.failcnt` (charges
+        refused at the limit; some kernels leave them at 0); both `memory.stat`
+        workingset_refault_file (file pages read back soon after they were evicted: the
+        thrash itself). A start that thrashes at its limit instead of being OOM-killed
+        shows here and nowhere else."""
+        found = self._memory_dir()
+        if found is None:
+            return {}
+        version, path = found
+        out: dict[str, int] = {}
+        with contextlib.suppress(OSError, ValueError):
+            if version == 2:
+                for line in _read(os.path.join(path, "memory.events")).splitlines():
+                    key, _, value = line.partition(" ")
+                    if key in ("high", "max", "oom"):
+                        out[f"memory.events {key}"] = int(value)
+            else:  # with swap accounting the limit is on memsw too, and that one fails first
+                for name in ("memory.failcnt", "memory.memsw.failcnt"):
+                    with contextlib.suppress(FileNotFoundError):
+                        out[name] = int(_read(os.path.join(path, name)))
+            for line in _read(os.path.join(path, "memory.stat")).splitlines():
+                key, _, value = line.partition(" ")
+                if key == "workingset_refault_file":
+                    out[f"memory.stat {key}"] = int(value)
+        return out
+
+    def peak_name(self) -> str:
+        """The file peak_memory reads, as a message names it."""
+        found = self._memory_dir()
+        return "memory.peak" if found is None or found[0] == 2 else "memory.max_usage_in_bytes"
+
     def throttled(self) -> tuple[int, float] | None:
         """(periods throttled, ms throttled) by the CPU quota, when the kernel says."""
         for h, path in self.dirs:

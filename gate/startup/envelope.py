@@ -31,6 +31,9 @@ MIN_QUOTA_US = 1_000  # the kernel refuses a smaller cfs_quota_us
 MIN_PERIOD_US, MAX_PERIOD_US = 1_000, 1_000_000  # the kernel's bounds on cfs_period_us
 MIN_MEMORY = 4 << 20  # below this no program starts; a typo, not an envelope
 MAX_CPUS = 4096.0
+# A peak this close to the limit reached it: the kernel charges memory in batches of up to
+# 64 pages per CPU, and v1 rounds the limit down to a page.
+STARVED_SLACK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,51 @@ def memory_text(n: int, limit: int | None = None) -> str:
     if limit is None and n % factor == 0:
         return f"{n // factor} {unit}"
     return f"{n / factor:.1f} {unit}"
+
+
+def starved(
+    limit: int, peak: int | None, counters: Mapping[str, int], peak_name: str = "memory.peak"
+) -> str:
+    """Why a failed start may have failed, when its memory says so; "" otherwise.
+
+    A program whose working set does not fit under the limit is not always OOM-killed:
+    clean file pages (its own text, data it maps) can always be reclaimed, so it runs on,
+    reading them back from disk, until the timeout. Its cgroup's peak is then at the limit
+    (within the kernel's charge batching) and the counters (`memory_counters`) have risen.
+    Either is enough to say so, with the numbers, in the failure's one line."""
+    rose = [f"{name} {count:,}" for name, count in counters.items() if count > 0]
+    near = peak is not None and peak >= limit - STARVED_SLACK
+    if not (near or rose):
+        return ""
+    if peak is None:
+        text = f"the start met its {memory_text(limit)} memory limit"
+    else:
+        verb = "reached" if near else "stayed under"
+        text = f"{peak_name} {memory_text(peak, limit)} {verb} the {memory_text(limit)} limit"
+    if rose:
+        text += f" ({', '.join(rose)})"
+    return f"{text}: short of memory, not slow; raise --memory (startup.memory)"
+
+
+def quota_held(
+    cpus: float, throttled_ms: float, wall_ms: float | None = None, free_ms: float | None = None
+) -> str:
+    """`the 0.0724 CPU quota held this start back by 180.0 ms (cpu.stat ...): 620.0 ms
+    inside the quota, 25.0 ms without`: one start's CFS throttling, as the breakdown and
+    its remedies say it. The kernel adds up the throttled time of each CPU's run queue, so
+    a program running on two CPUs can be held back longer than it ran; the wall times
+    beside it say what that cost the start."""
+    from gate.units import format_duration
+
+    text = (
+        f"the {cpus:g} CPU quota held this start back by {format_duration(throttled_ms)}"
+        " (cpu.stat throttled time, summed over its CPUs)"
+    )
+    if wall_ms is not None:
+        text += f": {format_duration(wall_ms)} inside the quota"
+        if free_ms is not None:
+            text += f", {format_duration(free_ms)} without"
+    return text
 
 
 def from_dict(d: Any) -> Envelope:

@@ -43,9 +43,9 @@ import select
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from gate.errors import GateError
 from gate.secrets import child_environ
@@ -54,7 +54,14 @@ from gate.startup.cache import Eviction, evict
 from gate.startup.envelope import UNCONSTRAINED, Envelope
 from gate.startup.loaded import Loaded
 from gate.startup.loaded import sample as loaded_sample
-from gate.startup.ready import POLL_INTERVAL_S, READY_EXIT, Probe, ReadySpec, make_probe
+from gate.startup.ready import (
+    POLL_INTERVAL_S,
+    READY_EXIT,
+    Probe,
+    ReadySpec,
+    make_probe,
+    ports_named,
+)
 from gate.startup.tree import Tree, become_subreaper, signals_held
 
 if TYPE_CHECKING:
@@ -100,7 +107,7 @@ class RunSample:
     exit_code: int | None  # negative: killed by that signal; None: still running when stopped
     ok: bool
     error: str | None = None
-    stopped: int = 0  # processes gate had to stop after the run (daemons, children, the service)
+    stopped: int = 0  # leftovers gate had to stop after the run (daemons, children; not the root)
     port: int | None = None
     stdout_tail: str = ""
     stderr_tail: str = ""
@@ -110,6 +117,13 @@ class RunSample:
     # page cache it read included; and how long the CPU quota held it back.
     peak_memory_bytes: int | None = None
     throttled_ms: float | None = None
+    # At readiness (gate/startup/loaded.py), None when the program exited to be ready:
+    # shared objects mapped, descriptors open, and the regular files mapped (not in the
+    # results: measure.py evicts them before the next cold start).
+    mapped_objects: int | None = None
+    open_fds: int | None = None
+    shared_objects: tuple[str, ...] = ()
+    mapped_files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,17 +133,12 @@ class RunConfig:
     env: Mapping[str, str] = field(default_factory=dict)
     ready: ReadySpec = READY_EXIT
     timeout_s: float = 10.0
-    # At readiness (gate/startup/loaded.py), None when the program exited to be ready:
-    # shared objects mapped, descriptors open, and the regular files mapped (not in the
-    # results: measure.py evicts them before the next cold start).
-    mapped_objects: int | None = None
-    open_fds: int | None = None
-    shared_objects: tuple[str, ...] = ()
-    mapped_files: tuple[str, ...] = ()
     grace_s: float = 1.0
     cold: bool = True
     drop_caches: bool = False
     evict_files: tuple[str, ...] = ()
+    evict_also: tuple[str, ...] = ()  # [startup] evict: paths and globs beyond DT_NEEDED
+    evict_mapped: tuple[str, ...] = ()  # those files, and what earlier starts mapped
     tail_bytes: int = TAIL_BYTES  # output kept per stream (a breakdown run keeps up to 1 MiB)
     post_ready_s: float = POST_READY_S  # watched after readiness, untimed (see the docstring)
     envelope: Envelope = UNCONSTRAINED  # CPU quota, memory limit, pinned CPU (envelope.py)
@@ -139,8 +148,6 @@ class RunConfig:
         texts = (*self.args, *self.env.values(), self.ready.target)
         return any("{port}" in t for t in texts)
 
-    evict_also: tuple[str, ...] = ()  # [startup] evict: paths and globs beyond DT_NEEDED
-    evict_mapped: tuple[str, ...] = ()  # those files, and what earlier starts mapped
 
 def free_port() -> int:
     """A port nothing listens on right now (the kernel's pick on 127.0.0.1)."""
@@ -208,6 +215,7 @@ def _spawn(binary: str, args: list[str], env: dict[str, str]) -> tuple[int, int,
         (os.POSIX_SPAWN_DUP2, devnull, 0),
         (os.POSIX_SPAWN_DUP2, out_w, 1),
         (os.POSIX_SPAWN_DUP2, err_w, 2),
+        *((os.POSIX_SPAWN_CLOSE, fd) for fd in _inherited_fds()),
     ]
     try:
         t0 = time.perf_counter_ns()
@@ -217,21 +225,11 @@ def _spawn(binary: str, args: list[str], env: dict[str, str]) -> tuple[int, int,
         os.close(err_r)
         raise
     finally:
-        *((os.POSIX_SPAWN_CLOSE, fd) for fd in _inherited_fds()),
         for fd in (out_w, err_w, devnull):
             os.close(fd)
     return t0, pid, out_r, err_r
 
 
-def run_once(cfg: RunConfig) -> tuple[RunSample, Eviction | None]:
-    """One timed start (and, when cold, what eviction achieved).
-
-    Raises StartError only when the binary cannot be executed at all.
-    """
-    port = free_port() if cfg.uses_port else None
-
-    def fill(text: str) -> str:
-        return text.replace("{port}", str(port)) if port is not None else text
 def _inherited_fds() -> list[int]:
     """Descriptors above stderr that gate's own parent left open without close-on-exec (a
     CI runner's, a shell's): closed in the child, so the program starts with stdin, stdout
@@ -246,6 +244,15 @@ def _inherited_fds() -> list[int]:
     return fds
 
 
+def run_once(cfg: RunConfig) -> tuple[RunSample, Eviction | None]:
+    """One timed start (and, when cold, what eviction achieved).
+
+    Raises StartError only when the binary cannot be executed at all.
+    """
+    port = free_port() if cfg.uses_port else None
+
+    def fill(text: str) -> str:
+        return text.replace("{port}", str(port)) if port is not None else text
 
     spec = ReadySpec(cfg.ready.kind, fill(cfg.ready.target))
     probe = make_probe(spec)
@@ -305,8 +312,9 @@ def _placed(jail: cgroup.Run | None, cpu: int | None) -> Iterator[None]:
 
 
 def _in_envelope(sample: RunSample, jail: cgroup.Run, envelope: Envelope) -> RunSample:
-    """The cgroup's account of the start: its peak memory, its throttling, and whether the
-    memory limit killed any of it (a failed start that says so)."""
+    """The cgroup's account of the start: its peak memory, its throttling, whether the
+    memory limit killed any of it (a failed start that says so), and whether a start that
+    failed otherwise (a timeout) was starved at the limit."""
     from gate.startup.envelope import memory_text
 
     peak = jail.peak_memory()
@@ -319,6 +327,13 @@ def _in_envelope(sample: RunSample, jail: cgroup.Run, envelope: Envelope) -> Run
         if sample.exit_code is not None and sample.exit_code != -signal.SIGKILL:
             error = f"a process of the start was {error}"
         out = replace(out, ok=False, error=error)
+    elif not out.ok and envelope.memory is not None:
+        # Not killed, but thrashing at the limit until the timeout: say so (envelope.starved).
+        from gate.startup.envelope import starved
+
+        why = starved(envelope.memory, peak, jail.memory_counters(), jail.peak_name())
+        if why:
+            out = replace(out, error=f"{out.error}; {why}" if out.error else why)
     return out
 
 
@@ -379,6 +394,7 @@ class _Run:
         self.next_look = 0  # when orphaned: the next look at whether any descendant lives
         self.service: set[int] = set()  # a forking daemon's processes running at readiness
         self.live_hwm: int | None = None
+        self.loaded: Loaded | None = None  # what the service held at readiness
 
     # ------------------------------------------------------------ plumbing
 
@@ -396,7 +412,6 @@ class _Run:
             except BlockingIOError:
                 return seen
             if not chunk:
-        self.loaded: Loaded | None = None  # what the service held at readiness
                 self.poller.unregister(fd)
                 self.open_pipes.discard(fd)
                 return seen
@@ -533,6 +548,7 @@ class _Run:
         self.probe_fds = set()
         if self.rusage is None:
             self.live_hwm = _vm_hwm(self.pid)  # the peak at readiness
+            self.loaded = loaded_sample(self.pid)
         else:
             code = os.waitstatus_to_exitcode(self.status or 0)
             if code != 0:  # said it was ready and died in the same breath
@@ -540,6 +556,8 @@ class _Run:
                 return
             # A forking daemon: its processes, living or seen (one may have died already).
             self.service = self.tree.living() | self.tree.names.keys()
+            living = sorted(self.tree.living())
+            self.loaded = loaded_sample(living[0]) if living else None
         end = self.ready_ns + int(self.cfg.post_ready_s * 1e9)
         last = end + int(POST_READY_WAIT_S * 1e9)
         now = time.perf_counter_ns()
@@ -550,7 +568,6 @@ class _Run:
             events = self.poller.poll(_ms_until(until, now))
             now = time.perf_counter_ns()
             for fd, _ in events:
-            self.loaded = loaded_sample(self.pid)
                 if fd == self.pidfd:
                     code = self._reap_root()
                     if code != 0:
@@ -558,8 +575,6 @@ class _Run:
                         return
                 elif fd in self.tails:
                     self._read_output(fd)
-            living = sorted(self.tree.living())
-            self.loaded = loaded_sample(living[0]) if living else None
         if self.service:
             self.tree.settle()  # reaps (and records) the adopted processes that have died
             for pid in sorted(self.service):
@@ -654,8 +669,6 @@ class _Run:
         rusage = self.rusage
         end_ns = self.ready_ns if self.ready_ns is not None else self.failed_ns
         code = os.waitstatus_to_exitcode(self.status) if self.status is not None else None
-        if not self.exit_mode and self.ready_ns is not None:
-            stopped = max(0, stopped - 1)  # stopping the service itself is the plan, not news
         eviction, loaded = self.eviction, self.loaded
         return RunSample(
             wall_ms=(end_ns - self.t0) / 1e6,
@@ -674,6 +687,10 @@ class _Run:
             stderr_tail=self.tails[self.err_r].text(),
             resident_before=eviction.before[0].resident if eviction else None,
             resident_after=eviction.after[0].resident if eviction else None,
+            mapped_objects=len(loaded.objects) if loaded else None,
+            open_fds=loaded.open_fds if loaded else None,
+            shared_objects=loaded.objects if loaded else (),
+            mapped_files=loaded.files if loaded else (),
         )
 
 
@@ -689,10 +706,6 @@ def _children_text(tree: Tree, limit: int = 5) -> str:
         code = tree.exits.get(pid)
         parts.append(
             f"{_clean(name)} (pid {pid}" + (f", {_exit_text(code)})" if code is not None else ")")
-            mapped_objects=len(loaded.objects) if loaded else None,
-            open_fds=loaded.open_fds if loaded else None,
-            shared_objects=loaded.objects if loaded else (),
-            mapped_files=loaded.files if loaded else (),
         )
     if len(seen) > limit:
         parts.append(f"{len(seen) - limit} more")
@@ -709,9 +722,6 @@ def _printed(out: _Tail, err: _Tail) -> str:
     return f"; last output: {', '.join(said)}" if said else ""
 
 
-_PORT_RE = re.compile(r"(?:[\w\]]:|\bport\s*=?\s*)(\d{2,5})\b", re.IGNORECASE)
-
-
 def _port_hint(spec: ReadySpec, out: _Tail, err: _Tail) -> str:
     """When the output names ports and not the one gate waited on: say so."""
     if spec.kind not in ("tcp", "http"):
@@ -726,7 +736,7 @@ def _port_hint(spec: ReadySpec, out: _Tail, err: _Tail) -> str:
         except ValueError:
             return ""
     text = err.text()[-_HINT_SCAN:] + "\n" + out.text()[-_HINT_SCAN:]
-    named = sorted({m.group(1) for m in _PORT_RE.finditer(text)})
+    named = ports_named(text)
     if not named or awaited in named:
         return ""
     return (
@@ -799,4 +809,9 @@ def check_executable(binary: str) -> None:
         raise StartError(f"{binary}: not executable (mode {mode:o}); chmod +x it")
 
 
-Progress = Callable[[str, int, int, RunSample | None], None]
+class Progress(Protocol):
+    """Told of each start, and of adaptive sampling going on past the runs planned."""
+
+    def __call__(self, phase: str, done: int, total: int, sample: RunSample | None) -> None: ...
+
+    def extended(self, planned: int, total: int, why: str) -> None: ...
