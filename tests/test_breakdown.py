@@ -200,15 +200,16 @@ def test_a_cpu_quota_never_puts_its_pauses_on_a_tiny_init(
     BREAKDOWN_RUNS times, and reports the quota's hold as a line of its own, with the
     number the run cgroup's cpu.stat holds (read here, exactly).
 
-    False failures, on a 2-core machine at load 8: a tiny init is blamed only if its
-    median over 5 runs is >= 1 ms and above its own spread, which needs all 5 runs (or
-    4, with delays within its 0.2 ms cost of each other) delayed in that very init; at
-    p = 0.1 per run (a preemption within 0.2 ms of work, with 3 ms slices) that is
-    31 inits x 5 x 1e-4 x 0.5 < 1e-2... x p: below 1 in 1,000 at load 8 (measured: no
-    tiny median above 1 ms in 20 series at load 14). The 60 ms sleep's medians (gate's
-    and the hand-run's) exceed 80 ms only if 3 of 5 wake-ups each wait 20 ms for a CPU:
-    below 1 in 10,000. The quota must bite (>= 3 ms of CPU against 1 ms per period):
-    physics, never load."""
+    False failures, on a 2-core machine at load 8: a tiny init (by hand < 0.5 ms) is
+    blamed only if its median over 5 runs is >= 1 ms and above its own spread, which
+    needs 5 of 5 runs delayed >= 1 ms in that very init, or 4 with delays within its
+    0.2 ms cost of each other. With p = 0.1 per run (a CFS slice ending inside 0.2 ms
+    of work, 3 ms slices, generous), per init p^5 + 5 p^4 x 0.1 = 6e-5, over 26 inits
+    1.6e-3: below 1 in 600; measured at load 7-9, no tiny init's median reached 1 ms in
+    12 series (60 runs). The 60 ms sleep's median (gate's, and the hand-run's) leaves
+    [60, 80] ms only if 3 of 5 wake-ups each wait 20 ms for a CPU (measured medians
+    60-63 ms at load 9): below 1 in 10,000. The quota must bite (>= 3 ms of CPU against
+    1 ms per period): physics, never load."""
     kernel = request.getfixturevalue("cgroup_files")  # test_envelope.py's
     path = fixtures["go1.27-manyinits"].path
     hand = _traced_by_hand(path, BREAKDOWN_RUNS)
