@@ -182,12 +182,18 @@ def _traced_by_hand(path: Path, runs: int, env: Mapping[str, str] | None = None)
     ]
 
 
-def _blamed(path: Path, b: Breakdown, p50: float) -> dict[str, Remedy]:
-    """The go-init remedies for `b` when startup.p50 failed, by package."""
+def _remedies(path: Path, b: Breakdown, p50: float) -> dict[str, Remedy]:
+    """What to try for `b` when startup.p50 failed, by id."""
     startup = {"stats": {"p50_ms": p50}, "faults": None, "breakdown": breakdown_to_dict(b)}
     facts = facts_to_dict(inspect_binary(str(path)))
     found = remedies(facts, None, startup, [{"id": "startup.p50", "status": "fail"}])
-    return {r.id.removeprefix("go-init:"): r for r in found if r.id.startswith("go-init:")}
+    return {r.id: r for r in found}
+
+
+def _blamed(path: Path, b: Breakdown, p50: float) -> dict[str, Remedy]:
+    """The go-init remedies for `b` when startup.p50 failed, by package."""
+    found = _remedies(path, b, p50)
+    return {k.removeprefix("go-init:"): r for k, r in found.items() if k.startswith("go-init:")}
 
 
 def test_a_cpu_quota_never_puts_its_pauses_on_a_tiny_init(
@@ -252,6 +258,13 @@ def test_a_cpu_quota_never_puts_its_pauses_on_a_tiny_init(
         f"without the CPU quota, spread {slow.spread_ms:.1f} ms), "
     )
     assert f"of the {b.start_ms:.1f} ms start without the CPU quota" in remedy.evidence
+    # The quota itself, when it held the start back a quarter of its time or more.
+    quota = _remedies(path, b, b.throttle.wall_ms).get("quota")
+    assert (quota is not None) == (throttled >= 0.25 * b.throttle.wall_ms)
+    if quota is not None:
+        assert quota.saving is None and quota.evidence.startswith(
+            f"the {QUOTA:g} CPU quota held this start back by {throttled:.1f} ms (cpu.stat"
+        )
 
 
 def test_one_noisy_run_does_not_decide_the_breakdown(
@@ -525,3 +538,34 @@ def test_a_failed_startup_check_names_the_slow_init_everywhere(
     )  # fmt: skip
     assert quiet.returncode == 0, quiet.stderr
     assert json.loads(out["json"].read_text())["binaries"][0]["startup"]["breakdown"] is None
+
+
+def test_gate_check_inside_a_quota_reports_it_apart(
+    fixtures: Mapping[str, Fixture], tmp_path: Path
+) -> None:
+    """`gate check --cpus 0.01`: the log carries the quota's line, the results its
+    throttle (validated on load) and the inits' medians, and What to try names the sleep,
+    never a tiny init (the false-failure reasoning of the test above holds here too)."""
+    import sys
+
+    from gate.results import load
+
+    policy = tmp_path / "p.toml"
+    policy.write_text('[startup]\nruns = 2\nwarmup = 0\np50 = "1 ms"\n')
+    out = tmp_path / "r.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "gate", "check", str(fixtures["go1.27-manyinits"].path),
+         "--policy", str(policy), "--cpus", str(QUOTA), "--json", str(out)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    entry = load(str(out))["binaries"][0]
+    b = entry["startup"]["breakdown"]
+    assert b["runs"] == BREAKDOWN_RUNS and b["throttle"]["cpus"] == QUOTA
+    held = b["throttle"]["throttled_ms"]
+    assert held > 0 and f"CPU quota: the {QUOTA:g} CPU quota held this start back by " in (
+        proc.stdout
+    )
+    assert f"held this start back by {held:.1f} ms (cpu.stat" in proc.stdout
+    blamed = [r["id"] for r in entry["remedies"] if r["id"].startswith("go-init:")]
+    assert blamed == [f"go-init:{MANY_SLOW}"], entry["remedies"]
