@@ -71,6 +71,7 @@ class BinaryDiff:
     # 32 MiB .noptrbss is not why a file grew 10 MiB, so they are listed apart.
     memory: tuple[Delta, ...] = ()
     toolchain: tuple[str, str] | None = None  # (old, new) when another one built it
+    go: bool = False  # a Go binary: hints in the go build way (explain.describe)
 
 
 def _changed(deltas: Iterable[Delta]) -> tuple[Delta, ...]:
@@ -168,6 +169,7 @@ def diff_binary(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) ->
         grew,
         memory=memory,
         toolchain=_toolchain_change(nf, of) if old and new else None,
+        go=nf.get("go") is not None,
     )
 
 

@@ -137,9 +137,10 @@ def _toolchain_note(ctx: Context) -> str:
 
 
 def _file_explanation(ctx: Context, size: int, limit: int) -> str:
-    """What grew since the baseline; the largest groups and names behind the excess over
-    the limit when nothing grew, or when the baseline was over the limit already (the
-    growth then explains only part of the excess); a new toolchain."""
+    """A new toolchain first (a summary cuts long messages); what grew since the baseline;
+    the largest groups and names behind the excess over the limit when nothing grew, or
+    when the baseline was over the limit already (the growth then explains only part of
+    the excess)."""
     go = _is_go(ctx)
     old = _base_attribution(ctx)
     grown: tuple[explain.Contributor, ...] = ()
@@ -157,7 +158,7 @@ def _file_explanation(ctx: Context, size: int, limit: int) -> str:
             parts.append(f"largest: {explain.describe(largest, signed=False, go=go)}")
     if grown:
         parts.append("grew since the baseline: " + explain.describe(grown, go=go))
-    return "; ".join(p for p in (*parts, _toolchain_note(ctx)) if p)
+    return "; ".join(p for p in (_toolchain_note(ctx), *parts) if p)
 
 
 def _size_max_file(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
@@ -225,7 +226,7 @@ def _size_max_growth(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
     grown = ""
     if old_attr is not None and ctx.attribution is not None:
         grown = explain.describe(explain.growth(ctx.attribution, old_attr), go=_is_go(ctx))
-    yield _explained(result, "; ".join(p for p in (grown, _toolchain_note(ctx)) if p))
+    yield _explained(result, "; ".join(p for p in (_toolchain_note(ctx), grown) if p))
 
 
 def _package_bytes(packages: Mapping[str, int], name: str) -> int:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fake_forge import FakeForge
@@ -275,3 +276,39 @@ def test_comment_body_fits_github_limit(tmp_path: Path) -> None:
     assert body.startswith(MARK + "\n## ❌ gate: 400 checks failed — merge blocked\n")
     assert body.count("<details") == body.count("</details>")
     assert body.rstrip().endswith("… cut to fit a comment: the job summary has all of it.")
+
+
+def test_the_comment_names_a_new_toolchain(
+    forge: FakeForge, fixtures: Mapping[str, Fixture], go_toolchains: Any, tmp_path: Path
+) -> None:
+    """deps built by Go 1.19 on main and by Go 1.27 in the pull request: the comment says
+    so, as `go version -m` reads them, beside the failed growth check and in what changed."""
+    from reference import go_version_m
+
+    (tmp_path / "p.toml").write_text('[size]\nmax_growth = "5%"\n')
+    for side, fixture in (("old", "go1.19-deps"), ("new", "go1.27-deps")):
+        (tmp_path / side).mkdir()
+        (tmp_path / side / "svc").write_bytes(fixtures[fixture].path.read_bytes())
+        base = ["--baseline", str(tmp_path / "old.json")] if side == "new" else []
+        gate("check", str(tmp_path / side / "svc"), "--policy", str(tmp_path / "p.toml"),
+             "--no-startup", "--json", str(tmp_path / f"{side}.json"), *base)  # fmt: skip
+    go, env = go_toolchains["go1.27"]
+    old, new = (go_version_m(go, env, fixtures[f].path)["go_version"]
+                for f in ("go1.19-deps", "go1.27-deps"))  # fmt: skip
+    assert old.startswith("go1.19") and new.startswith("go1.27")
+    forge.add_github_pr("acme/svc", 5, [])
+    proc = gate("comment", str(tmp_path / "new.json"), "--github", "--baseline",
+                str(tmp_path / "old.json"), env=github_env(forge, tmp_path))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    (body,) = [c["body"] for c in forge.github_comments[("acme/svc", 5)]]
+    import html
+    import re
+
+    from markdown_it import MarkdownIt
+
+    text = html.unescape(
+        re.sub(r"<[^>]+>", "", MarkdownIt("commonmark").enable("table").render(body))
+    )
+    note = f"{old} -> {new} (a likely cause)"
+    assert f"toolchain {note}" in text  # the size.max_growth message
+    assert f"Toolchain {note}" in text  # what changed against the baseline

@@ -11,6 +11,7 @@ the log, the JUnit failure, the Markdown, the PR comment and `gate diff`.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -287,3 +288,36 @@ def test_markdown_package_rows_add_up_to_the_file(fixtures: Fixtures, tmp_path: 
     go_code = sum(p["bytes"] for p in attr["packages"] if p["name"] != explain.NON_GO)
     summary = re.search(r"Go code is (\d+)% of the file", markdown)
     assert summary is not None and int(summary.group(1)) == round(go_code / size * 100)
+
+
+def test_a_baseline_over_the_limit_too_gets_the_excess_explained(
+    fixtures: Fixtures, tmp_path: Path
+) -> None:
+    """max_file 1 MB, under both builds: the failure says the baseline was over too (by
+    `stat`'s numbers), names the largest groups behind the excess with readelf's bytes,
+    then what grew; a baseline within the limit gets the growth alone."""
+    small, big = fixtures["go1.27-embed-small"], fixtures["go1.27-embed-big"]
+    results(tmp_path, small.path, "old")
+    new = results(tmp_path, big.path, "new", "--baseline", tmp_path / "old.json")
+    limit, old_size = 1_000_000, os.path.getsize(small.path)
+    assert os.path.getsize(big.path) > old_size > limit
+    message = check_of(new, "size.max_file")["message"]
+    over = f"over before too ({format_size(old_size)} in the baseline, "
+    over += f"{format_size(old_size - limit)} over)"
+    assert f": {over}; largest: " in message, message
+    groups = section_group_sizes(big.path)[0]
+    named = message.split("; largest: ")[1].split("; grew since the baseline: ")[0]
+    first, second = sorted(groups, key=lambda g: -groups[g])[:2]
+    assert named.startswith(f"{first} {format_size(groups[first])}"), named
+    assert f", {second} {format_size(groups[second])}" in named, named
+    base = json.loads((tmp_path / "old.json").read_text())["binaries"][0]["attribution"]
+    grew = explain.describe(explain.growth(new["binaries"][0]["attribution"], base), go=True)
+    assert message.endswith("; grew since the baseline: " + grew), message
+    # Under the limit before: the growth explains the excess, as before.
+    (tmp_path / "p.toml").write_text(f'[size]\nmax_file = "{old_size + 1} B"\n')
+    again = tmp_path / "again.json"
+    gate("check", tmp_path / "new" / "svc", "--no-startup", "--policy", tmp_path / "p.toml",
+         "--baseline", tmp_path / "old.json", "--json", again)  # fmt: skip
+    message = check_of(json.loads(again.read_text()), "size.max_file")["message"]
+    assert "over before" not in message and "largest:" not in message
+    assert ": grew since the baseline: data +2.9 MiB (main.blob +2.9 MiB)" in message

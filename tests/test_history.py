@@ -100,3 +100,24 @@ def test_history_refuses_what_is_not_results(runs: tuple[Path, list[int]]) -> No
     assert proc.stderr.startswith("gate: error: bad.json: not a gate results file")
     bad_format = gate(root, "history", "r0.json", "--format", "xml")
     assert bad_format.stderr == "gate: error: --format 'xml': expected markdown or csv\n"
+
+
+def test_a_service_over_its_limit_is_said_to_be_over(runs: tuple[Path, list[int]]) -> None:
+    """The latest run judged against a limit a sixth of its size (a real `gate check`):
+    over it, by `stat`'s numbers, six times; never "not heading for its limit"."""
+    root, sizes = runs
+    limit = sizes[-1] // 6
+    (root / "small.toml").write_text(f'[size]\nmax_file = "{limit} B"\n')
+    proc = gate(root, "check", "bin/svc", "--no-startup", "--policy", "small.toml",
+                "--json", "r5.json")  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads((root / "r5.json").read_text())
+    doc["created"] = "2026-11-15T12:00:00Z"
+    (root / "r5.json").write_text(json.dumps(doc))
+    out = gate(root, "history", "r2.json", "r5.json").stdout
+    from gate.units import format_size
+
+    over = f"file size: {format_size(sizes[-1])}, over its limit of {format_size(limit)} "
+    over += f"by {format_size(sizes[-1] - limit)}, 6.0 times its limit"
+    assert over in out, out
+    assert "not heading" not in out and "crosses" not in out

@@ -68,7 +68,7 @@ def _rows(b: BinaryDiff) -> list[tuple[str, list[list[str]], str]]:
 
 def _notes(b: BinaryDiff) -> list[str]:
     """What explains the change: what grew, and a new toolchain."""
-    notes = [f"grew: {describe(b.grew)}"] if b.grew else []
+    notes = [f"grew: {describe(b.grew, go=b.go)}"] if b.grew else []
     return notes + ([toolchain_note(b.toolchain)] if b.toolchain else [])
 
 
