@@ -137,10 +137,9 @@ def _toolchain_note(ctx: Context) -> str:
 
 
 def _file_explanation(ctx: Context, size: int, limit: int) -> str:
-    """A new toolchain first (a summary cuts long messages); what grew since the baseline;
-    the largest groups and names behind the excess over the limit when nothing grew, or
-    when the baseline was over the limit already (the growth then explains only part of
-    the excess)."""
+    """What grew since the baseline; the largest groups and names behind the excess over
+    the limit when nothing grew, or when the baseline was over the limit already (the
+    growth then explains only part of the excess); a new toolchain."""
     go = _is_go(ctx)
     old = _base_attribution(ctx)
     grown: tuple[explain.Contributor, ...] = ()
@@ -158,7 +157,7 @@ def _file_explanation(ctx: Context, size: int, limit: int) -> str:
             parts.append(f"largest: {explain.describe(largest, signed=False, go=go)}")
     if grown:
         parts.append("grew since the baseline: " + explain.describe(grown, go=go))
-    return "; ".join(p for p in (_toolchain_note(ctx), *parts) if p)
+    return "; ".join(p for p in (*parts, _toolchain_note(ctx)) if p)
 
 
 def _size_max_file(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
@@ -226,7 +225,7 @@ def _size_max_growth(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
     grown = ""
     if old_attr is not None and ctx.attribution is not None:
         grown = explain.describe(explain.growth(ctx.attribution, old_attr), go=_is_go(ctx))
-    yield _explained(result, "; ".join(p for p in (_toolchain_note(ctx), grown) if p))
+    yield _explained(result, "; ".join(p for p in (grown, _toolchain_note(ctx)) if p))
 
 
 def _package_bytes(packages: Mapping[str, int], name: str) -> int:
@@ -584,6 +583,37 @@ def _max_rss(rule: Rule, ctx: Context, startup: Mapping[str, Any]) -> Iterable[C
     yield _max_bytes(rule, "max RSS", peak, rule.value, rule.text)
 
 
+def _at_readiness(what: str, key: str) -> _Check:
+    """A limit on what the program holds at readiness: the results' one number (the most
+    of any successful start, gate/startup/loaded.py), judged as it is; counts do not vary
+    from start to start the way times do, so there is no interval to wait on."""
+
+    @_startup
+    def check(rule: Rule, ctx: Context, startup: Mapping[str, Any]) -> Iterable[CheckResult]:
+        measured = startup.get(key)
+        if measured is None:
+            why = (
+                "the program exits to be ready (--ready exit), nothing is left to read"
+                if startup.get("ready") == "exit"
+                else "no successful start"
+            )
+            yield _skip(rule, f"{what} at readiness not measured: {why}")
+            return
+        ok = measured <= rule.value
+        sign = "<=" if ok else ">"
+        text = f"{what} at readiness {measured} {sign} {rule.value}"
+        if not ok:
+            text += f" {_over(measured, rule.value, None)}"
+            objects = startup.get("shared_objects") or []
+            if key == "mapped_objects" and objects:
+                names = ", ".join(o.rsplit("/", 1)[-1] for o in objects[:8])
+                more = f" and {len(objects) - 8} more" if len(objects) > 8 else ""
+                text += f": {names}{more}"
+        yield _result(rule, ok, measured, None, text)
+
+    return check
+
+
 def _undecided(rule: Rule, ctx: Context, measured: Any, unit: str, message: str) -> CheckResult:
     """A verdict the runs could not settle: the policy's `undecided` says what it becomes."""
     status = {"fail": "fail", "pass": "pass"}.get(ctx.undecided, "warn")
@@ -681,37 +711,6 @@ CHECKS: dict[str, _Check] = {
     "size.max_package": _size_max_package,
     "elf.types": _elf_types,
     "elf.stripped": _elf_stripped,
-def _at_readiness(what: str, key: str) -> _Check:
-    """A limit on what the program holds at readiness: the results' one number (the most
-    of any successful start, gate/startup/loaded.py), judged as it is; counts do not vary
-    from start to start the way times do, so there is no interval to wait on."""
-
-    @_startup
-    def check(rule: Rule, ctx: Context, startup: Mapping[str, Any]) -> Iterable[CheckResult]:
-        measured = startup.get(key)
-        if measured is None:
-            why = (
-                "the program exits to be ready (--ready exit), nothing is left to read"
-                if startup.get("ready") == "exit"
-                else "no successful start"
-            )
-            yield _skip(rule, f"{what} at readiness not measured: {why}")
-            return
-        ok = measured <= rule.value
-        sign = "<=" if ok else ">"
-        text = f"{what} at readiness {measured} {sign} {rule.value}"
-        if not ok:
-            text += f" {_over(measured, rule.value, None)}"
-            objects = startup.get("shared_objects") or []
-            if key == "mapped_objects" and objects:
-                names = ", ".join(o.rsplit("/", 1)[-1] for o in objects[:8])
-                more = f" and {len(objects) - 8} more" if len(objects) > 8 else ""
-                text += f": {names}{more}"
-        yield _result(rule, ok, measured, None, text)
-
-    return check
-
-
     "elf.debug_info": _elf_debug_info,
     "elf.linking": _elf_linking,
     "elf.relro": _elf_relro,
@@ -738,6 +737,8 @@ def _at_readiness(what: str, key: str) -> _Check:
     "go.trimpath": _go_trimpath,
     **{f"startup.{key}": _percentile for key in QUANTILES},
     "startup.max_rss": _max_rss,
+    "startup.max_mapped_objects": _at_readiness("shared objects mapped", "mapped_objects"),
+    "startup.max_open_fds": _at_readiness("descriptors open", "open_fds"),
     "startup.max_regression": _max_regression,
 }
 
@@ -772,5 +773,3 @@ def judge(rules: Mapping[str, Rule], ctx: Context) -> list[CheckResult]:
 
 def verdict(checks: Iterable[CheckResult]) -> str:
     return "fail" if any(c.status == "fail" for c in checks) else "pass"
-    "startup.max_mapped_objects": _at_readiness("shared objects mapped", "mapped_objects"),
-    "startup.max_open_fds": _at_readiness("descriptors open", "open_fds"),

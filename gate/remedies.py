@@ -30,7 +30,6 @@ from gate.units import format_duration, format_size
 MAX_INITS = 3  # package inits named, slowest first
 MIN_INIT_MS = 1.0  # an init below this is not worth a remedy
 MIN_INIT_SHARE = 0.05  # nor one below this share of the p50
-MIN_THROTTLED_SHARE = 0.25  # a start held back by the CPU quota for less is not the quota's
 MIN_MAJOR_FAULTS = 4  # fewer: the floor of any cold start (the binary's first pages, ld.so)
 PAGE_SIZE = 4096  # the caller passes the machine's (os.sysconf) where it differs
 RED = ("fail", "warn")
@@ -52,7 +51,7 @@ class Remedy:
     how much it should save (None where gate cannot compute it) and which checks it
     answers."""
 
-    id: str  # "go-init:<package>", "pie", "dynamic", "gomaxprocs", "quota", "faults", "symbols"
+    id: str  # "go-init:<package>", "pie", "dynamic", "gomaxprocs", "faults", "symbols"
     title: str  # what to try, in the toolchain's terms
     evidence: str
     saving: float | None
@@ -87,7 +86,6 @@ def remedies(
         found += _pie(facts, breakdown, timing)
         found += _dynamic(facts, breakdown, timing)
         found += _gomaxprocs(facts, startup, breakdown, timing)
-        found += _quota(breakdown, timing)
         found += _faults(facts, startup, timing, page_size)
     if size:
         found += _symbols(facts, attribution, size)
@@ -141,40 +139,19 @@ def _inits(
     breakdown: Mapping[str, Any],
     timing: tuple[str, ...],
 ) -> list[Remedy]:
-    """The slowest package inits (GODEBUG=inittrace=1): make them lazy.
-
-    An init's cost is the median of the breakdown's runs (taken without the CPU quota,
-    whose pauses land on whichever init is running), and it is blamed only when that
-    median is above its spread over the runs: below it, the number is the machine's
-    noise, and a saving it names would be too. The floor is a share of the start the
-    inits were measured in: the timed p50, or inside a quota the start without it."""
+    """The slowest package inits (GODEBUG=inittrace=1): make them lazy."""
     if not _is_go(facts):
         return []
     stats = startup.get("stats") or {}
-    runs = int(breakdown.get("runs") or 1)
-    without = breakdown.get("throttle") is not None
-    start = breakdown.get("start_ms")
-    if without and start:
-        base = float(start)
-        base_text = f"the {format_duration(base)} start without the CPU quota"
-    else:
-        base = float(stats.get("p50_ms") or 0.0)
-        base_text = f"the p50 {format_duration(base)}"
-    floor = max(MIN_INIT_MS, MIN_INIT_SHARE * base)
-    inits = [
-        i
-        for i in breakdown.get("inits") or ()
-        if float(i["clock_ms"]) >= floor and float(i["clock_ms"]) > float(i.get("spread_ms") or 0)
-    ]
+    p50 = float(stats.get("p50_ms") or 0.0)
+    floor = max(MIN_INIT_MS, MIN_INIT_SHARE * p50)
+    inits = [i for i in breakdown.get("inits") or () if float(i["clock_ms"]) >= floor]
     inits.sort(key=lambda i: -float(i["clock_ms"]))
     spent = format_duration(float(breakdown.get("init_clock_ms") or 0.0))
     total = f"{breakdown.get('init_count', 0)} inits took {spent} in all"
-    quota = " without the CPU quota" if without else ""
     out = []
     for init in inits[:MAX_INITS]:
         package, clock = str(init["package"]), float(init["clock_ms"])
-        spread = format_duration(float(init.get("spread_ms") or 0))
-        measured = f" (median of {runs} runs{quota}, spread {spread})" if runs > 1 else quota
         kind, module = _owner(facts, package)
         if kind == "std":
             title = f"import {package} later or not at all (a standard-library init)"
@@ -187,9 +164,9 @@ def _inits(
             if init["bytes"]
             else ", no allocations"
         )
-        share = f", {clock / base:.0%} of {base_text}" if base else ""
+        share = f", {clock / p50:.0%} of the p50 {format_duration(p50)}" if p50 else ""
         evidence = (
-            f"init {package}: {format_duration(clock)} clock{measured}{allocated}{share} "
+            f"init {package}: {format_duration(clock)} clock{allocated}{share} "
             f"(GODEBUG=inittrace=1; {total})"
         )
         out.append(Remedy(f"go-init:{package}", title, evidence, clock, "ms", timing))
@@ -322,29 +299,6 @@ def _gomaxprocs(
     )
     title = f"set GOMAXPROCS={fits} (the CPU quota, rounded up)"
     return [Remedy("gomaxprocs", title, evidence, None, None, timing)]
-
-
-def _quota(breakdown: Mapping[str, Any], timing: tuple[str, ...]) -> list[Remedy]:
-    """The CPU quota itself: a start held back for much of its time is CPU work stretched
-    by the quota, whatever init does it. Measured on one start inside the whole envelope
-    (the cgroup's cpu.stat); what to cut comes from the inits, measured without it."""
-    from gate.startup.envelope import quota_held
-
-    throttle = breakdown.get("throttle") or {}
-    held, wall = throttle.get("throttled_ms"), throttle.get("wall_ms")
-    if held is None or not wall or held < MIN_THROTTLED_SHARE * float(wall):
-        return []
-    start = breakdown.get("start_ms")
-    evidence = quota_held(float(throttle["cpus"]), float(held), float(wall),
-                          None if start is None else float(start))  # fmt: skip
-    runs = int(breakdown.get("runs") or 1)
-    if start is not None and runs > 1:
-        evidence += f" (the median of {runs} runs)"
-    title = (
-        "do less CPU work before the program is ready, or give it more CPU "
-        "(a larger cpus; on Lambda, more memory buys more CPU)"
-    )
-    return [Remedy("quota", title, evidence, None, None, timing)]
 
 
 def _go_at_least(version: str, wanted: tuple[int, int]) -> bool:

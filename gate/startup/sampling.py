@@ -61,9 +61,9 @@ def sample(
     """Warm-up rounds, then recorded rounds until `runs`, or adaptively up to `max_runs`."""
     for cfg in cfgs:
         check_executable(cfg.binary)
+    cfgs = list(cfgs)  # a cold one learns from each start what else to evict
     count = len(cfgs)
     ceiling = max(runs, max_runs or runs)
-    cfgs = list(cfgs)  # a cold one learns from each start what else to evict
     adaptive = ceiling > runs and decided is not None
     streaks = [0] * count  # failed starts in a row from each program's first one
     started = [0] * count
@@ -72,9 +72,9 @@ def sample(
 
     def start(i: int, phase: str, done: int, total: int, record: bool) -> None:
         sample_, eviction = run_once(cfgs[i])
+        cfgs[i] = also_evict(cfgs[i], sample_)
         if not sample_.ok and streaks[i] == started[i]:
             streaks[i] += 1
-        cfgs[i] = also_evict(cfgs[i], sample_)
         started[i] += 1
         if record:
             samples[i].append(sample_)
