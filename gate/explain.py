@@ -42,8 +42,13 @@ HINTS = {
     "symbols": "link with -s, or strip",
     "debug": "link with -w, or strip --strip-debug",
 }
-# ... said the go build way for a Go binary.
+# ... said the go build way for a Go binary, the Cargo way for a Rust one.
 GO_HINTS = {"symbols": 'link with -ldflags="-s"', "debug": 'link with -ldflags="-w"'}
+RUST_HINTS = {
+    "symbols": "strip = true in Cargo.toml's [profile.release]",
+    "debug": 'debug = false (or strip = "debuginfo") in Cargo.toml\'s [profile.release]',
+}
+_HINTS_OF = {"go": GO_HINTS, "rust": RUST_HINTS}  # C and C++: HINTS
 
 
 @dataclass(frozen=True)
@@ -228,14 +233,21 @@ def _amount(n: int, signed: bool) -> str:
     return format_signed_size(n)
 
 
-def describe(contributors: Sequence[Contributor], signed: bool = True, go: bool = False) -> str:
+def describe(
+    contributors: Sequence[Contributor],
+    signed: bool = True,
+    go: bool = False,
+    language: str | None = None,
+) -> str:
     """`data +2.9 MiB (main.blob +2.9 MiB), code +165 B`; with hints for what can go, in
-    the terms of the binary's toolchain (`go`: a Go binary)."""
+    the terms of the binary's toolchain (`language`, gate/elf/toolchain.py; or `go`: a Go
+    binary)."""
+    hints = _HINTS_OF.get(language or ("go" if go else "c"), HINTS)
     items = []
     for c in contributors:
         text = f"{c.name} {_amount(c.bytes, signed)}"
         inner = ", ".join(f"{p.name} {_amount(p.bytes, signed)}" for p in c.parts)
-        hint = (GO_HINTS if go else HINTS).get(c.name)
+        hint = hints.get(c.name)
         if inner or hint:
             text += f" ({'; '.join(x for x in (inner, hint) if x)})"
         items.append(text)

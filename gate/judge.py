@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,8 +100,9 @@ def _max_bytes(
 # ---------------------------------------------------------------- size
 
 
-def _is_go(ctx: Context) -> bool:
-    return ctx.facts.get("go") is not None
+def _describe(ctx: Context, found: Sequence[explain.Contributor], signed: bool = True) -> str:
+    """explain.describe, its hints in the binary's toolchain's terms."""
+    return explain.describe(found, signed=signed, language=_language(ctx.facts))
 
 
 def _explained(result: CheckResult, why: str) -> CheckResult:
@@ -137,10 +138,10 @@ def _toolchain_note(ctx: Context) -> str:
 
 
 def _file_explanation(ctx: Context, size: int, limit: int) -> str:
-    """What grew since the baseline; the largest groups and names behind the excess over
-    the limit when nothing grew, or when the baseline was over the limit already (the
-    growth then explains only part of the excess); a new toolchain."""
-    go = _is_go(ctx)
+    """A new toolchain first (a summary cuts long messages); what grew since the baseline;
+    the largest groups and names behind the excess over the limit when nothing grew, or
+    when the baseline was over the limit already (the growth then explains only part of
+    the excess)."""
     old = _base_attribution(ctx)
     grown: tuple[explain.Contributor, ...] = ()
     if old is not None and ctx.attribution is not None:
@@ -154,10 +155,10 @@ def _file_explanation(ctx: Context, size: int, limit: int) -> str:
     if before or not grown:
         largest = explain.largest(ctx.attribution, size - limit)
         if largest:
-            parts.append(f"largest: {explain.describe(largest, signed=False, go=go)}")
+            parts.append(f"largest: {_describe(ctx, largest, signed=False)}")
     if grown:
-        parts.append("grew since the baseline: " + explain.describe(grown, go=go))
-    return "; ".join(p for p in (*parts, _toolchain_note(ctx)) if p)
+        parts.append("grew since the baseline: " + _describe(ctx, grown))
+    return "; ".join(p for p in (_toolchain_note(ctx), *parts) if p)
 
 
 def _size_max_file(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
@@ -184,9 +185,9 @@ def _section_explanation(ctx: Context, name: str, size: int, excess: int) -> str
             new, explain.section_parts(_base_attribution(ctx), name), size - old_size
         )
         since = f"grew {format_signed_size(size - old_size)} since the baseline"
-        return f"{since}: {explain.describe(grown, go=_is_go(ctx))}" if grown else since
+        return f"{since}: {_describe(ctx, grown)}" if grown else since
     largest = explain.largest_names(new, excess)
-    return f"largest: {explain.describe(largest, signed=False, go=_is_go(ctx))}" if largest else ""
+    return f"largest: {_describe(ctx, largest, signed=False)}" if largest else ""
 
 
 def _size_max_section(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
@@ -224,8 +225,8 @@ def _size_max_growth(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
     old_attr = _base_attribution(ctx)
     grown = ""
     if old_attr is not None and ctx.attribution is not None:
-        grown = explain.describe(explain.growth(ctx.attribution, old_attr), go=_is_go(ctx))
-    yield _explained(result, "; ".join(p for p in (grown, _toolchain_note(ctx)) if p))
+        grown = _describe(ctx, explain.growth(ctx.attribution, old_attr))
+    yield _explained(result, "; ".join(p for p in (_toolchain_note(ctx), grown) if p))
 
 
 def _package_bytes(packages: Mapping[str, int], name: str) -> int:
@@ -258,10 +259,10 @@ def _package_explanation(ctx: Context, name: str, measured: int, excess: int) ->
             if not name.endswith("/..."):
                 return f"{since} ({format_size(old)} -> {format_size(measured)})"
             grown = explain.names_growth(tree, old_tree, measured - old)
-            return f"{since}: {explain.describe(grown, go=_is_go(ctx))}" if grown else since
+            return f"{since}: {_describe(ctx, grown)}" if grown else since
     if name.endswith("/...") and len(tree) > 1:
         largest = explain.largest_names(tree, excess)
-        return f"largest: {explain.describe(largest, signed=False, go=_is_go(ctx))}"
+        return f"largest: {_describe(ctx, largest, signed=False)}"
     return ""
 
 
@@ -299,13 +300,28 @@ def _elf_types(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
 
 
 # ---------------------------------------------------------------- hints, per toolchain
-# What to change is said in the terms of the toolchain that built the binary: a Go binary
-# gets go build flags (its C parts, with cgo, through CGO_CFLAGS and -extldflags), one
-# that is not Go gets C compiler and linker flags. Never the other's.
+# What to change is said in the terms of the toolchain that built the binary (the facts'
+# toolchain, gate/elf/toolchain.py): a Go binary gets go build flags (its C parts, with
+# cgo, through CGO_CFLAGS and -extldflags), a Rust binary Cargo profile settings and
+# RUSTFLAGS (the C its build scripts compile, through CFLAGS), a C++ binary C++ compiler
+# flags (CXXFLAGS), a C binary C compiler and linker flags. Never another's.
 
 
-def _hint(ctx: Context, c_hint: str, go_hint: str) -> str:
-    return go_hint if ctx.facts.get("go") is not None else c_hint
+def _language(facts: Mapping[str, Any]) -> str:
+    from gate.elf.toolchain import language_of
+
+    return language_of(facts)
+
+
+def _hint(ctx: Context, c: str, go: str, rust: str, cxx: str | None = None) -> str:
+    """The hint in the binary's toolchain's terms; C++ shares C's where they are the
+    compiler driver's or the linker's flags."""
+    language = _language(ctx.facts)
+    if language == "go":
+        return go
+    if language == "rust":
+        return rust
+    return cxx if language == "c++" and cxx is not None else c
 
 
 def _go_bindnow(ctx: Context) -> str:
@@ -318,6 +334,13 @@ def _go_bindnow(ctx: Context) -> str:
 
 
 _CGO = "the cgo C code"
+# The C a Rust crate's build scripts compile (the cc crate) takes the usual CFLAGS.
+_RUST_C = "the C the build scripts compile (cc crate)"
+_PROFILE = "in Cargo.toml's [profile.release]"
+
+
+def _rustflags(flags: str) -> str:
+    return f'build with RUSTFLAGS="{flags}"'
 
 
 def _elf_stripped(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
@@ -328,7 +351,13 @@ def _elf_stripped(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
     else:
         text = f"not stripped: .symtab with {sym['symtab_entries']:,} entries"
         if rule.value:
-            text += f" ({_hint(ctx, 'link with -s, or run strip', 'link with -ldflags=-s')})"
+            hint = _hint(
+                ctx,
+                "link with -s, or run strip",
+                "link with -ldflags=-s",
+                f"set strip = true {_PROFILE}",
+            )
+            text += f" ({hint})"
     yield _result(rule, stripped == rule.value, stripped, None, text)
 
 
@@ -339,7 +368,12 @@ def _elf_debug_info(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
         size = size_as_written(d["bytes"])
         text = f"{kind}debug info present: {size} in {len(d['sections'])} sections"
         if not rule.value:
-            hint = _hint(ctx, "build without -g, or strip --strip-debug", "link with -ldflags=-w")
+            hint = _hint(
+                ctx,
+                "build without -g, or strip --strip-debug",
+                "link with -ldflags=-w",
+                f'set debug = false (or strip = "debuginfo") {_PROFILE}',
+            )
             text += f" ({hint})"
     else:
         text = "no debug info"
@@ -356,30 +390,42 @@ def _elf_linking(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
     if kind != rule.value:
         text += f"; policy wants {rule.value}"
         if rule.value == "static":
-            text += f" ({_hint(ctx, 'link with -static', 'build with CGO_ENABLED=0')})"
+            hint = _hint(
+                ctx,
+                "link with -static",
+                "build with CGO_ENABLED=0",
+                _rustflags("-C target-feature=+crt-static") + ", or for a *-linux-musl target",
+            )
+            text += f" ({hint})"
     yield _result(rule, kind == rule.value, kind, None, text)
 
 
 def _elf_relro(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
     relro = ctx.facts["hardening"]["relro"]
     ok = _RELRO_ORDER[relro] >= _RELRO_ORDER[rule.value]
-    if ctx.facts.get("go") is None:
-        hint = "-Wl,-z,relro,-z,now" if rule.value == "full" else "-Wl,-z,relro"
-    elif rule.value == "full":  # Go's linker writes PT_GNU_RELRO for PIE; full needs BIND_NOW
-        hint = f"build with -buildmode=pie {_go_bindnow(ctx)}"
-    else:
-        hint = "build with -buildmode=pie"
+    # Go's linker writes PT_GNU_RELRO for PIE; full needs BIND_NOW.
+    go = f"build with -buildmode=pie {_go_bindnow(ctx)}" if rule.value == "full" else ""
+    hint = _hint(
+        ctx,
+        "-Wl,-z,relro,-z,now" if rule.value == "full" else "-Wl,-z,relro",
+        go or "build with -buildmode=pie",
+        _rustflags(f"-C relro-level={rule.value}"),
+    )
     text = f"RELRO {relro}" + ("" if ok else f", policy wants {rule.value} ({hint})")
     yield _result(rule, ok, relro, None, text)
 
 
-def _flag(key: str, yes: str, no: str, hint: str = "", go_hint: str = "") -> _Check:
-    """A hardening flag; `hint` is the C toolchain's way to fix it, `go_hint` Go's."""
+def _flag(
+    key: str, yes: str, no: str, hint: str = "", go_hint: str = "", rust_hint: str = "",
+    cxx_hint: str | None = None,
+) -> _Check:  # fmt: skip
+    """A hardening flag; `hint` is the C toolchain's way to fix it, the others Go's, Rust's
+    and C++'s (C++ takes C's when it has none)."""
 
     def check(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
         value = bool(ctx.facts["hardening"][key])
         text = yes if value else no
-        shown = _hint(ctx, hint, go_hint)
+        shown = _hint(ctx, hint, go_hint, rust_hint, cxx_hint)
         if value != rule.value and shown:
             text += f" ({shown})"
         yield _result(rule, value == rule.value, value, None, text)
@@ -388,13 +434,30 @@ def _flag(key: str, yes: str, no: str, hint: str = "", go_hint: str = "") -> _Ch
 
 
 def _is_pure_go(facts: Mapping[str, Any]) -> bool:
+    """A document from before the toolchain fact: Go that records CGO_ENABLED=0."""
     go = facts.get("go")
     return bool(go) and go is not None and go["settings"].get("CGO_ENABLED") == "0"
 
 
+def _no_c(facts: Mapping[str, Any], what: str) -> str:
+    """Why a check of C code does not apply ("" when it does): Go without cgo, or Rust with
+    no C objects found. `what` is what the C would have needed."""
+    found = facts.get("toolchain")
+    language = _language(facts)
+    if not isinstance(found, Mapping):
+        return f"pure Go (CGO_ENABLED=0): {what}" if _is_pure_go(facts) else ""
+    why = str(found.get("c_evidence") or "")
+    if language == "go" and found.get("c_code") is False:
+        return f"pure Go ({why}): {what}"
+    if language == "rust" and found.get("c_code") is not True:
+        return f"Rust, no C objects found ({why}; no __stack_chk_fail or *_chk reference): {what}"
+    return ""
+
+
 def _elf_canary(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
-    if _is_pure_go(ctx.facts):
-        yield _skip(rule, "pure Go (CGO_ENABLED=0): Go checks its own stack; no C to protect")
+    why = _no_c(ctx.facts, "its own code checks its stack and bounds; no C to protect")
+    if why:
+        yield _skip(rule, why)
         return
     yield from _flag(
         "canary",
@@ -402,6 +465,8 @@ def _elf_canary(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
         "no stack protector (__stack_chk_fail not referenced)",
         "build C with -fstack-protector-strong",
         f"build {_CGO} with CGO_CFLAGS=-fstack-protector-strong",
+        f"build {_RUST_C} with CFLAGS=-fstack-protector-strong",
+        "build C++ with CXXFLAGS=-fstack-protector-strong",
     )(rule, ctx)
 
 
@@ -412,12 +477,14 @@ def _elf_bind_now(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
         "lazy binding (no BIND_NOW)",
         "link with -z now",
         f"build with {_go_bindnow(ctx)}",
+        _rustflags("-C link-arg=-Wl,-z,now"),
     )(rule, ctx)
 
 
 def _elf_fortify(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
-    if _is_pure_go(ctx.facts):
-        yield _skip(rule, "pure Go (CGO_ENABLED=0): no libc calls to fortify")
+    why = _no_c(ctx.facts, "no C calling libc to fortify")
+    if why:
+        yield _skip(rule, why)
         return
     h = ctx.facts["hardening"]
     fns = h.get("fortified") or []
@@ -429,6 +496,8 @@ def _elf_fortify(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
         "no fortified libc calls (*_chk)",
         "build C with -O2 -D_FORTIFY_SOURCE=2",
         f"build {_CGO} with CGO_CFLAGS='-O2 -D_FORTIFY_SOURCE=2'",
+        f"build {_RUST_C} with CFLAGS='-O2 -D_FORTIFY_SOURCE=2'",
+        "build C++ with CXXFLAGS='-O2 -D_FORTIFY_SOURCE=2'",
     )(rule, ctx)
 
 
@@ -446,11 +515,30 @@ def _go(check: _Inner) -> _Check:
     return wrapped
 
 
+def _unrecorded(go: Mapping[str, Any]) -> str:
+    """Why the build info holds no build settings ("" when it holds some): Go writes them
+    from 1.18 on, so an older binary says nothing of -ldflags, CGO_ENABLED or -trimpath."""
+    if go["settings"]:
+        return ""
+    version = go_version_tuple(str(go.get("version") or ""))
+    if version is not None and version < (1, 18, 0):
+        return f"Go {go['version'].removeprefix('go')} records no build settings (Go 1.18+ does)"
+    return "the build info records no build settings"
+
+
 @_go
 def _go_cgo(rule: Rule, ctx: Context, go: Mapping[str, Any]) -> Iterable[CheckResult]:
     setting = go["settings"].get("CGO_ENABLED")
     if setting is None:
-        yield _skip(rule, "CGO_ENABLED not recorded in the build info")
+        # Unrecorded: whether cgo linked C in is in the ELF (gate/elf/toolchain.py).
+        found = ctx.facts.get("toolchain") or {}
+        why = _unrecorded(go) or "CGO_ENABLED not recorded in the build info"
+        if found.get("c_code") is None:
+            yield _skip(rule, why)
+            return
+        on = bool(found["c_code"])
+        text = f"{why}; from the ELF: {'cgo' if on else 'no cgo'} ({found['c_evidence']})"
+        yield _result(rule, on == rule.value, on, None, text)
         return
     on = setting == "1"
     text = f"CGO_ENABLED={setting}"
@@ -463,20 +551,25 @@ def _go_cgo(rule: Rule, ctx: Context, go: Mapping[str, Any]) -> Iterable[CheckRe
 def _go_ldflags(rule: Rule, ctx: Context, go: Mapping[str, Any]) -> Iterable[CheckResult]:
     wanted = list(rule.value)
     ldflags = go["settings"].get("-ldflags")
-    if ldflags is None and go["settings"].get("-trimpath") == "true":
-        # Go omits -ldflags under -trimpath; -s and -w still show in the ELF itself.
+    unrecorded = _unrecorded(go)
+    if ldflags is None and (unrecorded or go["settings"].get("-trimpath") == "true"):
+        # Go omits -ldflags under -trimpath, and before 1.18 records no settings at all;
+        # -s and -w still show in the ELF itself.
+        why = unrecorded or "-ldflags not recorded (-trimpath)"
         inferable = {
             "-s": ctx.facts["symbols"]["stripped"],
             "-w": not ctx.facts["debug"]["present"],
         }
         if set(wanted) <= set(inferable):
             missing = [f for f in wanted if not inferable[f]]
-            text = "-ldflags not recorded (-trimpath); from the ELF: " + (
+            text = f"{why}; from the ELF: " + (
                 f"lacks {' '.join(missing)}" if missing else "stripped, no DWARF"
             )
             yield _result(rule, not missing, None, None, text)
             return
-        yield _skip(rule, "-ldflags not recorded in the build info (-trimpath hides it)")
+        yield _skip(
+            rule, unrecorded or "-ldflags not recorded in the build info (-trimpath hides it)"
+        )
         return
     try:
         tokens = shlex.split(ldflags or "")
@@ -505,6 +598,10 @@ def _go_min_version(rule: Rule, ctx: Context, go: Mapping[str, Any]) -> Iterable
 
 @_go
 def _go_trimpath(rule: Rule, ctx: Context, go: Mapping[str, Any]) -> Iterable[CheckResult]:
+    unrecorded = _unrecorded(go)
+    if unrecorded:
+        yield _skip(rule, f"{unrecorded}: whether -trimpath was used is not known")
+        return
     on = go["settings"].get("-trimpath") == "true"
     text = "built with -trimpath" if on else "built without -trimpath (file paths embedded)"
     yield _result(rule, on == rule.value, on, None, text)
@@ -720,6 +817,7 @@ CHECKS: dict[str, _Check] = {
         "executable stack: PT_GNU_STACK has PF_X or is missing",
         "link with -z noexecstack",
         "link with -ldflags=-extldflags=-Wl,-z,noexecstack (an object cgo linked asks for it)",
+        _rustflags("-C link-arg=-Wl,-z,noexecstack") + " (an object linked in asks for it)",
     ),
     "elf.canary": _elf_canary,
     "elf.bind_now": _elf_bind_now,
@@ -729,6 +827,8 @@ CHECKS: dict[str, _Check] = {
         "no text relocations",
         "compile every object with -fPIC",
         f"build {_CGO} with CGO_CFLAGS=-fPIC",
+        f"build {_RUST_C} with CFLAGS=-fPIC",
+        "build C++ with CXXFLAGS=-fPIC",
     ),
     "elf.fortify": _elf_fortify,
     "go.cgo": _go_cgo,

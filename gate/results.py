@@ -71,7 +71,8 @@ The validated form, which is what every consumer may assume without checking aga
   AGAINST: binary, runs [RUN], stats: STATS?; ratio_p50, ratio_hl, ratio_ci [lo, hi],
     p_value, confidence = null; pairs = 0; order, method = gate's
   BREAKDOWN: kind; inits [{package, at_ms, clock_ms, bytes, allocs, spread_ms = 0}] = [],
-    init_count = 0, init_clock_ms = 0, loader {...}? = null, faults {major, minor}? = null,
+    init_count = 0, init_clock_ms = 0, loader {..., total_ms? = null (total_cycles at the
+    measuring machine's TSC rate)}? = null, faults {major, minor}? = null,
     note = "", gomaxprocs: count? = null, runs = 1 (the inits' numbers are medians over
     them, spread_ms slowest minus fastest), start_ms? = null (their median wall time),
     throttle {cpus, cpu_period_us, throttled_ms?, wall_ms}? = null (one start inside the
@@ -860,6 +861,7 @@ _BREAKDOWN = _object(
                 relative_relocations=_req(_COUNT),
                 final_relocations=_NO_COUNT,
                 final_relocations_from_cache=_NO_COUNT,
+                total_ms=_opt(_Null(_MS), None),
             )
         ),
         None,

@@ -123,6 +123,9 @@ class LoaderStats:
     # At exit, lazily bound symbols included; None when the process did not exit normally.
     final_relocations: int | None = None
     final_relocations_from_cache: int | None = None
+    # total_cycles at the TSC rate measured on the machine that ran it (gate/startup/tsc.py);
+    # None where that rate cannot be had.
+    total_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -311,12 +314,28 @@ def run_breakdown(
         samples.append(sample)
         if not sample.ok:
             break
-    found = breakdown_from_runs(samples, is_go, is_dynamic, _effective(cfg, "LD_DEBUG_OUTPUT"))
+    found = _loader_in_ms(
+        breakdown_from_runs(samples, is_go, is_dynamic, _effective(cfg, "LD_DEBUG_OUTPUT"))
+    )
     if throttle is None:
         return found
     note = "; ".join(n for n in (quota_note, found.note) if n)
     procs = quota_procs if quota_procs is not None else found.gomaxprocs
     return replace(found, throttle=throttle, gomaxprocs=procs, note=note)
+
+
+def _loader_in_ms(found: Breakdown) -> Breakdown:
+    """The loader's cycles in milliseconds, at this machine's TSC rate, measured here and
+    now: a saved result read elsewhere keeps the number its own machine gave."""
+    loader = found.loader
+    if loader is None or loader.total_cycles is None:
+        return found
+    from gate.startup.tsc import cycles_per_ms
+
+    rate = cycles_per_ms()
+    if rate is None:
+        return found
+    return replace(found, loader=replace(loader, total_ms=round(loader.total_cycles / rate, 4)))
 
 
 def breakdown_from_output(
