@@ -17,7 +17,7 @@ from typing import Any
 from gate import explain
 from gate.pairing import Pairing
 from gate.policy import SETTINGS, Rule, go_version_tuple
-from gate.report.markup import over_by, size_as_written
+from gate.report.markup import over_by, size_as_written, unit_written
 from gate.startup.compare import PASS, UNDECIDED, interval_verdict, regression_verdict_of
 from gate.startup.stats import QUANTILES
 from gate.units import format_signed_size, format_size
@@ -137,11 +137,11 @@ def _toolchain_note(ctx: Context) -> str:
     return explain.toolchain_note(change)
 
 
-def _file_explanation(ctx: Context, size: int, limit: int) -> str:
+def _file_explanation(ctx: Context, size: int, limit: int, written: Any = None) -> str:
     """A new toolchain first (a summary cuts long messages); what grew since the baseline;
     the largest groups and names behind the excess over the limit when nothing grew, or
     when the baseline was over the limit already (the growth then explains only part of
-    the excess)."""
+    the excess). Sizes in the unit the policy wrote the limit in."""
     old = _base_attribution(ctx)
     grown: tuple[explain.Contributor, ...] = ()
     if old is not None and ctx.attribution is not None:
@@ -150,8 +150,9 @@ def _file_explanation(ctx: Context, size: int, limit: int) -> str:
     before = isinstance(old_size, int) and old_size > limit
     parts = []
     if isinstance(old_size, int) and before:
-        parts.append(f"over before too ({format_size(old_size)} in the baseline, "
-                     f"{format_size(old_size - limit)} over)")  # fmt: skip
+        unit = unit_written(written)
+        parts.append(f"over before too ({format_size(old_size, unit)} in the baseline, "
+                     f"{format_size(old_size - limit, unit)} over)")  # fmt: skip
     if before or not grown:
         largest = explain.largest(ctx.attribution, size - limit)
         if largest:
@@ -165,7 +166,7 @@ def _size_max_file(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
     size = ctx.facts["file_size"]
     result = _max_bytes(rule, "file size", size, rule.value, rule.text)
     if result.status in ("fail", "warn"):
-        result = _explained(result, _file_explanation(ctx, size, rule.value))
+        result = _explained(result, _file_explanation(ctx, size, rule.value, rule.text))
     yield result
 
 

@@ -302,8 +302,8 @@ def test_a_baseline_over_the_limit_too_gets_the_excess_explained(
     limit, old_size = 1_000_000, os.path.getsize(small.path)
     assert os.path.getsize(big.path) > old_size > limit
     message = check_of(new, "size.max_file")["message"]
-    over = f"over before too ({format_size(old_size)} in the baseline, "
-    over += f"{format_size(old_size - limit)} over)"
+    over = f"over before too ({format_size(old_size, 'MB')} in the baseline, "  # as "1 MB"
+    over += f"{format_size(old_size - limit, 'MB')} over)"
     assert f": {over}; largest: " in message, message
     groups = section_group_sizes(big.path)[0]
     named = message.split("; largest: ")[1].split("; grew since the baseline: ")[0]
