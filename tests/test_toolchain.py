@@ -29,6 +29,7 @@ from reference import (
     readelf_dynamic_info,
     readelf_dynsym_names,
     readelf_sections,
+    readelf_segments,
 )
 from test_check import gate
 
@@ -130,9 +131,12 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         '    std::vector<int> v(argc); std::cout << v.size() << "\\n";\n'
         "}\n"
     )
-    paths = {n: out / n for n in ("rust", "rust-v0", "rust-nocomment", "rust-bare", "rust-c")}
+    names = ("rust", "rust-v0", "rust-nocomment", "rust-bare", "rust-c", "rust-lazy")
+    paths = {n: out / n for n in names}
     run("rustc", "-O", "-o", paths["rust"], "hello.rs", cwd=out)
     run("rustc", "-O", "-C", "symbol-mangling-version=v0", "-o", paths["rust-v0"], "hello.rs",
+        cwd=out)  # fmt: skip
+    run("rustc", "-O", "-C", "relro-level=partial", "-o", paths["rust-lazy"], "hello.rs",
         cwd=out)  # fmt: skip
     run("objcopy", "--remove-section", ".comment", paths["rust"], paths["rust-nocomment"])
     run("objcopy", "--strip-all", "--remove-section", ".comment", paths["rust"], paths["rust-bare"])
@@ -320,6 +324,7 @@ _TERMS = [
     ("rt-multilib", "c++", ()),
     ("c++", "c++", ()),
     ("rust-c", "rust", ()),
+    ("rust-lazy", "rust", ()),
 ]
 
 
@@ -387,6 +392,15 @@ def _rust_terms(
     assert (
         f".gcc_except_table {format_size(sections['.gcc_except_table'])}" in (profile["evidence"])
     )
+    if path.name == "rust-lazy":  # -C relro-level=partial: lazy binding, partial RELRO
+        assert "GNU_RELRO" in {seg["type"] for seg in readelf_segments(path)}
+        assert not readelf_dynamic_info(path)["has_bind_now"]
+        assert checks["elf.relro"]["message"] == (
+            'RELRO partial, policy wants full (build with RUSTFLAGS="-C relro-level=full")'
+        )
+        assert checks["elf.bind_now"]["message"] == (
+            'lazy binding (no BIND_NOW) (build with RUSTFLAGS="-C link-arg=-Wl,-z,now")'
+        )
     canary = checks["elf.canary"]
     if path.name == "rust-c":  # cpart.c, built without a stack protector
         assert canary["status"] == "fail"
