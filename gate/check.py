@@ -228,7 +228,8 @@ def preflight(paths: Sequence[str], policy: Policy, opts: CheckOptions) -> None:
 
 def decider(rules: Mapping[str, Rule], with_regression: bool) -> Decider:
     """Whether the runs so far settle every start-up verdict the rules ask for: the same
-    interval tests the judge applies, so sampling stops exactly when judging can."""
+    interval tests the judge applies, so sampling stops exactly when judging can. Not
+    settled: which interval still contains its limit (the progress line says it)."""
     from gate.startup.compare import (
         UNDECIDED,
         compare,
@@ -240,20 +241,28 @@ def decider(rules: Mapping[str, Rule], with_regression: bool) -> Decider:
     limits = [(r.id.split(".")[1], r.value) for r in rules.values() if r.id in _PERCENTILE_IDS]
     regression = rules.get("startup.max_regression") if with_regression else None
 
-    def decided(walls: Sequence[Sequence[float | None]]) -> bool:
+    def decided(walls: Sequence[Sequence[float | None]]) -> str | None:
         new = summarize([w for w in walls[0] if w is not None])
         for key, limit in limits:
             lo, hi = new.ci[key]
             if interval_verdict(lo, hi, new.min_ms, new.max_ms, limit) == UNDECIDED:
-                return False
+                low, high = new.min_ms if lo is None else lo, new.max_ms if hi is None else hi
+                return (
+                    f"the {key} interval [{low:.1f}, {high:.1f}] ms still contains the limit "
+                    f"{limit:g} ms"
+                )
         if regression is not None and len(walls) > 1:
             pairs = [(a, b) for a, b in zip(walls[0], walls[1], strict=False) if a and b]
             if len(pairs) < 2:
-                return False
+                return "fewer than 2 interleaved pairs of successful starts"
             cmp = compare([a for a, _ in pairs], [b for _, b in pairs])
             if regression_verdict(cmp, regression.value) == UNDECIDED:
-                return False
-        return True
+                lo, hi = cmp.ratio_ci
+                return (
+                    f"the NEW/OLD interval [{lo:.3f}, {hi:.3f}] still contains the limit "
+                    f"+{regression.value:g}%"
+                )
+        return None
 
     return decided
 

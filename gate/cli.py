@@ -9,11 +9,14 @@ in inspect, size and startup a bare `--json` still means standard output (main()
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.main
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from gate import __version__, options
 from gate.errors import EXIT_ERROR, EXIT_FAIL, BinaryError, GateError, UsageError
@@ -71,6 +74,74 @@ def _emit(path: str | None, text: str) -> None:
         write_reports([(path, text)])
 
 
+def _positionals(
+    command: TyperCommand, args: list[str], flags: frozenset[str] | set[str] = frozenset()
+) -> list[int]:
+    """Indexes of the words in `args` that are arguments, not options or their values
+    (`flags`: options read as taking none here)."""
+    takes_value = {
+        name
+        for p in command.params
+        if isinstance(p, TyperOption) and not p.is_flag and not p.count
+        for name in p.opts
+    } - set(flags)
+    found: list[int] = []
+    skip = False
+    for i, word in enumerate(args):
+        if skip:
+            skip = False
+        elif word == "--":
+            break
+        elif word.startswith("-") and word != "-":
+            skip = word in takes_value  # `--runs=5` is one word
+        else:
+            found.append(i)
+    return found
+
+
+class _RunsProgram(TyperCommand):
+    """`gate startup` and `gate check`: an unknown option after the binary is most likely
+    the program's own, given without the `--` that sets the program's arguments apart."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        given = list(args)  # the parser consumes `args`
+        try:
+            return super().parse_args(ctx, args)
+        except Exception as exc:
+            if isinstance(exc, _click("exceptions").NoSuchOption):
+                hint = _forgotten_dashes(self, ctx.info_name or "", given, exc.option_name)
+                exc.message += hint
+            raise
+
+
+def _click(name: str) -> Any:
+    """A module of the click typer builds on (its own copy from typer 0.28 on)."""
+    import importlib
+
+    package = TyperCommand.__mro__[1].__module__.rpartition(".")[0]  # click, typer._click
+    return importlib.import_module(f"{package}.{name}")
+
+
+def _forgotten_dashes(command: TyperCommand, name: str, args: list[str], option: str) -> str:
+    """The hint for an unknown option that follows the binary ("" when none precedes it)."""
+    at = next((i for i, w in enumerate(args) if w.partition("=")[0] == option), None)
+    if at is None:
+        return ""
+    before = [i for i in _positionals(command, args) if i < at]
+    if not before:
+        return ""
+    program = [args[at]]
+    for word in args[at + 1 :]:
+        if word.startswith("-"):
+            break
+        program.append(word)
+    binary = "BINARY..." if name == "check" else "BINARY"
+    return (
+        f" (options for the program under test go after --: gate {name} {binary} [options]"
+        f" -- {printable(shlex.join(program))})"
+    )
+
+
 @app.command()
 def inspect(
     binaries: Annotated[
@@ -103,7 +174,7 @@ def inspect(
         raise typer.Exit(EXIT_ERROR)
 
 
-@app.command()
+@app.command(cls=_RunsProgram)
 def startup(
     binary: Annotated[str, typer.Argument(metavar="BINARY", help="The program to start.")],
     args: Annotated[
@@ -143,9 +214,10 @@ def startup(
 ) -> None:
     """Time N cold starts of a program, to exit or until it is ready."""
     if args:  # words after BINARY but before `--`: a forgotten `--`, not program arguments
-        shown = " ".join(args)
+        shown = shlex.join(args)  # an empty argument shows as ''
         raise UsageError(
-            f"{shown!r}: arguments for the program go after --: gate startup {binary} -- {shown}"
+            f"{shown}: arguments for the program go after --: gate startup "
+            f"{shlex.quote(binary)} -- {shown}"
         )
     from gate.report.progress import RunProgress
     from gate.startup.envelope import overrides
@@ -189,7 +261,7 @@ def startup(
         from gate.report.write import write_reports
 
         write_reports(reports)  # both or neither; one path named twice is an error
-    if json_out is None:
+    if json_out != "-":  # the JSON on stdout is the whole output; in a file, the text too
         from gate.report.text import render_startup
 
         # The export on stdout: the text goes to stderr, not into the JSON.
@@ -232,7 +304,10 @@ def size(
     if by is not None and by not in report.VIEWS:
         raise UsageError(f"--by {by!r}: expected one of {', '.join(report.VIEWS)}")
     attr = attribute_binary(
-        binary, want_symbols=by in (None, "symbol"), want_packages=by != "section"
+        binary,
+        want_symbols=by in (None, "symbol"),
+        want_packages=by != "section",
+        exported=by == "symbol",  # stripped and not Go: what .dynsym exports, said so
     )
     for warning in attr.warnings:
         _warn(f"{binary}: {warning}")
@@ -240,8 +315,7 @@ def size(
         by = "package" if attr.packages else "symbol" if attr.symbols else "section"
     entries = report.view(attr, by)
     if entries is None:
-        what = "no Go function table" if by in ("package", "module") else "no symbol table"
-        raise UsageError(f"{binary}: {what}, so nothing to show by {by} (try --by section)")
+        raise UsageError(f"{binary}: {_no_view(by, attr.packages is not None)}")
     toolchain = report.toolchain_of_binary(binary)
     compared = None
     if against is not None:
@@ -257,7 +331,22 @@ def size(
         sys.stdout.write(report.render_size_text(doc, top))
 
 
-@app.command()
+def _no_view(by: str, go: bool) -> str:
+    """Why there is nothing to show by `by`, and which view there is instead."""
+    if by in ("package", "module"):
+        return f"no Go function table, so nothing to show by {by} (try --by section)"
+    if go:  # stripped Go: the function table still names every function's package
+        return (
+            "stripped (no .symtab), so nothing to show by symbol; its Go function table "
+            "still names every function's package: try --by package"
+        )
+    return (
+        "stripped (no .symtab), and .dynsym exports no function or object with bytes in "
+        "the file, so nothing to show by symbol (try --by section)"
+    )
+
+
+@app.command(cls=_RunsProgram)
 def check(
     binaries: Annotated[
         list[str],
@@ -339,6 +428,17 @@ def check(
     from gate.startup.envelope import overrides
 
     chosen = load_policy(policy or repository_policy())  # a bad one stops everything first
+    if no_startup:
+        moot = {
+            "--runs": runs, "--max-runs": max_runs, "--breakdown": breakdown, "--ready": ready,
+            "--timeout": timeout, "--cold" if cold else "--warm": cold is not None,
+            "--env": env, "--cpus": cpus, "--memory": memory, "--cpu": cpu,
+            "--cpu-period": cpu_period, "--baseline-binary": baseline_binary,
+            "arguments after --": _state["program_args"],
+        }  # fmt: skip
+        given = [name for name, value in moot.items() if value]
+        if given:
+            _warn(f"{', '.join(given)}: ignored with --no-startup (nothing is started)")
     if ready is not None:
         from gate.startup.ready import parse_ready
 
@@ -556,7 +656,7 @@ def history(
     _emit(output, render(series))
 
 
-def _split_argv(argv: list[str]) -> list[str]:
+def _split_argv(argv: list[str], group: TyperGroup) -> list[str]:
     """The program's arguments (after `--`) set aside: click allows one variadic argument,
     and `gate check A B -- ARGS` needs two. A bare `--json` where it was a flag: stdout."""
     words = [w for w in argv if not w.startswith("-")]
@@ -564,19 +664,38 @@ def _split_argv(argv: list[str]) -> list[str]:
     if command in ("check", "startup") and "--" in argv:
         cut = argv.index("--")
         argv, _state["program_args"] = argv[:cut], argv[cut + 1 :]
-    if command in _BARE_JSON_IS_STDOUT:  # `--json -` keeps its value: stdout too
-        nxt = [*argv[1:], ""]
-        pairs = zip(argv, nxt, strict=True)
-        argv = ["--json=-" if w == "--json" and n != "-" else w for w, n in pairs]
+    sub = group.commands.get(command)
+    if command in _BARE_JSON_IS_STDOUT and sub is not None:
+        at = argv.index(command) + 1
+        argv = argv[:at] + _bare_json(argv[at:], sub, one_binary=command != "inspect")
     return argv
+
+
+def _bare_json(args: list[str], command: Any, one_binary: bool) -> list[str]:
+    """`--json` with no value becomes `--json=-`. The word after it is its path when it
+    cannot be the binary: `gate startup BIN --json out.json` writes out.json, as `gate
+    check` would, while `gate startup --json BIN` still prints to stdout."""
+    out = list(args)
+    for i, word in enumerate(args):
+        if word != "--json":
+            continue
+        nxt = args[i + 1] if i + 1 < len(args) else None
+        if nxt == "-":
+            continue  # `--json -`: stdout, said explicitly
+        binaries = _positionals(command, args, flags={"--json"})
+        if nxt is None or nxt.startswith("-") or not one_binary or len(binaries) < 2:
+            out[i] = "--json=-"
+    return out
 
 
 def main() -> None:
     """The CLI in this process: GateError -> one line and exit 2; never a traceback by
     default. (The console script is gate/entry.py, which calls this.)"""
-    argv = _split_argv(sys.argv[1:])
+    group = typer.main.get_command(app)
+    assert isinstance(group, TyperGroup)
+    argv = _split_argv(sys.argv[1:], group)
     try:
-        app(args=argv, prog_name="gate")
+        group(args=argv, prog_name="gate")
     except GateError as exc:
         if _state["debug"]:
             raise

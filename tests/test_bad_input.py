@@ -73,7 +73,7 @@ def inspect_bounded(path: Path) -> BinaryFacts | BinaryError:
         (lambda d: d, "is a directory"),
         (lambda d: _write(d / "empty", b""), "empty file"),
         (lambda d: _write(d / "notes.txt", b"hello\n" * 100), "not an ELF binary"),
-        (lambda d: _write(d / "run.sh", b"#!/bin/sh\necho hi\n"), "a script, not an ELF"),
+        (lambda d: _write(d / "run.sh", b"#!/bin/sh\necho hi\n"), "a shell script (#!/bin/sh)"),
         (lambda d: _write(d / "lib.a", b"!<arch>\n" + b"\0" * 100), "an ar archive"),
         (lambda d: _write(d / "elf4", b"\x7fELF"), "truncated ELF"),
         (lambda d: _write(d / "elf20", b"\x7fELF\x02\x01\x01" + b"\0" * 13), "truncated ELF"),
@@ -123,7 +123,7 @@ def test_one_bad_binary_does_not_hide_the_others(tmp_path: Path, fixtures) -> No
     doc = json.loads(proc.stdout)
     assert [b["path"] for b in doc["binaries"]] == [str(good)]
     assert doc["errors"] == [
-        {"path": str(bad), "error": "not an ELF binary (starts with 6e 6f 70 65)"}
+        {"path": str(bad), "error": 'a text file (starts with "nope"), not an ELF binary'}
     ]
 
 

@@ -324,8 +324,8 @@ def test_a_glob_matching_non_elf_files_names_each(fixtures, tmp_path: Path) -> N
     proc = gate("check", f"{tmp_path}/*", "--no-startup", *args)
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [
-        f"gate: error: {tmp_path}/notes.txt: not an ELF binary (starts with 68 69 0a)",
-        f"gate: error: {tmp_path}/run.sh: a script, not an ELF binary",
+        f'gate: error: {tmp_path}/notes.txt: a text file (starts with "hi"), not an ELF binary',
+        f"gate: error: {tmp_path}/run.sh: a shell script (#!/bin/sh), not an ELF binary",
     ]
     doc = json.loads(out["json"].read_text())  # the judged one is still reported
     assert [(b["name"], b["verdict"]) for b in doc["binaries"]] == [

@@ -83,7 +83,7 @@ def test_program_arguments_need_the_double_dash(fixtures: Fixtures) -> None:
     proc = gate("startup", noop, "extra")
     assert proc.returncode == 2
     assert one_error(proc) == (
-        f"'extra': arguments for the program go after --: gate startup {noop} -- extra"
+        f"extra: arguments for the program go after --: gate startup {noop} -- extra"
     )
     assert gate("startup", noop, "--runs", "2", "--", "extra").returncode == 0
 

@@ -26,7 +26,7 @@ import pytest
 from procscan import marked_processes
 from reference import Fixture
 
-from gate.startup.ready import parse_ready
+from gate.startup.ready import parse_ready, ports_named
 from gate.startup.runner import RunConfig, port_problem, run_once
 from gate.startup.tree import children
 
@@ -222,6 +222,83 @@ def test_a_timeout_says_what_the_program_printed(fixtures, marker: str) -> None:
         f'stdout "listening on 127.0.0.1:{elsewhere}"; it names port {elsewhere} but gate '
         f"waited on {port} (pass {{port}} to the program, e.g. -- --listen 127.0.0.1:{{port}})"
     )
+
+
+def test_a_log_timestamp_is_not_a_port(marker: str) -> None:
+    """`22:41:03.099` is a time and `main.go:42` a file and line: no port hint for them
+    (it read "it names port 03, 41, 42"); a real HOST:PORT beside them is still named."""
+    logged = "22:41:03.099 INFO server/main.go:42 starting up"
+    proc, doc, _ = startup(
+        "/bin/sh", marker, "--runs", "1", "--warmup", "0", "--warm", "--ready", "tcp:{port}",
+        "--timeout", "300ms", program=("-c", f'echo "{logged}"; exec sleep 5', "sh", "{port}"),
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert doc is not None
+    (run,) = doc["runs"]
+    assert run["error"] == (
+        f"not ready (tcp:127.0.0.1:{run['port']}) within 0.3 s (timeout); stopped; last output: "
+        f'stdout "{logged}"'
+    )
+    elsewhere = _free_port()
+    said = f"2026/12/06 22:41:03 main.go:42: listening on [::]:{elsewhere}"
+    proc, doc, _ = startup(
+        "/bin/sh", marker, "--runs", "1", "--warmup", "0", "--warm", "--ready", "tcp:{port}",
+        "--timeout", "300ms", program=("-c", f'echo "{said}"; exec sleep 5', "sh", "{port}"),
+    )  # fmt: skip
+    assert doc is not None
+    (run,) = doc["runs"]
+    assert run["error"].endswith(
+        f"; it names port {elsewhere} but gate waited on {run['port']} (pass {{port}} to the "
+        "program, e.g. -- --listen 127.0.0.1:{port})"
+    ), run["error"]
+
+
+@pytest.mark.parametrize(
+    ("line", "ports"),
+    [
+        ("22:41:03.099 starting", []),
+        ("2026-12-06T22:41:03.099Z\tINFO\tserver/main.go:42\tlistening on :8080", ["8080"]),
+        ('time="2026-12-06T22:41:03Z" level=info msg="serving on 0.0.0.0:9090"', ["9090"]),
+        ("[2026-12-06 22:41:03,099] Listening at: http://127.0.0.1:8000 (41)", ["8000"]),
+        ("listening on port 5432, up 10:05", ["5432"]),
+        ("caddy: serving https://localhost:2019/, db-1:5432", ["2019", "5432"]),
+        ("version 1.22:3, main.c:120: warning", []),
+        ("bad port: 99999, port 0080", []),
+    ],
+)
+def test_ports_named_in_output(line: str, ports: list[str]) -> None:
+    assert ports_named(line) == ports
+
+
+def test_a_timed_out_program_is_not_a_leftover(fixtures, marker: str, tmp_path: Path) -> None:
+    """The program itself, killed at the timeout, is no leftover (two starts of rt-hang
+    read "stopped 2 leftover processes"); a process it forked is, exactly once per start."""
+    out = tmp_path / "hang.json"
+    proc, _ = gate(
+        "startup", str(fixtures["rt-hang"].path), "--runs", "2", "--warmup", "0", "--warm",
+        "--timeout", "200ms", "--grace", "100ms", "--env", f"GATE_LEAK_MARK={marker}",
+        f"--json={out}",
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert [r["stopped"] for r in json.loads(out.read_text())["runs"]] == [0, 0]
+    assert "leftover" not in proc.stdout, proc.stdout
+    out = tmp_path / "forks.json"
+    proc, _ = gate(
+        "startup", "/bin/sh", "--runs", "2", "--warmup", "0", "--warm", "--timeout", "300ms",
+        "--grace", "100ms", "--env", f"GATE_LEAK_MARK={marker}", f"--json={out}",
+        "--", "-c", "sleep 30 & exec sleep 30",
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert [r["stopped"] for r in json.loads(out.read_text())["runs"]] == [1, 1]
+    assert "  stopped  2 leftover processes (daemons or children) after runs" in proc.stdout
+    out = tmp_path / "daemon.json"
+    proc, _ = gate(
+        "startup", str(fixtures["rt-daemon"].path), "--runs", "1", "--warmup", "0", "--warm",
+        "--grace", "100ms", "--env", f"GATE_LEAK_MARK={marker}", f"--json={out}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert [r["stopped"] for r in json.loads(out.read_text())["runs"]] == [1]
+    assert "  stopped  1 leftover process (daemons or children) after runs" in proc.stdout
 
 
 # ---------------------------------------------------------------- crashes after readiness

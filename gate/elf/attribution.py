@@ -643,10 +643,11 @@ class _Symtab(NamedTuple):
 _KEPT_KINDS = bytes(1 if b & 0xF in (STT_FUNC, STT_OBJECT, STT_TLS) else 0 for b in range(256))
 
 
-def _symtab(img: ElfImage) -> _Symtab | None:
-    """.symtab's kept symbols, read in chunks (each chunk's pages let go once read), so a
-    huge table costs the columns of the symbols kept, not copies of the whole table."""
-    symtab = next((s for s in img.sections if s.type == "SYMTAB"), None)
+def _symtab(img: ElfImage, kind: str = "SYMTAB") -> _Symtab | None:
+    """.symtab's kept symbols (`kind` DYNSYM: .dynsym's), read in chunks (each chunk's
+    pages let go once read), so a huge table costs the columns of the symbols kept, not
+    copies of the whole table."""
+    symtab = next((s for s in img.sections if s.type == kind), None)
     if symtab is None or not 0 < symtab.link < len(img.sections):
         return None
     is64 = img.elfclass == 64
@@ -828,9 +829,13 @@ def _go_code(funcs: GoFunctions | None, tab: _Symtab) -> _GoCode | None:
     return _GoCode(start, start + funcs.covered, frozenset(base + e for e in funcs.foreign))
 
 
-def attribute(img: ElfImage, want_symbols: bool = True, want_packages: bool = True) -> Attribution:
+def attribute(
+    img: ElfImage, want_symbols: bool = True, want_packages: bool = True, exported: bool = False
+) -> Attribution:
     """Every view the binary allows (those not wanted left None); a broken function
-    table becomes a warning."""
+    table becomes a warning. `exported`: a file with no .symtab and no Go function table
+    (a stripped C, C++ or Rust binary) takes its symbols from .dynsym, with a warning that
+    they are only what it exports (`gate size --by symbol`)."""
     groups, bss = section_groups(img)
     warnings: list[str] = []
     packages = modules = None
@@ -857,6 +862,8 @@ def attribute(img: ElfImage, want_symbols: bool = True, want_packages: bool = Tr
             warnings.append(f"Go build info unreadable ({exc}); modules are not named")
         packages, modules = _sorted(pkgs), _sorted(_modules(pkgs, build))
     tab = _symtab(img) if want_symbols else None
+    if tab is None and exported and funcs is None:
+        tab = _exported(img, warnings)
     syms = data = code = None
     if tab is not None:
         syms = _sorted(symbols(img, tab) or {})
@@ -877,8 +884,22 @@ def attribute(img: ElfImage, want_symbols: bool = True, want_packages: bool = Tr
     )
 
 
+def _exported(img: ElfImage, warnings: list[str]) -> _Symtab | None:
+    """.dynsym in place of a stripped .symtab, when it names anything with file bytes."""
+    tab = _symtab(img, "DYNSYM")
+    found = symbols(img, tab) if tab is not None else None
+    if not found:
+        return None
+    share = sum(found.values()) / img.size * 100 if img.size else 0.0
+    warnings.append(
+        f"stripped (no .symtab): the {len(found)} functions and objects .dynsym exports "
+        f"({share:.1f}% of the file), not every symbol"
+    )
+    return tab
+
+
 def attribute_binary(
-    path: str, want_symbols: bool = True, want_packages: bool = True
+    path: str, want_symbols: bool = True, want_packages: bool = True, exported: bool = False
 ) -> Attribution:
     """Where the bytes are in one binary; any problem with the file is a one-line
     BinaryError, as in inspect_binary (corrupt tables surface as struct/index errors)."""
@@ -886,7 +907,7 @@ def attribute_binary(
 
     with open_elf(path) as img:
         try:
-            return attribute(img, want_symbols, want_packages)
+            return attribute(img, want_symbols, want_packages, exported)
         except BinaryError:
             raise
         except CORRUPTION_ERRORS as exc:

@@ -37,17 +37,6 @@ SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR, SHF_COMPRESSED = 0x1, 0x2, 0x4, 0x800
 PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
 PF_X, PF_W = 0x1, 0x2
 
-# Signatures of files people mistake for binaries, to say what the file is instead.
-_NOT_ELF = (
-    (b"#!", "a script, not an ELF binary"),
-    (b"!<arch>\n", "an ar archive (a static library), not an ELF binary"),
-    (b"MZ", "a Windows PE executable, not an ELF binary"),
-    (b"\xcf\xfa\xed\xfe", "a Mach-O binary (macOS), not an ELF binary"),
-    (b"\xca\xfe\xba\xbe", "a Mach-O universal binary or Java class, not an ELF binary"),
-    (b"PK\x03\x04", "a zip archive, not an ELF binary"),
-    (b"\x1f\x8b", "a gzip archive, not an ELF binary"),
-)
-
 
 def _corruption_errors() -> tuple[type[BaseException], ...]:
     """What parsing a corrupt file raises; anything else (NameError...) is a gate bug."""
@@ -227,13 +216,6 @@ def _check_path(path: Path) -> None:
         raise BinaryError(path, "is not a regular file")
     if st.st_size == 0:
         raise BinaryError(path, "empty file, not an ELF binary")
-
-
-def _not_elf_message(head: bytes) -> str:
-    for magic, what in _NOT_ELF:
-        if head.startswith(magic):
-            return what
-    return f"not an ELF binary (starts with {head[:4].hex(' ')})"
 
 
 _SHT_NAMES = {
@@ -448,7 +430,9 @@ def open_elf(path: str | Path) -> Iterator[ElfImage]:
     with f:
         head = f.read(64)
         if not head.startswith(ELF_MAGIC):
-            raise BinaryError(p, _not_elf_message(head))
+            from gate.elf.filekind import describe_not_elf  # what it is instead
+
+            raise BinaryError(p, describe_not_elf(head + f.read(448), p.name))
         if len(head) < 16:
             raise BinaryError(p, f"truncated ELF: only {len(head)} bytes")
         try:

@@ -1,7 +1,8 @@
 """Progress of long work on stderr: a live line on a terminal, one line per phase in CI.
 
 A failed run is always printed as its own line: a pipeline log must show why a
-start failed even when nobody watches the bar.
+start failed even when nobody watches the bar. So is adaptive sampling going past the
+runs planned, with the reason: a log that said `runs: 20 starts` must not hide 45.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ class RunProgress:
         self.live = self.stream.isatty() and not os.environ.get("CI")
         self.phase: str | None = None
         self.dirty = False
+        self.done = 0  # timed starts (rounds, with --against) so far
+        self.planned: int | None = None  # set once sampling is extended
+        self.why = ""
 
     def _clear(self) -> None:
         if self.dirty:
@@ -28,6 +32,8 @@ class RunProgress:
             self.dirty = False
 
     def __call__(self, phase: str, done: int, total: int, sample: RunSample | None) -> None:
+        if phase == "runs":
+            self.done = done
         if not self.live and phase != self.phase:
             starts = "1 start" if total == 1 else f"{total} starts"
             self.stream.write(f"gate: {self.label}: {phase}: {starts}\n")
@@ -46,6 +52,20 @@ class RunProgress:
             self.dirty = True
         self.stream.flush()
 
+    def extended(self, planned: int, total: int, why: str) -> None:
+        """Adaptive sampling asks for `total` starts where `planned` were planned."""
+        if self.planned is None:
+            self.planned = planned
+        self.why = why
+        if not self.live:
+            self.stream.write(f"gate: {self.label}: runs: extended to {total} starts ({why})\n")
+            self.stream.flush()
+
     def finish(self) -> None:
         self._clear()
+        if self.planned is not None:
+            self.stream.write(
+                f"gate: {self.label}: runs: {self.done} starts ({self.planned} planned, "
+                f"extended: {self.why})\n"
+            )
         self.stream.flush()

@@ -269,6 +269,7 @@ def against_view(
 
         attr = attribute_binary(
             source,
+            exported=by == "symbol",  # a stripped OLD as cli.size reads a stripped NEW
             want_symbols=by == "symbol",
             want_packages=by in ("package", "module"),
         )

@@ -238,7 +238,8 @@ def _render_startup(result: StartupResult) -> str:
     lines += [f"           {_printable(line)}" for line in failed_output(failed)]
     stopped = sum(r.stopped for r in result.runs)
     if stopped:
-        lines.append(f"  stopped  {stopped} leftover processes (daemons or children) after runs")
+        what = "process" if stopped == 1 else "processes"
+        lines.append(f"  stopped  {stopped} leftover {what} (daemons or children) after runs")
     if result.max_runs is not None:
         why = {"decided": "every verdict decided", "max_runs": "max_runs reached, undecided"}
         lines.append(

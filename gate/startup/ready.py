@@ -27,6 +27,37 @@ _MAX_LINE = 64 * 1024  # a longer "line" is scanned in pieces of this size
 _STATUS_RE = re.compile(rb"^HTTP/\d(?:\.\d)? (\d{3})")
 
 
+# "HOST:PORT" where HOST is a bracketed IPv6 address, a dotted IPv4 one, a name with a
+# letter, or nothing (Go's ":8080"); or "port 8080", "port=8080", "PORT: 8080". The
+# number may not run on into ":NN" or ".NN": "22:41:03.099" is a time, not port 41.
+_PORT_RE = re.compile(
+    r"""(?:
+        (?P<host>\[[0-9A-Fa-f:.]*\]
+          | \b\d{1,3}(?:\.\d{1,3}){3}
+          | \b(?:[A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*
+          | (?<![\w:.\]-])
+        ):(?P<port>\d{2,5})
+      | \bport\s*[:=]?\s*(?P<named>\d{2,5})
+    )(?![\w:]|\.\d)""",
+    re.IGNORECASE | re.VERBOSE,
+)
+# "main.go:42" is a file and line (a logger's caller field), not a host and port.
+_SOURCE_FILE = re.compile(r"\.(?:go|c|cc|cpp|cxx|h|hpp|rs|py|java|kt|js|ts|rb|zig|swift)$", re.I)
+
+
+def ports_named(text: str) -> list[str]:
+    """The ports a program's output names ("listening on 127.0.0.1:8080", ":8080",
+    "port 8080"), sorted; times, file:line and other numbers after a colon are not."""
+    found = set()
+    for m in _PORT_RE.finditer(text):
+        host, port = m.group("host"), m.group("port") or m.group("named")
+        if host and _SOURCE_FILE.search(host):
+            continue
+        if not port.startswith("0") and int(port) < 65536:
+            found.add(port)
+    return sorted(found, key=int)
+
+
 @dataclass(frozen=True)
 class ReadySpec:
     """What --ready asked for; templates may hold {port}, filled per run."""

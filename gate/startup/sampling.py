@@ -26,7 +26,9 @@ GROWTH = 1.5  # each checkpoint asks for this many times the runs of the previou
 
 # Decided? Given the wall times so far, one list per program, None for a failed start;
 # the lists are aligned by round, so [0][k] and [1][k] were started one after the other.
-Decider = Callable[[Sequence[Sequence[float | None]]], bool]
+# None when every verdict is decided, else why one is not ("the p95 interval ... still
+# contains the limit ..."), which the progress shows when sampling is extended.
+Decider = Callable[[Sequence[Sequence[float | None]]], str | None]
 
 
 @dataclass(frozen=True)
@@ -95,12 +97,15 @@ def sample(
             for i in _order(done, count):
                 start(i, "runs", done + 1, target, record=True)
             done += 1
-        if adaptive:
+        if adaptive and decided is not None:
             walls = [[s.wall_ms if s.ok else None for s in per] for per in samples]
             enough = all(sum(w is not None for w in per) >= 2 for per in walls)
-            if enough and decided is not None and decided(walls):
+            why = decided(walls) if enough else "fewer than 2 successful starts"
+            if why is None:
                 return _result(samples, firsts, "decided")
             stopped = "max_runs"
+            if progress and target < targets[-1]:
+                progress.extended(runs, targets[targets.index(target) + 1], why)
     return _result(samples, firsts, stopped)
 
 

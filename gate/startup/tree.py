@@ -163,7 +163,9 @@ class Tree:
             self._reap(pid)
 
     def stop(self, grace_s: float) -> int:
-        """SIGTERM everything, SIGKILL what survives `grace_s`; returns how many were stopped.
+        """SIGTERM everything, SIGKILL what survives `grace_s`; returns how many processes
+        other than the root were stopped: the leftovers (daemons, children). The root
+        stopped at a timeout or once ready is the program itself, not something it left.
 
         A member gate may not signal (a setuid program, another user's) cannot be
         stopped: it ends up in `unstoppable` and stop() returns at the end of the grace
@@ -179,7 +181,7 @@ class Tree:
         while time.monotonic() < deadline:
             left = self.settle()
             if not left:
-                return len(targets)
+                return len(targets - {self.root})
             _signal_all(left - targets, signal.SIGTERM)  # forked while we waited
             targets |= left
             time.sleep(0.001)
@@ -197,7 +199,7 @@ class Tree:
             time.sleep(0.001)
             self.reap()
         self.reap()
-        return len(targets)
+        return len(targets - {self.root})
 
 
 @contextlib.contextmanager
