@@ -253,9 +253,7 @@ def _against_text(doc: Mapping[str, Any], by: str, limit: int) -> list[str]:
     return lines
 
 
-def against_view(
-    source: str, by: str, binary: str, names: list[str]
-) -> tuple[str, Side, BuiltBy]:
+def against_view(source: str, by: str, binary: str, names: list[str]) -> tuple[str, Side, BuiltBy]:
     """(name, side, toolchain) of what `gate size --against` compares with: a binary, or a
     size/results JSON (its entry for this binary paired as gate/pairing.py says; `names`:
     --baseline-name). Read here, so its numbers are checked as used."""
@@ -269,12 +267,13 @@ def against_view(
 
         attr = attribute_binary(
             source,
-            exported=by == "symbol",  # a stripped OLD as cli.size reads a stripped NEW
             want_symbols=by == "symbol",
             want_packages=by in ("package", "module"),
+            exported=by == "symbol",  # a stripped OLD as cli.size reads a stripped NEW
         )
         if view(attr, by) is None:
-            raise UsageError(f"{source}: no {by} attribution in it (not a Go binary?)")
+            what = "no Go function table" if by in ("package", "module") else "no symbol table"
+            raise UsageError(f"{source}: {what}, so nothing to compare by {by} (try --by section)")
         return source, side_of(attr, by), toolchain_of_binary(source)
     doc = load_document(source)
     schema = doc.get("schema")
@@ -329,7 +328,7 @@ def against_view(
     count = _counter(source)
     side = Side(
         count(size, "file_size"),
-        _named(rows, source, "entries", count),
+        (_grouped if by == "section" else _named)(rows, source, "entries", count),
         None if not isinstance(groups, list) else _grouped(groups, source, "groups", count),
         None
         if not isinstance(covered_rows, list)
