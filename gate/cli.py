@@ -3,7 +3,8 @@
 Each command imports what it needs inside its body, so `gate --help` and `gate inspect`
 never pay for requests or the start-up machinery. Options `gate startup` and `gate check`
 share are declared once (below). `--json` is a path everywhere (`-`: standard output);
-in inspect, size and startup a bare `--json` still means standard output (main()).
+in inspect, size and startup a bare `--json` still means standard output, unless the word
+after it cannot be the binary (_bare_json).
 """
 
 from __future__ import annotations
