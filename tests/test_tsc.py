@@ -130,3 +130,5 @@ def test_the_loader_s_cost_reads_in_ms_of_the_measured_start(
         f"the dynamic loader took about {shown} ms of a {p50:.1f} ms p50 ({cycles:,} cycles"
         in remedy["evidence"]
     ), remedy["evidence"]
+    saving = f"{ms:.2g} ms" if ms < 1 else f"{ms:.1f} ms"  # as the log shows it
+    assert f"    expected saving: {saving}\n" in proc.stdout, proc.stdout

@@ -208,8 +208,8 @@ def saving_text(saving: Any, unit: Any) -> str:
         return ""
     if unit == "bytes":
         return f"{format_size(int(saving))} ({int(saving):,} bytes)"
-    if unit == "ms":
-        return format_duration(float(saving))
+    if unit == "ms":  # below a millisecond (the dynamic loader's), two significant digits
+        return format_duration(float(saving)) if saving >= 1 else f"{saving:.2g} ms"
     if unit == "cycles":
         return f"{int(saving):,} cycles of the dynamic loader"
     return f"{saving:g} {unit}" if unit else f"{saving:g}"
