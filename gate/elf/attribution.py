@@ -280,11 +280,11 @@ def _functab(buf: memoryview, tab: _Pclntab, little: bool) -> tuple[array[int], 
 
 # What the linker and compiler of Go 1.19 and older named `go.*` (Go 1.20 renamed them
 # `go:*`): none is an import path, though `go.itab.golang.org/x/...` would pass for one.
+# Only prefixes a '/' can follow matter: a name without one is never an import path.
 _LINKER_GO_DOT = (
     "go.itab.", "go.shape.", "go.string.", "go.func.", "go.info.", "go.type.",
     "go.builtin.", "go.importpath.", "go.map.", "go.link.", "go.cuinfo.", "go.constinfo.",
-    "go.track.", "go.weak.", "go.loc.", "go.range.", "go.debug", "go.buildid",
-    "go.buildinfo", "go.fipsinfo", "go.interface", "go.struct", "go.runtime.",
+    "go.track.", "go.weak.", "go.loc.", "go.range.", "go.debuglines.", "go.runtime.",
 )  # fmt: skip
 
 
