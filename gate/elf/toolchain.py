@@ -186,7 +186,9 @@ def detect(
     """The toolchain of one binary (see the module's docstring for the evidence used)."""
     comments = comment_entries(img)
     names = {s.name for s in img.sections}
-    if go is not None or ".gopclntab" in names:
+    # A Go 1.19 plugin keeps its function table inside .data.rel.ro and has no build
+    # info Go's tools read, but every Go link writes the build ID note.
+    if go is not None or ".gopclntab" in names or ".note.go.buildid" in names:
         return _go(go, needed, names)
     rustc = next((m for e in comments if (m := _RUSTC.match(e))), None)
     tables = _string_tables(img, dynstr, dynstr_at)
@@ -232,7 +234,12 @@ def _go(go: GoBuild | None, needed: tuple[str, ...], sections: set[str]) -> Tool
     only the C linker (cgo's external linking) adds crti.o's `.init`."""
     version = go.version if go is not None else None
     number = version.removeprefix("go") if version and version.startswith("go1") else None
-    evidence = "Go build info" if go is not None else "a Go function table (.gopclntab)"
+    if go is not None:
+        evidence = "Go build info"
+    elif ".gopclntab" in sections:
+        evidence = "a Go function table (.gopclntab)"
+    else:
+        evidence = "Go's build ID note (.note.go.buildid)"
     cgo = go.settings.get("CGO_ENABLED") if go is not None else None
     c_code: bool | None
     if cgo == "0":
