@@ -440,9 +440,14 @@ class _Run:
         return self.ready_ns is not None
 
     def _reap_root(self) -> int:
-        """wait4 the root (it has exited, or is about to be): its exit code."""
+        """wait4 the root (it has exited, or is about to be): its exit code.
+
+        With gate's stop signals held: a SIGINT handled between wait4's return and the
+        assignment would lose the reaped root's status, and the next wait4 would find no
+        child (ECHILD) instead of the exit code."""
         if self.rusage is None:
-            _, self.status, self.rusage = os.wait4(self.pid, 0)
+            with signals_held():
+                _, self.status, self.rusage = os.wait4(self.pid, 0)
             with contextlib.suppress(KeyError):
                 self.poller.unregister(self.pidfd)
         assert self.status is not None
