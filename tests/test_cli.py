@@ -26,6 +26,23 @@ def test_version() -> None:
     assert proc.stdout.strip() == f"gate {__version__}"
 
 
+def test_version_does_not_load_the_cli() -> None:
+    """`gate --version` is many CI jobs' first call: it answers as the CLI's own
+    --version does (`--version --help` goes through the CLI), without importing typer."""
+    code = (
+        "import sys; sys.argv = ['gate', '--version']; from gate.entry import main; main(); "
+        "print(sorted(m for m in ('typer', 'click', 'gate.cli') if m in sys.modules))"
+    )
+    proc = run_python(code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [f"gate {__version__}", "[]"]
+    via_cli = subprocess.run(
+        [sys.executable, "-m", "gate", "--version", "--help"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert via_cli.stdout.strip() == f"gate {__version__}"  # the eager option, same line
+
+
 def test_usage_errors_exit_2() -> None:
     for args in (["inspect"], ["inspect", "--bogus", "/bin/sh"], ["no-such-command"]):
         proc = subprocess.run(
