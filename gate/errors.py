@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# The exit-code contract with every CI system (DESIGN.md section 1).
+# The exit-code contract with every CI system (README, "Exit codes and errors").
 EXIT_PASS = 0
 EXIT_FAIL = 1
 EXIT_ERROR = 2

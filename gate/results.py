@@ -41,7 +41,7 @@ The validated form, which is what every consumer may assume without checking aga
     with their warm-ups, evictions and A/B runs; the breakdown run), null where not done
   CHECK: id: str, status: "pass"|"fail"|"warn"|"skip", measured: any = null, limit: any = null,
     unit: str? = null, message: str = "", severity: "error"|"warn" = "error"
-  FACTS: DESIGN.md section 3's keys, all required; groups [{name, bytes}] = [];
+  FACTS: the keys `gate inspect --json` writes, all required; groups [{name, bytes}] = [];
     elf.endian, linking.soname, linking.relocations: count? = null (from before gate had it),
     sections[].address/offset = null; debug.sections, hardening.fortified, go.deps = [];
     go.format = "inline"; go.main_module(.replace): {path, version, sum? = null, replace? = null};
@@ -169,14 +169,14 @@ def results_document(
 
 
 def facts_to_dict(facts: BinaryFacts) -> dict[str, Any]:
-    """FACTS as DESIGN.md section 3 names the keys (extra keys allowed, none renamed)."""
+    """FACTS as `gate inspect --json` names the keys (extra keys allowed, none renamed)."""
     doc = dataclasses.asdict(facts)
     doc["elf"]["class"] = doc["elf"].pop("elf_class")
     return doc
 
 
 def run_to_dict(run: RunSample) -> dict[str, Any]:
-    """A run as DESIGN.md section 4 names it; output tails only where a run failed."""
+    """A run as the results document names it; output tails only where a run failed."""
     doc = dataclasses.asdict(run)
     doc.pop("mapped_files")  # the start-up's shared_objects say what was mapped
     doc.pop("shared_objects")

@@ -1,6 +1,6 @@
 """JUnit XML: the report every CI system already reads (Jenkins, GitLab, GitHub actions).
 
-One ``testsuite`` per binary, one ``testcase`` per check (DESIGN.md section 6), rendered
+One ``testsuite`` per binary, one ``testcase`` per check, rendered
 from a ``gate/results/v1`` document so that a saved result re-renders identically.
 The output validates against Jenkins' JUnit schema (tests/data/junit.xsd).
 

@@ -1,7 +1,8 @@
 """Why a start was slow: Go package inits, dynamic loader work and page faults.
 
 The timed runs say how slow a start is; a red gate is only actionable with the why
-(DESIGN.md 4). Go and glibc both report their own start-up work on stderr when asked:
+(README, "Why it is slow: the breakdown"). Go and glibc both report their own start-up
+work on stderr when asked:
 `GODEBUG=inittrace=1` prints one line per package init (wall clock, heap allocated),
 `LD_DEBUG=statistics` the loader's relocation work, and `GODEBUG=schedtrace=1000` the
 GOMAXPROCS the program got (to hold against a CPU quota). One extra warm start with those

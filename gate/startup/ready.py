@@ -6,7 +6,7 @@ polling), `line:REGEX` (a line on stdout or stderr), `tcp:PORT` (the port accept
 a connection), `http://...` (the first 2xx answer).
 
 Probes that must poll do so every 0.1 ms: 1 ms polling adds ~0.5 ms at p50 and a
-busy loop steals the CPU from the server on a 2-core runner (DESIGN.md 4). The
+busy loop steals the CPU from the server on a 2-core runner. The
 HTTP check is a raw HTTP/1.1 GET on a plain socket, not `requests`: requests costs
 ~1 ms per GET in Python, twice the 0.5 ms bias budget against `notify`.
 """
