@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 from act_harness import ActRun, copy_action, git_commit, run_act, write_workflow
-from ci import in_ci
+from ci import unavailable
 from fake_forge import FakeForge
 from junitparser import JUnitXml
 from reference import Fixture
@@ -107,10 +107,7 @@ elif args[0] == "report":
 def _need(tool: str, hint: str) -> str:
     exe = shutil.which(tool)
     if exe is None:
-        reason = f"{tool} not on PATH ({hint})"
-        if in_ci():
-            pytest.fail(reason + " in CI", pytrace=False)
-        pytest.skip(reason)
+        unavailable(f"{tool} not on PATH ({hint})")
     return exe
 
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import pytest
 import yaml
-from ci import in_ci
+from ci import in_ci, unavailable
 from fake_forge import FakeForge, Request
 from junitparser import Failure, JUnitXml, Skipped
 from packaging.requirements import Requirement
@@ -646,10 +646,10 @@ class Debian:
 @pytest.fixture(scope="module")
 def debian(runner: Runner, tmp_path_factory: pytest.TempPathFactory) -> Debian:
     if not _pep668_python():
-        reason = f"{DEBIAN_PYTHON} is not a PEP 668 managed Python >= 3.11 with venv"
-        if in_ci():
-            pytest.fail(f"{reason}; .ci/run installs python3-venv", pytrace=False)
-        pytest.skip(reason)
+        unavailable(
+            f"{DEBIAN_PYTHON} is not a PEP 668 managed Python >= 3.11 with venv "
+            "(.ci/run installs python3-venv)"
+        )
     root = tmp_path_factory.mktemp("debian")
     wheels = root / "wheelhouse"
     wheels.mkdir()

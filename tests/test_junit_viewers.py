@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ci import in_ci
+from ci import unavailable
 from reference import Fixture
 
 from gate.report.junit import MAX_PROPERTIES
@@ -60,9 +60,7 @@ STATUSES = {
 
 
 def _missing(why: str) -> None:
-    if in_ci():
-        pytest.fail(why, pytrace=False)
-    pytest.skip(why)
+    unavailable(why)
 
 
 def _run(argv: list[str], cwd: Path, env: Mapping[str, str] | None = None) -> str:
