@@ -679,3 +679,12 @@ def gosym_sizes(
         raw["covered"],
         raw["functions"],
     )
+
+
+# --------------------------------------------------------------------------- fincore
+
+
+def fincore_resident_bytes(path: str | os.PathLike[str]) -> int:
+    """util-linux's fincore: an independent reading of a file's bytes in the page cache."""
+    out = _run(["fincore", "--bytes", "--noheadings", "--output", "RES", path])
+    return int(out.split()[0])

@@ -26,7 +26,7 @@ from ci import unavailable
 from conftest import GO_TOOLCHAIN_LABELS
 from junitparser import Failure, JUnitXml
 from procscan import marked_processes
-from reference import go_nm_text, go_package_name, readelf_sections
+from reference import fincore_resident_bytes, go_nm_text, go_package_name, readelf_sections
 from results_docs import check, document, facts
 
 from gate.elf.attribution import attribute_binary
@@ -113,13 +113,7 @@ def _fincore(path: Path | str) -> int:
     """util-linux's fincore: bytes of the file in the page cache."""
     if shutil.which("fincore") is None:
         unavailable("fincore (util-linux) not installed")
-    out = subprocess.run(
-        ["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return int(out.split()[0])
+    return fincore_resident_bytes(path)
 
 
 def _held_by_hand(host: Path, plugin: Path, files: int) -> tuple[int, set[str]]:

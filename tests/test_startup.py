@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from procscan import marked_processes
-from reference import Fixture
+from reference import Fixture, fincore_resident_bytes
 
 from gate.startup.cache import residency
 from gate.startup.ready import parse_ready
@@ -249,17 +249,6 @@ def test_max_rss_is_the_programs_own(leak_check) -> None:
         assert 200 << 20 < r["max_rss_bytes"] < 260 << 20
 
 
-def _fincore_resident_bytes(path: Path) -> int:
-    """util-linux's fincore: an independent reading of page-cache residency."""
-    out = subprocess.run(
-        ["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return int(out.split()[0])
-
-
 def test_cold_evicts_and_warm_keeps_the_file(fixtures, leak_check) -> None:
     big = fixtures["rt-bigtext"].path
     proc, doc, _ = gate_startup(leak_check, big, "--runs", "3", "--warmup", "0")
@@ -275,7 +264,7 @@ def test_cold_evicts_and_warm_keeps_the_file(fixtures, leak_check) -> None:
     assert proc.returncode == 0, proc.stderr
     assert doc["eviction"] == "none" and doc["eviction_detail"] is None
     res = residency(str(big))
-    assert res.resident * os.sysconf("SC_PAGE_SIZE") == _fincore_resident_bytes(big)
+    assert res.resident * os.sysconf("SC_PAGE_SIZE") == fincore_resident_bytes(big)
     assert res.resident > 0
 
 
