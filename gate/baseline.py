@@ -13,6 +13,13 @@ a compression bomb stops at the cap); and a total deadline of GATE_FETCH_TIMEOUT
 refused. GitLab's job token goes only to URLs under $CI_API_V4_URL, checked again for
 every redirect. What a results document
 must hold is checked by gate.results, which loads it through `load_document`.
+
+Two kinds of failure are kept apart, because `--baseline-optional` forgives only one: a
+baseline that cannot be had (BaselineUnavailable: no file, no token, no network, HTTP
+401/403/404/410/429/5xx, no artifact yet or an expired one) says nothing about the change
+under review, so an optional one skips the relative checks with a warning; a baseline that
+was had but is wrong (not JSON, not a results document, too large, a hostile zip) is a
+broken pipeline and stays an error whatever the flags.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +46,36 @@ class BaselineError(GateError):
     """The baseline cannot be used."""
 
 
-class BaselineMissing(BaselineError):
-    """The baseline does not exist (yet): no file, or HTTP 404. `--baseline-optional` allows it."""
+class BaselineUnavailable(BaselineError):
+    """The baseline cannot be had: nothing says it is broken, only that it is not here (no
+    token, no network, refused, expired). `--baseline-optional` skips the relative checks."""
+
+
+class BaselineMissing(BaselineUnavailable):
+    """The baseline does not exist (yet): no file, HTTP 404, no artifact: the first run."""
+
+
+class BaselineNotApplicable(BaselineUnavailable):
+    """Nothing to compare with by design (a pipeline on the default branch): the relative
+    checks skip even where a baseline is required, since none could ever be had here."""
+
+
+# Answers that say "not here, not for you, not now", never "what you asked for is broken".
+UNAVAILABLE_STATUSES = frozenset({401, 403, 408, 410, 425, 429})
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a baseline came from, so a reviewer can tell which commit the change was
+    measured against (the merge base, an ancestor of it, or a branch tip that may hold
+    commits the change does not)."""
+
+    relation: str  # file | url | merge-base | ancestor | branch-tip
+    commit: str | None = None
+    run_id: int | None = None  # the CI run (GitHub) or pipeline (GitLab) that measured it
+    merge_base: str | None = None
+    distance: int | None = None  # commits from the merge base back to `commit`
+    said: str | None = None  # the log line naming it, for a baseline found through an API
 
 
 MAX_REDIRECTS = 5
@@ -146,7 +182,7 @@ def _fetch(
     if worker.is_alive():
         cancelled.set()
         _shut(box.get("response"))
-        raise BaselineError(f"{shown}: not fetched within {limit:g} s ({DEADLINE_ENV})")
+        raise BaselineUnavailable(f"{shown}: not fetched within {limit:g} s ({DEADLINE_ENV})")
     if "error" in box:
         raise box["error"]
     data: bytes = box["data"]
@@ -227,12 +263,13 @@ def _fetch_now(
             else:
                 raise BaselineError(f"{shown}: more than {MAX_REDIRECTS} redirects")
             with resp:
+                status = f"{shown}: HTTP {resp.status_code} {resp.reason or ''}".rstrip()
                 if resp.status_code == 404:
-                    raise BaselineMissing(f"{shown}: HTTP 404 {resp.reason or ''}".rstrip())
+                    raise BaselineMissing(status)
+                if resp.status_code in UNAVAILABLE_STATUSES or resp.status_code >= 500:
+                    raise BaselineUnavailable(status)
                 if resp.status_code != 200:
-                    raise BaselineError(
-                        f"{shown}: HTTP {resp.status_code} {resp.reason or ''}".rstrip()
-                    )
+                    raise BaselineError(status)
                 # Decoded here in bounded steps, not by urllib3: the cap counts what the
                 # body inflates to, and no step inflates more than the room left.
                 decoder = _decoder(resp.headers.get("content-encoding", ""), shown)
@@ -256,16 +293,19 @@ def _fetch_now(
                     raise BaselineError(f"{shown}: cancelled")
                 return b"".join(chunks)
     except requests.Timeout:
-        raise BaselineError(f"{shown}: no answer within {TIMEOUT_S:g} s") from None
+        raise BaselineUnavailable(f"{shown}: no answer within {TIMEOUT_S:g} s") from None
     except zlib.error as exc:
         raise BaselineError(f"{shown}: body not decodable ({exc})") from None
-    except requests.RequestException as exc:
+    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+        # DNS, refused, reset, TLS, a body cut off: the network, not the baseline.
+        raise BaselineUnavailable(f"{shown}: cannot fetch: {os_reason(exc)}") from None
+    except requests.RequestException as exc:  # a URL requests cannot use: the caller's
         raise BaselineError(f"{shown}: cannot fetch: {os_reason(exc)}") from None
     except Exception as exc:
         if cancelled.is_set() and not isinstance(exc, BaselineError):
             raise BaselineError(f"{shown}: cancelled") from None
         if type(exc).__module__.startswith("urllib3"):  # raw.stream's own errors
-            raise BaselineError(f"{shown}: cannot fetch: {os_reason(exc)}") from None
+            raise BaselineUnavailable(f"{shown}: cannot fetch: {os_reason(exc)}") from None
         raise
 
 
@@ -394,23 +434,56 @@ def parse_json(raw: bytes, shown: str) -> Any:
         raise BaselineError(f"{shown}: not JSON ({exc})") from None
 
 
-def load_document(source: str) -> dict[str, Any]:
-    """A JSON object from a path or an http(s) URL, read with the same bounds as a baseline.
+def _stderr_warning(message: str) -> None:
+    import sys
+
+    sys.stderr.write(f"gate: warning: {message}\n")
+
+
+def _stderr_note(message: str) -> None:
+    import sys
+
+    sys.stderr.write(f"gate: baseline: {message}\n")
+
+
+def fetch_source(
+    source: str, warn: Callable[[str], None] = _stderr_warning
+) -> tuple[bytes, Origin]:
+    """The raw bytes behind a baseline source, and where they came from.
+
+    `warn` hears about a fallback that still found a baseline (a token that may not
+    find the merge base, so the branch tip is used): worth a line, not a failure.
+    """
+    if source.startswith("github-artifact:"):
+        from gate import ghartifact  # a GitHub Actions artifact, by name
+
+        return ghartifact.fetch(source, warn=warn)
+    if source.startswith("gitlab-artifact:"):
+        from gate import glartifact  # a GitLab CI job's artifact, by job name
+
+        return glartifact.fetch(source, warn=warn)
+    if _is_url(source):
+        return _fetch(source), Origin("url")
+    return _read(source), Origin("file")
+
+
+def _as_object(raw: bytes, shown: str) -> dict[str, Any]:
+    doc = parse_json(raw, shown)
+    if not isinstance(doc, dict):
+        kind = "list" if isinstance(doc, list) else "string" if isinstance(doc, str) else "value"
+        raise BaselineError(f"{shown}: not a gate document (a JSON {kind})")
+    return doc
+
+
+def load_document(source: str, warn: Callable[[str], None] = _stderr_warning) -> dict[str, Any]:
+    """A JSON object from a path, an http(s) URL or a CI artifact, read with the same
+    bounds as a baseline.
 
     Numbers may still be NaN, infinite or OutOfRange: a reader checks them against the
     format it expects (gate.results does for results documents).
     """
-    if source.startswith("github-artifact:"):
-        from gate.ghartifact import fetch_results  # a GitHub Actions artifact, by name
-
-        raw = fetch_results(source)
-    else:
-        raw = _fetch(source) if _is_url(source) else _read(source)
-    doc = parse_json(raw, shown_source(source))
-    if not isinstance(doc, dict):
-        kind = "list" if isinstance(doc, list) else "string" if isinstance(doc, str) else "value"
-        raise BaselineError(f"{shown_source(source)}: not a gate document (a JSON {kind})")
-    return doc
+    raw, _ = fetch_source(source, warn)
+    return _as_object(raw, shown_source(source))
 
 
 def entry_for(doc: dict[str, Any] | None, path: str) -> dict[str, Any] | None:
@@ -429,20 +502,66 @@ def entry_for(doc: dict[str, Any] | None, path: str) -> dict[str, Any] | None:
 
 
 def load_baseline(
-    source: str, optional: bool, warn: Callable[[str], None]
+    source: str,
+    optional: bool,
+    warn: Callable[[str], None],
+    note: Callable[[str], None] = _stderr_note,
 ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """(the baseline results or None, what the results record about it: source, found).
+    """(the baseline results or None, what the results record about it).
 
-    With `optional`, a baseline that does not exist yet (no file, HTTP 404: the first run
-    on a branch) is a warning and None, so relative checks are skipped, not failed.
+    With `optional`, a baseline that cannot be had (BaselineUnavailable) is one warning
+    line and None, so relative checks are skipped, not failed; one that was had but is
+    not a valid results document is an error either way. A source found through a CI API
+    says in `note` which commit it is, since that decides what the growth is measured on.
     """
-    from gate.results import load
+    from gate.results import validate
 
-    shown = redact_url(source) if _is_url(source) else source
+    shown = shown_source(source)
     try:
-        return load(source), {"source": shown, "found": True}
-    except BaselineMissing as exc:
+        raw, origin = fetch_source(source, warn)
+    except BaselineNotApplicable as exc:
+        note(f"{exc}; growth and regression checks are skipped")
+        return None, record(shown, False, reason=str(exc))
+    except BaselineUnavailable as exc:
         if not optional:
             raise
-        warn(f"{exc}; no baseline yet, so growth and regression checks are skipped")
-        return None, {"source": shown, "found": False}
+        absent = "no baseline yet" if isinstance(exc, BaselineMissing) else "no baseline"
+        warn(f"{exc}; {absent}, so growth and regression checks are skipped")
+        return None, record(shown, False, reason=str(exc))
+    doc = validate(_as_object(raw, shown), shown)
+    if origin.said:
+        note(origin.said)
+    # A file or URL names no commit itself; the one its document was measured at is the
+    # next best thing.
+    return doc, record(shown, True, origin, commit=doc["commit"])
+
+
+def record(
+    source: str,
+    found: bool,
+    origin: Origin | None = None,
+    reason: str | None = None,
+    commit: str | None = None,
+) -> dict[str, Any]:
+    """The results' `baseline` object, every key present (as validation would fill it)."""
+    known = Origin("") if origin is None else origin
+    return {
+        "source": source,
+        "found": found,
+        "relation": known.relation or None,
+        "commit": known.commit or commit,
+        "run_id": known.run_id,
+        "merge_base": known.merge_base,
+        "distance": known.distance,
+        "reason": reason,
+    }
+
+
+def short(sha: str) -> str:
+    """A commit as people read it in a log line."""
+    return sha[:7]
+
+
+def commits(n: int) -> str:
+    """`1 commit`, `3 commits`: how far back a baseline was found."""
+    return f"{n} commit{'' if n == 1 else 's'}"

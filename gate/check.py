@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from gate.shard import Shard
 
 _GLOB_CHARS = set("*?[")
+PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")  # GITHUB_EVENT_NAME
 
 
 @dataclass(frozen=True)
@@ -45,17 +46,20 @@ class CheckOptions:
     breakdown: bool = False  # explain start-up even when its checks pass
     # --cpus/--memory/--cpu/--cpu-period as Envelope fields, over the policy's (envelope.py)
     envelope: Mapping[str, Any] = field(default_factory=dict)
+    skip_unsupported: bool = False  # pass over inputs that are not ELF at all (pass_over)
 
 
 @dataclass(frozen=True)
 class BaselineOptions:
     """What to compare with: --baseline (with --baseline-optional), or --baseline-binary;
-    --baseline-name chooses within either when names differ."""
+    --baseline-name chooses within either when names differ. `required`
+    (--baseline-required) wins over `optional`, as the policy's `[baseline] required` does."""
 
     source: str | None = None
     optional: bool = False
     binaries: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
+    required: bool = False
 
 
 def run_check(
@@ -84,8 +88,10 @@ def run_check(
     if base.names and not (base.source or base.binaries):
         raise UsageError("--baseline-name chooses within a baseline: give --baseline or "
                          "--baseline-binary too")  # fmt: skip
+    if base.required and not (base.source or base.binaries):
+        raise UsageError("--baseline-required: which baseline? Give --baseline too")
     doc, base_info = (
-        load_baseline(base.source, base.optional, warn) if base.source else (None, None)
+        load_baseline(base.source, _forgiving(base, policy), warn) if base.source else (None, None)
     )
     paths = expand(patterns)
     if shard is not None:  # this job's share of a CI matrix (gate/shard.py)
@@ -93,6 +99,7 @@ def run_check(
 
         paths = select(paths, shard)
     _refuse_binaries_as_reports(paths, report_paths)
+    paths, skipped = pass_over(paths) if opts.skip_unsupported else (paths, [])
     preflight(paths, policy, opts)  # a start-up that cannot work stops everything first
     pairings, base_info = _pairings(paths, doc, base_info, base)
     entries = []
@@ -103,7 +110,36 @@ def run_check(
                 these = dataclasses.replace(opts, against=str(paired.entry["path"]))
             entries.append(check_binary(path, policy, these, paired, RunProgress))
     where = (shard.index, shard.total) if shard else None
-    return results_document(policy, entries, base_info, where, ci_commit())
+    return results_document(
+        policy, entries, base_info, where, ci_commit(), ci_pull_request(), skipped=skipped
+    )
+
+
+def pass_over(paths: Sequence[str]) -> tuple[list[str], list[dict[str, str]]]:
+    """(the paths to judge, the rest as {path, reason}): --skip-unsupported's split.
+
+    A pre-commit hook is handed every binary file under bin/ or dist/, images and tarballs
+    too; only what is not ELF at all is passed over. A truncated ELF, an empty file or a
+    path that is not there is still judged, and is an error as without the option."""
+    from gate.elf.filekind import not_elf
+
+    judged: list[str] = []
+    skipped: list[dict[str, str]] = []
+    for path in paths:
+        what = not_elf(path)
+        if what is None:
+            judged.append(path)
+        else:
+            skipped.append({"path": path, "reason": what})
+    return judged, skipped
+
+
+def _forgiving(base: BaselineOptions, policy: Policy) -> bool:
+    """Whether a baseline that cannot be had only skips the relative checks: asked for
+    (--baseline-optional) and required by neither --baseline-required nor the policy. A
+    gate whose point is the relative checks must not pass quietly without them."""
+    rule = policy.rules.get("baseline.required")
+    return base.optional and not base.required and not (rule is not None and rule.value)
 
 
 def ci_commit() -> str | None:
@@ -111,6 +147,34 @@ def ci_commit() -> str | None:
     import os
 
     return os.environ.get("GITHUB_SHA") or os.environ.get("CI_COMMIT_SHA") or None
+
+
+def ci_pull_request() -> dict[str, Any] | None:
+    """{number, head_sha} of the GitHub pull request this job judges, or None.
+
+    On a pull_request event GITHUB_SHA is a merge commit GitHub made, not the commit
+    pushed; a comment written from these results by another workflow (`gate comment
+    --from-artifact`) checks both against GitHub's record of the pull request. Never an
+    error: a job that is not for a pull request, or an event that cannot be read, has none.
+    """
+    import json
+    import os
+
+    path = os.environ.get("GITHUB_EVENT_PATH")
+    if not path or os.environ.get("GITHUB_EVENT_NAME") not in PULL_REQUEST_EVENTS:
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            event = json.load(f)
+    except (OSError, ValueError):
+        return None
+    pr = event.get("pull_request") if isinstance(event, dict) else None
+    head = pr.get("head") if isinstance(pr, dict) else None
+    number = pr.get("number") if isinstance(pr, dict) else None
+    sha = head.get("sha") if isinstance(head, dict) else None
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        return None
+    return {"number": number, "head_sha": sha} if isinstance(sha, str) and sha else None
 
 
 def _pairings(
@@ -121,18 +185,19 @@ def _pairings(
 ) -> tuple[list[Pairing | None], dict[str, Any] | None]:
     """Each binary's baseline entry (pairing.py says how), and the results' baseline record;
     --baseline-binary's entries are the old binaries, inspected here."""
+    from gate.baseline import Origin, record
     from gate.pairing import pair, parse_choices
 
     choices = parse_choices(list(base.names), paths)
     if base.binaries:
         olds = [inspect_baseline_binary(b) for b in base.binaries]
-        info = {"source": "binary " + ", ".join(base.binaries), "found": True}
+        info = record("binary " + ", ".join(base.binaries), True, Origin("binary"))
         return list(pair(olds, paths, choices, "--baseline-binary")), info
     if doc is not None:
         source = str(base_info["source"]) if base_info else base.source or ""
         return list(pair(doc["binaries"], paths, choices, source)), base_info
-    if base_info is not None:  # --baseline-optional, and it does not exist yet
-        note = f"no baseline yet ({base_info['source']} does not exist; --baseline-optional)"
+    if base_info is not None:  # --baseline-optional, and it cannot be had
+        note = f"no baseline ({base_info.get('reason') or base_info['source']})"
         return [Pairing(None, "missing", note)] * len(paths), base_info
     return [None] * len(paths), None
 
@@ -271,7 +336,19 @@ _PERCENTILE_IDS = frozenset(f"startup.{k}" for k in QUANTILES)
 
 
 class _Unjudgeable(Exception):
-    """A binary that could not be inspected or started: its entry records why."""
+    """A binary that could not be inspected or started: its entry records why, and what was
+    measured before that (a binary that cannot start was read: its size goes to the reports
+    and trend tools)."""
+
+    def __init__(
+        self,
+        why: str,
+        facts: dict[str, Any] | None = None,
+        attribution: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(why)
+        self.facts = facts
+        self.attribution = attribution
 
 
 def _attribution(path: str) -> dict[str, Any] | None:
@@ -333,7 +410,7 @@ def _measure(
             against=against,
         )
     except StartError as exc:
-        raise _Unjudgeable(str(exc)) from None
+        raise _Unjudgeable(str(exc), facts, attribution) from None
     finally:
         timings["startup_s"] = time.perf_counter() - started
         if progress is not None:
@@ -366,12 +443,15 @@ def check_binary(
         "remedies": [],
     }
     rules = policy.for_binary(path)
+    shown = rules.get("report.not_judged")  # how JUnit shows this entry if it ends unjudged
+    entry["not_judged"] = "error" if shown is None else shown.value
     timings: dict[str, float | None] = dict.fromkeys(TIMING_KEYS)
     entry["timings"] = timings  # filled in as each measurement finishes
     try:
         facts, attribution, startup, skipped = _measure(path, rules, opts, progress_for, timings)
     except _Unjudgeable as exc:
         entry["error"] = str(exc)
+        entry["facts"], entry["attribution"] = exc.facts, exc.attribution
         return entry
     entry["facts"], entry["attribution"], entry["startup"] = facts, attribution, startup
     entry["compared_with"] = compared_with(pairing, startup)

@@ -36,6 +36,16 @@ app = typer.Typer(
 _state: dict[str, Any] = {"debug": bool(os.environ.get("GATE_DEBUG")), "program_args": []}
 _EXIT_FOR = {"pass": 0, "fail": EXIT_FAIL, "error": EXIT_ERROR}
 _BARE_JSON_IS_STDOUT = ("inspect", "size", "startup")  # where --json was a flag
+# gate check and gate merge: the short metrics file, for GitLab's merge request widget.
+_MetricsSummary = Annotated[
+    str | None,
+    typer.Option(
+        "--metrics-summary",
+        metavar="PATH",
+        help="Write OpenMetrics text with only file size and start-up p50/p95 per binary here "
+        "(GitLab's merge request metrics widget).",
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -389,15 +399,30 @@ def check(
         str | None,
         typer.Option(
             "--baseline",
-            help="A previous results JSON: file, URL, or github-artifact:NAME[@BRANCH] (the "
-            "base branch's last successful GitHub Actions run's artifact NAME).",
+            help="A previous results JSON: file, URL, github-artifact:NAME[@BRANCH] (GitHub "
+            "Actions artifact NAME: on a pull request the merge base's run, else the branch's "
+            "last successful run) or gitlab-artifact:JOB[:PATH] (GitLab job JOB's artifact "
+            "file, default gate-report/results.json: the merge request's merge base, else the "
+            "default branch; a PATH ends in .json).",
         ),
     ] = None,
     baseline_optional: Annotated[
         bool,
         typer.Option(
             "--baseline-optional",
-            help="A baseline that does not exist yet (no file, HTTP 404) skips relative checks.",
+            help="A baseline that cannot be had (no file, no token, no network, HTTP "
+            "401/403/404/410/5xx, no artifact yet or an expired one) is one warning and skips "
+            "relative checks; one that is had but malformed is still an error.",
+        ),
+    ] = False,
+    baseline_required: Annotated[
+        bool,
+        typer.Option(
+            "--baseline-required",
+            help="A baseline that cannot be had is an error (exit 2), as without "
+            "--baseline-optional; wins over --baseline-optional when both are given (as "
+            "the policy's [baseline] required = true does). A GitLab pipeline on the default "
+            "branch has nothing to compare with and skips relative checks either way.",
         ),
     ] = False,
     baseline_binary: Annotated[
@@ -413,6 +438,7 @@ def check(
     json_path: options.ResultsJson = None,
     markdown: options.Markdown = None,
     metrics: options.Metrics = None,
+    metrics_summary: _MetricsSummary = None,
     shard: Annotated[
         str | None,
         typer.Option(
@@ -422,6 +448,14 @@ def check(
             "combines the N results).",
         ),
     ] = None,
+    skip_unsupported: Annotated[
+        bool,
+        typer.Option(
+            "--skip-unsupported",
+            help="Inputs that are not ELF binaries, e.g. a PNG under bin/, are passed over "
+            "and named; without it they are an error.",
+        ),
+    ] = False,
 ) -> None:
     """Inspect, start, judge against a policy, report. Exit 0 pass, 1 fail, 2 error."""
     from gate.check import BaselineOptions, CheckOptions, run_check
@@ -455,11 +489,17 @@ def check(
         max_runs=max_runs,
         breakdown=breakdown,
         envelope=overrides(cpus, memory, cpu, cpu_period),
+        skip_unsupported=skip_unsupported,
     )
     base = BaselineOptions(
-        baseline, baseline_optional, tuple(baseline_binary or ()), tuple(baseline_name or ())
+        baseline,
+        baseline_optional,
+        tuple(baseline_binary or ()),
+        tuple(baseline_name or ()),
+        required=baseline_required,
     )
     reports = {"junit": junit, "json": json_path, "markdown": markdown, "metrics": metrics}
+    reports["metrics-summary"] = metrics_summary
     outputs = [(path, fmt) for fmt, path in reports.items() if path]
     share = None
     if shard is not None:
@@ -483,7 +523,19 @@ def _finish(doc: dict[str, Any], outputs: list[tuple[str, str]]) -> None:
         for entry in doc["binaries"]:
             if entry["error"]:
                 _error(entry["error"])
+    _say_passed_over(doc, text_on_stderr=to_stdout)
     raise typer.Exit(_EXIT_FOR[doc["verdict"]])
+
+
+def _say_passed_over(doc: dict[str, Any], text_on_stderr: bool) -> None:
+    """The files --skip-unsupported passed over, on stderr, unless the text summary, which
+    names them too, is already there (a terminal, a CI log taking both streams)."""
+    from gate.report.text import passed_over
+    from gate.report.write import same_stream
+
+    skipped = doc.get("skipped") or []
+    if skipped and not text_on_stderr and not same_stream():
+        sys.stderr.write(passed_over(skipped) + "\n")
 
 
 policy_app = typer.Typer(help="Built-in policies and checking a policy file.", no_args_is_help=True)
@@ -524,19 +576,27 @@ def report(
             "--format",
             help=f"One of {', '.join(FORMATS)}. github: annotations (in Actions also the "
             "job summary and the verdict output); gitlab: Code Quality JSON; bmf: Bencher "
-            "Metric Format; benchmark-action: github-action-benchmark's customSmallerIsBetter.",
+            "Metric Format; benchmark-action: github-action-benchmark's customSmallerIsBetter "
+            "(nothing measured: no file, a warning); metrics-summary: file size and start-up "
+            "p50/p95 only.",
         ),
     ] = "text",
     output: options.Output = None,
 ) -> None:
     """Re-render a saved result."""
-    from gate.report.formats import render
+    from gate.report.formats import NothingToWrite, render
     from gate.results import load
 
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     doc = load(results)
-    _emit(output, render(doc, fmt))
+    try:
+        text = render(doc, fmt)
+    except NothingToWrite as exc:  # a file its reader would fail on: none, and say so
+        where = "nothing written" if output in (None, "-") else f"{output} not written"
+        _warn(f"{exc}; {where}")
+        return
+    _emit(output, text)
     if fmt == "github":
         from gate.report.github import write_step_files
 
@@ -574,7 +634,10 @@ def diff(
 
 @app.command(short_help="Create or update the one PR/MR comment.")
 def comment(
-    results: Annotated[str, typer.Argument(help="The results JSON of this run.")],
+    results: Annotated[
+        str | None,
+        typer.Argument(help="The results JSON of this run (not with --from-artifact)."),
+    ] = None,
     github: Annotated[bool, typer.Option("--github", help="Pull request comment.")] = False,
     gitlab: Annotated[bool, typer.Option("--gitlab", help="Merge request note.")] = False,
     comment_id: Annotated[
@@ -590,19 +653,54 @@ def comment(
             "--pr", "--mr", min=1, help="Pull/merge request number (default: from the CI)."
         ),
     ] = None,
+    from_artifact: Annotated[
+        str | None,
+        typer.Option(
+            "--from-artifact",
+            metavar="NAME",
+            help="GitHub, in an on: workflow_run workflow: the results are artifact NAME of "
+            "the pull request run that started it (a fork's; RESULTS is then not read).",
+        ),
+    ] = None,
 ) -> None:
     """Create or update the one PR/MR comment for this gate id (marker <!-- gate:ID -->).
 
     GitHub: GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_EVENT_PATH (or --pr), GITHUB_API_URL.
     GitLab: GATE_GITLAB_TOKEN, CI_API_V4_URL, CI_PROJECT_ID, CI_MERGE_REQUEST_IID (or --mr).
     A token that may not write (a fork's pull request) skips the comment with exit 0.
+    With --from-artifact NAME, a workflow_run workflow comments for it: the pull request
+    the artifact names is checked against the run's head commit first.
     """
     from gate.forge import post_comment
 
     if github == gitlab:
         raise UsageError("give --github or --gitlab")
+    if from_artifact is not None:
+        if results is not None:
+            raise UsageError(f"{results} and --from-artifact: give one (the artifact holds it)")
+        _comment_from_artifact(from_artifact, gitlab, number, comment_id, baseline)
+        return
+    if results is None:
+        raise UsageError("give the results JSON: gate comment RESULTS.json --github|--gitlab")
     forge = "github" if github else "gitlab"
     sys.stderr.write(post_comment(results, forge, comment_id, baseline, number, _warn) + "\n")
+
+
+def _comment_from_artifact(
+    name: str, gitlab: bool, number: int | None, comment_id: str, baseline: str | None
+) -> None:
+    """The workflow_run side of a fork's comment (gate/forkcomment.py)."""
+    from gate.forkcomment import comment_from_artifact
+
+    if gitlab:
+        raise UsageError("--from-artifact is for GitHub's workflow_run: give --github")
+    if number is not None:
+        raise UsageError("--pr with --from-artifact: the pull request is the one the run was for")
+    if not name:
+        raise UsageError("--from-artifact: give the artifact's name")
+    line = comment_from_artifact(name, comment_id, baseline, _warn)
+    if line:
+        sys.stderr.write(line + "\n")
 
 
 @app.command(short_help="Combine the results of a CI matrix's shards into one.")
@@ -624,6 +722,7 @@ def merge(
     json_path: options.ResultsJson = None,
     markdown: options.Markdown = None,
     metrics: options.Metrics = None,
+    metrics_summary: _MetricsSummary = None,
 ) -> None:
     """One verdict, one report set from the shards' results (gate check --shard I/N)."""
     from gate.check import expand
@@ -632,6 +731,7 @@ def merge(
 
     doc = combine([(source, load(source)) for source in expand(results)], shards)
     reports = {"junit": junit, "json": json_path, "markdown": markdown, "metrics": metrics}
+    reports["metrics-summary"] = metrics_summary
     _finish(doc, [(path, fmt) for fmt, path in reports.items() if path])
 
 

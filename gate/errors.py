@@ -9,8 +9,11 @@ Anything else escaping is a bug in gate and is reported as such ("internal error
     +-- UnitError                 a size or duration string; also a ValueError (errors.py)
     +-- BinaryError               missing, unreadable, not ELF, corrupt (errors.py)
     +-- PolicyError               a policy file, with where in it (policy.py)
-    +-- BaselineError             a previous result cannot be had (baseline.py)
-    |   +-- BaselineMissing       ... because it does not exist yet (--baseline-optional)
+    +-- BaselineError             a previous result cannot be used (baseline.py)
+    |   +-- BaselineUnavailable   ... because it cannot be had: no token, no network, HTTP
+    |   |   |                     401/403/410/5xx, expired (--baseline-optional skips)
+    |   |   +-- BaselineMissing   ... because it does not exist yet: no file, HTTP 404
+    |   |   +-- BaselineNotApplicable  nothing to compare with here (the default branch)
     |   +-- ResultsError          ... because it is not a valid gate/results/v1 (results.py)
     +-- ForgeError                the GitHub/GitLab API refused or failed (forge.py)
     +-- StartError                the program cannot be started, or stopped (startup/runner.py)

@@ -39,7 +39,9 @@ def merge(
     shards: dict[int, str] = {}
     checks: list[dict[str, Any]] = []
     totals: set[int] = set()
+    skipped: dict[str, Mapping[str, Any]] = {}  # passed over (--skip-unsupported), by path
     for source, doc in docs:
+        skipped.update((str(s["path"]), s) for s in doc.get("skipped") or [])
         shard = doc.get("shard")
         where = f"shard {shard['index']}/{shard['total']} ({source})" if shard else source
         if shard:
@@ -91,12 +93,14 @@ def merge(
         "policy_sources": list(first.get("policy_sources") or []),
         "baseline": first.get("baseline"),
         "commit": first.get("commit"),
+        "pull_request": first.get("pull_request"),  # for gate comment --from-artifact
         "shard": None,
         "merged": {
             "documents": [_summary(source, doc) for source, doc in docs],
             "expected_shards": total,
         },
         "binaries": entries,
+        "skipped": [dict(s) for s in skipped.values()],
     }
 
 

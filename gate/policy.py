@@ -278,8 +278,12 @@ SCHEMA: dict[str, dict[str, Parser]] = {
         "undecided": _choice(("fail", "warn", "pass")),
     },
     # A binary the given baseline has no counterpart for: what its baseline.match check
-    # becomes (its relative checks are skipped either way).
-    "baseline": {"unmatched": _choice(("warn", "fail"))},
+    # becomes (its relative checks are skipped either way). `required`: a baseline that
+    # cannot be had is an error even with --baseline-optional.
+    "baseline": {"unmatched": _choice(("warn", "fail")), "required": _bool},
+    # What the reports make of a binary gate could not judge (exit 2): a JUnit <error>
+    # (some consumers hide errors and show the build green) or a <failure>.
+    "report": {"not_judged": _choice(("error", "failure"))},
 }
 # How a run is made, not what is judged: no severity for these.
 SETTINGS = frozenset(
@@ -298,7 +302,9 @@ SETTINGS = frozenset(
         "startup.cpu",
         "startup.undecided",
         "startup.evict",
+        "report.not_judged",
         "baseline.unmatched",
+        "baseline.required",
     }
 )
 _META = {"name": _string, "extends": _string, "description": _string}
@@ -434,6 +440,11 @@ def _load(spec: str, relative_to: Path | None, stack: tuple[str, ...]) -> Policy
         if not isinstance(body, dict):
             raise PolicyError(f"{label}: binary.{pattern!r}: expected a table of sections")
         overrides.append((pattern, _parse_areas(label, body, f'binary."{pattern}".')))
+        if "baseline.required" in overrides[-1][1]:  # one baseline serves every binary
+            raise PolicyError(
+                f'{label}: binary."{pattern}".baseline.required: one baseline serves every '
+                "binary: set it in [baseline]"
+            )
 
     name = meta.get("name", Path(path.name).stem)
     parent = meta.get("extends")

@@ -26,13 +26,24 @@ The validated form, which is what every consumer may assume without checking aga
 - Nesting is at most `baseline.MAX_DEPTH` levels (checked before parsing).
 
     schema "gate/results/v1", gate_version: str? = null, created: str? = null,
-    policy: str = "unknown", policy_sources: [str] = [], baseline: {source, found}? = null,
-    binaries: [ENTRY], verdict: "pass"|"fail"|"error" = the binaries' (error, else fail, else pass)
+    policy: str = "unknown", policy_sources: [str] = [], baseline: BASELINE? = null,
+    pull_request: {number, head_sha: str}? = null (GitHub: the pull request judged, and the
+    commit at its head, which is not `commit`, the merge commit the job checked out),
+    binaries: [ENTRY], verdict: "pass"|"fail"|"error" = the binaries' (error, else fail, else pass),
+    skipped: [{path: str, reason: str}] = []: inputs passed over as not ELF at all, and
+    what each is instead (gate check --skip-unsupported); none of them is in `binaries`
+  BASELINE: source: str (redacted), found: bool; relation, commit, merge_base, reason: str? =
+    null, run_id, distance: count? = null (from before gate had them): what the relative
+    checks compared with; relation is "file", "url", "merge-base", "ancestor" (`distance`
+    commits before `merge_base`), "branch-tip" (which may hold commits the change does not)
+    or "binary"; `run_id` the CI run or pipeline that measured `commit`; `reason` why none
+    was found (--baseline-optional)
   ENTRY: path: str, name: str = the path's file name, error: str? = null, facts: FACTS? = null,
     startup: STARTUP? = null, attribution: ATTRIBUTION? = null, checks: [CHECK] = [],
     verdict = "error" with an error, else "fail" with a failed check, else "pass",
     compared_with: {name, how, file_size?, p50_ms?, p95_ms?}? = null, timings: TIMINGS? = null,
-    remedies: [REMEDY] = []
+    remedies: [REMEDY] = [], not_judged: "error"|"failure" = "error" (the policy's
+    report.not_judged for this binary: how JUnit shows it when it could not be judged)
   REMEDY: id: str, title: str, evidence: str, saving: number? = null, unit: str? = null,
     checks: [str] = []; what to try for the failed and warned start-up and size checks
     named in `checks` (gate/remedies.py), with the measured evidence and expected saving
@@ -145,10 +156,15 @@ def results_document(
     baseline: Mapping[str, Any] | None = None,
     shard: tuple[int, int] | None = None,
     commit: str | None = None,
+    pull_request: Mapping[str, Any] | None = None,
+    skipped: Iterable[Mapping[str, str]] = (),
 ) -> dict[str, Any]:
     """The gate/results/v1 document; `baseline` says what relative checks compared with,
     `shard` ((index, total), --shard) which share of the binaries this is, `commit` the
-    CI's commit (so `gate merge` can tell documents of another commit)."""
+    CI's commit (so `gate merge` can tell documents of another commit), `pull_request`
+    ({number, head_sha}) the pull request judged (so a comment written later, by another
+    workflow, can be checked to belong to it), `skipped` the inputs passed over as not
+    ELF (so every report says they were seen and not judged)."""
     from datetime import UTC, datetime
 
     from gate import __version__
@@ -162,9 +178,11 @@ def results_document(
         "policy_sources": list(policy.sources),
         "baseline": dict(baseline) if baseline else None,
         "commit": commit,
+        "pull_request": dict(pull_request) if pull_request else None,
         "shard": {"index": shard[0], "total": shard[1]} if shard else None,
         "merged": None,
         "binaries": entries,
+        "skipped": [dict(s) for s in skipped],
     }
 
 
@@ -1054,6 +1072,7 @@ _ENTRY = _object(
     ),
     timings=_opt(_Null(_TIMINGS), None),
     remedies=_opt(_List(_REMEDY, "a list of remedies"), []),
+    not_judged=_opt(_OneOf("error", "failure"), "error"),
 )
 
 _DOCUMENT = _object(
@@ -1064,9 +1083,25 @@ _DOCUMENT = _object(
     policy=_opt(_TEXT, "unknown"),
     policy_sources=_opt(_STRINGS, []),
     baseline=_opt(
-        _Null(_object("the baseline's record", source=_req(_TEXT), found=_req(_FLAG))), None
+        _Null(
+            _object(
+                "the baseline's record",
+                source=_req(_TEXT),
+                found=_req(_FLAG),
+                relation=_NO_TEXT,
+                commit=_NO_TEXT,
+                run_id=_NO_COUNT,
+                merge_base=_NO_TEXT,
+                distance=_NO_COUNT,
+                reason=_NO_TEXT,
+            )
+        ),
+        None,
     ),
     commit=_NO_TEXT,
+    pull_request=_opt(
+        _Null(_object("the pull request", number=_req(_COUNT), head_sha=_req(_TEXT))), None
+    ),
     shard=_opt(
         _Null(_object("the shard (--shard I/N)", index=_req(_COUNT), total=_req(_COUNT))), None
     ),
@@ -1094,5 +1129,12 @@ _DOCUMENT = _object(
         None,
     ),
     binaries=_req(_List(_ENTRY, "a list of binaries")),
+    skipped=_opt(
+        _List(
+            _object("a file passed over", path=_req(_TEXT), reason=_req(_TEXT)),
+            "a list of files passed over",
+        ),
+        [],
+    ),
     verdict=_derived(_OneOf(*VERDICTS), lambda doc: overall_verdict(doc["binaries"])),
 )

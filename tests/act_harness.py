@@ -195,9 +195,14 @@ def run_act(
     env: Mapping[str, str] | None = None,
     secrets: Mapping[str, str] | None = None,
     timeout: float = 240,
+    local_repositories: Mapping[str, Path] | None = None,
 ) -> ActRun:
+    """`local_repositories`: remote action ref -> the folder act runs in its place."""
     argv = [act, event, "-W", workflow, "--json", "-P", "ubuntu-latest=-self-hosted",
-            "--action-offline-mode", "--action-cache-path", str(cache)]  # fmt: skip
+            "--action-offline-mode", "--action-cache-path", str(cache),
+            "-P", "self-hosted=-self-hosted"]  # fmt: skip
+    for ref, folder in (local_repositories or {}).items():
+        argv += ["--local-repository", f"{ref}={folder}"]
     if event_payload is not None:
         path = cache.parent / f"event-{time.monotonic_ns()}.json"
         path.write_text(json.dumps(event_payload))

@@ -23,12 +23,14 @@ import json
 import math
 import mimetypes
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qsl, unquote, urlencode
@@ -126,6 +128,13 @@ class FakeForge:
         self.github_runs: list[dict[str, Any]] = []
         self.storage: FakeForge | None = None
         self.refuse_authorization = False
+        # Merge bases and ancestors (history block below): a real git repository answers
+        # GitHub's compare and commits and GitLab's repository/commits; pipelines by commit.
+        self.git_repo: Path | None = None
+        self.gitlab_pipelines: list[dict[str, Any]] = []
+        self.github_history_refused = False  # compare, commits: 403 (no `contents: read`)
+        # Pull requests as GET pulls/{n} shows them (add_github_pull), for workflow_run comments.
+        self.github_pulls: dict[tuple[str, int], dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
@@ -372,8 +381,12 @@ class FakeForge:
         body: Json,
     ) -> _Answer:
         not_found = _json(404, {"message": "Not Found", "documentation_url": GITHUB_DOCS})
+        if (history := self._github_history(method, seg, query, headers)) is not None:
+            return history
         if len(seg) >= 5 and seg[0] == "repos" and seg[3] == "actions" and method == "GET":
             return self._github_actions(f"{seg[1]}/{seg[2]}", seg[4:], query, headers)
+        if len(seg) == 5 and seg[0] == "repos" and seg[3] == "pulls" and method == "GET":
+            return self._github_pull(f"{seg[1]}/{seg[2]}", seg[4], headers)
         # repos/{owner}/{repo}/issues/{number}/comments  or  .../issues/comments/{id}
         if len(seg) != 6 or seg[0] != "repos" or seg[3] != "issues":
             return not_found
@@ -464,7 +477,94 @@ class FakeForge:
             # GitHub's answer: a short-lived signed URL on another origin.
             location = f"{storage.url}/plain/{blob}?sig=signed&se=soon"
             return _Answer(302, content_type="text/plain", headers={"location": location})
+        if len(rest) == 3 and rest[0] == "runs" and rest[2] == "artifacts":
+            return self._github_run_artifacts(rest[1], runs, artifacts, query)
         return not_found
+
+    # -- a fork's pull request: one run's artifact, and the pull request's record ---------------
+
+    def add_github_pull(
+        self, repo: str, number: int, head_sha: str, head_repo: str, head_ref: str = "feature"
+    ) -> dict[str, Any]:
+        """Pull request ``number`` into ``repo`` from branch ``head_ref`` of ``head_repo`` (a
+        fork's 'owner/name', or ``repo``) at ``head_sha``; its comments endpoint exists too."""
+        pull = {
+            "number": number,
+            "state": "open",
+            "html_url": f"{self.url}/{repo}/pull/{number}",
+            "head": {"sha": head_sha, "ref": head_ref, "repo": {"full_name": head_repo}},
+            "base": {"ref": "main", "repo": {"full_name": repo}},
+        }
+        with self._lock:
+            self.github_pulls[(repo, number)] = pull
+            self.github_comments.setdefault((repo, number), [])
+        return pull
+
+    def add_github_run_artifact(
+        self,
+        repo: str,
+        run: dict[str, Any],
+        name: str | None = None,
+        data: bytes = b"",
+        *,
+        expired: bool = False,
+    ) -> None:
+        """The workflow run ``run`` (a workflow_run event's object: id, head_sha, head_branch,
+        event...) of ``repo``, having uploaded artifact ``name`` (a zip's bytes) unless None."""
+        with self._lock:
+            self.github_runs.insert(0, {**run, "_repo": repo, "conclusion": "success"})
+            if name is None:
+                return
+            artifact_id = FIRST_ID + len(self.github_artifacts) + 1
+            base = f"{self.github_api}/repos/{repo}/actions/artifacts/{artifact_id}"
+            self.github_artifacts.insert(
+                0,
+                {
+                    "id": artifact_id,
+                    "name": name,
+                    "size_in_bytes": len(data),
+                    "url": base,
+                    "archive_download_url": base + "/zip",
+                    "expired": expired,
+                    "created_at": _now(),
+                    "workflow_run": {
+                        "id": run["id"],
+                        "head_branch": run.get("head_branch"),
+                        "head_sha": run.get("head_sha"),
+                    },
+                    "_repo": repo,
+                    "_data": data,
+                },
+            )
+        self.start_storage()
+
+    def _github_pull(self, repo: str, number: str, headers: Headers) -> _Answer:
+        """GET repos/{repo}/pulls/{number}."""
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() not in ("bearer", "token") or token.strip() != self.token:
+            return _json(401, {"message": "Bad credentials", "documentation_url": GITHUB_DOCS})
+        with self._lock:
+            pull = self.github_pulls.get((repo, int(number))) if number.isdigit() else None
+        if pull is None:
+            return _json(404, {"message": "Not Found", "documentation_url": GITHUB_DOCS})
+        return _json(200, pull)
+
+    def _github_run_artifacts(
+        self,
+        run_id: str,
+        runs: list[dict[str, Any]],
+        artifacts: list[dict[str, Any]],
+        query: dict[str, str],
+    ) -> _Answer:
+        """GET repos/{repo}/actions/runs/{run_id}/artifacts[?name=]: that run's artifacts."""
+        if not run_id.isdigit() or not any(r["id"] == int(run_id) for r in runs):
+            return _json(404, {"message": "Not Found", "documentation_url": GITHUB_DOCS})
+        mine = [a for a in artifacts if a["workflow_run"]["id"] == int(run_id)]
+        if "name" in query:
+            mine = [a for a in mine if a["name"] == query["name"]]
+        per_page = min(_int_param(query, "per_page", 30), self.per_page_cap)
+        page = [{k: v for k, v in a.items() if not k.startswith("_")} for a in mine[:per_page]]
+        return _json(200, {"total_count": len(mine), "artifacts": page})
 
     def _github_page(
         self, raw_path: str, query: dict[str, str], items: list[dict[str, Any]]
@@ -504,6 +604,9 @@ class FakeForge:
         if len(seg) < 2 or seg[0] != "projects":
             return _json(404, {"error": "404 Not Found"})
         project, rest = seg[1], seg[2:]
+        history = self._gitlab_history(method, raw_path, project, rest, query, headers)
+        if history is not None:
+            return history
         # jobs/artifacts/{ref}/raw/{artifact_path...}?job=NAME
         if len(rest) >= 5 and rest[:2] == ["jobs", "artifacts"] and rest[3] == "raw":
             if method != "GET":
@@ -585,6 +688,171 @@ class FakeForge:
             "link": ", ".join(rels),
         }
         return _json(200, chunk, headers)
+
+    # -- history: merge bases, ancestors, runs and pipelines by commit -------------------------
+
+    def add_github_artifact_at(
+        self,
+        repo: str,
+        name: str,
+        sha: str,
+        data: bytes,
+        *,
+        branch: str = "main",
+        conclusion: str = "success",
+        expired: bool = False,
+    ) -> dict[str, Any]:
+        """add_github_artifact, made by a run at commit ``sha`` (its ``head_sha``)."""
+        artifact = self.add_github_artifact(
+            repo, name, branch, data, conclusion=conclusion, expired=expired
+        )
+        with self._lock:
+            artifact["workflow_run"]["head_sha"] = sha
+            for run in self.github_runs:
+                if run["id"] == artifact["workflow_run"]["id"]:
+                    run["head_sha"] = sha
+        return artifact
+
+    def add_gitlab_pipeline(
+        self,
+        project: str,
+        sha: str,
+        jobs: dict[str, dict[str, bytes]],
+        *,
+        ref: str = "main",
+        status: str = "success",
+        job_status: str = "success",
+    ) -> dict[str, Any]:
+        """A pipeline of ``project`` at commit ``sha`` whose jobs ({name: {artifact path:
+        bytes}}) ended with ``job_status``; listed newest first, as GitLab does."""
+        with self._lock:
+            first = FIRST_ID + sum(1 + len(p["jobs"]) for p in self.gitlab_pipelines)
+            pipeline = {
+                "id": first,
+                "iid": len(self.gitlab_pipelines) + 1,
+                "project_id": project,
+                "sha": sha,
+                "ref": ref,
+                "status": status,
+                "source": "merge_request_event" if ref.startswith("refs/") else "push",
+                "web_url": f"{self.url}/project/-/pipelines/{first}",
+                "jobs": [
+                    {"id": first + i, "name": name, "status": job_status, "_files": files}
+                    for i, (name, files) in enumerate(jobs.items(), 1)
+                ],
+            }
+            self.gitlab_pipelines.insert(0, pipeline)
+        return pipeline
+
+    def _git(self, *args: str) -> str | None:
+        """git's output in ``git_repo``, or None when git refuses (an unknown commit)."""
+        if self.git_repo is None:
+            return None
+        proc = subprocess.run(
+            ["git", "-C", str(self.git_repo), *args], capture_output=True, text=True, check=False
+        )
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    def _github_history(
+        self, method: str, seg: list[str], query: dict[str, str], headers: Headers
+    ) -> _Answer | None:
+        """repos/{repo}/compare/{base}...{head}, repos/{repo}/commits?sha=, and
+        actions/runs?head_sha= (the runs at one commit); None for any other route."""
+        if method != "GET" or len(seg) < 4 or seg[0] != "repos":
+            return None
+        by_sha = seg[3:] == ["actions", "runs"] and "head_sha" in query
+        if not (by_sha or seg[3] in ("compare", "commits")):
+            return None
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() not in ("bearer", "token") or token.strip() != self.token:
+            return _json(401, {"message": "Bad credentials", "documentation_url": GITHUB_DOCS})
+        not_found = _json(404, {"message": "Not Found", "documentation_url": GITHUB_DOCS})
+        if self.github_history_refused and not by_sha:
+            message = "Resource not accessible by integration"
+            return _json(403, {"message": message, "documentation_url": GITHUB_DOCS})
+        repo = f"{seg[1]}/{seg[2]}"
+        if by_sha:
+            with self._lock:
+                runs = [
+                    {k: v for k, v in r.items() if not k.startswith("_")}
+                    for r in self.github_runs
+                    if r["_repo"] == repo and r.get("head_sha") == query["head_sha"]
+                    and (query.get("status") != "success" or r["conclusion"] == "success")
+                ]  # fmt: skip
+            return _json(200, {"total_count": len(runs), "workflow_runs": runs})
+        if seg[3] == "compare" and len(seg) == 5 and "..." in seg[4]:
+            base, head = seg[4].split("...", 1)
+            merge_base = self._git("merge-base", base, head)
+            if not merge_base:
+                return not_found
+            ahead = self._git("rev-list", "--count", f"{merge_base}..{head}") or "0"
+            behind = self._git("rev-list", "--count", f"{merge_base}..{base}") or "0"
+            return _json(200, {
+                "merge_base_commit": {"sha": merge_base},
+                "status": "diverged" if int(behind) else "ahead",
+                "ahead_by": int(ahead), "behind_by": int(behind), "total_commits": int(ahead),
+                "commits": [], "files": [],
+            })  # fmt: skip
+        if seg[3] == "commits" and len(seg) == 4 and query.get("sha"):
+            listed = self._git("rev-list", query["sha"])
+            if listed is None:
+                return _json(404, {"message": f"No commit found for SHA: {query['sha']}"})
+            commits = [{"sha": sha, "commit": {"message": ""}} for sha in listed.split()]
+            return self._github_page(f"{GITHUB_PREFIX}/repos/{repo}/commits", query, commits)
+        return not_found
+
+    def _gitlab_history(
+        self,
+        method: str,
+        raw_path: str,
+        project: str,
+        rest: list[str],
+        query: dict[str, str],
+        headers: Headers,
+    ) -> _Answer | None:
+        """pipelines?sha=&status=, pipelines/{id}/jobs?scope[]=, jobs/{id}/artifacts/{path},
+        repository/commits?ref_name=; None for any other route. As on GitLab, the job token
+        may download a job's artifact but not list pipelines, jobs or commits."""
+        listing = rest == ["pipelines"] or rest == ["repository", "commits"]
+        listing = listing or (len(rest) == 3 and rest[0] == "pipelines" and rest[2] == "jobs")
+        download = len(rest) >= 4 and rest[0] == "jobs" and rest[2] == "artifacts"
+        if method != "GET" or not (listing or download):
+            return None
+        if headers.get("private-token") != self.token:
+            if headers.get("job-token") != self.token:
+                return _json(401, {"message": "401 Unauthorized"})
+            if listing:
+                return _json(403, {"message": "403 Forbidden"})
+        with self._lock:
+            pipelines = [dict(p) for p in self.gitlab_pipelines if p["project_id"] == project]
+        public = lambda item: {k: v for k, v in item.items() if not k.startswith("_")}  # noqa: E731
+        if rest == ["pipelines"]:
+            found = [
+                {k: v for k, v in p.items() if k != "jobs"}
+                for p in pipelines
+                if query.get("sha", p["sha"]) == p["sha"]
+                and query.get("status", p["status"]) == p["status"]
+            ]
+            return self._gitlab_page(raw_path, query, found)
+        if rest == ["repository", "commits"]:
+            listed = self._git("rev-list", query.get("ref_name", "HEAD"))
+            if listed is None:
+                return _json(404, {"message": "404 Commit Not Found"})
+            commits = [{"id": sha, "short_id": sha[:8]} for sha in listed.split()]
+            return self._gitlab_page(raw_path, query, commits)
+        jobs = [j for p in pipelines for j in p["jobs"]]
+        if listing:
+            pipeline = [p for p in pipelines if str(p["id"]) == rest[1]]
+            if not pipeline:
+                return _json(404, {"message": "404 Not found"})
+            scope = query.get("scope[]")
+            found = [public(j) for j in pipeline[0]["jobs"] if scope in (None, j["status"])]
+            return self._gitlab_page(raw_path, query, found)
+        job = [j for j in jobs if str(j["id"]) == rest[1]]
+        content = job[0]["_files"].get("/".join(rest[3:])) if job else None
+        if content is None:
+            return _json(404, {"message": "404 Not found"})
+        return _Answer(200, content, "application/octet-stream")
 
 
 def _github_invalid_body(body: Json) -> _Answer | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import secrets
 import shutil
 import subprocess
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import readme_snippets
 from act_harness import ActRun, copy_action, git_commit, run_act, write_workflow
 from ci import unavailable
 from fake_forge import FakeForge
@@ -36,12 +38,14 @@ ACTION_YML = ROOT / "action.yml"
 RELEASE_YML = ROOT / ".github" / "workflows" / "release.yml"
 REPO = "octo/svc"
 PR = 7
+FORK_PR = 9  # a pull request from a fork
 BINARY = "go1.27-hello-sw"  # a small Go service: 1.5 MB, starts in milliseconds
 RUNS = "2"
 
 # Smaller than the binary: size.max_file fails.
-# The README's monorepo workflow, offline: shards pass their results through $SHARE
-# (a real workflow uses actions/upload-artifact and download-artifact).
+# A matrix whose third shard's results never arrive: the action's merge mode must name it.
+# (The README's own monorepo workflow runs as printed in test_github_monorepo; this one is the
+# tests' because no printed workflow loses a shard on purpose.)
 MATRIX_WORKFLOW = """\
 name: monorepo
 on: push
@@ -331,12 +335,21 @@ def test_a_failing_binary(run: Any) -> None:
     outputs = result.outputs()
     assert (outputs["verdict"], outputs["exit-code"]) == ("fail", "1")
     steps = result.step_results()
-    assert steps["gate/check"] == "success" and steps["gate/3"] == "failure"  # gate verdict
+    assert steps["gate/check"] == "success" and steps["gate/verdict"] == "failure"
     # `if: failure()` ran and saw the outputs.
     assert "failure step: verdict=fail" in result.lines()
     assert _after(result)["verdict"] == "fail"
     doc = json.loads((kept / "results.json").read_text())
-    assert doc["baseline"] == {"source": "none/results.json", "found": False}
+    assert doc["baseline"] == {
+        "source": "none/results.json",
+        "found": False,
+        "relation": None,
+        "commit": None,
+        "run_id": None,
+        "merge_base": None,
+        "distance": None,
+        "reason": "none/results.json: no such file",
+    }
     size = next(c for c in doc["binaries"][0]["checks"] if c["id"] == "size.max_file")
     assert size["status"] == "fail"
     errors = result.annotations("error")
@@ -381,7 +394,7 @@ def test_the_pull_request_comment(run: Any, forge: FakeForge) -> None:
     second, _ = run("comment", pr=True)
     for result in (first, second):
         assert result.returncode == 0, result.text
-        assert result.step_results()["gate/2"] == "success"  # gate comment
+        assert result.step_results()["gate/comment"] == "success"
     (comment,) = forge.github_comments[(REPO, PR)]
     assert comment["body"].startswith("<!-- gate:default -->\n")
     writes = [r for r in forge.requests if r.method in ("POST", "PATCH")]
@@ -413,7 +426,10 @@ def test_the_baseline_from_the_base_branchs_artifact(
     found, kept = run("artifact", pr=True)
     assert found.returncode == 0, found.text
     doc = json.loads((kept / "results.json").read_text())
-    assert doc["baseline"] == {"source": "github-artifact:gate-results", "found": True}
+    baseline = doc["baseline"]
+    assert (baseline["source"], baseline["found"]) == ("github-artifact:gate-results", True)
+    # The act event names no head commit, so there is no merge base to look for: main's latest.
+    assert baseline["relation"] == "branch-tip" and len(baseline["commit"]) == 40
     downloads = [r for r in forge.requests if r.path.endswith("/zip")]
     assert downloads and downloads[-1].headers["authorization"] == f"Bearer {forge.token}"
     assert forge.storage is not None and forge.storage.requests
@@ -507,3 +523,238 @@ def test_a_matrix_of_shards_and_one_merge(
     assert names == sorted([*(b["path"] for part in judged for b in part), "shard 3/3"])
     assert [d["shard"] for d in merged["merged"]["documents"]] == ["1/3", "2/3"]
     assert result.returncode != 0  # the merge job fails the workflow
+
+
+# --------------------------------------------------------------------------- the README's workflows
+#
+# The workflows README.md prints, run as printed: the only changes are the ones
+# tests/readme_snippets.py declares (remote actions through act's --local-repository).
+
+BUILD_YML = ".github/workflows/build.yml"
+MONOREPO_YML = ".github/workflows/gate.yml: a monorepo"
+
+
+@pytest.fixture(scope="module")
+def readme_repo(
+    tmp_path_factory: pytest.TempPathFactory,
+    zipapp: tuple[Path, str],
+    go_toolchains: Mapping[str, Any],
+    forge: FakeForge,
+) -> tuple[Path, dict[str, Path], dict[str, str]]:
+    """The README's sample project with its workflows; the folders standing in for remote
+    actions; the environment act passes to the jobs."""
+    root = tmp_path_factory.mktemp("readme-repo")
+    shutil.copytree(ROOT / "tests" / "data" / "readme-project", root, dirs_exist_ok=True)
+    found = readme_snippets.snippets()
+    for name in (BUILD_YML, MONOREPO_YML, readme_snippets.FORK_COMMENT_YML):
+        path = root / name.split(":")[0]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(readme_snippets.as_run(found[name]), encoding="utf-8")
+    git_commit(root)
+    pyz, checksum = zipapp
+    release = copy_action(tmp_path_factory.mktemp("gate-at-v0.1.0") / "gate", checksum)
+    version = pyz.stem.removeprefix("gate-")
+    forge.files[f"releases/v{version}/{pyz.name}"] = pyz.read_bytes()
+    go, go_env = go_toolchains["go1.19"]
+    env = {
+        "GATE_RELEASE_URL": forge.url + "/plain/releases",
+        "STANDIN_GO": str(Path(go).parent),
+        "STANDIN_HOME": str(readme_snippets.STAND_IN_DIR),
+        **{k: v for k, v in go_env.items() if k.startswith("GO")},
+    }
+    local = {readme_snippets.GATE_ACTION: release, **readme_snippets.STAND_IN_FOLDERS}
+    return root, local, env
+
+
+def _readme_act(
+    act: str,
+    readme_repo: tuple[Path, dict[str, Path], dict[str, str]],
+    name: str,
+    tmp_path: Path,
+    **kwargs: Any,
+) -> tuple[ActRun, Path]:
+    """act on a README workflow; returns the run and the artifacts its jobs uploaded."""
+    root, local, env = readme_repo
+    store = tmp_path / "artifacts"
+    store.mkdir(parents=True, exist_ok=True)
+    extra_env = kwargs.pop("env", {})
+    result = run_act(
+        act,
+        root,
+        name.split(":")[0],
+        tmp_path / "act-cache",
+        env={**env, "STANDIN_ARTIFACTS": str(store), **extra_env},
+        local_repositories=local,
+        timeout=400,
+        **kwargs,
+    )
+    return result, store
+
+
+def test_github_build_workflow(
+    act: str,
+    readme_repo: tuple[Path, dict[str, Path], dict[str, str]],
+    forge: FakeForge,
+    tmp_path: Path,
+) -> None:
+    """README's build.yml: a push to main on a runner without a token (its first run: no
+    baseline can be had, which skips the relative checks), then a pull request that compares
+    with the artifact main's run uploaded and writes the comment."""
+    push, store = _readme_act(
+        act, readme_repo, BUILD_YML, tmp_path / "push", event_payload={"ref": "refs/heads/main"}
+    )
+    assert push.returncode == 0, push.text
+    assert push.outputs()["verdict"] == "pass", push.text
+    uploaded = store / "gate-results" / "results.json"
+    doc = json.loads(uploaded.read_text())
+    (binary,) = doc["binaries"]
+    assert binary["path"] == "bin/svc"
+    assert binary["startup"]["requested_runs"] == 20
+    assert binary["startup"]["ready"].startswith("http://127.0.0.1:")
+    checks = {c["id"]: c for c in binary["checks"]}
+    assert checks["startup.p95"]["status"] == "pass"
+    assert checks["go.cgo"]["status"] == "pass"  # serverless, built with CGO_ENABLED=0
+    warnings = [x for x in push.lines() if "baseline" in x and "warning" in x.lower()]
+    assert warnings and "token" in warnings[0], push.text
+
+    # main's results as its artifact. Its start-up is recorded twice as slow: the serverless
+    # policy's max_regression compares recorded p50s of two runs (not A/B), which a loaded
+    # test machine can push past 10%; this test is about the workflow, not that comparison.
+    main = json.loads(uploaded.read_text())
+    for key in ("p50_ms", "p95_ms"):
+        main["binaries"][0]["startup"]["stats"][key] *= 2
+    forge.add_github_artifact(
+        REPO, "gate-results", "main", _zip("results.json", json.dumps(main).encode())
+    )
+    head = "f" * 40
+    event = _pr_event(PR, REPO, REPO)
+    event["pull_request"]["head"]["sha"] = head
+    pr, kept = _readme_act(
+        act,
+        readme_repo,
+        BUILD_YML,
+        tmp_path / "pr",
+        event="pull_request",
+        event_payload=event,
+        env={"GITHUB_API_URL": forge.github_api, "GITHUB_REPOSITORY": REPO},
+        secrets={"GITHUB_TOKEN": forge.token},
+    )
+    assert pr.returncode == 0, pr.text
+    assert not (kept / "gate-results").exists()  # only main's results are a baseline
+    comments = forge.github_comments[(REPO, PR)]
+    assert len(comments) == 1 and comments[0]["body"].startswith("<!-- gate:default -->")
+    assert forge.token not in pr.text
+
+    # The same pull request from a fork: its run kept gate-pr-results; gate-comment.yml,
+    # started by workflow_run in the base repository, comments from them.
+    pr_results = kept / "gate-pr-results" / "results.json"
+    doc = json.loads(pr_results.read_text())
+    assert doc["pull_request"] == {"number": PR, "head_sha": head}  # recorded by gate check
+    doc["pull_request"]["number"] = FORK_PR  # as the fork's pull request #9 would have it
+    run = {
+        "id": 4711,
+        "head_sha": head,
+        "head_branch": "feature",
+        "event": "pull_request",
+        "status": "completed",
+        "conclusion": "success",
+        "pull_requests": [],
+        "head_repository": {"full_name": "fork/svc"},
+    }
+    forge.add_github_pull(REPO, FORK_PR, head, "fork/svc")
+    forge.add_github_run_artifact(
+        REPO, run, "gate-pr-results", _zip("results.json", json.dumps(doc).encode())
+    )
+    fork, _ = _readme_act(
+        act,
+        readme_repo,
+        readme_snippets.FORK_COMMENT_YML,
+        tmp_path / "fork",
+        event="workflow_run",
+        event_payload={
+            "action": "completed",
+            "workflow_run": run,
+            "repository": {"full_name": REPO},
+        },
+        env={"GITHUB_API_URL": forge.github_api, "GITHUB_REPOSITORY": REPO},
+        secrets={"GITHUB_TOKEN": forge.token},
+    )
+    assert fork.returncode == 0, fork.text
+    (comment,) = forge.github_comments[(REPO, FORK_PR)]
+    assert comment["body"].startswith("<!-- gate:default -->")
+    assert "1 binary: ✅ svc" in comment["body"]
+    assert "/actions/runs/4711" in comment["body"]  # the run that judged, not this one
+    assert any(
+        f"comment on #{FORK_PR} created from artifact gate-pr-results of run 4711" in x
+        for x in fork.lines()
+    ), fork.text
+
+
+def test_github_monorepo(
+    act: str,
+    readme_repo: tuple[Path, dict[str, Path], dict[str, str]],
+    tmp_path: Path,
+) -> None:
+    """README's monorepo workflow: four shard jobs build every service and judge their share;
+    the shard holding the C service with an executable stack fails, and the merge job still
+    runs (`if: always()`), downloads every shard's artifact and gives one failing verdict
+    over all four services."""
+    result, store = _readme_act(
+        act, readme_repo, MONOREPO_YML, tmp_path, event_payload={"ref": "refs/heads/main"}
+    )
+    assert result.returncode != 0  # the failing shard and the merge job fail the workflow
+    shards = sorted(p.name for p in store.glob("gate-shard-*"))
+    assert shards == [f"gate-shard-{i}" for i in range(1, 5)], result.text
+    judged = {
+        b["path"]: b["verdict"]
+        for s in shards
+        for b in json.loads((store / s / "results.json").read_text())["binaries"]
+    }
+    assert judged == {
+        "services/api/bin/api": "pass",
+        "services/legacy/bin/legacy": "fail",
+        "services/web/bin/web": "pass",
+        "services/worker/bin/worker": "pass",
+    }, result.text
+    merged = [x for x in result.lines() if x.startswith("gate: fail")]
+    assert merged, result.text  # the merge job's verdict line
+    ran = {e["jobID"] for e in result.events if e.get("jobResult")}
+    assert "gate-merge" in ran, result.text
+
+
+def test_github_offline_workflow(
+    act: str,
+    readme_repo: tuple[Path, dict[str, Path], dict[str, str]],
+    zipapp: tuple[Path, str],
+    tmp_path: Path,
+) -> None:
+    """README's workflow with no remote action: a git checkout by hand and gate's zipapp
+    provisioned on a self-hosted runner."""
+    root, _, env = readme_repo
+    origin = tmp_path / "origin.git"
+    subprocess.run(
+        ["git", "clone", "-q", "--bare", str(root), str(origin)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    offline = tmp_path / "offline"
+    shutil.copytree(root, offline)
+    found = readme_snippets.snippets()[readme_snippets.OFFLINE_YML]
+    workflow = offline / ".github" / "workflows" / "offline.yml"
+    fill = {"GATE_TEST_ZIPAPP": str(zipapp[0]), "GATE_TEST_ORIGIN": str(origin)}
+    workflow.write_text(readme_snippets.as_run(found, fill), encoding="utf-8")
+    assert readme_snippets.uses(workflow.read_text()) == []
+    go_bin = env["STANDIN_GO"]
+    result = run_act(
+        act,
+        offline,
+        ".github/workflows/offline.yml",
+        tmp_path / "act-cache",
+        env={**env, "PATH": os.pathsep.join([go_bin, os.environ["PATH"]])},
+        event_payload={"ref": "refs/heads/main"},
+        timeout=400,
+    )
+    assert result.returncode == 0, result.text
+    assert any(x.startswith("gate: pass (policy serverless;") for x in result.lines()), result.text
+    assert "## ✅ gate:" in result.summary

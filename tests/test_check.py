@@ -333,3 +333,149 @@ def test_a_glob_matching_non_elf_files_names_each(fixtures, tmp_path: Path) -> N
         ("run.sh", "error"),
         ("svc", "pass"),
     ]
+
+
+# ---------------------------------------------------------------- --skip-unsupported
+# The pre-commit hook hands gate every binary file under bin/ or dist/: a logo, a tarball,
+# the macOS build. With --skip-unsupported what is not ELF at all is passed over and named;
+# an ELF that is broken, or a path that is not there, is still an error.
+
+_MACHO = b"\xcf\xfa\xed\xfe\x07\0\0\x01\x03\0\0\0\x02\0\0\0" + b"\0" * 16  # x86-64 MH_EXECUTE
+
+
+def _not_elf_files(where: Path) -> dict[str, tuple[str, str]]:
+    """Real files that are not ELF under `where`: relative path -> (what gate calls it,
+    what file(1) calls it)."""
+    import gzip
+    import io
+    import tarfile
+
+    from images import png
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("svc")
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"hi"))
+    files = {
+        "bin/logo.png": (png(), "a PNG image", "PNG image"),
+        "dist/app.tar.gz": (gzip.compress(buf.getvalue()), "a gzip-compressed tar archive", "gzip"),
+        "dist/svc-darwin": (_MACHO, "a Mach-O binary (macOS)", "Mach-O"),
+        "bin/blob": (b"\0\xff\x10\x20" + bytes(60), "starts with 00 ff 10 20", "data"),
+    }
+    for name, (data, _, _) in files.items():
+        (where / name).parent.mkdir(parents=True, exist_ok=True)
+        (where / name).write_bytes(data)
+    return {name: (what, file_says) for name, (_, what, file_says) in files.items()}
+
+
+def _file_says(path: Path) -> str:
+    import shutil
+
+    from ci import unavailable
+
+    if shutil.which("file") is None:
+        unavailable("file(1) is not installed")
+    return subprocess.run(["file", "-b", path], capture_output=True, text=True).stdout
+
+
+def test_skip_unsupported_passes_over_what_is_not_elf_and_judges_the_rest(
+    fixtures, tmp_path: Path
+) -> None:
+    names = _not_elf_files(tmp_path)
+    for name, (_, file_says) in names.items():  # each sample is what it claims to be
+        assert file_says in _file_says(tmp_path / name), name
+    (tmp_path / "bin" / "svc").write_bytes(fixtures["c-pie"].path.read_bytes())
+    inputs = ["bin/svc", *names]
+    proc = gate("check", *inputs, "--no-startup", "--skip-unsupported", "--json", "r.json",
+                "--markdown", "r.md", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    named = ", ".join(f"{name} ({what})" for name, (what, _) in names.items())
+    line = f"gate: passed over 4 files that are not ELF binaries: {named}"
+    assert proc.stderr.splitlines() == [line]
+    out = proc.stdout.splitlines()
+    assert out[0] == "bin/svc: PASS"
+    assert out[-2:] == [line, "gate: pass (policy default; 2 pass)"]
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert [(b["path"], b["verdict"]) for b in doc["binaries"]] == [("bin/svc", "pass")]
+    assert doc["skipped"] == [{"path": n, "reason": what} for n, (what, _) in names.items()]
+    markdown = (tmp_path / "r.md").read_text()
+    assert "⏭️ passed over 4 files that are not ELF binaries: bin/logo.png (a PNG image), " in (
+        markdown
+    )
+    # The saved document says it again: `gate report` re-renders the same line.
+    again = gate("report", "r.json", cwd=tmp_path)
+    assert again.returncode == 0 and line in again.stdout.splitlines()
+    # Without the option the same inputs are errors, each named for what it is.
+    strict = gate("check", *inputs, "--no-startup", cwd=tmp_path)
+    assert strict.returncode == 2
+    assert strict.stderr.splitlines() == [
+        f"gate: error: {n}: {what}, not an ELF binary"
+        if not what.startswith("starts with")
+        else f"gate: error: {n}: not an ELF binary ({what})"
+        for n, (what, _) in names.items()
+    ]
+
+
+def test_skip_unsupported_with_nothing_left_to_judge_passes(tmp_path: Path) -> None:
+    names = _not_elf_files(tmp_path)
+    proc = gate("check", "bin/*", "dist/*", "--no-startup", "--skip-unsupported", "--json",
+                "r.json", "--markdown", "r.md", "--junit", "r.xml", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines()[-1] == (
+        "gate: nothing to judge: no input is an ELF binary (policy default)"
+    )
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert (doc["verdict"], doc["binaries"]) == ("pass", [])
+    assert sorted(s["path"] for s in doc["skipped"]) == sorted(names)
+    assert (tmp_path / "r.md").read_text().splitlines()[0] == (
+        "## ✅ gate: nothing to judge (no input is an ELF binary)"
+    )
+    import xml.etree.ElementTree as ET
+
+    assert ET.parse(tmp_path / "r.xml").getroot().findall(".//testcase") == []
+
+
+@pytest.mark.parametrize(
+    ("make", "error"),
+    [
+        ("truncated", "truncated or corrupt ELF"),
+        ("empty", "empty file, not an ELF binary"),
+        ("missing", "no such file"),
+        ("directory", "is a directory, not a binary"),
+        ("fifo", "is not a regular file"),  # never opened: reading it would wait forever
+    ],
+)
+def test_skip_unsupported_still_judges_a_broken_elf_or_a_missing_path(
+    fixtures, tmp_path: Path, make: str, error: str
+) -> None:
+    """Only a file that is not ELF at all is passed over: a cut-off build, a build that
+    wrote nothing, a path that is not there are what a gate must stop."""
+    from images import png
+
+    (tmp_path / "logo.png").write_bytes(png())
+    target = tmp_path / "svc"
+    if make == "truncated":
+        target.write_bytes(fixtures["c-pie"].path.read_bytes()[:300])
+    elif make == "empty":
+        target.write_bytes(b"")
+    elif make == "directory":
+        target.mkdir()
+    elif make == "fifo":
+        os.mkfifo(target)
+    proc = gate("check", "svc", "logo.png", "--no-startup", "--skip-unsupported", "--json",
+                "r.json", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("gate: error: ")]
+    assert len(errors) == 1 and errors[0].startswith("gate: error: svc: ")
+    assert error in errors[0]
+    assert "Traceback" not in proc.stderr
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert [(b["path"], b["verdict"]) for b in doc["binaries"]] == [("svc", "error")]
+    assert doc["skipped"] == [{"path": "logo.png", "reason": "a PNG image"}]
+
+
+def test_skip_unsupported_still_refuses_a_glob_matching_nothing(tmp_path: Path) -> None:
+    proc = gate("check", "bin/*", "--no-startup", "--skip-unsupported", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == ["gate: error: bin/*: no file matches"]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from ci import unavailable
+from images import png
 
 _WASM = b"\0asm\x01\0\0\0\x01\x04\x01\x60\0\0\x03\x02\x01\0\x0a\x04\x01\x02\0\x0b"  # () -> ()
 
@@ -58,6 +59,14 @@ CASES = {
         "a Mach-O binary (macOS)",
         "Mach-O 64-bit",
     ),
+    # Beside the binaries under bin/ or dist/, and binary files to pre-commit's hook.
+    "logo.png": (png(), "a PNG image", "PNG image"),
+    "photo.jpg": (
+        b"\xff\xd8\xff\xe0\0\x10JFIF\0\x01\x01\0\0\x01\0\x01\0\0\xff\xd9",
+        "a JPEG image",
+        "JPEG image",
+    ),
+    "spinner.gif": (b"GIF89a\x01\0\x01\0\0\0\0;", "a GIF image", "GIF image"),
 }
 
 

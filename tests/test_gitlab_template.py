@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import readme_snippets
 import yaml
 from ci import in_ci, unavailable
 from fake_forge import FakeForge, Request
@@ -203,6 +204,19 @@ def gitlab_ci_local(
     return Run(proc.returncode, output, project)
 
 
+def _init_project(project: Path) -> None:
+    """The project as a git repository with a GitLab remote, committed on main."""
+    _git(project, "-c", "init.defaultBranch=main", "init", "-q")
+    _git(project, "config", "user.name", "Sample")  # gitlab-ci-local's GITLAB_USER_NAME
+    _git(project, "config", "user.email", "sample@example.com")
+    _git(project, "remote", "add", "origin", "https://gitlab.example.com/group/sample.git")
+    _git(project, "add", "-A")
+    _git(project, "commit", "-q", "-m", "sample service")
+    # origin/HEAD -> origin/main, so CI_DEFAULT_BRANCH is main as on the server.
+    _git(project, "update-ref", "refs/remotes/origin/main", "HEAD")
+    _git(project, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main")
+
+
 @pytest.fixture(scope="module")
 def runner(tmp_path_factory: pytest.TempPathFactory, go_toolchains: Mapping[str, Any]) -> Runner:
     """The sample project as a git repository whose `build` job has run once.
@@ -227,15 +241,7 @@ def runner(tmp_path_factory: pytest.TempPathFactory, go_toolchains: Mapping[str,
     shutil.copy2(TEMPLATE, project / ".gitlab-ci-template.yml")
     (project / "templates").mkdir()
     shutil.copy2(COMPONENT, project / "templates" / "gate.yml")  # the component, as in gate's repo
-    _git(project, "-c", "init.defaultBranch=main", "init", "-q")
-    _git(project, "config", "user.name", "Sample")  # gitlab-ci-local's GITLAB_USER_NAME
-    _git(project, "config", "user.email", "sample@example.com")
-    _git(project, "remote", "add", "origin", "https://gitlab.example.com/group/sample.git")
-    _git(project, "add", "-A")
-    _git(project, "commit", "-q", "-m", "sample service")
-    # origin/HEAD -> origin/main, so CI_DEFAULT_BRANCH is main as on the server.
-    _git(project, "update-ref", "refs/remotes/origin/main", "HEAD")
-    _git(project, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main")
+    _init_project(project)
 
     runner = Runner(project, env, root / "home", base={})
     build = gitlab_ci_local(runner, project, "build")
@@ -353,6 +359,7 @@ def test_a_small_binary_passes_and_the_reports_are_artifacts(runner: Runner, pro
         "elf.textrel": "pass",
         "size.max_file": "pass",
         "size.max_growth": "skip",  # a pipeline on main has no target branch to compare with
+        "baseline.match": "skip",
     }
     assert run.metric("gate_file_bytes") == {"svc": size}
     assert run.metric("gate_verdict") == {"svc": 0}
@@ -437,8 +444,9 @@ def test_no_artifact_on_the_target_branch_yet_skips_the_growth_check(
     assert run.returncode == 0, run.output
     assert "PASS  gate" in run.output
     gets = artifact_gets(forge)
-    # gate check and gate comment each ask for it (the note compares with the baseline).
-    assert {(r.path, r.headers.get("job-token")) for r in gets} == {
+    # gate check and gate comment each ask for it (the note compares with the baseline), with
+    # GATE_GITLAB_TOKEN, which wins over the job token when both are set.
+    assert {(r.path, r.headers.get("private-token")) for r in gets} == {
         (artifact_path(PROJECT_ID), forge.token)
     }
     assert_token_only_in_headers(forge, run)
@@ -857,9 +865,12 @@ def _component() -> tuple[dict[str, Any], dict[str, Any]]:
 def test_the_component_and_the_include_run_one_script() -> None:
     """What is duplicated (a component cannot include its project's files) stays identical."""
     inputs, job = _component()
-    classic = yaml.safe_load(TEMPLATE.read_text())[".gate"]
+    template = yaml.safe_load(TEMPLATE.read_text())
+    classic = template[".gate"]
     assert job["script"] == classic["script"]
-    assert set(job["variables"]) == set(classic["variables"]) - {"GATE_IMAGE"}
+    # The include's settings are global variables (so top-level ones override them too).
+    settings = set(template["variables"]) | set(classic["variables"])
+    assert set(job["variables"]) == settings - {"GATE_IMAGE"}
     assert job["cache"] == classic["cache"]
     cache = "$CI_PROJECT_DIR/" + classic["cache"]["paths"][0].rstrip("/")
     assert classic["variables"]["PIP_CACHE_DIR"] == job["variables"]["PIP_CACHE_DIR"] == cache
@@ -897,50 +908,206 @@ def test_the_component_with_inputs_gates_the_service_and_writes_the_note(
     assert len(notes) == 1 and notes[0]["body"].startswith(MARKER), notes
 
 
-MATRIX_PIPELINE = """\
-include:
-  - local: .gitlab-ci-template.yml
+# --------------------------------------------------------------------------- the README's pipelines
+#
+# The pipelines README.md prints, run as printed: the only changes are the ones
+# tests/readme_snippets.py declares (the include from this checkout, the pinned package as this
+# checkout's wheel). The runner is Debian's: gate is installed from the pin, not found on PATH.
 
-stages: [test, merge]
-
-gate-shard:
-  extends: .gate
-  parallel: 3
-  variables:
-    GATE_BINARIES: "bin/svc-*"
-    GATE_SHARD: "$CI_NODE_INDEX/$CI_NODE_TOTAL"
-    GATE_OUT: "gate-report-$CI_NODE_INDEX"
-    GATE_OPTIONS: "--no-startup"
-
-gate-merge:
-  extends: .gate
-  stage: merge
-  needs: [gate-shard]
-  variables:
-    GATE_MERGE: "gate-report-*/results.json"
-    GATE_SHARDS: "3"
-"""
+README_PROJECT = Path(__file__).resolve().parent / "data" / "readme-project"
 
 
-def test_parallel_shards_and_a_merge_job(runner: Runner, project: Path) -> None:
-    """The README's monorepo pipeline: `parallel: 3` jobs each judge their share, a
-    last job merges their artifacts into one verdict and one set of reports."""
-    (project / "bin").mkdir(exist_ok=True)
-    for i in range(6):
-        shutil.copy2(project / BUILT, project / "bin" / f"svc-{i}")
-    (project / ".gitlab-ci-matrix.yml").write_text(MATRIX_PIPELINE)
+def _compose(base: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
+    """`part` added to `base` as a reader adds a snippet to a pipeline: keys merged, its win."""
+    out = dict(base)
+    for key, value in part.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _compose(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def readme_pipeline(name: str, fill: Mapping[str, str]) -> str:
+    """The README snippet `name` as the test runs it (with the jobs it is composed with)."""
+    found = readme_snippets.snippets()
+    text = readme_snippets.as_run(found[name], dict(fill))
+    if name not in readme_snippets.COMPOSED_WITH:
+        return text
+    base_name, keys = readme_snippets.COMPOSED_WITH[name]
+    base = yaml.safe_load(readme_snippets.as_run(found[base_name], dict(fill)))
+    composed = _compose({k: base[k] for k in keys}, yaml.safe_load(text))
+    return yaml.safe_dump(composed, sort_keys=False)
+
+
+def readme_project(root: Path, pipeline: str) -> Path:
+    """The README's sample service with `pipeline` as its .gitlab-ci.yml, gate's template and
+    component beside it, committed."""
+    project = root / "sample"
+    shutil.copytree(README_PROJECT, project)
+    shutil.copy2(TEMPLATE, project / ".gitlab-ci-template.yml")
+    (project / "templates").mkdir()
+    shutil.copy2(COMPONENT, project / "templates" / "gate.yml")
+    (project / ".gitlab-ci.yml").write_text(pipeline, encoding="utf-8")
+    _init_project(project)
+    return project
+
+
+@pytest.fixture(scope="module")
+def readme_built(runner: Runner, debian: Debian, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The README's project after the build job of its .gitlab-ci.yml ran (once: every README
+    pipeline that builds has that same job)."""
+    fill = {"GATE_TEST_WHEEL": str(debian.wheel)}
+    project = readme_project(
+        tmp_path_factory.mktemp("readme"), readme_pipeline(".gitlab-ci.yml", fill)
+    )
+    build = gitlab_ci_local(runner, project, "build", env=debian.env)
+    assert build.returncode == 0, build.output
+    return project
+
+
+@pytest.fixture
+def readme_run(
+    runner: Runner, debian: Debian, readme_built: Path, release_zipapp: Path, tmp_path: Path
+) -> Any:
+    """readme_run(snippet, job, variables={}, unset=()) -> Run of `job` in that snippet's
+    pipeline, in a copy of the built project."""
+    fill = {"GATE_TEST_WHEEL": str(debian.wheel), "GATE_TEST_ZIPAPP": str(release_zipapp)}
+
+    def run(
+        name: str, job: str, variables: Mapping[str, str] = {}, unset: Sequence[str] = ()
+    ) -> Run:
+        project = tmp_path / "sample"
+        shutil.copytree(readme_built, project, symlinks=True)
+        (project / ".gitlab-ci.yml").write_text(readme_pipeline(name, fill), encoding="utf-8")
+        _git(project, "commit", "-q", "--allow-empty", "-a", "-m", name)
+        return gitlab_ci_local(runner, project, job, variables, unset, env=debian.env)
+
+    return run
+
+
+def test_gitlab_pipeline(readme_run: Any, forge: FakeForge) -> None:
+    """README's .gitlab-ci.yml in a merge request pipeline: gate installed from the pin, the
+    serverless policy, 20 starts to readiness on {port}, the merge request note."""
+    forge.add_gitlab_mr(PROJECT_ID, MR_IID)
+    run = readme_run(
+        ".gitlab-ci.yml",
+        "gate",
+        mr_variables(forge, GATE_GITLAB_TOKEN=forge.token),
+        unset=["CI_COMMIT_BRANCH"],
+    )
+    assert run.returncode == 0, run.output
+    assert _version_lines(run.output) == [f"gate {PINNED}"], run.output
+    assert "installing" in run.output
+    doc = run.results()
+    assert doc["policy"] == "serverless"
+    startup = doc["binaries"][0]["startup"]
+    assert startup["requested_runs"] == 20 and startup["ready"].startswith("http://127.0.0.1:")
+    assert startup["args"][0] == "-addr" and startup["args"][1].startswith("127.0.0.1:")
+    notes = forge.gitlab_notes[(PROJECT_ID, MR_IID)]
+    assert len(notes) == 1 and notes[0]["body"].startswith(MARKER), notes
+    # The metrics widget's report: three numbers a reviewer reads, equal to the results'.
+    text = (run.report / "mr-metrics.txt").read_text()
+    samples = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    stats = startup["stats"]
+    assert samples == pytest.approx(
+        {
+            "gate_file_bytes": doc["binaries"][0]["facts"]["file_size"],
+            "gate_startup_p50_seconds": stats["p50_ms"] / 1000,
+            "gate_startup_p95_seconds": stats["p95_ms"] / 1000,
+        }
+    )
+
+
+def test_gitlab_component(readme_run: Any, forge: FakeForge) -> None:
+    """README's component snippet, with the build job of its .gitlab-ci.yml."""
+    forge.add_gitlab_mr(PROJECT_ID, MR_IID)
+    run = readme_run(
+        ".gitlab-ci.yml: the component",
+        "gate",
+        mr_variables(forge, GATE_GITLAB_TOKEN=forge.token),
+        unset=["CI_COMMIT_BRANCH"],
+    )
+    assert run.returncode == 0, run.output
+    assert _version_lines(run.output) == [f"gate {PINNED}"], run.output
+    doc = run.results()
+    assert doc["policy"] == "serverless"
+    assert doc["binaries"][0]["startup"]["requested_runs"] == 20
+    assert len(forge.gitlab_notes[(PROJECT_ID, MR_IID)]) == 1
+
+
+def test_gitlab_expose_as(readme_run: Any) -> None:
+    """README's `expose_as` job: the summary is among the job's artifacts."""
+    run = readme_run(".gitlab-ci.yml: the gate job, with a link on the merge request", "gate")
+    assert run.returncode == 0, run.output
+    assert (run.report / "summary.md").read_text().startswith("## ")
+
+
+def test_gitlab_pipeline_wide_settings(readme_run: Any, release_zipapp: Path) -> None:
+    """A top-level GATE_ZIPAPP reaches the job: the zipapp runs, nothing is installed (the
+    template once set every GATE_* empty at job level, which beat the pipeline's own)."""
+    run = readme_run(".gitlab-ci.yml: pipeline-wide settings", "gate")
+    assert run.returncode == 0, run.output
+    assert "installing" not in run.output
+    version = release_zipapp.stem.removeprefix("gate-")
+    assert _version_lines(run.output) == [f"gate {version}"], run.output
+
+
+def test_gitlab_monorepo(runner: Runner, tmp_path: Path) -> None:
+    """README's monorepo pipeline: four `parallel` shards over the project's services. The
+    shard with the C service fails its check, shard 2's runner dies before gate writes
+    anything; the merge job still runs and its verdict names both."""
+    from gate.shard import shard_of
+
+    project = readme_project(tmp_path, readme_pipeline(".gitlab-ci.yml: a monorepo", {}))
+    subprocess.run(
+        ["make", "build-all"],
+        cwd=project,
+        env=runner.env,
+        check=True,
+        capture_output=True,
+        timeout=TIMEOUT_S,
+    )
     _git(project, "add", "-A")
-    _git(project, "commit", "-q", "-m", "a monorepo")
-    argv = ["gitlab-ci-local", "--home", str(runner.home), "--file", ".gitlab-ci-matrix.yml",
-            "--force-shell-executor", "--shell-isolation", "--no-artifacts-to-source",
-            "--no-color"]  # fmt: skip
-    proc = subprocess.run(argv, cwd=project, env=runner.env, capture_output=True, text=True,
-                          timeout=TIMEOUT_S)  # fmt: skip
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    artifacts = project / ".gitlab-ci-local" / "artifacts"
-    merged = json.loads((artifacts / "gate-merge" / "gate-report" / "results.json").read_text())
-    assert merged["verdict"] == "pass"
-    assert sorted(b["path"] for b in merged["binaries"]) == [f"bin/svc-{i}" for i in range(6)]
-    assert sorted(d["shard"] for d in merged["merged"]["documents"]) == ["1/3", "2/3", "3/3"]
-    suites = JUnitXml.fromfile(str(artifacts / "gate-merge" / "gate-report" / "junit.xml"))
-    assert sorted(s.name for s in suites) == [f"gate.svc-{i}" for i in range(6)]
+    _git(project, "commit", "-q", "-m", "built services")
+    services = sorted(p.relative_to(project).as_posix() for p in project.glob("services/*/bin/*"))
+    failing = "services/legacy/bin/legacy"
+    lost = next(shard_of(s, 4) for s in services if shard_of(s, 4) != shard_of(failing, 4))
+    # An image with gate on PATH (the snippet pins no package), whose runner dies in shard
+    # `lost` before gate writes anything.
+    gate = shutil.which("gate", path=runner.env["PATH"])
+    dying = tmp_path / "dying"
+    dying.mkdir()
+    (dying / "gate").write_text(
+        f'#!/bin/sh\n[ "$CI_NODE_INDEX" = {lost} ] && {{ echo "runner lost" >&2; exit 137; }}\n'
+        f'exec {shlex.quote(str(gate))} "$@"\n'
+    )
+    (dying / "gate").chmod(0o755)
+    env = {**runner.env, "PATH": os.pathsep.join([str(dying), runner.env["PATH"]])}
+    proc = subprocess.run(
+        [
+            "gitlab-ci-local",
+            "--home",
+            str(runner.home),
+            "--force-shell-executor",
+            "--shell-isolation",
+            "--no-artifacts-to-source",
+            "--no-color",
+        ],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S * 2,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output
+    merged_path = project / ".gitlab-ci-local/artifacts/gate-merge/gate-report/results.json"
+    assert merged_path.is_file(), output  # the merge job ran although shards failed
+    merged = json.loads(merged_path.read_text())
+    assert merged["verdict"] == "error"
+    verdicts = {b["path"]: b["verdict"] for b in merged["binaries"]}
+    assert verdicts[failing] == "fail"
+    assert f"shard {lost}/4" in verdicts, verdicts
+    kept = {s for s in services if shard_of(s, 4) != lost}
+    assert kept <= set(verdicts), verdicts

@@ -226,3 +226,30 @@ def test_one_gate_toml_carries_each_services_settings(fixtures: Any, tmp_path: P
     assert job["size.max_file"]["limit"] == 1_000_000 and job["size.max_file"]["status"] == "pass"
     elsewhere = gate(tmp_path / "services", "check", "api/bin/api", "--no-startup", "--json", "-")
     assert json.loads(elsewhere.stdout)["policy"] == "default"  # no gate.toml there
+
+
+def test_files_passed_over_by_the_shards_are_in_the_merged_document(
+    fixtures: Any, tmp_path: Path
+) -> None:
+    """--skip-unsupported in a matrix: each shard passes over the files of its share, and
+    the merged document names every one, once, as the unsharded run does."""
+    from images import png
+
+    for i in range(6):
+        (tmp_path / "bin").mkdir(exist_ok=True)
+        (tmp_path / "bin" / f"svc-{i}").write_bytes(fixtures["c-pie"].path.read_bytes())
+        (tmp_path / "bin" / f"logo-{i}.png").write_bytes(png(i + 1, 1))
+    run = ("check", "bin/*", "--no-startup", "--skip-unsupported", "--json")
+    whole = gate(tmp_path, *run, "whole.json")
+    assert whole.returncode == 0, whole.stderr
+    for i in (1, 2):
+        shard = gate(tmp_path, *run, f"s{i}.json", "--shard", f"{i}/2")
+        assert shard.returncode == 0, shard.stderr
+    merged = gate(tmp_path, "merge", "s1.json", "s2.json", "--json", "m.json")
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    docs = {n: json.loads((tmp_path / f"{n}.json").read_text()) for n in ("whole", "s1", "s2", "m")}
+    assert docs["s1"]["skipped"] and docs["s2"]["skipped"]  # each shard passed over some
+    expected = sorted((s["path"], s["reason"]) for s in docs["whole"]["skipped"])
+    assert expected == [(f"bin/logo-{i}.png", "a PNG image") for i in range(6)]
+    assert sorted((s["path"], s["reason"]) for s in docs["m"]["skipped"]) == expected
+    assert summary(docs["m"]) == summary(docs["whole"])

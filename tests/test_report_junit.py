@@ -607,6 +607,32 @@ def test_error_without_a_reason_is_still_an_error(doc: dict[str, Any]) -> None:
     assert int(suites["gate.svc"].failures) == 3
 
 
+def test_not_judged_can_be_a_failure(doc: dict[str, Any]) -> None:
+    """`[report] not_judged = "failure"`: a consumer that ignores errors still goes red."""
+    doc["binaries"][2]["not_judged"] = "failure"
+    suite = _suites(_render(doc))["gate.run.sh"]
+    (case,) = list(suite)
+    failure = _result_of(case, Failure)
+    assert not [r for r in case.result if isinstance(r, Error)]
+    reason = doc["binaries"][2]["error"]
+    assert failure.message == f"not judged: {reason}"
+    assert failure.type == "gate.not_judged"
+    assert (int(suite.failures), int(suite.errors), int(suite.tests)) == (1, 0, 1)
+    # Every other suite is as it was: the switch is about entries gate could not judge.
+    doc["binaries"][2]["not_judged"] = "error"
+    suites = _suites(_render(doc))
+    assert int(suites["gate.run.sh"].errors) == 1 and int(suites["gate.run.sh"].failures) == 0
+    (case,) = list(suites["gate.run.sh"])
+    assert _result_of(case, Error).message == reason
+
+
+def test_not_judged_failure_without_a_reason_still_fails(doc: dict[str, Any]) -> None:
+    doc["binaries"][2].update(error="", not_judged="failure")
+    (case,) = list(_suites(_render(doc))["gate.run.sh"])
+    why = _result_of(case, Failure).message
+    assert why == "not judged: the binary could not be judged"
+
+
 # --------------------------------------------------------------------------- real runs
 
 
@@ -647,3 +673,60 @@ def test_real_times_are_the_measuring_times(
             assert case.time < 5, (name, case.time)  # inspection and attribution
             assert case.time == round(timings["inspect_s"] + timings["attribution_s"], 3)
     assert suite.time >= max(c.time for c in cases.values())
+
+
+def _unstartable_check(tmp_path: Path, fixtures: Mapping[str, Fixture], *policy: str) -> Path:
+    """`gate check` of a real binary it cannot start (not executable): exit 2, JUnit."""
+    binary = tmp_path / "svc"
+    binary.write_bytes(fixtures["rt-noop"].path.read_bytes())
+    binary.chmod(0o644)
+    junit = tmp_path / "junit.xml"
+    proc = _gate("check", str(binary), *policy, "--runs", "3", "--junit", str(junit))
+    assert proc.returncode == 2, proc.stderr
+    _schema().validate(str(junit))
+    return junit
+
+
+def test_policy_makes_a_real_unjudged_run_a_failure(
+    fixtures: Mapping[str, Fixture], tmp_path: Path
+) -> None:
+    policy = tmp_path / "gate.toml"
+    policy.write_text('[policy]\nextends = "default"\n\n[report]\nnot_judged = "failure"\n')
+    (suite,) = list(JUnitXml.fromfile(str(_unstartable_check(tmp_path, fixtures, "--policy",
+                                                            str(policy)))))  # fmt: skip
+    (case,) = list(suite)
+    failure = _result_of(case, Failure)
+    assert failure.type == "gate.not_judged"
+    assert failure.message.startswith("not judged: ") and "not executable" in failure.message
+    assert (int(suite.failures), int(suite.errors)) == (1, 0)
+    # Without the switch: today's <error>.
+    (suite,) = list(JUnitXml.fromfile(str(_unstartable_check(tmp_path, fixtures))))
+    (case,) = list(suite)
+    assert "not executable" in _result_of(case, Error).message
+    assert (int(suite.failures), int(suite.errors)) == (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("toml", "problem"),
+    [
+        ('[report]\nnot_judged = "fail"\n',
+         "report.not_judged: expected one of error, failure; got 'fail'"),
+        ("[report]\nnot_judged = true\n",
+         "report.not_judged: expected one of error, failure; got True"),
+        ('[report]\nnot_judgd = "failure"\n',
+         "report.not_judgd: unknown key; did you mean not_judged?"),
+        ('[report]\nnot_judged = { value = "failure", severity = "warn" }\n',
+         "report.not_judged: a setting takes a plain value, not a severity"),
+    ],
+)  # fmt: skip
+def test_not_judged_is_validated_like_every_policy_key(
+    tmp_path: Path, toml: str, problem: str
+) -> None:
+    policy = tmp_path / "gate.toml"
+    policy.write_text(toml)
+    proc = _gate("policy", "validate", str(policy))
+    assert proc.returncode == 2
+    assert proc.stderr == f"gate: error: {policy}: {problem}\n"
+    policy.write_text('[report]\nnot_judged = "failure"\n')
+    proc = _gate("policy", "validate", str(policy))
+    assert proc.returncode == 0, proc.stderr

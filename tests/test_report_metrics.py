@@ -380,3 +380,86 @@ def test_largest_packages_are_samples() -> None:
         (p["name"], p["bytes"]) for p in packages[:TOP_PACKAGES]
     ]
     assert {s.labels["binary"] for s in samples} == {"svc"}
+
+
+# --------------------------------------------------------------------------- metrics-summary
+
+
+def _render_summary(doc: dict[str, Any]) -> str:
+    """The short file (`--format metrics-summary`), which promtool must accept too."""
+    from gate.report.formats import render
+
+    text = render(doc, "metrics-summary")
+    assert_promtool_accepts(text)
+    return text
+
+
+@pytest.mark.parametrize("parse", [prometheus_families, openmetrics_families])
+def test_summary_is_size_p50_and_p95_per_binary(doc: dict[str, Any], parse: Any) -> None:
+    """Three samples per binary (GitLab's MR widget shows a row per sample), each the
+    document's own number; the binary gate could not read has none."""
+    got = _samples(parse(_render_summary(doc)))
+    want: dict[Key, float] = {}
+    for binary in doc["binaries"][:2]:  # hello and svc; run.sh was not read
+        b, stats = binary["name"], binary["startup"]["stats"]
+        want[_key("gate_file_bytes", binary=b)] = binary["facts"]["file_size"]
+        want[_key("gate_startup_p50_seconds", binary=b)] = stats["p50_ms"] / 1000
+        want[_key("gate_startup_p95_seconds", binary=b)] = stats["p95_ms"] / 1000
+    assert got == want
+    # By hand, so a shared mistake cannot hide: svc's 9 MiB, 342.25 ms and 412.3 ms.
+    assert got[_key("gate_file_bytes", binary="svc")] == 9_437_184
+    assert got[_key("gate_startup_p50_seconds", binary="svc")] == 0.34225
+    assert got[_key("gate_startup_p95_seconds", binary="svc")] == 0.4123
+    for binary in ("hello", "svc"):
+        assert sum(("binary", binary) in labels for _, labels in got) == 3
+
+
+def test_summary_families_are_gauges_with_units(doc: dict[str, Any]) -> None:
+    text = _render_summary(doc)
+    families = {f.name: f for f in openmetrics_families(text)}
+    assert {name: (f.type, f.unit) for name, f in families.items()} == {
+        "gate_file_bytes": ("gauge", "bytes"),
+        "gate_startup_p50_seconds": ("gauge", "seconds"),
+        "gate_startup_p95_seconds": ("gauge", "seconds"),
+    }
+    assert all(f.documentation for f in families.values())
+    assert text.endswith("\n# EOF\n")
+    # The full file's size sample is the summary's, line for line.
+    full = {line for line in _render(doc).splitlines() if line.startswith("gate_file_bytes")}
+    assert full == {line for line in text.splitlines() if line.startswith("gate_file_bytes")}
+
+
+def test_summary_without_stats_has_only_the_size(doc: dict[str, Any]) -> None:
+    doc["binaries"][1]["startup"]["stats"] = None  # no run succeeded
+    got = _samples(openmetrics_families(_render_summary(doc)))
+    assert [k for k in got if ("binary", "svc") in k[1]] == [_key("gate_file_bytes", binary="svc")]
+    assert _render_summary({"schema": "gate/results/v1", "binaries": []}) == "# EOF\n"
+
+
+def test_summary_from_gate_check_and_gate_report(fixtures: Any, tmp_path: Any) -> None:
+    """`gate check --metrics-summary PATH` writes what `gate report --format
+    metrics-summary` renders from the same run's results, for a real binary."""
+    import os
+    import subprocess
+    import sys
+
+    binary = fixtures["rt-noop"].path
+    summary, results, again = tmp_path / "mr.txt", tmp_path / "r.json", tmp_path / "again.txt"
+    run = [sys.executable, "-m", "gate"]
+    proc = subprocess.run(
+        [*run, "check", str(binary), "--runs", "3", "--json", str(results),
+         "--metrics-summary", str(summary)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode in (0, 1), proc.stderr
+    proc = subprocess.run(
+        [*run, "report", str(results), "--format", "metrics-summary", "-o", str(again)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    text = summary.read_text()
+    assert text == again.read_text()
+    assert_promtool_accepts(text)
+    got = _samples(openmetrics_families(text))
+    assert got[_key("gate_file_bytes", binary="rt-noop")] == os.path.getsize(binary)
+    assert len(got) == 3

@@ -797,3 +797,27 @@ def test_timings_are_optional_non_negative_finite_seconds() -> None:
             "r.json: binaries[0].timings.inspect_s: expected a non-negative number or null, "
             f"got {shown}"
         )
+
+
+def test_skipped_is_optional_and_each_entry_is_checked() -> None:
+    """`skipped` (what gate check --skip-unsupported passed over): a document from before
+    it loads with none; each entry is a path and what the file is, or one line says why
+    not."""
+    old = validate({"schema": RESULTS_SCHEMA, "binaries": [_minimal_entry()]}, "old.json")
+    assert old["skipped"] == []
+    passed_over = [{"path": "bin/logo.png", "reason": "a PNG image"}]
+    doc = validate({"schema": RESULTS_SCHEMA, "binaries": [], "skipped": passed_over}, "r.json")
+    assert doc["skipped"] == [{"path": "bin/logo.png", "reason": "a PNG image"}]
+    assert doc["verdict"] == "pass"
+    for bad, problem in (
+        ({}, "skipped: expected a list of files passed over, got an object"),
+        ([{"path": "bin/logo.png"}], "skipped[0].reason: missing; expected a string"),
+        ([{"path": 1, "reason": "x"}], "skipped[0].path: expected a string, got 1"),
+        (
+            ["bin/logo.png"],
+            'skipped[0]: expected a file passed over (an object), got "bin/logo.png"',
+        ),
+    ):
+        with pytest.raises(ResultsError) as raised:
+            validate({"schema": RESULTS_SCHEMA, "binaries": [], "skipped": bad}, "r.json")
+        assert str(raised.value) == f"r.json: {problem}"

@@ -28,6 +28,10 @@ _MAGIC = (
     (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
     (b"BC\xc0\xde", "LLVM bitcode"),
     (b"%PDF-", "a PDF document"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
 )
 # A zip is named by what people ship in one.
 _ZIPS = {
@@ -53,6 +57,34 @@ def describe_not_elf(head: bytes, name: str) -> str:
     if kind is None:
         return f"not an ELF binary (starts with {head[:4].hex(' ')})"
     return f"{kind}, not an ELF binary"
+
+
+def what_it_is(head: bytes, name: str) -> str:
+    """What a file that is not ELF is, for a list of files passed over: "a PNG image", or
+    its first bytes when it is nothing gate can name."""
+    return _kind(head, name.lower()) or f"starts with {head[:4].hex(' ')}"
+
+
+def not_elf(path: str) -> str | None:
+    """What the file at `path` is, when it is a readable file that is not ELF at all
+    (gate check --skip-unsupported passes it over); None for an ELF, even a truncated one,
+    and for whatever cannot be read: judging it says what is wrong, as without the option.
+    An empty file is a build that wrote nothing, not some other kind of file."""
+    import os
+    import stat
+
+    from gate.elf.reader import ELF_MAGIC
+
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the open
+            return None
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return None
+    if not head or ELF_MAGIC.startswith(head[:4]):
+        return None
+    return what_it_is(head, os.path.basename(path))
 
 
 def _kind(head: bytes, name: str) -> str | None:

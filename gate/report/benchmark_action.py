@@ -20,7 +20,17 @@ export and the metrics report name it):
 
 `range` is the interval as it is ("95% CI 1.201 to 1.452 ms"), not the "± x" other tools
 write: the interval of a percentile is not symmetric, and the action shows `range` as
-text (the chart's tooltip, the alert comment). The numbers are the document's own.
+text (the chart's tooltip, the alert comment). Where the runs bound the percentile on
+one side only (p95 needs 72 successful runs at 95% for an upper bound, and gate's
+default is 10), the range says so rather than leaving the entry without one: "95% CI
+from 1.201 ms (no upper bound under 72 runs)". Where they bound it on neither side,
+there is no range. The numbers are the document's own.
+
+What was measured is written even when gate could not judge: a binary whose start
+failed still has its size. A document with nothing at all (no binary could even be
+read) has no entry, and the action fails on an empty array ("No benchmark result was
+found"), so such a document raises NothingToWrite and no file is written: the workflow
+guards the step with `if: hashFiles('bench.json') != ''`.
 """
 
 from __future__ import annotations
@@ -29,12 +39,18 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from gate.report.bmf import FILE_SIZE, STARTUP_MEASURES, benchmark_names
+from gate.report.bmf import FILE_SIZE, benchmark_names
+from gate.report.formats import NothingToWrite
+
+STARTUP_ENTRIES = (("startup-p50", "p50"), ("startup-p95", "p95"))  # name suffix, STATS key
 
 
 def render_benchmark_action(doc: Mapping[str, Any]) -> str:
     """customSmallerIsBetter JSON for a gate/results/v1 document."""
-    return json.dumps(benchmark_action_entries(doc), indent=2, ensure_ascii=False) + "\n"
+    entries = benchmark_action_entries(doc)
+    if not entries:
+        raise NothingToWrite("nothing was measured")
+    return json.dumps(entries, indent=2, ensure_ascii=False) + "\n"
 
 
 def benchmark_action_entries(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -59,11 +75,28 @@ def _entries(binary: Mapping[str, Any], name: str) -> Iterator[dict[str, Any]]:
     )
     start = "cold" if startup["cold"] else "warm"
     extra = f"{runs}, {start} start, ready: {startup['ready']}"
-    for slug, key in STARTUP_MEASURES:
-        entry: dict[str, Any] = {"name": f"{name} - {slug}", "unit": "ms"}
+    for suffix, key in STARTUP_ENTRIES:
+        entry: dict[str, Any] = {"name": f"{name} - {suffix}", "unit": "ms"}
         entry["value"] = stats[f"{key}_ms"]
-        low, high = stats["ci"].get(key, (None, None))
-        if low is not None and high is not None:
-            entry["range"] = f"{stats['confidence']:.0%} CI {low:.3f} to {high:.3f} ms"
+        shown = interval_text(stats, key)
+        if shown is not None:
+            entry["range"] = shown
         entry["extra"] = extra
         yield entry
+
+
+def interval_text(stats: Mapping[str, Any], key: str) -> str | None:
+    """The confidence interval of percentile `key` as the results hold it, in words; None
+    when the runs bound it on neither side (no interval is made up)."""
+    low, high = stats["ci"].get(key, (None, None))
+    level = f"{stats['confidence'] * 100:g}% CI"
+    if low is not None and high is not None:
+        return f"{level} {low:.3f} to {high:.3f} ms"
+    if low is None and high is None:
+        return None
+    need = stats["min_runs"].get(key)
+    missing = "upper" if high is None else "lower"
+    why = f"no {missing} bound under {need} runs" if need else f"too few runs for a {missing} bound"
+    if high is None:
+        return f"{level} from {low:.3f} ms ({why})"
+    return f"{level} up to {high:.3f} ms ({why})"

@@ -7,26 +7,25 @@ https://bencher.dev/bmf.json): an object whose keys are Benchmark names, each an
 whose keys are Measure slugs, each a Metric `{"value", "lower_value"?, "upper_value"?}`
 of JSON numbers.
 
-One Benchmark per binary, named as the results document names it (its file name, or its
-path where two binaries share a name, as the metrics report labels them), with:
+Per binary, three Benchmarks, named from the binary as the results document names it (its
+file name, or its path where two binaries share a name, as the metrics report labels
+them):
 
-- `file-size`: the file's size in bytes. This is Bencher's own built-in File Size
-  Measure (https://bencher.dev/docs/how-to/track-file-size/, bytes), so the series
-  lines up with `bencher run --file-size` on the same binary.
-- `startup-p50`, `startup-p95`: cold-start percentiles in nanoseconds, with gate's
-  distribution-free confidence interval as `lower_value`/`upper_value` where the runs
-  were enough to give a bound. Custom slugs, not the built-in `latency`: a Benchmark
-  has one Metric per Measure, and gate has two percentiles (the policy judges p95, a
-  reviewer reads p50), neither of which is the per-iteration latency `latency` holds
-  for the harnesses Bencher adapts. Bencher creates a Measure the first time its slug
-  is used; the numbers are in nanoseconds, the unit of Bencher's `latency` Measure
-  (https://bencher.dev/docs/how-to/track-custom-benchmarks/), so a project that gives
-  these Measures units gives them "nanoseconds (ns)" and compares them with anything
-  else it times.
+- `<binary>`: `file-size`, the file's size in bytes. Bencher's built-in File Size
+  Measure (https://bencher.dev/docs/how-to/track-file-size/, bytes), so the series lines
+  up with `bencher run --file-size` on the same binary.
+- `<binary> startup p50` and `<binary> startup p95`: `latency`, the cold-start
+  percentile in nanoseconds, with gate's distribution-free confidence interval as
+  `lower_value`/`upper_value` where the runs were enough to give that bound. `latency` is
+  Bencher's built-in Measure in nanoseconds, so the series gets that unit; any other
+  slug would be created as a Measure of generic units. A Benchmark holds one Metric per
+  Measure, so the two percentiles (the policy judges p95, a reviewer reads p50) are two
+  Benchmarks; the names are stable, so Bencher's history and thresholds follow them.
 
 The numbers are the document's own, converted to the unit (ms to ns); nothing is
-recomputed. A binary that could not be inspected or started has only the Measures it
-has; one with none is left out.
+recomputed. A binary that could not be inspected or started has only the Benchmarks it
+has numbers for (a binary that could not be started still has its size); one with none
+is left out.
 """
 
 from __future__ import annotations
@@ -36,8 +35,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 FILE_SIZE = "file-size"  # Bencher's built-in File Size Measure (bytes)
-STARTUP_MEASURES = (("startup-p50", "p50"), ("startup-p95", "p95"))  # slug, STATS key
+LATENCY = "latency"  # Bencher's built-in Latency Measure (nanoseconds)
+STARTUP_BENCHMARKS = (("startup p50", "p50"), ("startup p95", "p95"))  # name, STATS key
 NS_PER_MS = 1_000_000
+
+Metric = dict[str, int | float]
 
 
 def render_bmf(doc: Mapping[str, Any]) -> str:
@@ -45,14 +47,14 @@ def render_bmf(doc: Mapping[str, Any]) -> str:
     return json.dumps(bmf_document(doc), indent=2, ensure_ascii=False) + "\n"
 
 
-def bmf_document(doc: Mapping[str, Any]) -> dict[str, dict[str, dict[str, int | float]]]:
-    out: dict[str, dict[str, dict[str, int | float]]] = {}
+def bmf_document(doc: Mapping[str, Any]) -> dict[str, dict[str, Metric]]:
     binaries = doc["binaries"]
-    for binary, name in zip(binaries, benchmark_names(binaries), strict=True):
-        measures = dict(_measures(binary))
-        if measures:
-            out[name] = measures
-    return out
+    named = [
+        (benchmark, measures)
+        for binary, name in zip(binaries, benchmark_names(binaries), strict=True)
+        for benchmark, measures in _benchmarks(binary, name)
+    ]
+    return dict(zip(unique([b for b, _ in named]), (m for _, m in named), strict=True))
 
 
 def benchmark_names(binaries: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -62,18 +64,25 @@ def benchmark_names(binaries: Sequence[Mapping[str, Any]]) -> list[str]:
     one would silently overwrite the other (a JSON object's keys are unique).
     """
     names = [b["name"] or b["path"] or "?" for b in binaries]
-    shown = [
-        b["path"] or name if names.count(name) > 1 else name
-        for b, name in zip(binaries, names, strict=True)
-    ]
-    unique: list[str] = []
-    for name in shown:
+    return unique(
+        [
+            b["path"] or name if names.count(name) > 1 else name
+            for b, name in zip(binaries, names, strict=True)
+        ]
+    )
+
+
+def unique(names: Sequence[str]) -> list[str]:
+    """`names` with a number added to each repeat ("svc (2)"), so no key overwrites another:
+    a binary could be named like another's start-up benchmark ("svc startup p50")."""
+    out: list[str] = []
+    for name in names:
         candidate, n = name, 1
-        while candidate in unique:
+        while candidate in out:
             n += 1
             candidate = f"{name} ({n})"
-        unique.append(candidate)
-    return unique
+        out.append(candidate)
+    return out
 
 
 def ms_to_ns(ms: float) -> float:
@@ -82,19 +91,19 @@ def ms_to_ns(ms: float) -> float:
     return round(ms * NS_PER_MS, 3)
 
 
-def _measures(binary: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, int | float]]]:
+def _benchmarks(binary: Mapping[str, Any], name: str) -> Iterator[tuple[str, dict[str, Metric]]]:
     facts = binary["facts"]
     if facts is not None:
-        yield FILE_SIZE, {"value": facts["file_size"]}
+        yield name, {FILE_SIZE: {"value": facts["file_size"]}}
     startup = binary["startup"]
     stats = startup["stats"] if startup is not None else None
     if stats is None:
         return  # not started, or no run succeeded: no percentile to report
-    for slug, key in STARTUP_MEASURES:
-        metric: dict[str, int | float] = {"value": ms_to_ns(stats[f"{key}_ms"])}
+    for suffix, key in STARTUP_BENCHMARKS:
+        metric: Metric = {"value": ms_to_ns(stats[f"{key}_ms"])}
         low, high = stats["ci"].get(key, (None, None))
         if low is not None:
             metric["lower_value"] = ms_to_ns(low)
         if high is not None:
             metric["upper_value"] = ms_to_ns(high)
-        yield slug, metric
+        yield f"{name} {suffix}", {LATENCY: metric}

@@ -14,6 +14,11 @@ from typing import Any
 Renderer = Callable[[dict[str, Any]], str]
 
 
+class NothingToWrite(Exception):
+    """A format whose reader fails on an empty report (github-action-benchmark on `[]`):
+    the caller writes no file and warns with this message, instead of an error."""
+
+
 def _text(doc: dict[str, Any]) -> str:
     from gate.report.text import render_checks
 
@@ -42,6 +47,12 @@ def _metrics(doc: dict[str, Any]) -> str:
     from gate.report.metrics import render_metrics
 
     return render_metrics(doc)
+
+
+def _metrics_summary(doc: dict[str, Any]) -> str:
+    from gate.report.metrics import render_metrics_summary
+
+    return render_metrics_summary(doc)
 
 
 def _github(doc: dict[str, Any]) -> str:
@@ -74,6 +85,7 @@ RENDERERS: dict[str, Renderer] = {
     "junit": _junit,  # a suite per binary, a test case per check
     "markdown": _markdown,  # the job summary
     "metrics": _metrics,  # OpenMetrics text
+    "metrics-summary": _metrics_summary,  # size, p50, p95 per binary: GitLab's MR widget
     "github": _github,  # workflow commands: annotations
     "gitlab": _gitlab,  # Code Quality JSON
     "bmf": _bmf,  # Bencher Metric Format JSON: bencher run --adapter json

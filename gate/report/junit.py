@@ -16,6 +16,12 @@ A failed or warned case's body ends with what to try for that check (the entry's
 ``remedies``, gate/remedies.py): only the remedies that answer it, each with its evidence
 and expected saving, as markup.remedy_lines writes them for the text log too.
 
+A binary gate could not judge (exit 2: it could not be read or started) is one case,
+``gate.error``, holding an ``<error>`` with the reason; with the policy's
+``[report] not_judged = "failure"`` (the entry's ``not_judged``) it holds a ``<failure>``
+of type ``gate.not_judged`` instead ("not judged: <reason>"), for consumers that are set
+to ignore errors.
+
 A ``warn`` check stays a passing test case (it does not block, and consumers that key
 on the check id see the same case whether it passes or warns) whose only child is a
 ``system-out`` reading ``WARNING: <message>``. JUnit has no warning status (the schema
@@ -159,12 +165,7 @@ def _cases(binary: Mapping[str, Any], classname: str) -> list[Any]:
 
     cases = []
     if binary["verdict"] == "error":
-        # The time spent until gate gave up on the binary.
-        case = TestCase("gate.error", classname=classname, elapsed_sec=_measuring_time(binary))
-        # junit_xml drops an error whose message is empty: the case would pass.
-        message = xml_safe(binary["error"] or "") or "the binary could not be judged"
-        case.add_error_info(message=message)
-        cases.append(case)
+        cases.append(_not_judged(binary, classname))
     why = breakdown_text(binary["startup"])
     for check in binary["checks"]:
         check_id = xml_safe(check["id"] or "?")
@@ -191,6 +192,24 @@ def _cases(binary: Mapping[str, Any], classname: str) -> list[Any]:
             case.stdout = xml_safe(f"WARNING: {message or check_id}\n{detail}")
         cases.append(case)
     return cases
+
+
+def _not_judged(binary: Mapping[str, Any], classname: str) -> Any:
+    """The one case of a binary gate could not judge: an <error>, or, where the policy's
+    `report.not_judged` says "failure", a <failure> (a consumer set to ignore errors
+    would otherwise show a build gate could not judge as green). Same case name either
+    way, so a test history follows it across the switch."""
+    from junit_xml import TestCase
+
+    # The time spent until gate gave up on the binary.
+    case = TestCase("gate.error", classname=classname, elapsed_sec=_measuring_time(binary))
+    # junit_xml drops an error or failure whose message is empty: the case would pass.
+    why = xml_safe(binary["error"] or "") or "the binary could not be judged"
+    if binary.get("not_judged") == "failure":
+        case.add_failure_info(message=f"not judged: {why}", failure_type="gate.not_judged")
+    else:
+        case.add_error_info(message=why)
+    return case
 
 
 def _remedies(binary: Mapping[str, Any], check_id: str) -> str:

@@ -328,9 +328,36 @@ def _subline(doc: dict[str, Any], binaries: list[dict[str, Any]]) -> str:
     line = f"policy **{policy}** · {count}" + (f": {shown}" if shown else "")
     base = doc["baseline"]
     if base is not None and base["source"]:
-        found = "" if base["found"] else " (not there yet: relative checks skipped)"
-        line += f"\n\nbaseline: {_md(base['source'], 200)}{found}"
+        line += f"\n\nbaseline: {_md(base['source'], 200)}{_compared_with(base)}"
     return line
+
+
+_SHA = frozenset("0123456789abcdef")
+
+
+def _commit(sha: str) -> str:
+    """A commit as GitHub and GitLab link it: seven hex digits, else the text escaped."""
+    return sha[:7] if len(sha) >= 7 and set(sha) <= _SHA else _md(sha, 40)
+
+
+def _compared_with(base: dict[str, Any]) -> str:
+    """Which commit the relative checks measured the change against: the merge base is
+    fair; a branch tip may hold commits the change does not, and a reviewer should know."""
+    if not base["found"]:
+        why = f": {_md(base['reason'], 200)}" if base.get("reason") else ""
+        return f" (none{why}; relative checks skipped)"
+    commit, relation = base.get("commit"), base.get("relation")
+    if not commit:
+        return ""
+    said = f" — compared with {_commit(commit)}"
+    if relation == "merge-base":
+        return said + ", the merge base"
+    if relation == "ancestor" and base.get("merge_base") and base.get("distance"):
+        back = _plural(base["distance"], "commit")
+        return said + f", {back} before the merge base {_commit(base['merge_base'])}"
+    if relation == "branch-tip":
+        return said + ", the base branch's latest (not the merge base)"
+    return said
 
 
 TOP_PACKAGES = 10
@@ -469,6 +496,10 @@ def render_markdown(
     """
     binaries = _binaries(doc)
     lines = [_headline(doc["verdict"], binaries), _subline(doc, binaries), ""]
+    skipped = doc.get("skipped") or []
+    if skipped and not binaries:  # not "passed": nothing was judged
+        lines[0] = "## ✅ gate: nothing to judge (no input is an ELF binary)"
+    lines += _passed_over(skipped)
     folded: list[dict[str, Any]] = []
     if quiet is not None:
         folded = [b for b in binaries if quiet(b)]
@@ -491,6 +522,19 @@ def render_markdown(
         lines += [*_binary_section(binary, remedies), ""]
     lines += _folded(folded)
     return "\n".join(_join(lines)).rstrip("\n") + "\n"
+
+
+def _passed_over(skipped: list[dict[str, Any]]) -> list[str]:
+    """One line naming the inputs --skip-unsupported passed over: seen, not judged."""
+    if not skipped:
+        return []
+    named = [f"{_md(s['path'], 80)} ({_md(s['reason'], 80)})" for s in skipped[:MAX_NAMES]]
+    if len(skipped) > MAX_NAMES:
+        named.append(f"… {len(skipped) - MAX_NAMES} more")
+    what = _plural(
+        len(skipped), "file that is not an ELF binary", "files that are not ELF binaries"
+    )
+    return [f"⏭️ passed over {what}: {', '.join(named)}", ""]
 
 
 def _folded(binaries: list[dict[str, Any]]) -> list[str]:

@@ -12,6 +12,11 @@ which are a summary (`quantile` labels over the successful runs, with `_sum` and
 counters and no `_total` suffix: `gate_checks{status}` is how many checks of this run
 ended in each status, a gauge.
 
+That is dozens of samples per binary, and GitLab's merge request widget shows each as a
+row; `render_metrics_summary` (`--format metrics-summary`, `gate check --metrics-summary`)
+is the short file for that widget: per binary the file size and the start-up p50 and p95,
+three samples, the numbers a reviewer reads.
+
 The text is OpenMetrics 1.0 and also the Prometheus 0.0.4 text format (the one GitLab's
 metrics report and `promtool check metrics` parse): `# UNIT` and `# EOF` are comments
 there, and no family uses what only one of the two formats has (counters' `_total`
@@ -40,19 +45,19 @@ Sample = tuple[Labels, int | float]
 Family = tuple[str, str, str, str | None, list[Sample]]  # name, type, help, unit, samples
 
 
+def _file_bytes(pairs: list[tuple[Mapping[str, Any], str]]) -> Family:
+    """The one number both files carry, written once so the two never disagree."""
+    samples: list[Sample] = [((("binary", b),), f["file_size"]) for f, b in _facts(pairs)]
+    return ("gate_file_bytes", "gauge", "File size of the binary.", "bytes", samples)
+
+
 def render_metrics(doc: Mapping[str, Any]) -> str:
     """OpenMetrics exposition for a gate/results/v1 document, ending in `# EOF`."""
     binaries = doc["binaries"]
     labels = _labels(binaries)
     pairs = list(zip(binaries, labels, strict=True))
     families: list[Family] = [
-        (
-            "gate_file_bytes",
-            "gauge",
-            "File size of the binary.",
-            "bytes",
-            [((("binary", b),), f["file_size"]) for f, b in _facts(pairs)],
-        ),
+        _file_bytes(pairs),
         (
             "gate_package_bytes",
             "gauge",
@@ -130,6 +135,41 @@ def render_metrics(doc: Mapping[str, Any]) -> str:
             [((("binary", b),), _VERDICTS[binary["verdict"]]) for binary, b in pairs],
         ),
     ]
+    return _exposition(families)
+
+
+def render_metrics_summary(doc: Mapping[str, Any]) -> str:
+    """The few numbers a reviewer reads, per binary: file size, start-up p50 and p95.
+
+    GitLab's merge request widget makes a row of every sample of the metrics report, and
+    the full exposition has dozens per binary (sections, packages, every quantile with
+    `_sum` and `_count`), most of which move on every run. This one has three: the same
+    `gate_file_bytes` as the full file, and the two percentiles as gauges of their own
+    (a summary's `quantile` samples belong with its `_sum` and `_count`). A binary that
+    could not be read or started has only what was measured."""
+    pairs = list(zip(doc["binaries"], _labels(doc["binaries"]), strict=True))
+    families: list[Family] = [
+        _file_bytes(pairs),
+        *(_percentile_gauge(pairs, key, what) for key, what in _SUMMARY_PERCENTILES),
+    ]
+    return _exposition(families)
+
+
+_SUMMARY_PERCENTILES = (("p50", "Median"), ("p95", "95th percentile of the"))
+
+
+def _percentile_gauge(pairs: list[tuple[Mapping[str, Any], str]], key: str, what: str) -> Family:
+    samples: list[Sample] = [
+        ((("binary", b),), s["stats"][f"{key}_ms"] / 1000.0)
+        for s, b in _startups(pairs)
+        if s["stats"] is not None
+    ]
+    help_text = f"{what} start-up time over the successful runs (type 7)."
+    return f"gate_startup_{key}_seconds", "gauge", help_text, "seconds", samples
+
+
+def _exposition(families: list[Family]) -> str:
+    """The text of `families`, ending in `# EOF`; a family without samples is left out."""
     lines: list[str] = []
     for name, kind, help_text, unit, samples in families:
         if not samples:

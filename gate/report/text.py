@@ -309,5 +309,24 @@ def render_checks(doc: dict[str, Any]) -> str:
         for s in ("fail", "warn", "pass", "skip")
     }
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-    lines.append(f"gate: {doc['verdict']} (policy {doc['policy']}; {summary or 'no checks'})")
+    skipped = doc.get("skipped") or []
+    if skipped:
+        lines.append(passed_over(skipped))
+    if skipped and not doc["binaries"]:  # not a pass: nothing was judged
+        lines.append(f"gate: nothing to judge: no input is an ELF binary (policy {doc['policy']})")
+    else:
+        lines.append(f"gate: {doc['verdict']} (policy {doc['policy']}; {summary or 'no checks'})")
     return "\n".join(lines)
+
+
+def passed_over(skipped: list[dict[str, Any]]) -> str:
+    """One line naming every input --skip-unsupported passed over, and what it is: a file
+    gate saw and did not judge is said, not dropped in silence."""
+    count = len(skipped)
+    what = (
+        "1 file that is not an ELF binary"
+        if count == 1
+        else f"{count} files that are not ELF binaries"
+    )
+    named = ", ".join(f"{printable(s['path'])} ({printable(s['reason'])})" for s in skipped)
+    return f"gate: passed over {what}: {named}"

@@ -1,0 +1,3 @@
+module example.com/readme/svc
+
+go 1.19
