@@ -254,14 +254,32 @@ def _urls(target: Target) -> tuple[str, str]:
     return f"{notes}?per_page=100&sort=asc&order_by=created_at", f"{notes}/"
 
 
+# Who may have written gate's comment on GitHub: the job token's GitHub App bot, or a
+# person's token with write access to the repository. Anyone may post a comment that starts
+# with the marker (a fork's author, first); taking theirs would leave gate's comment stale.
+_GITHUB_WRITERS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
+
+
+def _ours(comment: Mapping[str, Any], mark: str, forge: str) -> bool:
+    """Whether `comment` is the one gate keeps for this id: it starts with the marker (gate
+    puts it first) and, on GitHub, its author could have been gate."""
+    if not str(comment.get("body", "")).startswith(mark):
+        return False
+    if forge != "github":
+        return True
+    user = comment.get("user")
+    bot = isinstance(user, Mapping) and user.get("type") == "Bot"
+    return bot or comment.get("author_association") in _GITHUB_WRITERS
+
+
 def upsert_comment(target: Target, mark: str, body: str) -> Upserted:
-    """Update the oldest comment carrying `mark`, or create one."""
+    """Update the oldest comment of gate's carrying `mark`, or create one."""
     client = _Client(target)
     try:
         list_url, item_url = _urls(target)
         found = None
         for page in client.pages(list_url):
-            found = next((c for c in page if mark in str(c.get("body", ""))), None)
+            found = next((c for c in page if _ours(c, mark, target.forge)), None)
             if found:
                 break
         if found:

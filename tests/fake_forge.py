@@ -194,12 +194,17 @@ class FakeForge:
 
     # -- test helpers -------------------------------------------------------------------------
 
-    def add_github_pr(self, repo: str, number: int, comments: Sequence[str] = ()) -> None:
-        """Create PR ``number`` in ``repo`` ('owner/name') so its comments endpoint exists."""
+    def add_github_pr(
+        self, repo: str, number: int, comments: Sequence[str] = (), association: str = "NONE"
+    ) -> None:
+        """Create PR ``number`` in ``repo`` ('owner/name') so its comments endpoint exists;
+        ``comments`` by "someone", whose relation to the repository is ``association``."""
         with self._lock:
             existing = self.github_comments.setdefault((repo, number), [])
             for body in comments:
-                existing.append(self._github_comment(repo, number, body, "someone"))
+                comment = self._github_comment(repo, number, body, "someone")
+                comment["author_association"] = association
+                existing.append(comment)
 
     def add_gitlab_mr(self, project: str, iid: int, notes: Sequence[str] = ()) -> None:
         """Create MR ``iid`` in ``project`` (numeric id or 'group/proj', unencoded)."""
@@ -285,6 +290,7 @@ class FakeForge:
             "id": comment_id,
             "body": body,
             "user": {"login": login, "type": "Bot" if login == self.bot_name else "User"},
+            "author_association": "NONE",  # GitHub's for a GitHub App's bot, as for strangers
             "created_at": stamp,
             "updated_at": stamp,
             "html_url": f"{self.url}/{repo}/pull/{number}#issuecomment-{comment_id}",

@@ -312,3 +312,28 @@ def test_the_comment_names_a_new_toolchain(
     note = f"{old} -> {new} (a likely cause)"
     assert f"toolchain {note}" in text  # the size.max_growth message
     assert f"Toolchain {note}" in text  # what changed against the baseline
+
+
+def test_github_a_strangers_marker_is_not_taken_for_gates_comment(
+    forge: FakeForge, results: Path, tmp_path: Path
+) -> None:
+    """A fork's author posts a comment that starts with gate's marker before gate runs: gate
+    creates its own comment (it could not edit theirs, and theirs would stay unchanged), and
+    on the next push updates its own, never theirs; a maintainer's marker comment is taken."""
+    forge.add_github_pr("acme/svc", 5, [MARK + "\nall checks passed, honest"], "CONTRIBUTOR")
+    env = github_env(forge, tmp_path)
+    args = ("comment", str(results / "new.json"), "--github")
+    for _ in range(2):
+        proc = gate(*args, env=env)
+        assert proc.returncode == 0, proc.stderr
+    planted, ours = forge.github_comments[("acme/svc", 5)]
+    assert planted["body"] == MARK + "\nall checks passed, honest"
+    assert ours["body"].startswith(MARK + "\n") and ours["user"]["type"] == "Bot"
+    patches = [r.path for r in forge.requests if r.method == "PATCH"]
+    assert patches == [f"/api/v3/repos/acme/svc/issues/comments/{ours['id']}"]
+
+    forge.add_github_pr("acme/svc", 6, [MARK + "\nby a maintainer's token"], "MEMBER")
+    proc = gate(*args, "--pr", "6", env=env)
+    assert proc.returncode == 0, proc.stderr
+    (kept,) = forge.github_comments[("acme/svc", 6)]
+    assert kept["body"] != MARK + "\nby a maintainer's token"  # updated in place
