@@ -55,11 +55,11 @@ from gate.startup.envelope import UNCONSTRAINED, Envelope
 from gate.startup.loaded import Loaded
 from gate.startup.loaded import sample as loaded_sample
 from gate.startup.ready import (
-    POLL_INTERVAL_S,
     READY_EXIT,
     Probe,
     ReadySpec,
     make_probe,
+    poll_interval_s,
     ports_named,
 )
 from gate.startup.tree import Tree, become_subreaper, signals_held
@@ -500,7 +500,7 @@ class _Run:
                     return
                 events = self.poller.poll(0)
                 if not events:
-                    time.sleep(POLL_INTERVAL_S)
+                    time.sleep(poll_interval_s((now - self.t0) / 1e9))
                     continue
             else:
                 until = min(self.next_look, self.deadline) if self.orphaned else self.deadline
