@@ -361,3 +361,38 @@ def test_a_crash_right_after_readiness_fails_the_check_under_load(
     runs = entry["startup"]["runs"]
     assert len(runs) >= 3 and all(not r["ok"] and r["exit_code"] == -11 for r in runs), runs
     assert doc["verdict"] != "pass" and proc.returncode != 0
+
+
+BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+# What a viewer would show reordered ("Trojan Source"): the override makes "LIAF" read FAIL.
+BIDI_SAID = "ok \u202eLIAF\u202c \u2066x\u2069 \u061c\u200e\u200f\u202a\u202b\u202d\u2067\u2068"
+BIDI_SHOWN = (
+    "ok \\u202eLIAF\\u202c \\u2066x\\u2069 \\u061c\\u200e\\u200f\\u202a\\u202b\\u202d\\u2067\\u2068"
+)
+
+
+def test_bidi_controls_a_program_prints_reach_no_report_raw(tmp_path: Path) -> None:
+    """Every bidirectional control in a failed run's output is escaped in the log, the
+    Markdown and the JSON text (which still reads back as what the program said), and
+    replaced in the JUnit XML like the other controls."""
+    script = f"import sys; print({BIDI_SAID!r}, file=sys.stderr); sys.exit(3)"
+    out = {name: tmp_path / name for name in ("r.json", "j.xml", "m.md")}
+    done = subprocess.run(
+        [
+            *GATE, "check", sys.executable, "--runs", "1", "--warm",
+            "--json", str(out["r.json"]), "--junit", str(out["j.xml"]),
+            "--markdown", str(out["m.md"]), "--", "-c", script,
+        ],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    texts = {"stdout": done.stdout, "stderr": done.stderr}
+    texts |= {name: path.read_text(encoding="utf-8") for name, path in out.items()}
+    for name, text in texts.items():
+        assert not set(text) & set(BIDI), name
+    assert f"          | {BIDI_SHOWN}" in done.stdout.splitlines()
+    assert f"runs 1/1 failed: exited with status 3: {BIDI_SHOWN}" in done.stderr
+    assert BIDI_SHOWN in texts["r.json"]
+    assert BIDI_SAID in json.dumps(json.loads(texts["r.json"]), ensure_ascii=False)
+    assert "ok \ufffdLIAF\ufffd \ufffdx\ufffd " + "\ufffd" * 8 in texts["j.xml"]
+    assert BIDI_SHOWN in texts["m.md"].replace("\\\\", "\\")

@@ -8,8 +8,13 @@ should be, a failing syscall) fail the same way for every user.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -216,11 +221,91 @@ def test_batch_restore_without_hard_links(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_batch_success_replaces_existing_reports_and_leaves_no_backup(tmp_path: Path) -> None:
     (tmp_path / "junit.xml").write_text("old")
+    (tmp_path / "b.md").write_text("old summary")
+    write_reports([(tmp_path / "junit.xml", "new"), (tmp_path / "b.md", "summary")])
+    assert _tree(tmp_path) == {"junit.xml": "new", "b.md": "summary"}
+
+
+def test_a_symlink_is_written_through_and_stays_a_link(tmp_path: Path) -> None:
+    (tmp_path / "ci").mkdir()
+    target = tmp_path / "ci" / "junit.xml"
+    target.write_text("old")
+    link = tmp_path / "latest.xml"
+    link.symlink_to(Path("ci") / "junit.xml")
+    write_atomic(link, "new")
+    assert link.is_symlink() and os.readlink(link) == "ci/junit.xml"
+    assert target.read_text() == "new"
+    assert _tree(tmp_path) == {"ci": None, "ci/junit.xml": "new", "latest.xml": "new"}
+
+
+def test_a_dangling_symlink_gets_its_target_created(tmp_path: Path) -> None:
     link = tmp_path / "latest.md"
-    link.symlink_to(tmp_path / "elsewhere.md")
-    write_reports([(tmp_path / "junit.xml", "new"), (link, "summary")])
-    assert _tree(tmp_path) == {"junit.xml": "new", "latest.md": "summary"}
-    assert not link.is_symlink()  # the link itself is replaced, nothing written through it
+    link.symlink_to(tmp_path / "out" / "summary.md")
+    write_atomic(link, "summary")
+    assert link.is_symlink()
+    assert (tmp_path / "out" / "summary.md").read_text() == "summary"
+
+
+def test_a_loop_of_symlinks_is_one_error(tmp_path: Path) -> None:
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    with pytest.raises(GateError) as info:
+        write_atomic(tmp_path / "a", "x")
+    assert (
+        str(info.value)
+        == f"{tmp_path / 'a'}: cannot write report: too many levels of symbolic links"
+    )
+    assert (tmp_path / "a").is_symlink() and (tmp_path / "b").is_symlink()
+    assert _no_temps(tmp_path)
+
+
+def _report_cli(tmp_path: Path, out: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    """`gate report` of a minimal results document to `out`, with a 1 s fetch deadline."""
+    doc = tmp_path / "r.json"
+    doc.write_text(json.dumps({"schema": "gate/results/v1", "binaries": []}))
+    return subprocess.run(
+        [sys.executable, "-m", "gate", "report", str(doc), "--format", "json", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "GATE_FETCH_TIMEOUT": "1"},
+    )
+
+
+def test_a_fifo_report_nobody_reads_ends_at_the_deadline(tmp_path: Path) -> None:
+    fifo = tmp_path / "report.fifo"
+    os.mkfifo(fifo)
+    start = time.monotonic()
+    done = _report_cli(tmp_path, fifo, timeout=30)
+    took = time.monotonic() - start
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        f"gate: error: {fifo}: cannot write report: no reader took it within 1 s "
+        "(GATE_FETCH_TIMEOUT)\n"
+    )
+    assert 1 <= took < 10
+    assert fifo.is_fifo() and sorted(p.name for p in tmp_path.iterdir()) == [
+        "r.json",
+        "report.fifo",
+    ]
+
+
+def test_a_fifo_report_reaches_a_reader_that_comes_late(tmp_path: Path) -> None:
+    fifo = tmp_path / "report.fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+
+    def late_reader() -> None:
+        time.sleep(0.3)  # after gate first found nobody there
+        got.append(fifo.read_bytes())
+
+    reader = threading.Thread(target=late_reader, daemon=True)
+    reader.start()
+    done = _report_cli(tmp_path, fifo, timeout=30)
+    reader.join(10)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(got[0])
+    assert (doc["schema"], doc["binaries"]) == ("gate/results/v1", [])
 
 
 def test_same_target_twice_is_refused(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ pyelftools parses the ELF header and names things (machine, section types); the
 section and program header tables are unpacked in bulk with `struct`, each checked
 against the file size before it is read, so no absurd count or offset can make us
 allocate, seek or loop past the file. Table data is served from an mmap, so callers
-unpack tables in bulk instead of building one Python object per entry.
+unpack tables in bulk instead of building one Python object per entry; a file that
+shrinks under the mapping is an error, not a SIGBUS (gate.elf.shrink).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from gate.elf import shrink
 from gate.errors import BinaryError
 
 ELF_MAGIC = b"\x7fELF"
@@ -441,20 +443,42 @@ def open_elf(path: str | Path) -> Iterator[ElfImage]:
             f.seek(0)
             data = f.read()
         size = len(data)
+        key = shrink.guard(data) if isinstance(data, mmap.mmap) else None
         try:
             try:
-                img = _parse(str(p), data, size)
-            except BinaryError:
+                try:
+                    img = _parse(str(p), data, size)
+                except BinaryError:
+                    raise
+                except CORRUPTION_ERRORS as exc:
+                    raise BinaryError(p, f"corrupt ELF: {_describe(exc)}") from exc
+                _check_contents(img)
+                img.fd = f.fileno()
+                yield img
+            except Exception:
+                # What the zeros past a shrunk file's end made of it is no finding.
+                _check_unchanged(p, key, size, f.fileno())
                 raise
-            except CORRUPTION_ERRORS as exc:
-                raise BinaryError(p, f"corrupt ELF: {_describe(exc)}") from exc
-            _check_contents(img)
-            img.fd = f.fileno()
-            yield img
+            _check_unchanged(p, key, size, f.fileno())
         finally:
+            shrink.unguard(key)
             if isinstance(data, mmap.mmap):
                 with contextlib.suppress(BufferError):  # a view is still held; GC frees it
                     data.close()
+
+
+def _check_unchanged(path: Path, key: int | None, size: int, fd: int) -> None:
+    """A file that shrank under its mapping (a read past its new end: see gate.elf.shrink)
+    is one error saying so, whatever was read."""
+    if not shrink.faults(key):
+        return
+    try:
+        now = f"{os.fstat(fd).st_size} bytes"
+    except OSError:
+        now = "less"
+    raise BinaryError(
+        path, f"changed while being read: it was {size} bytes, then {now}; read it once complete"
+    )
 
 
 CORRUPTION_ERRORS = _corruption_errors()

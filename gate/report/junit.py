@@ -68,13 +68,15 @@ MAX_PROPERTIES = 10  # per suite; what is not here is in the results JSON
 @cache
 def _not_xml_safe() -> re.Pattern[str]:
     """What XML 1.0 cannot carry (C0 controls but tab, LF and CR; surrogates; U+FFFE and
-    U+FFFF), plus DEL and the C1 controls.
+    U+FFFF), plus DEL, the C1 controls and the bidirectional controls.
 
     DEL and C1 are legal XML but are terminal control codes (\\x9b is a CSI) that no
     report viewer shows sensibly, and junit_xml drops some of them silently. Compiled on
     first use: the surrogate range costs a millisecond that `gate` start-up should not pay.
     """
-    return re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+    from gate.report.escape import BIDI  # reorder what a viewer shows: Trojan Source
+
+    return re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff{BIDI}]")
 
 
 def xml_safe(text: str) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from gate.elf.facts import BinaryFacts
-from gate.report.escape import printable
+from gate.report.escape import bidi_escaped, printable
 from gate.report.markup import failed_output
 from gate.startup.stats import QUANTILES
 from gate.units import format_size
@@ -101,8 +101,9 @@ _CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def _printable(text: str) -> str:
-    """Control characters as escapes: the program's output cannot repaint a terminal."""
-    return _CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """Control characters as escapes: the program's output cannot repaint a terminal,
+    nor reorder what a viewer shows (bidirectional controls)."""
+    return bidi_escaped(_CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text))
 
 
 def _ms(value: float | None) -> str:

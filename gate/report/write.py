@@ -13,12 +13,19 @@ replaced, and a failed write (ENOSPC on /dev/full) is an error. `-` is standard 
 written as they are even when a shell's `>` made them a regular file.
 Such targets are written after every temporary file is ready and before any rename, so
 a failure there still leaves the regular files as they were; what a device or a pipe
-has already received cannot be taken back.
+has already received cannot be taken back. A FIFO gets until the fetch deadline
+($GATE_FETCH_TIMEOUT) to have a reader and to take the report: a report path nobody
+reads cannot hold gate forever.
+
+A symlink is written through: its target (resolved to the end) is replaced atomically
+and the link stays a link, since a CI layout that points `latest.xml` somewhere meant
+the place it points to. A dangling link's target is created, like any new path.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import sys
@@ -141,6 +148,19 @@ def _backup(target: Path, tmp: str) -> str | None:
     return backup
 
 
+def _through_links(path: str | Path) -> Path:
+    """The file a report path names: a symlink's target, resolved to the end (a dangling
+    link's target, to be created); the path itself when it is no link."""
+    if not os.path.islink(path):
+        return Path(path)
+    try:
+        return Path(os.path.realpath(path, strict=True))
+    except FileNotFoundError:
+        return Path(os.path.realpath(path))  # dangling: its target is a new path
+    except OSError as exc:  # a loop of links
+        raise _Failure(path, _reason(exc)) from exc
+
+
 STDOUT = "-"
 
 
@@ -172,8 +192,11 @@ def _is_stream(path: str | Path) -> bool:
 
 
 def _write_stream(path: str | Path, data: bytes) -> None:
-    """Write to standard output, a device or a FIFO as it is (no O_TRUNC, no rename);
-    a FIFO's open waits for its reader, as a shell's `>` does."""
+    """Write to standard output, a device or a FIFO as it is (no O_TRUNC, no rename).
+
+    A FIFO's open waits for its reader, as a shell's `>` does, but only until the fetch
+    deadline: opened without blocking (ENXIO while nobody reads), and written as the
+    reader takes it, so a FIFO nobody reads ends in one error line, not a hung job."""
     try:
         number = _fd_of(path)
         if number is not None:
@@ -181,21 +204,77 @@ def _write_stream(path: str | Path, data: bytes) -> None:
             sys.stderr.flush()
             _write_all(number, data)
             return
-        fd = os.open(path, os.O_WRONLY | os.O_NOCTTY | os.O_CLOEXEC)
+        limit, end = _deadline(path)
+        fd = _open_stream(path, limit, end)
         try:
             if stat.S_ISREG(os.fstat(fd).st_mode):  # replaced by a file since the check
                 raise _Failure(path, "changed into a regular file while writing")
-            _write_all(fd, data)
+            _write_all(fd, data, path, limit, end)
         finally:
             os.close(fd)
     except OSError as exc:
         raise _Failure(path, _reason(exc)) from exc
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _deadline(path: str | Path) -> tuple[float, float]:
+    """(seconds allowed, when they are up): the fetch deadline bounds a FIFO's reader."""
+    import time
+
+    from gate.baseline import DEADLINE_ENV, deadline_s
+
+    try:
+        limit = deadline_s()
+    except GateError:
+        raise _Failure(path, f"{DEADLINE_ENV} is not a number of seconds above 0") from None
+    return limit, time.monotonic() + limit
+
+
+def _no_reader(path: str | Path, limit: float) -> _Failure:
+    from gate.baseline import DEADLINE_ENV
+
+    return _Failure(path, f"no reader took it within {limit:g} s ({DEADLINE_ENV})")
+
+
+def _open_stream(path: str | Path, limit: float, end: float) -> int:
+    """A non-blocking write descriptor; a FIFO without a reader is retried until `end`
+    (there is nothing to poll before a FIFO is open)."""
+    import time
+
+    flags = os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    while True:
+        try:
+            return os.open(path, flags)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:
+                raise
+        left = end - time.monotonic()
+        if left <= 0:
+            raise _no_reader(path, limit)
+        time.sleep(min(0.02, left))
+
+
+def _write_all(
+    fd: int, data: bytes, path: str | Path = "", limit: float = 0.0, end: float | None = None
+) -> None:
+    """All of `data`; a non-blocking descriptor (end given) waits for room until `end`."""
+    import select
+    import time
+
     view = memoryview(data)
+    poller: select.poll | None = None
     while view:
-        view = view[os.write(fd, view) :]
+        try:
+            view = view[os.write(fd, view) :]
+            continue
+        except BlockingIOError:
+            if end is None:
+                raise
+        if poller is None:
+            poller = select.poll()
+            poller.register(fd, select.POLLOUT)
+        left = end - time.monotonic()
+        if left <= 0 or not poller.poll(max(1, int(left * 1000))):
+            raise _no_reader(path, limit)
 
 
 def write_reports(items: Sequence[tuple[str | Path, str]]) -> None:
@@ -228,7 +307,7 @@ def write_reports(items: Sequence[tuple[str | Path, str]]) -> None:
             if _is_stream(path):
                 streams.append((path, text.encode("utf-8", "replace")))
                 continue
-            target = Path(path)
+            target = _through_links(path)
             if target.is_dir():
                 raise _Failure(path, "is a directory")
             parent = target.parent
