@@ -26,19 +26,19 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gate import textlimits
 from gate.errors import GateError
 
 MAX_BYTES = 32 * 1024 * 1024
 TIMEOUT_S = 15.0
-# Arrays and objects inside each other: a results document needs 8, a size document 3.
-# Checked before parsing, so a hostile file cannot drive json's recursion to its limit.
-MAX_DEPTH = 20
+# Depth and values are checked before parsing (gate.textlimits), so a hostile file can
+# neither drive json's recursion to its limit nor cost more memory than its bytes do.
+MAX_DEPTH = textlimits.MAX_DEPTH
 MAX_DIGITS = 20  # an integer with more digits is beyond 64 bits: kept as OutOfRange
 
 
@@ -125,8 +125,10 @@ def auth_headers(url: str, env: Mapping[str, str]) -> dict[str, str]:
 
     Only a URL under $CI_API_V4_URL gets it, so a baseline URL pointing elsewhere never sees it.
     """
+    from gate.urls import inside
+
     api, token = env.get("CI_API_V4_URL", ""), env.get("CI_JOB_TOKEN", "")
-    if api and token and url.startswith(api.rstrip("/") + "/"):
+    if api and token and inside(url, api.rstrip("/") + "/"):  # normalized: no `..` out of it
         return {"JOB-TOKEN": token}
     return {}
 
@@ -227,6 +229,8 @@ def _fetch_now(
 
     import requests  # only when a URL is given: ~100 ms to import
 
+    from gate.urls import inside
+
     shown = redact_url(url)
     origin = _origin(url)
 
@@ -235,7 +239,7 @@ def _fetch_now(
             from gate.secrets import environ
 
             return auth_headers(hop, environ())  # under $CI_API_V4_URL, or nothing
-        if _origin(hop) != origin or (scope is not None and not hop.startswith(scope)):
+        if _origin(hop) != origin or (scope is not None and not inside(hop, scope)):
             return {}
         return dict(headers)
 
@@ -312,6 +316,7 @@ def _fetch_now(
 def _read(path: str) -> bytes:
     """A file's bytes in chunks up to MAX_BYTES: a regular file, or a pipe read within
     the deadline (O_NONBLOCK and poll: a FIFO nobody writes to cannot hold gate)."""
+    import io
     import os
     import select
     import stat
@@ -337,7 +342,7 @@ def _read(path: str) -> bytes:
         end = time.monotonic() + limit
         poller = select.poll()
         poller.register(fd, select.POLLIN)
-        chunks: list[bytes] = []
+        buffer = io.BytesIO()  # grows in place: joining a list of chunks would hold two copies
         total = 0
         while True:
             if pipe:
@@ -351,11 +356,11 @@ def _read(path: str) -> bytes:
             except BlockingIOError:
                 continue
             if not chunk:
-                return b"".join(chunks)
+                return buffer.getvalue()
             total += len(chunk)
             if total > MAX_BYTES:
                 raise BaselineError(too_big)
-            chunks.append(chunk)
+            buffer.write(chunk)
     except OSError as exc:
         raise BaselineError(f"{path}: cannot read: {exc.strerror or exc}") from None
     finally:
@@ -393,41 +398,24 @@ def _parse_float(text: str) -> float:
     return OutOfRange(text) if math.isinf(value) else value
 
 
-_ESCAPE = re.compile(r"\\.", re.S)
-_STRING = re.compile(r'"[^"]*"')
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_OPEN_CLOSE = str.maketrans("[{]}", "(())")
-
-
 def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
-    """Whether JSON text nests arrays and objects more than `limit` deep.
-
-    Linear and in C: escapes and strings are dropped, then only brackets are left, and
-    each pass removes the innermost pairs: a well-formed text of depth d is gone after d
-    passes. Brackets left unpaired mean the text is not JSON; it is refused here only
-    when json's parser could nest deeper than `limit` on its way to saying so.
-    """
-    brackets = _NOT_BRACKET.sub("", _STRING.sub("", _ESCAPE.sub("", text)))
-    brackets = brackets.translate(_OPEN_CLOSE)
-    for _ in range(limit):
-        inner = brackets.replace("()", "")
-        if inner == brackets:
-            return brackets.count("(") > limit
-        brackets = inner
-    return bool(brackets)
+    """Whether JSON text nests arrays and objects more than `limit` deep, or holds more
+    keys and values than any document gate reads (gate.textlimits): either way it is
+    refused before json could spend recursion or memory on it."""
+    return textlimits.json_excess(text, max_depth=limit) is not None
 
 
 def parse_json(raw: bytes, shown: str) -> Any:
-    """JSON from untrusted bytes: nesting bounded, every number a Python int or float
-    (OutOfRange for ones too large), every failure a BaselineError naming `shown`."""
+    """JSON from untrusted bytes: nesting and the number of values bounded, every number
+    a Python int or float (OutOfRange for ones too large), every failure a BaselineError
+    naming `shown`."""
     try:
         text = raw.decode(json.detect_encoding(raw))
     except UnicodeDecodeError as exc:
         raise BaselineError(f"{shown}: not JSON (not UTF-8 text: {exc.reason})") from None
-    if too_deep(text):
-        raise BaselineError(
-            f"{shown}: arrays or objects nested deeper than {MAX_DEPTH} levels; not a gate document"
-        )
+    excess = textlimits.json_excess(text)
+    if excess is not None:
+        raise BaselineError(f"{shown}: {excess}; not a gate document")
     try:
         return json.loads(text, parse_int=_parse_int, parse_float=_parse_float)
     except json.JSONDecodeError as exc:

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from gate.errors import GateError
+from gate.urls import inside
 
 TIMEOUT_S = 15.0
 MAX_PAGES = 100  # 10,000 comments at 100 a page: far past any real pull request
@@ -112,11 +113,6 @@ def gitlab_target(env: Mapping[str, str], number: int | None = None) -> Target:
     return Target("gitlab", api, token, project, iid)
 
 
-def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme, parts.netloc.lower()
-
-
 def _api_message(resp: Any) -> str:
     """The API's own one-line reason ('Bad credentials'), cut short; never the raw body."""
     try:
@@ -150,14 +146,13 @@ class _Client:
         else:
             self.session.headers["PRIVATE-TOKEN"] = target.token
         self.session.headers["User-Agent"] = "gate"
-        self.origin = _origin(target.api)
 
     def close(self) -> None:
         self.session.close()
 
     def request(self, method: str, url: str, body: dict[str, Any] | None = None) -> Any:
-        if _origin(url) != self.origin:  # the token goes to the API's origin only
-            raise ForgeError(f"{self._forge} API sent a link to another host ({url}); not followed")
+        if not inside(url, self.target.api.rstrip("/") + "/"):  # the token goes to the API only
+            raise ForgeError(f"{url} is not under the {self._forge} API: no token goes there")
         try:
             resp = self.session.request(
                 method, url, json=body, timeout=TIMEOUT_S, allow_redirects=False

@@ -223,6 +223,7 @@ def fetch_run_results(api: str, repo: str, token: str, run_id: int, name: str) -
     """
     from gate.baseline import BaselineError, BaselineMissing, _fetch, parse_json
     from gate.ghartifact import MAX_LIST_BYTES, MAX_ZIP_BYTES, PER_PAGE, results_from_zip
+    from gate.urls import inside
 
     headers, scope = _api_headers(token), api + "/"
     shown = f"artifact {name!r} of run {run_id}"
@@ -240,7 +241,7 @@ def fetch_run_results(api: str, repo: str, token: str, run_id: int, name: str) -
         raise ForgeError(f"{shown}: the API's artifact list has no `artifacts`")
     chosen = _newest_live(artifacts, name, shown)
     zip_url = str(chosen.get("archive_download_url") or "")
-    if not zip_url.startswith(scope):  # a listed URL elsewhere is not trusted with the token
+    if not inside(zip_url, scope):  # a listed URL elsewhere (or `..` out) gets no token
         raise ForgeError(f"{shown}: the artifact's download URL is not under {api}")
     try:
         data = _fetch(zip_url, headers, MAX_ZIP_BYTES, scope)

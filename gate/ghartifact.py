@@ -49,6 +49,7 @@ from gate.baseline import (
     short,
     too_deep,
 )
+from gate.urls import inside
 
 PREFIX = "github-artifact:"
 MAX_ZIP_BYTES = 32 * 1024 * 1024  # what is downloaded
@@ -447,8 +448,8 @@ def _download(api: _Api, chosen: Mapping[str, Any]) -> bytes:
     url = str(chosen.get("archive_download_url") or "")
     if not url:
         url = f"{api.base}/actions/artifacts/{chosen.get('id')}/zip"
-    if not url.startswith(api.api + "/"):
-        # The token goes to the API only; a listed URL elsewhere is not trusted with it.
+    if not inside(url, api.api + "/"):
+        # The token goes to the API only (`..`, `%2e%2e` resolved): a URL elsewhere gets none.
         raise BaselineError(f"{api.shown}: the artifact's download URL is not under {api.api}")
     what = f"{api.shown}: artifact {chosen.get('id')}"
     try:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from gate.errors import GateError, UnitError
 from gate.startup import envelope
 from gate.startup.stats import QUANTILES
+from gate.textlimits import toml_excess
 from gate.units import parse_duration, parse_percent, parse_size
 
 if TYPE_CHECKING:
@@ -361,6 +362,9 @@ def _read(label: str, path: Path | Traversable) -> dict[str, Any]:
         raise PolicyError(f"{label}: not a text file (UTF-8 expected)") from None
     except OSError as exc:
         raise PolicyError(f"{label}: cannot read: {exc.strerror or exc}") from None
+    excess = toml_excess(text)  # bytes do not bound tomllib's recursion or its time
+    if excess is not None:
+        raise PolicyError(f"{label}: {excess}; not a policy")
     try:
         return tomllib.loads(text)
     except ValueError as exc:  # TOMLDecodeError, or an integer of over 4,300 digits

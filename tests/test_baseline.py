@@ -458,3 +458,53 @@ def test_a_document_from_before_the_record_grew_still_loads(sides: Path, tmp_pat
     old.write_text(json.dumps(doc))
     with pytest.raises(ResultsError, match=r"baseline\.run_id: expected"):
         load(str(old))
+
+
+# The job token and `..`: a prefix test on the raw URL let `<api>/../../outside` and its
+# encodings through; the server resolves them outside the API. `{api}`, `{host}` below are
+# forge.gitlab_api and forge.url; `{alias}` is the same server by another host name.
+ESCAPES = {
+    "dots": "{api}/../../plain/x",  # absolute: urljoin leaves the dots for the server
+    "dots-relative": "/api/v4/../../plain/x",
+    "%2e%2e": "/api/v4/%2e%2e/%2e%2e/plain/x",
+    "%2E%2E": "/api/v4/%2E%2E/%2E%2E/plain/x",
+    ".%2e": "/api/v4/.%2e/.%2e/plain/x",
+    "..%2f": "/api/v4/..%2f..%2fplain/x",
+    "backslash": "/api/v4/..\\..\\plain/x",
+    "other-host": "//{alias}/api/v4/projects/42/x",
+}
+
+
+@pytest.mark.parametrize("location", ESCAPES.values(), ids=ESCAPES.keys())
+def test_a_redirect_out_of_the_api_never_carries_the_job_token(
+    forge: FakeForge, monkeypatch: pytest.MonkeyPatch, location: str
+) -> None:
+    import gate.secrets
+    from gate.baseline import BaselineError, _fetch
+
+    monkeypatch.setattr(gate.secrets, "_held", {})
+    monkeypatch.setenv("CI_API_V4_URL", forge.gitlab_api)
+    monkeypatch.setenv("CI_JOB_TOKEN", SECRET)
+    alias = forge.url.replace("127.0.0.1", "localhost").removeprefix("http://")
+    forge.redirects["/api/v4/moved"] = location.format(api=forge.gitlab_api, alias=alias)
+    with pytest.raises(BaselineError, match="HTTP 404"):  # nothing there: what was sent counts
+        _fetch(f"{forge.gitlab_api}/moved")
+    sent = [(r.path, r.headers.get("job-token")) for r in forge.requests]
+    assert sent[0] == ("/api/v4/moved", SECRET)  # the API itself gets the token
+    assert len(sent) == 2 and sent[1][1] is None, sent  # the redirect was followed, without it
+
+
+def test_a_first_url_with_dots_never_carries_the_job_token(
+    forge: FakeForge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gate.secrets
+    from gate.baseline import _fetch
+
+    monkeypatch.setattr(gate.secrets, "_held", {})
+    monkeypatch.setenv("CI_API_V4_URL", forge.gitlab_api)
+    monkeypatch.setenv("CI_JOB_TOKEN", SECRET)
+    forge.files["main.json"] = b"{}"
+    assert _fetch(f"{forge.gitlab_api}/../../plain/main.json") == b"{}"
+    assert [(r.path, r.headers.get("job-token")) for r in forge.requests] == [
+        ("/plain/main.json", None)
+    ]

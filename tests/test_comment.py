@@ -337,3 +337,29 @@ def test_github_a_strangers_marker_is_not_taken_for_gates_comment(
     assert proc.returncode == 0, proc.stderr
     (kept,) = forge.github_comments[("acme/svc", 6)]
     assert kept["body"] != MARK + "\nby a maintainer's token"  # updated in place
+
+
+def test_a_link_or_project_that_climbs_out_of_the_api_never_gets_the_token(
+    forge: FakeForge, results: Path, tmp_path: Path
+) -> None:
+    """`..` in a next-page link or in the project would take the token to a path outside the
+    API on the same host: refused before that request."""
+    forge.add_github_pr("acme/svc", 5)
+    nxt = f"{forge.github_api}/%2e%2e/%2E%2E/outside?page=2"
+    forge.fail_next.append((200, {"link": f'<{nxt}>; rel="next"'}, "[]"))
+    proc = gate("comment", str(results / "new.json"), "--github", env=github_env(forge, tmp_path))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"gate: error: {nxt} is not under the GitHub API: no token goes there"
+    ]
+    assert [r.path for r in forge.requests] == ["/api/v3/repos/acme/svc/issues/5/comments"]
+    forge.requests.clear()
+    gitlab = {**gitlab_env(forge), "CI_PROJECT_ID": "../../.."}  # sent as ..%2F..%2F..
+    proc = gate("comment", str(results / "new.json"), "--gitlab", env=gitlab)
+    assert proc.returncode == 2, proc.stderr
+    notes = f"{forge.gitlab_api}/projects/..%2F..%2F../merge_requests/7/notes"
+    assert proc.stderr.splitlines() == [
+        f"gate: error: {notes}?per_page=100&sort=asc&order_by=created_at is not under the "
+        "GitLab API: no token goes there"
+    ]
+    assert forge.requests == []

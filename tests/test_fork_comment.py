@@ -485,3 +485,20 @@ def test_a_hostile_artifact_cannot_break_the_marker_or_add_markup(
     assert [b.splitlines()[0] for b in bodies] == [MARK, "<!-- gate:other -->"]
     assert bodies[0] == body
     no_secret(proc, forge)
+
+
+@pytest.mark.parametrize(
+    "tail", ["/../../plain/steal", "/%2e%2e/%2e%2e/plain/steal", "/%2E%2E/.%2e/plain/steal"]
+)
+def test_a_download_url_that_climbs_out_of_the_api_never_gets_the_token(
+    forge: FakeForge, tail: str
+) -> None:
+    from gate.forge import ForgeError
+    from gate.forkcomment import fetch_run_results
+
+    run = {"id": 77, "head_sha": "a" * 40, "head_branch": "feature", "event": "pull_request"}
+    forge.add_github_run_artifact("octo/svc", run, "gate-results", b"PK")
+    forge.github_artifacts[0]["archive_download_url"] = forge.github_api + tail
+    with pytest.raises(ForgeError, match="the artifact's download URL is not under"):
+        fetch_run_results(forge.github_api, "octo/svc", forge.token, 77, "gate-results")
+    assert not [r for r in forge.requests if "steal" in r.path]  # not even asked for

@@ -404,3 +404,39 @@ def test_gate_check_compares_with_the_merge_base_and_says_so(
     seen = [r.path + json.dumps(r.query) for r in forge.requests]
     assert forge.token not in "".join(seen) + proc.stdout + proc.stderr + out.read_text()
     assert forge.token not in md.read_text()
+
+
+@pytest.mark.parametrize(
+    "tail", ["/../../../plain/steal", "/%2e%2e/%2e%2e/plain/steal", "/.%2E/.%2E/plain/steal"]
+)
+def test_a_download_url_that_climbs_out_of_the_api_never_gets_the_token(
+    forge: FakeForge, tail: str
+) -> None:
+    artifact = forge.add_github_artifact(REPO, "gate-results", "main", _zip({"results.json": b""}))
+    artifact["archive_download_url"] = forge.github_api + tail
+    with pytest.raises(BaselineError, match="the artifact's download URL is not under"):
+        fetch_results("github-artifact:gate-results", _env(forge))
+    assert not [r for r in forge.requests if "steal" in r.path]  # not even asked for
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "{api}/../../plain/steal",
+        "/api/v3/%2e%2e/%2e%2e/plain/steal",
+        "/api/v3/%2E%2E/%2E%2E/plain/steal",
+        "/api/v3/.%2e/.%2e/plain/steal",
+        "/api/v3/..\\..\\plain/steal",
+    ],
+    ids=["dots", "%2e%2e", "%2E%2E", ".%2e", "backslash"],
+)
+def test_a_zip_redirected_out_of_the_api_on_the_same_host_gets_no_token(
+    forge: FakeForge, location: str
+) -> None:
+    artifact = forge.add_github_artifact(REPO, "gate-results", "main", _zip({"results.json": b""}))
+    zip_path = artifact["archive_download_url"].removeprefix(forge.url)
+    forge.redirects[zip_path] = location.format(api=forge.github_api)
+    with pytest.raises(BaselineError):  # the fake has nothing there: 404
+        fetch_results("github-artifact:gate-results", _env(forge))
+    sent = [(r.path, "authorization" in r.headers) for r in forge.requests]
+    assert sent[-2] == (zip_path, True) and not sent[-1][1], sent

@@ -314,3 +314,42 @@ def test_gate_check_on_the_default_branch_skips_without_a_request_even_if_requir
     result = json.loads(out.read_text())
     assert result["baseline"]["found"] is False and result["baseline"]["reason"] == reason
     assert forge.requests == []
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "{api}/../../plain/blob.json",
+        "/api/v4/%2e%2e/%2e%2e/plain/blob.json",
+        "/api/v4/%2E%2E/%2E%2E/plain/blob.json",
+        "/api/v4/.%2e/.%2e/plain/blob.json",
+        "/api/v4/..\\..\\plain/blob.json",
+    ],
+    ids=["dots", "%2e%2e", "%2E%2E", ".%2e", "backslash"],
+)
+def test_a_redirect_out_of_the_api_on_the_same_host_gets_no_token(
+    forge: FakeForge, location: str
+) -> None:
+    from gate.glartifact import _Api
+
+    api = _Api(forge.gitlab_api, PROJECT, {"PRIVATE-TOKEN": SECRET}, "test")
+    forge.redirects[f"/api/v4/projects/{PROJECT}/jobs/1/artifacts/a.json"] = location.format(
+        api=forge.gitlab_api
+    )
+    with pytest.raises(BaselineMissing):  # nothing there: what was sent counts
+        api.fetch("/jobs/1/artifacts/a.json", {}, 1000)
+    sent = [r.headers.get("private-token") for r in forge.requests]
+    assert sent == [SECRET, None]
+
+
+def test_a_project_id_that_climbs_out_of_the_api_gets_no_token(forge: FakeForge) -> None:
+    """$CI_PROJECT_ID `../../..` is sent as `..%2F..%2F..`: a server decoding %2F first
+    would climb out of the API, so the token stays home."""
+    from gate.glartifact import _Api
+
+    api = _Api(forge.gitlab_api, "../../..", {"PRIVATE-TOKEN": SECRET}, "test")
+    with pytest.raises(BaselineError):
+        api.fetch("/jobs/1/artifacts/a.json", {}, 1000)
+    assert [(r.path, r.headers.get("private-token")) for r in forge.requests] == [
+        ("/api/v4/projects/..%2F..%2F../jobs/1/artifacts/a.json", None)
+    ]

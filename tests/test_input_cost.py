@@ -1,0 +1,249 @@
+"""Inputs whose cost is out of proportion to their bytes (issue 23): JSON documents of
+millions of tiny values, as a file and gzipped behind a URL, and policies whose nesting or
+dotted keys drive tomllib's recursion or its quadratic time.
+
+Each runs gate in a child process and measures that child alone (os.wait4): its peak
+memory must stay under twice the input's size plus 100 MB, its time under a bound that
+holds on a loaded two-core machine.
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from gate import textlimits
+from gate.errors import GateError
+from gate.policy import load_policy
+
+MB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+    peak: int  # bytes of resident memory at most
+    seconds: float
+
+
+# Measured from a small process of its own: a child forked from pytest would count pytest's
+# own peak (Linux keeps the memory the forked copy had before exec in ru_maxrss).
+_WRAPPER = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[2:]).returncode
+with open(sys.argv[1], "w") as f:
+    f.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(code)
+"""
+
+
+def measured(tmp: Path, *args: str, timeout: float = 60) -> Run:
+    """gate ARGS in a child whose own peak memory and time are measured."""
+    peak = tmp / "peak"
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", _WRAPPER, str(peak), sys.executable, "-m", "gate", *args],
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    seconds = time.monotonic() - start
+    kilobytes = int(peak.read_text())
+    return Run(done.returncode, done.stdout, done.stderr, kilobytes * 1024, seconds)
+
+
+def within(run: Run, size: int) -> None:
+    allowed = 2 * size + 100 * MB
+    assert run.peak < allowed, f"{run.peak / MB:.0f} MB for {size / MB:.1f} MB"
+    assert run.seconds < 20, f"{run.seconds:.1f} s"
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A results document of a real binary (a copy of `true`), judged without starts."""
+    tmp = tmp_path_factory.mktemp("cost")
+    shutil.copy(shutil.which("true") or "/bin/true", tmp / "svc")
+    done = subprocess.run(
+        [sys.executable, "-m", "gate", "check", "--no-startup", str(tmp / "svc"),
+         "--json", str(tmp / "r.json")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return tmp / "r.json"
+
+
+EMPTY_OBJECTS = b"[" + b",".join([b"{}"] * (10 * MB)) + b"]"  # 30 MB, ten million objects
+
+
+# --- JSON documents ---------------------------------------------------------------------
+
+
+def test_thirty_megabytes_of_empty_objects_are_refused_cheaply(tmp_path: Path) -> None:
+    doc = tmp_path / "empty.json"
+    doc.write_bytes(EMPTY_OBJECTS)
+    run = measured(tmp_path, "report", str(doc))
+    assert run.returncode == 2
+    cap = textlimits.value_cap(len(EMPTY_OBJECTS))
+    assert run.stderr == (
+        f"gate: error: {doc}: more than {cap:,} JSON keys and values; not a gate document\n"
+    )
+    within(run, len(EMPTY_OBJECTS))
+
+
+class _Gzipped(http.server.BaseHTTPRequestHandler):
+    body: ClassVar[bytes] = b""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+
+@pytest.fixture
+def gzipped() -> Iterator[str]:
+    _Gzipped.body = gzip.compress(EMPTY_OBJECTS, 9)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Gzipped)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/r.json"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_gzipped_empty_objects_as_a_baseline_url_are_refused_cheaply(
+    gzipped: str, results: Path, tmp_path: Path
+) -> None:
+    assert len(_Gzipped.body) < 64 * 1024  # 30 MB of JSON in some 30 KB on the wire
+    binary = str(results.parent / "svc")
+    run = measured(tmp_path, "check", "--no-startup", binary, "--baseline", gzipped)
+    assert run.returncode == 2
+    cap = textlimits.value_cap(len(EMPTY_OBJECTS))
+    assert run.stderr == (
+        f"gate: error: {gzipped}: more than {cap:,} JSON keys and values; not a gate document\n"
+    )
+    within(run, len(EMPTY_OBJECTS))
+
+
+def _counted(text: str) -> int:
+    return 1 + sum(textlimits._values(piece) for piece in textlimits._skeleton(text))
+
+
+def _padded(results: Path, entries: int, reason: str) -> bytes:
+    """The results document with `entries` skipped inputs, each of five keys and values."""
+    doc = json.loads(results.read_text())
+    # Paths of one width: every entry the same bytes, so size and count grow linearly.
+    doc["skipped"] = [{"path": f"{i:07d}", "reason": reason} for i in range(entries)]
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def test_a_valid_document_near_the_byte_cap_is_read_within_bounds(
+    results: Path, tmp_path: Path
+) -> None:
+    body = _padded(results, 31 * MB // 1000, "x" * 950)
+    doc = tmp_path / "r.json"
+    doc.write_bytes(body)
+    run = measured(tmp_path, "report", str(doc), "-o", os.devnull)
+    assert run.returncode == 0, run.stderr
+    within(run, len(body))
+
+
+def test_brackets_commas_and_escapes_inside_strings_do_not_count() -> None:
+    braces = json.dumps({"name": '\\"{[,:' * 400_000, "list": [[[1]]]})
+    assert textlimits.json_excess(braces) is None
+    assert textlimits.json_excess(json.dumps([[[1]]]), max_depth=2) == (
+        "arrays or objects nested deeper than 2 levels"
+    )
+    assert textlimits.json_excess("[" + "1," * 10 + "1]", max_values=10) == (
+        "more than 10 JSON keys and values"
+    )
+
+
+# --- policies -----------------------------------------------------------------------------
+
+
+def test_deeply_nested_arrays_in_a_policy_are_refused(tmp_path: Path) -> None:
+    policy = tmp_path / "p.toml"
+    policy.write_text("x = " + "[" * 500 + "]" * 500 + "\n")  # 1 KB
+    run = measured(tmp_path, "policy", "validate", str(policy))
+    assert run.returncode == 2
+    assert run.stderr == (
+        f"gate: error: {policy}: arrays or tables nested deeper than 10 levels; not a policy\n"
+    )
+    within(run, 1024)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        ".".join(["a"] * 20_000) + " = 1\n",  # 40 KB, one key
+        "[" + ".".join(["a"] * 20_000) + "]\n",
+        "x = {" + " . ".join(["a"] * 8_000) + " = 1}\n",
+    ],
+    ids=["key", "table", "inline"],
+)
+def test_deep_dotted_keys_in_a_policy_are_refused_at_once(tmp_path: Path, text: str) -> None:
+    policy = tmp_path / "p.toml"
+    policy.write_text(text)
+    run = measured(tmp_path, "policy", "validate", str(policy))
+    assert run.returncode == 2
+    assert run.stderr == (
+        f"gate: error: {policy}: a dotted key of more than 10 parts; not a policy\n"
+    )
+    assert run.peak < 100 * MB and run.seconds < 10, (run.peak / MB, run.seconds)
+
+
+def test_a_policy_of_too_many_keys_is_refused(tmp_path: Path) -> None:
+    policy = tmp_path / "p.toml"
+    policy.write_text("".join(f"k{i} = 1\n" for i in range(10_001)))
+    with pytest.raises(GateError, match=r"p.toml: more than 10,000 keys; not a policy$"):
+        load_policy(str(policy))
+
+
+def test_strings_and_comments_in_a_policy_do_not_count(tmp_path: Path) -> None:
+    policy = tmp_path / "p.toml"
+    policy.write_text(
+        "# [[[[[[[[[[[ a.b.c.d.e.f.g.h.i.j.k.l = \n"
+        '[policy]\nname = "p"\ndescription = """a.b.c.d.e.f.g.h.i.j.k.l \\""" [[[[[[[[[[[["""\n'
+        "[size]\nmax_file_size = '[[[[[[[[[[[[ a.b.c.d.e.f.g.h.i.j.k.l = 1'\n"
+        '[binary."a.b.c.d.e.f.g.h.i.j.k.l".startup]\nruns = 3\n'
+    )
+    assert textlimits.toml_excess(policy.read_text()) is None
+    with pytest.raises(GateError, match="max_file_size"):  # judged as a policy, not refused
+        load_policy(str(policy))
+
+
+def test_gate_reads_back_the_biggest_results_document_it_may_write(
+    results: Path, tmp_path: Path
+) -> None:
+    """A monorepo's merged results near the 32 MiB byte cap (thousands of binaries judged
+    without starts, the densest document gate writes) is read, not taken for a flood."""
+    doc = json.loads(results.read_text())
+    (one,) = doc["binaries"]
+    copies = 31 * MB // len(json.dumps(one, separators=(",", ":")))
+    doc["binaries"] = [{**one, "path": f"services/s{i}/bin/svc"} for i in range(copies)]
+    body = json.dumps(doc, separators=(",", ":")).encode()
+    assert 28 * MB < len(body) < 32 * MB
+    big = tmp_path / "merged.json"
+    big.write_bytes(body)
+    run = measured(tmp_path, "report", str(big), "--format", "json", "-o", os.devnull)
+    assert run.returncode == 0, run.stderr
