@@ -47,6 +47,9 @@ class CheckOptions:
     # --cpus/--memory/--cpu/--cpu-period as Envelope fields, over the policy's (envelope.py)
     envelope: Mapping[str, Any] = field(default_factory=dict)
     skip_unsupported: bool = False  # pass over inputs that are not ELF at all (pass_over)
+    # A results JSON is written: it keeps the largest symbols, for a later --against or
+    # baseline. Without it only the policy's size checks read the symbol table.
+    keep_symbols: bool = True
 
 
 @dataclass(frozen=True)
@@ -351,13 +354,15 @@ class _Unjudgeable(Exception):
         self.attribution = attribution
 
 
-def _attribution(path: str) -> dict[str, Any] | None:
-    """Where the bytes are, for size checks that name packages and for a later --against."""
+def _attribution(path: str, want_symbols: bool = True) -> dict[str, Any] | None:
+    """Where the bytes are, for size checks that name packages and for a later --against.
+    The symbol table is read only when something shows its symbols (`want_symbols`): a
+    million of them cost seconds that a check of the ELF flags alone has no use for."""
     from gate.elf.attribution import attribute_binary
     from gate.report.size import attribution_to_dict
 
     try:
-        return attribution_to_dict(attribute_binary(path))
+        return attribution_to_dict(attribute_binary(path, want_symbols=want_symbols))
     except GateError:  # inspect_binary read it a moment ago; a file changing under us
         return None
 
@@ -385,7 +390,9 @@ def _measure(
     finally:
         timings["inspect_s"] = time.perf_counter() - started
     started = time.perf_counter()
-    attribution = _attribution(path)
+    # Size checks name symbols in what they explain; a results JSON keeps the largest.
+    symbols = opts.keep_symbols or any(rule_id.startswith("size.") for rule_id in rules)
+    attribution = _attribution(path, symbols)
     timings["attribution_s"] = time.perf_counter() - started
     skipped = "start-up not measured (--no-startup)"
     if opts.startup and facts["elf"]["type"] == "shared-object":

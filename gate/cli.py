@@ -335,9 +335,7 @@ def size(
     if demangle and by == "symbol":
         report.demangle(doc)
     if json_out is not None:
-        from gate.report.json import dumps
-
-        _emit(json_out, dumps(doc))
+        _emit(json_out, report.size_json(doc))
     else:
         sys.stdout.write(report.render_size_text(doc, top))
 
@@ -490,6 +488,7 @@ def check(
         breakdown=breakdown,
         envelope=overrides(cpus, memory, cpu, cpu_period),
         skip_unsupported=skip_unsupported,
+        keep_symbols=json_path is not None,
     )
     base = BaselineOptions(
         baseline,

@@ -23,8 +23,8 @@ The validated form, which is what every consumer may assume without checking aga
   counts are never negative; confidences and p-values lie in [0, 1].
 - Strings are Unicode text that can be written out as UTF-8: an unpaired surrogate (which
   JSON can escape, "\\ud800") is replaced by U+FFFD, so no renderer fails to write it.
-- Nesting is at most `textlimits.MAX_DEPTH` levels, and keys and values together number at
-  most `textlimits.value_cap` (both checked before parsing).
+- Nesting is at most `textlimits.MAX_DEPTH` levels, and what the values cost in memory is
+  at most `textlimits.cost_cap` of the text's length (both checked before parsing).
 
     schema "gate/results/v1", gate_version: str? = null, created: str? = null,
     policy: str = "unknown", policy_sources: [str] = [], baseline: BASELINE? = null,

@@ -2,22 +2,30 @@
 
 JSON (documents, baselines, API answers). Bytes do not bound what parsing costs:
 `[{},{},...]` is three bytes an object, and each object is some 70 bytes of Python, so
-30 MB of it took 900 MB. Two things do: how many values the text holds and how deep it
-nests. Both are counted here on the text itself, before `json.loads`, in passes that
-run in C a chunk at a time, so the count holds little beside the text (strings are
-dropped first, escapes included, so a brace or comma inside a string does not count).
+30 MB of it took 900 MB. What json.loads will build is counted here on the text itself,
+before it runs, in passes that run in C a chunk at a time (strings are dropped first,
+escapes included, so a brace or comma inside a string does not count): each object,
+array, key, string (by its characters, at the text's width), number and pointer at what
+CPython spends on it at most, each distinct key once (json shares it), and how deep
+arrays and objects nest.
 
-The cap on keys and values is MAX_VALUES plus one for every BYTES_PER_VALUE bytes of the
-text. gate's own documents spend 7 bytes or more a value even rewritten without blanks
-(`jq -c`; a results document of one Go service is 39 KB for 2,300 values as gate writes
-it), so every document gate writes within the 32 MiB byte cap is read back, a merged one
-of thousands of binaries included (tests/test_input_cost.py). What the cap refuses is
-text denser than any of them: 30 MB of `{}` is ten million values, against a cap of 5.75
-million. The costliest shape, objects of one key each, takes about 95 bytes a value, so a
-small dense text parses into at most some 70 MB of objects. A valid text near the byte cap
-as dense as gate's own may still take some ten times its size: bounding that needs a
-reader that does not build every value at once, not a cap that would refuse gate's own
-merged results.
+The cap on that cost is COST_FLOOR plus COST_PER_BYTE bytes for each character of text,
+and never above COST_CEILING, whatever the text's size.
+What the cap must let through is gate's own writing. The list of a size document by
+symbol, `{"name":"main.f","bytes":120}` a line, would be its densest (35 bytes that json
+makes a dict, a str and an int of some 250 bytes, counted 330: 11 bytes a byte), but
+gate.baseline reads those rows as columns (gate.sizerows), counted here at what they
+take: a name's str, 16 bytes of list and array, so 2.3 bytes a byte of text (the 1M-symbol
+document of 34 MB counts 78 MB and takes 77 MB, where json took 252 MB). The densest left is a
+results document: 4.2 bytes a byte as gate writes it (indented), 8.7 rewritten without
+blanks (`jq -c`, 31 MB of merged results: counted 284 MB, taken 167 MB). So a text gate
+accepts may cost up to seven times its size plus 64 MB (ten before the rows had their
+reader), where the issue asked for twice: one dict a results entry already takes more.
+Texts denser than that are refused before parsing: 30 MB of `{}` counts 2.2 GB against a
+cap of 287 MB, and so is a size document rewritten by `jq -c` (its rows on one line are
+json's again, 11 bytes a byte). Parsing itself then holds the text and its values, never
+the bytes as well (gate.baseline frees them once decoded), and uses json's own numbers (in
+C) unless a number has more than 20 digits or an exponent of 100 or more.
 
 TOML (policies). tomllib recurses once for each array or inline table inside another, so
 500 of them exhaust Python's stack, and it spends time and memory with the square of a
@@ -29,15 +37,28 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 MAX_DEPTH = 20  # arrays and objects inside each other: a results document needs 8
-MAX_VALUES = 750_000  # keys, values, arrays and objects together, in any text
-BYTES_PER_VALUE = 6  # and one more for each this many bytes: gate's documents spend >= 7
+
+# What CPython (3.11+, 64-bit) spends on each thing json.loads builds, at most, in bytes.
+OBJECT = 144  # a dict: 184 with up to 5 keys (with KEY), then some 37 a key
+KEY = 40  # each key's entry in its dict; the key itself is shared by every object using it
+ARRAY = 72  # a list: 56, and what appending to it overallocates (with SLOT)
+SLOT = 16  # each value's pointer in a list or dict, overallocation included
+STRING = 49  # a str's header, and then its characters (1, 2 or 4 bytes each)
+NUMBER = 36  # an int of up to 20 digits (a float is 24; true, false and null are shared)
+HUGE = 256  # a number of more digits or a larger exponent: an OutOfRange keeping its text
+
+COST_PER_BYTE = 7  # bytes of values a byte of text may become: gate's documents as written <= 4.8
+COST_FLOOR = 64 * 2**20  # and this much more, for any text
+COST_CEILING = 640 * 2**20  # and never more than this: a 7.5M-symbol size document's rows
 
 
-def value_cap(length: int) -> int:
-    """The most keys and values a JSON text of `length` characters may hold."""
-    return MAX_VALUES + length // BYTES_PER_VALUE
+def cost_cap(length: int) -> int:
+    """The most memory (bytes) the values of a JSON text of `length` characters may take:
+    a 256 MiB file may not make gate take 2.6 GB, whatever its shape."""
+    return min(COST_FLOOR + COST_PER_BYTE * length, COST_CEILING)
 
 
 MAX_TOML_DEPTH = 10  # arrays and inline tables inside each other: a policy needs 2
@@ -50,9 +71,10 @@ _OPEN_CLOSE = str.maketrans("[{]}", "(())")
 _CHUNK = 1 << 20  # characters of JSON stripped of strings at a time
 
 
-def _skeleton(text: str) -> Iterator[str]:
-    """The text without its strings, a chunk at a time: dropping strings from all of it at
-    once would hold a piece for each, some 50 bytes a value of a dense text.
+def _pieces(text: str) -> Iterator[tuple[str, str]]:
+    """(a chunk of the text, the chunk without its strings), a chunk at a time: dropping
+    strings from all of it at once would hold a piece for each, some 50 bytes a value of a
+    dense text.
 
     Escaped quotes go first (backslashes pair left to right, as JSON reads them), so that
     none can end a string. A chunk ends outside any string: one it would cut is taken
@@ -64,14 +86,90 @@ def _skeleton(text: str) -> Iterator[str]:
         if text.count('"', start, end) % 2:
             close = text.find('"', end)
             end = len(text) if close < 0 else close + 1
-        yield _STRING.sub("", text[start:end])
+        chunk = text[start:end]
+        yield chunk, _STRING.sub("", chunk)
         start = end
+
+
+def _skeleton(text: str) -> Iterator[str]:
+    """The text without its strings, a chunk at a time (see _pieces)."""
+    for _, skeleton in _pieces(text):
+        yield skeleton
 
 
 def _values(skeleton: str) -> int:
     """Keys and values, all but at most one: every one but the last in its array or
     object is followed by a comma, every key by a colon, and each array or object is one."""
     return sum(skeleton.count(c) for c in ",:[{")
+
+
+def _width(text: str) -> int:
+    """Bytes a character of the text's strings may take in Python: 1 for ASCII text, else
+    what the widest character in it takes (the text's own width: a str is one width)."""
+    if text.isascii():
+        return 1
+    return 4 if any(ord(c) > 0xFFFF for c in set(text)) else 2
+
+
+width = _width  # for what gate.baseline reads without json (gate.sizerows)
+
+
+_KEY_OR_STRING = re.compile(r'"([^"]*)"[ \t\r\n]*:|"[^"]*"')
+_HUGE_NUMBER = re.compile(r"\d{21}|[eE][+-]?0*[1-9]\d\d")
+
+
+_DIGITS = str.maketrans("123456789", "000000000")
+_EXPONENTS = ("e", "e+", "e-", "E", "E+", "E-")
+
+
+def _maybe_huge(skeleton: str) -> bool:
+    """Whether a number in the skeleton may have 21 digits or an exponent (cheap: found
+    by substring search, not by a regular expression at every digit)."""
+    digits = skeleton.translate(_DIGITS)
+    return "0" * 21 in digits or any(e + "000" in digits for e in _EXPONENTS)
+
+
+@dataclass
+class Cost:
+    """What json.loads of a text would build, counted on the text: `bytes` is an upper
+    bound on the memory of its values (CPython, 64-bit), with each distinct key counted
+    once (json shares a key among the objects that use it); `huge` numbers need gate's
+    own parsing (baseline.OutOfRange), the others json's."""
+
+    bytes: int = 0
+    huge: int = 0
+
+
+def json_cost(text: str, cap: int | None = None, brackets: list[str] | None = None) -> Cost:
+    """The cost of parsing `text`; counting stops once it is above `cap`. The text's
+    brackets, in order, are added to `brackets` as they are passed."""
+    width = _width(text)
+    cost = Cost()
+    keys: set[str] = set()
+    key_bytes = 0
+    for chunk, skeleton in _pieces(text):
+        objects, arrays = skeleton.count("{"), skeleton.count("[")
+        colons, commas = skeleton.count(":"), skeleton.count(",")
+        strings = chunk.count('"') // 2
+        characters = len(chunk) - len(skeleton) - 2 * strings
+        new = set(_KEY_OR_STRING.findall(chunk)) - keys  # keys' texts, "" for other strings
+        key_bytes += sum(STRING + width * len(k) for k in new)
+        keys |= new
+        if brackets is not None:
+            brackets.append(_NOT_BRACKET.sub("", skeleton))
+        huge = len(_HUGE_NUMBER.findall(skeleton)) if _maybe_huge(skeleton) else 0
+        scalars = max(0, commas + colons - strings + 1)  # values neither string nor container
+        cost.huge += huge
+        cost.bytes += (
+            objects * OBJECT + colons * KEY + arrays * ARRAY
+            + (commas + objects + arrays + 1) * SLOT
+            + max(0, strings - colons) * STRING + width * characters
+            + scalars * NUMBER + huge * HUGE
+        )  # fmt: skip
+        if cap is not None and cost.bytes + key_bytes > cap:
+            break
+    cost.bytes += key_bytes
+    return cost
 
 
 def _deeper(brackets: str, limit: int) -> bool:
@@ -88,21 +186,41 @@ def _deeper(brackets: str, limit: int) -> bool:
     return bool(brackets)
 
 
-def json_excess(text: str, max_depth: int = MAX_DEPTH, max_values: int | None = None) -> str | None:
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:,.0f} MB" if n >= 10**7 else f"{n / 1e6:,.1f} MB"
+
+
+def json_verdict(
+    text: str,
+    max_depth: int = MAX_DEPTH,
+    max_cost: int | None = None,
+    spent: int = 0,
+    length: int | None = None,
+) -> tuple[str | None, Cost]:
+    """(why JSON text would cost more to parse than any document gate reads could, as a
+    phrase for an error message, or None when it may be parsed; what it costs).
+
+    `text` may be what is left of a document of `length` characters once a part of it was
+    read otherwise (gate.sizerows), that part's values taking `spent` bytes."""
+    length = len(text) if length is None else length
+    cap = cost_cap(length) if max_cost is None else max_cost
+    brackets: list[str] = []
+    cost = json_cost(text, cap - spent, brackets)
+    cost.bytes += spent
+    if cost.bytes > cap:
+        return (
+            f"JSON values that would take more than {_megabytes(cap)} of memory "
+            f"({_megabytes(length)} of text)"
+        ), cost
+    if _deeper("".join(brackets), max_depth):
+        return f"arrays or objects nested deeper than {max_depth} levels", cost
+    return None, cost
+
+
+def json_excess(text: str, max_depth: int = MAX_DEPTH, max_cost: int | None = None) -> str | None:
     """Why JSON text would cost more to parse than any document gate reads could, as a
     phrase for an error message; None when it may be parsed."""
-    if max_values is None:
-        max_values = value_cap(len(text))
-    values = 1
-    brackets = []
-    for piece in _skeleton(text):
-        values += _values(piece)
-        if values > max_values:
-            return f"more than {max_values:,} JSON keys and values"
-        brackets.append(_NOT_BRACKET.sub("", piece))
-    if _deeper("".join(brackets), max_depth):
-        return f"arrays or objects nested deeper than {max_depth} levels"
-    return None
+    return json_verdict(text, max_depth, max_cost)[0]
 
 
 # Strings (each always matches once begun, unterminated or not, so the scan never retries

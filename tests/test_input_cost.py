@@ -88,6 +88,15 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
 EMPTY_OBJECTS = b"[" + b",".join([b"{}"] * (10 * MB)) + b"]"  # 30 MB, ten million objects
 
 
+def _too_costly(text: bytes) -> str:
+    """The refusal of a text whose values would cost more than the cap for its length."""
+    cap = textlimits.COST_FLOOR + textlimits.COST_PER_BYTE * len(text)
+    return (
+        f"JSON values that would take more than {cap / 1e6:,.0f} MB of memory "
+        f"({len(text) / 1e6:,.0f} MB of text)"
+    )
+
+
 # --- JSON documents ---------------------------------------------------------------------
 
 
@@ -96,10 +105,7 @@ def test_thirty_megabytes_of_empty_objects_are_refused_cheaply(tmp_path: Path) -
     doc.write_bytes(EMPTY_OBJECTS)
     run = measured(tmp_path, "report", str(doc))
     assert run.returncode == 2
-    cap = textlimits.value_cap(len(EMPTY_OBJECTS))
-    assert run.stderr == (
-        f"gate: error: {doc}: more than {cap:,} JSON keys and values; not a gate document\n"
-    )
+    assert run.stderr == f"gate: error: {doc}: {_too_costly(EMPTY_OBJECTS)}; not a gate document\n"
     within(run, len(EMPTY_OBJECTS))
 
 
@@ -137,15 +143,10 @@ def test_gzipped_empty_objects_as_a_baseline_url_are_refused_cheaply(
     binary = str(results.parent / "svc")
     run = measured(tmp_path, "check", "--no-startup", binary, "--baseline", gzipped)
     assert run.returncode == 2
-    cap = textlimits.value_cap(len(EMPTY_OBJECTS))
     assert run.stderr == (
-        f"gate: error: {gzipped}: more than {cap:,} JSON keys and values; not a gate document\n"
+        f"gate: error: {gzipped}: {_too_costly(EMPTY_OBJECTS)}; not a gate document\n"
     )
     within(run, len(EMPTY_OBJECTS))
-
-
-def _counted(text: str) -> int:
-    return 1 + sum(textlimits._values(piece) for piece in textlimits._skeleton(text))
 
 
 def _padded(results: Path, entries: int, reason: str) -> bytes:
@@ -173,8 +174,10 @@ def test_brackets_commas_and_escapes_inside_strings_do_not_count() -> None:
     assert textlimits.json_excess(json.dumps([[[1]]]), max_depth=2) == (
         "arrays or objects nested deeper than 2 levels"
     )
-    assert textlimits.json_excess("[" + "1," * 10 + "1]", max_values=10) == (
-        "more than 10 JSON keys and values"
+    # 11 numbers (36 bytes each, 16 for each pointer) and a list (72 bytes)
+    assert textlimits.json_cost("[" + "1," * 10 + "1]").bytes == 11 * 36 + 11 * 16 + 72 + 16
+    assert textlimits.json_excess("[" + "1," * 10 + "1]", max_cost=500) == (
+        "JSON values that would take more than 0.0 MB of memory (0.0 MB of text)"
     )
 
 
@@ -247,3 +250,109 @@ def test_gate_reads_back_the_biggest_results_document_it_may_write(
     big.write_bytes(body)
     run = measured(tmp_path, "report", str(big), "--format", "json", "-o", os.devnull)
     assert run.returncode == 0, run.stderr
+
+
+def _symbol_rows(count: int) -> bytes:
+    """A gate/size/v1 document by symbol as `gate size --by symbol --json` writes it
+    (report/size.py: indented, its entries one compact row a line), of `count` symbols."""
+    rows = ",\n".join(f'{{"name":"main.f{i:07d}","bytes":{300 + i % 5000}}}' for i in range(count))
+    head = {"schema": "gate/size/v1", "binary": "svc", "file_size": 10**9, "by": "symbol",
+            "pclntab": None, "bss": 0, "warnings": [], "entries": "\0", "entries_total": count,
+            "groups": [{"name": "code", "bytes": 10**9}], "covered": None,
+            "toolchain": {"compiler": None, "go": None}, "against": None}  # fmt: skip
+    before, after = json.dumps(head, indent=2).split('"\\u0000"')
+    return f"{before}[\n{rows}\n]{after}\n".encode()
+
+
+_READ_BACK = """
+import sys
+from gate.baseline import load_document
+doc = load_document(sys.argv[1])
+rows = doc["entries"]
+assert len(rows) == doc["entries_total"] == int(sys.argv[2]), len(rows)
+for i in (0, 1, len(rows) // 2, len(rows) - 1):
+    assert rows[i] == {"name": f"main.f{i:07d}", "bytes": 300 + i % 5000}, rows[i]
+print(sum(row["bytes"] for row in rows))
+"""
+
+
+def test_gate_reads_back_a_million_symbols_it_wrote(tmp_path: Path) -> None:
+    """`gate size --by symbol --json` of a million symbols is larger than the 32 MiB a URL
+    may bring: a file of it is read back, within the cost gate.textlimits allows."""
+    count = 1_000_000
+    body = _symbol_rows(count)
+    assert len(body) > 32 * MB
+    doc = tmp_path / "symbols.json"
+    doc.write_bytes(body)
+    peak = tmp_path / "peak"
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", _WRAPPER, str(peak), sys.executable, "-c", _READ_BACK,
+         str(doc), str(count)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    seconds = time.monotonic() - start
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == sum(300 + i % 5000 for i in range(count))
+    used = int(peak.read_text()) * 1024
+    # The text, and its values within the cap (an upper bound on what json builds).
+    assert used < len(body) + textlimits.cost_cap(len(body)), f"{used / MB:.0f} MB"
+    assert seconds < 30, f"{seconds:.1f} s"
+    print(f"{len(body) / MB:.1f} MB: {used / MB:.0f} MB, {seconds:.1f} s")
+
+
+_MEASURE = """
+import resource, subprocess, sys
+with open(sys.argv[2], "w") as out:
+    code = subprocess.run(sys.argv[3:], stdout=out).returncode
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+with open(sys.argv[1], "w") as f:
+    f.write(f"{usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}")
+sys.exit(code)
+"""
+
+
+def _child(*args: str, out: Path) -> tuple[int, str, int, float]:
+    """gate ARGS in a child, its stdout to `out`: (status, stderr, its own peak RSS in
+    bytes, its CPU seconds), measured from a small process of its own (see _WRAPPER)."""
+    usage = out.with_suffix(".usage")
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(usage), str(out), sys.executable, "-m", "gate",
+         *args],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    kilobytes, cpu = usage.read_text().split()
+    return done.returncode, done.stderr, int(kilobytes) * 1024, float(cpu)
+
+
+def test_a_million_symbols_written_by_gate_are_compared_with_within_bounds(
+    tmp_path: Path,
+) -> None:
+    """`gate size --by symbol --json` of tests/manysymbols.py's file, read back with
+    `--against`: no symbol changed, in at most twice the time writing took, and in no more
+    memory than the binary's own symbols (`--by symbol` alone) plus twice the document
+    and 100 MB (measured: 34 MB written in 12 s; read in 10 s and 276 MB, of which the
+    binary's symbols take 252 MB; before gate.sizerows, 48-74 s and 624 MB)."""
+    import manysymbols
+    from ci import unavailable
+
+    if shutil.which("as") is None or shutil.which("ld") is None:
+        unavailable("binutils (as, ld) are needed for the 1M-symbol file")
+    many = str(manysymbols.build())
+    doc, text = tmp_path / "symbols.json", tmp_path / "out.txt"
+    status, err, own, _ = _child("size", many, "--by", "symbol", out=text)
+    assert status == 0, err
+    status, err, _, write_cpu = _child("size", many, "--by", "symbol", "--json", out=doc)
+    assert status == 0, err
+    size = doc.stat().st_size
+    assert 30 * MB < size < 40 * MB
+    status, err, peak, read_cpu = _child(
+        "size", many, "--by", "symbol", "--against", str(doc), out=text
+    )
+    assert status == 0, err
+    lines = text.read_text().splitlines()
+    assert lines[1] == f"against {doc}: +0 B (+0.0%), 42.5 MiB -> 42.5 MiB"
+    assert lines[-1] == "  no symbol changed"
+    assert peak < own + 2 * size + 100 * MB, f"{peak / MB:.0f} MB; the symbols alone {own / MB:.0f}"
+    assert read_cpu < 2 * write_cpu, f"{read_cpu:.1f} s of CPU; writing took {write_cpu:.1f}"
+    print(f"{size / MB:.1f} MB: {peak / MB:.0f} MB ({own / MB:.0f} alone), {read_cpu:.1f} s")

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import itertools
 import mmap
+import operator
 import struct
 from array import array
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import unquote
 
 from gate.elf.reader import (
@@ -40,6 +41,7 @@ from gate.elf.reader import (
     SectionHeader,
     is_debug_section,
 )
+from gate.elf.symbols import NO_NAME, Names, Ranked, rank_keyed, rank_names
 from gate.errors import BinaryError
 from gate.explain import (
     CODE,
@@ -105,13 +107,15 @@ class Attribution:
     bss: int  # memory only: not in the file, so not in `sections`
     packages: tuple[Entry, ...] | None  # None: no Go function table
     modules: tuple[Entry, ...] | None
-    symbols: tuple[Entry, ...] | None  # None: no .symtab
+    # None: no .symtab. Largest first; a Sequence whose rows are made as they are read
+    # (gate/elf/symbols.Ranked), so a million symbols cost arrays, not a million tuples.
+    symbols: Sequence[Entry] | None
     pclntab: str | None  # the table's layout ("go1.20"), None when there is none
     warnings: tuple[str, ...] = ()
-    data_symbols: tuple[DataSymbol, ...] | None = None  # None: no .symtab; largest first
+    data_symbols: Sequence[DataSymbol] | None = None  # None: no .symtab; largest first
     # Functions in the code group that are not Go's: all of a C binary's, a cgo binary's
     # C code. None: no .symtab.
-    code_symbols: tuple[Entry, ...] | None = None
+    code_symbols: Sequence[Entry] | None = None
 
 
 def _sorted(totals: Mapping[str, int]) -> tuple[Entry, ...]:
@@ -600,11 +604,9 @@ class _Symtab(NamedTuple):
     img: ElfImage  # the string table is read in its mapping, never copied whole
     strtab_at: int  # the string table's offset in the file
     strtab_size: int
-    # Names read so far, by offset, and the bytes read for them: distinct offsets into
-    # one long name would cost its length each (quadratic), so reading more than a
-    # legitimate table can need is corruption.
-    cache: dict[int, str | None]
-    spent: list[int]
+    # The string table's strings once decoded (gate/elf/symbols.Names), then every kept
+    # symbol's name id in them: each found on first use.
+    decoded: list[Any]
 
     def of_kind(self, *kinds: int) -> Iterator[int]:
         """Indexes of the symbols of these types, picked in bulk (bytes.translate over the
@@ -612,25 +614,26 @@ class _Symtab(NamedTuple):
         table = bytes(1 if b & 0xF in kinds else 0 for b in range(256))
         return itertools.compress(range(len(self.infos)), self.infos.translate(table))
 
+    def strings(self) -> Names:
+        """Every name of the string table, decoded in one pass on first use."""
+        if not self.decoded:
+            # Only what the names can reach (a corrupt sh_size may claim a sparse file).
+            reach = min(self.strtab_size, max(self.names, default=0) + MAX_STRING)
+            table = bytes(self.img.read(self.strtab_at, reach))
+            self.img.release(self.strtab_at, reach)  # copied: its pages need not stay
+            self.decoded.append(Names(self.img.path, table, MAX_STRING))
+        return self.decoded[0]  # type: ignore[no-any-return]
+
+    def ids(self) -> array[int]:
+        """Every kept symbol's name id in strings() (NO_NAME: none), found on first use."""
+        if len(self.decoded) < 2:
+            self.decoded.append(self.strings().ids(self.names))
+        return self.decoded[1]  # type: ignore[no-any-return]
+
     def name(self, i: int) -> str | None:
-        start = self.names[i]
-        if start in self.cache:
-            return self.cache[start]
-        if start >= self.strtab_size:
-            return None
-        at, data = self.strtab_at + start, self.img.data
-        limit = self.strtab_at + min(self.strtab_size, start + MAX_STRING)
-        end = data.find(b"\0", at, limit)
-        self.spent[0] += (end if end >= 0 else limit) - at + 1
-        if self.spent[0] > 2 * self.strtab_size + (1 << 20):
-            raise BinaryError(
-                self.img.path,
-                "corrupt ELF: symbol names overlap (reading them takes more than twice "
-                "their string table)",
-            )
-        name = None if end < 0 else data[at:end].decode("utf-8", "replace")
-        self.cache[start] = name
-        return name
+        names = self.strings()
+        k = self.ids()[i]
+        return None if k == NO_NAME else names.strings[k]
 
     def find(self, name: bytes) -> int:
         """The offset of `name` (with its NULs) in the string table, or -1."""
@@ -661,7 +664,9 @@ def _symtab(img: ElfImage, kind: str = "SYMTAB") -> _Symtab | None:
     values: array[int] = array(wide)
     shndx: array[int] = array("H")
     infos = bytearray()
-    step = max(1, (16 << 20) // width)
+    # A chunk is copied, then cut into columns (copies again): 4 MiB at a time keeps that
+    # transient below the columns themselves (and is large enough to be let go of).
+    step = max(1, (4 << 20) // width)
     compress = itertools.compress
     for first in range(0, count, step):
         stop = min(count, first + step)
@@ -684,28 +689,37 @@ def _symtab(img: ElfImage, kind: str = "SYMTAB") -> _Symtab | None:
         infos += bytes(compress(kept, mask))
     strtab = img.sections[symtab.link]
     size = len(img.section_data(strtab))  # a table past the file's end is corruption
-    return _Symtab(names, bytes(infos), sizes, shndx, values, img, strtab.offset, size, {}, [0])
+    return _Symtab(names, bytes(infos), sizes, shndx, values, img, strtab.offset, size, [])
+
+
+def _file_symbols(img: ElfImage, tab: _Symtab) -> Iterator[int]:
+    """Indexes of the sized functions and objects with bytes in the file (not .bss):
+    picked by masks over the columns (map and compress in C), no Python loop per symbol."""
+    # .bss and friends take memory, not file bytes: their symbols are not where the bytes are.
+    nobits = {s.number for s in img.sections if s.type == "NOBITS"}
+    in_file = bytes(0 if n in nobits else 1 for n in range(1 << 16))
+    kinds = tab.infos.translate(_KEPT_KINDS)
+    masks = map(operator.and_, kinds, map(in_file.__getitem__, tab.shndx))
+    return itertools.compress(
+        range(len(tab.infos)), map(operator.and_, masks, map(bool, tab.sizes))
+    )
+
+
+def ranked_symbols(img: ElfImage, tab: _Symtab) -> Ranked:
+    """Sized functions and objects in the file (not .bss), same names added up, largest
+    first: names decoded in bulk, an Entry made only for what is shown."""
+    kept = array("I", _file_symbols(img, tab))
+    names, all_ids = tab.strings(), tab.ids()
+    ids = map(all_ids.__getitem__, kept)
+    return rank_names(names.strings, ids, map(tab.sizes.__getitem__, kept), Entry)
 
 
 def symbols(img: ElfImage, table: _Symtab | None = None) -> dict[str, int] | None:
-    """Sized functions and objects in the file (not .bss) from .symtab; same names add up.
-
-    Python touches each symbol once, with three ints, and decodes only the kept names.
-    """
+    """Sized functions and objects in the file (not .bss) from .symtab; same names add up."""
     tab = table or _symtab(img)
     if tab is None:
         return None
-    kinds = (STT_FUNC, STT_OBJECT, STT_TLS)
-    # .bss and friends take memory, not file bytes: their symbols are not where the bytes are.
-    nobits = {s.number for s in img.sections if s.type == "NOBITS"}
-    out: dict[str, int] = {}
-    for i, (info, size, sec) in enumerate(zip(tab.infos, tab.sizes, tab.shndx, strict=True)):
-        if not size or (info & 0xF) not in kinds or sec in nobits:
-            continue
-        key = tab.name(i)
-        if key is not None:
-            out[key] = out.get(key, 0) + size
-    return out
+    return dict(ranked_symbols(img, tab))
 
 
 def _groups_by_section(img: ElfImage) -> list[str | None]:
@@ -743,57 +757,62 @@ def _embed_owners(img: ElfImage, tab: _Symtab, groups: list[str | None]) -> dict
     return owners
 
 
-def data_symbols(
-    img: ElfImage, tab: _Symtab, go: bool, groups: list[str | None]
-) -> tuple[DataSymbol, ...]:
-    """Sized data objects with file bytes, largest first: where `data` and `read-only
-    data` went. In a Go binary each names its package, and embedded contents the variable."""
-    found: list[tuple[int, int]] = []
+def data_symbols(img: ElfImage, tab: _Symtab, go: bool, groups: list[str | None]) -> Ranked:
+    """Sized data objects with file bytes, largest first (DataSymbol rows, made as they are
+    read): where `data` and `read-only data` went. In a Go binary each names its package,
+    and embedded contents the variable."""
+    found = array("I")
+    sizes, shndx = tab.sizes, tab.shndx
     for i in tab.of_kind(STT_OBJECT, STT_TLS):
-        size, sec = tab.sizes[i], tab.shndx[i]
-        if size and 0 < sec < len(groups) and groups[sec]:
-            found.append((size, i))
-    found.sort(key=lambda f: -f[0])
-    owners: dict[int, str] | None = None
-    out: dict[tuple[str, str, str], int] = {}
-    for size, i in found:
-        name = tab.name(i)
-        if name is None:
-            continue
-        if go and any(mark in name for mark in _EMBED_MARKS):
-            if owners is None:
-                owners = _embed_owners(img, tab, groups)
-            name = owners.get(tab.values[i], name)
-        sec = tab.shndx[i]
-        key = (name, groups[sec] or DATA, img.sections[sec].name)
-        out[key] = out.get(key, 0) + size
-    rows = [
-        DataSymbol(name, size, group, section, package_of(name) if go else None)
-        for (name, group, section), size in out.items()
-    ]
-    return tuple(sorted(rows, key=lambda r: (-r.bytes, r.name)))
+        sec = shndx[i]
+        if sizes[i] and 0 < sec < len(groups) and groups[sec]:
+            found.append(i)
+    strings, all_ids = tab.strings().strings, tab.ids()
+    ids = array("I", map(all_ids.__getitem__, found))
+    if go:
+        owners: dict[int, str] | None = None
+        for j, k in enumerate(ids):
+            if k != NO_NAME and any(mark in strings[k] for mark in _EMBED_MARKS):
+                if owners is None:
+                    owners = _embed_owners(img, tab, groups)
+                owner = owners.get(tab.values[found[j]])
+                if owner is not None:
+                    strings.append(owner)
+                    ids[j] = len(strings) - 1
+    # Sections of one group and name are one place (the first of them stands for all).
+    first: dict[tuple[str | None, str], int] = {}
+    same = [first.setdefault((groups[n], s.name), n) for n, s in enumerate(img.sections)]
+    secs = map(same.__getitem__, map(shndx.__getitem__, found))
+
+    def row(name: str, size: int, sec: int) -> DataSymbol:
+        group, section = groups[sec] or DATA, img.sections[sec].name
+        return DataSymbol(name, size, group, section, package_of(name) if go else None)
+
+    return rank_keyed(strings, zip(ids, secs, strict=True), map(sizes.__getitem__, found), row)
 
 
 def code_symbols(
     img: ElfImage, tab: _Symtab, groups: list[str | None], go: _GoCode | None
-) -> tuple[Entry, ...]:
+) -> Ranked:
     """Sized functions in the code group that are not Go's: every function of a C binary,
     the C code of a cgo one."""
-    out: dict[str, int] = {}
+    kept = array("I")
     sizes, shndx, values = tab.sizes, tab.shndx, tab.values
     lo, hi, foreign = go if go is not None else (0, 0, frozenset[int]())
     for i in tab.of_kind(STT_FUNC):
         size, sec, address = sizes[i], shndx[i], values[i]
         if lo <= address < hi and address not in foreign:
             continue  # Go's own (checked first: nearly every function of a Go binary)
-        if not size or not 0 < sec < len(groups) or groups[sec] != CODE:
-            continue
-        name = tab.name(i)
-        # Go's linker names each host object's text `pkg(.text)`: an alias of the C
-        # functions in it, not code of its own.
-        if name is not None and not name.endswith("(.text)"):
-            out[name] = out.get(name, 0) + size
-    return _sorted(out)
+        if size and 0 < sec < len(groups) and groups[sec] == CODE:
+            kept.append(i)
+    strings, all_ids = tab.strings().strings, tab.ids()
+    ids = array("I", map(all_ids.__getitem__, kept))
+    # Go's linker names each host object's text `pkg(.text)`: an alias of the C functions
+    # in it, not code of its own.
+    for j, k in enumerate(ids):
+        if k != NO_NAME and strings[k].endswith("(.text)"):
+            ids[j] = NO_NAME
+    return rank_names(strings, ids, map(sizes.__getitem__, kept), Entry)
 
 
 # ---------------------------------------------------------------- all together
@@ -866,7 +885,7 @@ def attribute(
         tab = _exported(img, warnings)
     syms = data = code = None
     if tab is not None:
-        syms = _sorted(symbols(img, tab) or {})
+        syms = ranked_symbols(img, tab)
         by_section = _groups_by_section(img)
         data = data_symbols(img, tab, funcs is not None, by_section)
         code = code_symbols(img, tab, by_section, _go_code(funcs, tab))
@@ -887,10 +906,10 @@ def attribute(
 def _exported(img: ElfImage, warnings: list[str]) -> _Symtab | None:
     """.dynsym in place of a stripped .symtab, when it names anything with file bytes."""
     tab = _symtab(img, "DYNSYM")
-    found = symbols(img, tab) if tab is not None else None
+    found = ranked_symbols(img, tab) if tab is not None else None
     if not found:
         return None
-    share = sum(found.values()) / img.size * 100 if img.size else 0.0
+    share = found.total() / img.size * 100 if img.size else 0.0
     warnings.append(
         f"stripped (no .symtab): the {len(found)} functions and objects .dynsym exports "
         f"({share:.1f}% of the file), not every symbol"
@@ -915,4 +934,4 @@ def attribute_binary(
 
 
 def top(entries: Iterable[Entry] | None, n: int) -> list[Entry]:
-    return list(entries or ())[:n]
+    return list((entries or ())[:n])  # type: ignore[index]

@@ -9,13 +9,17 @@ to the headline, and a new toolchain is named beside it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import heapq
+import itertools
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gate.errors import UsageError
 from gate.explain import CODE, group_name, toolchain_change, toolchain_note, toolchain_of
+from gate.sizerows import SizeRows
 from gate.units import format_signed_size, format_size
 
 if TYPE_CHECKING:
@@ -78,6 +82,16 @@ def covered(
     return out
 
 
+def _covered_of(attr: Attribution, by: str) -> dict[str, int] | None:
+    """covered() of the attribution's own view, without a dict of its names (a million
+    symbols are summed, not copied)."""
+    entries = view(attr, by) or ()
+    total = sum(e.bytes for e in entries) if isinstance(entries, tuple) else entries.total()
+    data = attr.data_symbols
+    spread = None if data is None else ((d.group, d.bytes) for d in data)
+    return covered(by, {"": total}, spread)
+
+
 def side_of(attr: Attribution, by: str) -> Side:
     """A binary as a comparison by `by` sees it (all of its entries, all of its groups)."""
     from gate.diff import Side
@@ -93,27 +107,95 @@ def side_of(attr: Attribution, by: str) -> Side:
 
 
 @dataclass(frozen=True)
+class Same:
+    """The names whose bytes did not change, as two columns: of a million symbols compared
+    with themselves, no Growth is made for any (gate.diff would make one each, some 200
+    bytes, and sort them all)."""
+
+    names: list[str]
+    sizes: array[int]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def ranked(self) -> Iterator[Growth]:
+        """Every one as a row, in whole_growth's order (largest first, ties by name)."""
+        from gate.diff import Growth
+
+        order = sorted(range(len(self.names)), key=self.names.__getitem__)
+        order.sort(key=self.sizes.__getitem__, reverse=True)  # stable: ties stay by name
+        return (Growth(self.names[i], self.sizes[i], self.sizes[i]) for i in order)
+
+    def first(self, n: int) -> list[Growth]:
+        """The first n of ranked(), without sorting the rest."""
+        import heapq
+
+        from gate.diff import Growth
+
+        names, sizes = self.names, self.sizes
+        picked = heapq.nsmallest(n, range(len(names)), key=lambda i: (-sizes[i], names[i]))
+        return [Growth(names[i], sizes[i], sizes[i]) for i in picked]
+
+
+@dataclass(frozen=True)
 class Compared:
-    """`--against`: the old binary's name and size, every row (the view's names and the
-    groups' rest, adding up to the change), and the toolchains when they differ."""
+    """`--against`: the old binary's name and size, the rows that changed (the view's
+    names and the groups' rest, adding up to the change) and the names that did not, and
+    the toolchains when they differ."""
 
     binary: str
     file_size: int
     rows: list[Growth]
     toolchain: tuple[str, str] | None
+    same: Same = Same([], array("Q"))
+
+
+def _pairs(attr: Attribution, by: str) -> Iterable[tuple[str, int]]:
+    """(name, bytes) of the view's entries, a name once, in no particular order: a
+    million symbols are read from their columns, not made into rows."""
+    entries = view(attr, by) or ()
+    if isinstance(entries, tuple):
+        return {e.name: e.bytes for e in entries}.items()
+    named: Iterable[tuple[str, int]] = entries.named()
+    return named
 
 
 def compare(
     binary: str, attr: Attribution, by: str, against: str, names: list[str], tools: BuiltBy
 ) -> Compared:
     """BINARY (already attributed; built by `tools`) against OLD: a binary, or a size or
-    results document."""
-    from gate.diff import whole_growth
+    results document.
+
+    One dict is made, of OLD's names (against_view's, taken apart here as BINARY's names
+    are matched with it); the names whose bytes are the same go to `same`, and gate.diff
+    ranks only the others. Their bytes are taken off both files' sizes, so every other
+    row (the groups' rest, what no row holds) is what it would be with them."""
+    from gate.diff import Side, whole_growth
 
     old_name, old, old_tools = against_view(against, by, binary, names)
-    rows = whole_growth(side_of(attr, by), old, section_view=by == "section")
+    left = old.entries if isinstance(old.entries, dict) else dict(old.entries)
+    same = Same([], array("Q"))
+    now: dict[str, int] = {}
+    before: dict[str, int] = {}
+    for name, size in _pairs(attr, by):
+        was = left.pop(name, None)
+        if was == size:
+            if size:
+                same.names.append(name)
+                same.sizes.append(size)
+        else:
+            now[name] = size
+            if was is not None:
+                before[name] = was
+    before.update(left)
+    left.clear()
+    kept = sum(same.sizes)
+    groups = {e.name: e.bytes for e in attr.sections}
+    new_side = Side(attr.file_size - kept, now, groups, _covered_of(attr, by))
+    old_side = Side(old.file_size - kept, before, old.groups, old.covered)
+    rows = whole_growth(new_side, old_side, section_view=by == "section")
     change = toolchain_change(tools, old_tools)
-    return Compared(old_name, old.file_size, rows, change)
+    return Compared(old_name, old.file_size, rows, change, same)
 
 
 def toolchain_of_binary(path: str) -> BuiltBy:
@@ -144,8 +226,8 @@ def size_document(
     """The gate/size/v1 document. Against a baseline every group row is kept whatever
     `top` says, and `unlisted` sums the rows `top` leaves out, so the listed deltas plus
     `unlisted.delta` are the file's change exactly."""
-    entries = list(view(attr, by) or ())
-    side = side_of(attr, by)
+    entries = view(attr, by) or ()
+    found = _covered_of(attr, by)
     doc: dict[str, Any] = {
         "schema": SIZE_SCHEMA,
         "binary": binary,
@@ -154,25 +236,37 @@ def size_document(
         "pclntab": attr.pclntab,
         "bss": attr.bss,
         "warnings": list(attr.warnings),
-        "entries": [{"name": e.name, "bytes": e.bytes} for e in entries[:top]],
+        "entries": _Rows(entries) if top is None else _Rows(entries)[:top],
         "entries_total": len(entries),
         # What a later --against needs to account for the whole file: the section groups,
         # and the bytes of this view's entries in each.
         "groups": [{"name": e.name, "bytes": e.bytes} for e in attr.sections],
-        "covered": None if side.covered is None else _as_rows(side.covered),
+        "covered": None if found is None else _as_rows(found),
         "toolchain": None if toolchain is None else toolchain._asdict(),
         "against": None,
     }
     if against is not None:
         rows = against.rows
-        names = [g for g in rows if g.group is None]
-        shown = {id(g) for g in names[:top]} | {id(g) for g in rows if g.group is not None}
-        hidden = [g for g in rows if id(g) not in shown]
+        listed: Sequence[dict[str, Any]]
+        if top is None:
+            hidden: list[Growth] = []
+            listed = _Against(rows, against.same)
+        else:
+            # The view's names in whole_growth's order: those that grew, the same ones
+            # (delta 0), those that shrank; the first `top` of them are listed.
+            names = [g for g in rows if g.group is None]
+            grown = [g for g in names if g.delta > 0]
+            kept = against.same.first(top - len(grown)) if len(grown) < top else []
+            first = (grown + kept + [g for g in names if g.delta <= 0])[:top]
+            shown = {id(g) for g in first} | {id(g) for g in rows if g.group is not None}
+            hidden = [g for g in rows if id(g) not in shown]
+            merged = heapq.merge(rows, kept, key=_order)
+            listed = [_row(g) for g in merged if id(g) in shown]
         doc["against"] = {
             "binary": against.binary,
             "file_size": against.file_size,
             "toolchain": None if against.toolchain is None else list(against.toolchain),
-            "entries": [_row(g) for g in rows if id(g) in shown],
+            "entries": listed,
             "changed_total": sum(g.status != "same" for g in rows),
             "unlisted": {
                 "changed": sum(g.status != "same" for g in hidden),
@@ -180,6 +274,82 @@ def size_document(
             },
         }
     return doc
+
+
+def _order(g: Growth) -> tuple[int, int, str]:
+    return (-g.delta, -g.bytes, g.name)  # gate.diff's ranking: largest growth first
+
+
+class _Against(Sequence[dict[str, Any]]):
+    """Every row of a comparison as the document lists them (whole_growth's order, the
+    same names among them), each dict made as it is read. The text shows only the rows
+    that changed (`changed`), and never sorts or makes the others."""
+
+    def __init__(self, rows: list[Growth], same: Same) -> None:
+        self.rows, self.same = rows, same
+        self._all: list[dict[str, Any]] | None = None
+
+    def changed(self) -> list[dict[str, Any]]:
+        return [_row(g) for g in self.rows if g.status != "same"]
+
+    def __len__(self) -> int:
+        return len(self.rows) + len(self.same)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return map(_row, heapq.merge(self.rows, self.same.ranked(), key=_order))
+
+    def __getitem__(self, i: Any) -> Any:
+        if self._all is None:
+            self._all = list(self)
+        return self._all[i]
+
+
+class _Rows(Sequence[dict[str, Any]]):
+    """A view's entries as the document's {name, bytes} rows, each made as it is read: a
+    million symbols are written (size_json) without a million dicts held."""
+
+    def __init__(self, entries: Sequence[Entry]) -> None:
+        self.entries = entries
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [{"name": e[0], "bytes": e[1]} for e in self.entries[i]]
+        name, size = self.entries[i]
+        return {"name": name, "bytes": size}
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return ({"name": name, "bytes": size} for name, size in self.entries)
+
+
+def size_json(doc: Mapping[str, Any]) -> str:
+    """The gate/size/v1 document as JSON: written as every document is (report.json.dumps),
+    but its entries one compact row a line (`{"name":"main.f","bytes":120}`), the shortest
+    form of the same schema: a million symbols take about 35 bytes each, not 70."""
+    import json
+
+    from gate.report.escape import json_bidi_escaped
+    from gate.report.json import dumps
+
+    rows = doc["entries"]
+    marker = "\0entries\0"
+    against = doc.get("against")
+    if against is not None and not isinstance(against["entries"], list):
+        against = {**against, "entries": list(against["entries"])}
+    text = dumps({**doc, "entries": marker, "against": against})
+    pairs = iter(
+        rows.entries if isinstance(rows, _Rows) else [(r["name"], r["bytes"]) for r in rows]
+    )
+    quote = json.encoder.encode_basestring  # UTF-8, as dumps
+    # Rows are joined a batch at a time: a million of them never exist as a million strings.
+    parts = []
+    while batch := list(itertools.islice(pairs, 1 << 16)):
+        rows_text = ",\n".join([f'{{"name":{quote(n)},"bytes":{b}}}' for n, b in batch])
+        parts.append(json_bidi_escaped(rows_text))
+    head, tail = text.split(json.dumps(marker), 1)
+    return "".join([head, "[\n", ",\n".join(parts), "\n]", tail]) if parts else head + "[]" + tail
 
 
 def _as_rows(named: Mapping[str, int]) -> list[dict[str, Any]]:
@@ -229,7 +399,12 @@ def _against_text(doc: Mapping[str, Any], by: str, limit: int) -> list[str]:
         f"against {against['binary']}: {format_signed_size(change)}{pct}, "
         f"{format_size(old)} -> {format_size(size)}" + (f"; {note}" if note else "")
     ]
-    rows = [r for r in against["entries"] if r["status"] != "same"]
+    listed = against["entries"]
+    rows = (
+        listed.changed()
+        if isinstance(listed, _Against)
+        else [r for r in listed if r["status"] != "same"]
+    )
     names = [r for r in rows if r.get("group") is None]
     shown = [r for r in rows if r.get("group") is not None or any(r is n for n in names[:limit])]
     lines.append(f"  {'change':>12}  {'':>8}  {'now':>11}  {by}")
@@ -282,7 +457,7 @@ def against_view(source: str, by: str, binary: str, names: list[str]) -> tuple[s
         if doc.get("by") != by:
             raise UsageError(f"{source}: entries by {doc.get('by')}, not by {by} (use --by)")
         rows, size, groups = doc.get("entries"), doc.get("file_size"), doc.get("groups")
-        complete = isinstance(rows, list) and doc.get("entries_total") == len(rows)
+        complete = isinstance(rows, _LISTS) and doc.get("entries_total") == len(rows)
         covered_rows = doc.get("covered") if complete else None
         tools = doc.get("toolchain")
         tools = tools if isinstance(tools, dict) else {}
@@ -323,7 +498,7 @@ def against_view(source: str, by: str, binary: str, names: list[str]) -> tuple[s
             covered_rows = None if found is None else _as_rows(found)
     else:
         raise UsageError(f"{source}: not a gate size or results document (schema {schema!r})")
-    if not isinstance(rows, list):
+    if not isinstance(rows, _LISTS):
         raise UsageError(f"{source}: no {by} attribution in it (not a Go binary?)")
     count = _counter(source)
     side = Side(
@@ -347,11 +522,23 @@ def _counter(source: str) -> Callable[[Any, str], int]:
     return count
 
 
+_LISTS = (list, SizeRows)  # a size document's entries are SizeRows as gate wrote them
+
+
 def _named(
-    rows: list[Any], source: str, where: str, count: Callable[[Any, str], int]
+    rows: Sequence[Any], source: str, where: str, count: Callable[[Any, str], int]
 ) -> dict[str, int]:
-    """{name: bytes} of a list of {name, bytes}; same names add up."""
+    """{name: bytes} of a list of {name, bytes}; same names add up. Rows read as gate
+    wrote them (SizeRows) are whole numbers below 2**64 already: zipped, not checked."""
     out: dict[str, int] = {}
+    if isinstance(rows, SizeRows):
+        out = dict(zip(rows.names, rows.sizes, strict=True))
+        if len(out) == len(rows):
+            return out
+        out = {}
+        for name, size in zip(rows.names, rows.sizes, strict=True):
+            out[name] = out.get(name, 0) + size
+        return out
     for i, row in enumerate(rows):
         if not isinstance(row, dict) or not isinstance(row.get("name"), str):
             raise UsageError(f"{source}: {where}[{i}]: expected {{name, bytes}}, got {row!r:.60}")
@@ -360,7 +547,7 @@ def _named(
 
 
 def _grouped(
-    rows: list[Any], source: str, where: str, count: Callable[[Any, str], int]
+    rows: Sequence[Any], source: str, where: str, count: Callable[[Any, str], int]
 ) -> dict[str, int]:
     """Bytes per section group, older documents' group names mapped to today's."""
     out: dict[str, int] = {}
@@ -377,6 +564,9 @@ def demangle(doc: dict[str, Any]) -> None:
     tool = shutil.which("c++filt")
     if tool is None:
         raise UsageError("--demangle needs c++filt (binutils); it is not on PATH")
+    doc["entries"] = list(doc["entries"])  # names that change are rows of their own
+    if doc.get("against"):
+        doc["against"]["entries"] = list(doc["against"]["entries"])
     rows = doc["entries"] + (doc["against"]["entries"] if doc.get("against") else [])
     names = "".join(r["name"].replace("\n", " ") + "\n" for r in rows)
     out = subprocess.run(
