@@ -15,6 +15,7 @@ from typing import Any
 from gate import explain
 from gate.explain import Contributor
 from gate.pairing import label, pair
+from gate.startup.compare import across_envelopes
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,8 @@ class BinaryDiff:
     memory: tuple[Delta, ...] = ()
     toolchain: tuple[str, str] | None = None  # (old, new) when another one built it
     go: bool = False  # a Go binary: hints in the go build way (explain.describe)
+    # The start-up numbers were measured in two envelopes (compare.across_envelopes); "" else.
+    envelope: str = ""
 
 
 def _changed(deltas: Iterable[Delta]) -> tuple[Delta, ...]:
@@ -128,6 +131,14 @@ def _toolchain_change(new: Mapping[str, Any], old: Mapping[str, Any]) -> tuple[s
     return explain.toolchain_change(explain.toolchain_of(new), explain.toolchain_of(old))
 
 
+def _envelope_change(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> str:
+    """The warning when both sides' start-up was measured, in different envelopes."""
+    before, after = ((e or {}).get("startup") or {} for e in (old, new))
+    if not before.get("stats") or not after.get("stats"):
+        return ""
+    return across_envelopes(before.get("envelope"), after.get("envelope"), ("old", "new"))
+
+
 def diff_binary(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> BinaryDiff:
     side = new or old or {"name": "", "path": ""}
     name = side["name"] or side["path"] or "?"
@@ -170,6 +181,7 @@ def diff_binary(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) ->
         memory=memory,
         toolchain=_toolchain_change(nf, of) if old and new else None,
         go=nf.get("go") is not None,
+        envelope=_envelope_change(old, new),
     )
 
 

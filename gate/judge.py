@@ -18,7 +18,13 @@ from gate import explain
 from gate.pairing import Pairing
 from gate.policy import SETTINGS, Rule, go_version_tuple
 from gate.report.markup import over_by, size_as_written, unit_written
-from gate.startup.compare import PASS, UNDECIDED, interval_verdict, regression_verdict_of
+from gate.startup.compare import (
+    PASS,
+    UNDECIDED,
+    across_envelopes,
+    interval_verdict,
+    regression_verdict_of,
+)
 from gate.startup.stats import QUANTILES
 from gate.units import format_signed_size, format_size
 
@@ -860,15 +866,30 @@ def _baseline_check(ctx: Context) -> list[CheckResult]:
     return [CheckResult("baseline.match", status, p.how, None, None, message, severity)]
 
 
+def _envelope_check(ctx: Context) -> list[CheckResult]:
+    """Implicit whenever start-up numbers are compared with a recorded baseline's: a warning
+    when the two were measured in different envelopes (compare.across_envelopes), which
+    move start-up by design. A/B starts (--baseline-binary) share this run's envelope."""
+    base = (ctx.baseline or {}).get("startup")
+    if not ctx.startup or not base or not ctx.startup.get("stats") or not base.get("stats"):
+        return []
+    message = across_envelopes(base.get("envelope"), ctx.startup.get("envelope"))
+    if not message:
+        return []
+    return [CheckResult("baseline.envelope", "warn", None, None, None, message, "warn")]
+
+
 def judge(rules: Mapping[str, Rule], ctx: Context) -> list[CheckResult]:
     """Every check the rules ask for, in policy order, after the implicit ones: how the
-    baseline was matched, and whether every start succeeded."""
+    baseline was matched (and in which envelope it was measured), and whether every start
+    succeeded."""
     results: list[CheckResult] = []
     for rule_id, rule in rules.items():
         if rule_id in SETTINGS:
             continue
         results.extend(CHECKS[rule_id](rule, ctx))
-    implicit = _baseline_check(ctx) + (_runs_check(ctx) if ctx.startup is not None else [])
+    implicit = _baseline_check(ctx) + _envelope_check(ctx)
+    implicit += _runs_check(ctx) if ctx.startup is not None else []
     return implicit + results
 
 

@@ -1,9 +1,11 @@
-"""A/B statistics against scipy, and the interval's coverage on simulated start-up times."""
+"""A/B statistics against scipy, and the interval's coverage on simulated start-up times;
+the warning when start-up is compared across envelopes, in every report that compares."""
 
 from __future__ import annotations
 
 import math
 import random
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from gate.startup.compare import (
     FAIL,
     PASS,
     UNDECIDED,
+    across_envelopes,
     compare,
     interval_verdict,
     regression_verdict,
@@ -100,3 +103,138 @@ def test_checkpoints_grow_by_half_up_to_the_ceiling() -> None:
     assert checkpoints(20, 20) == [20]
     assert checkpoints(20, 100) == [20, 30, 45, 68, 100]
     assert checkpoints(1, 4) == [1, 2, 3, 4]
+
+
+# --------------------------------------------------------------------------- envelopes
+
+HALF = {"cpus": 0.5, "cpu_period_us": 100_000, "memory": 128_000_000, "cpu": None}
+
+
+def test_across_envelopes_names_both() -> None:
+    said = across_envelopes(HALF, None)
+    assert (
+        said == "startup compared across envelopes: baseline 0.5 CPU, 128 MB memory; this run none"
+    )
+    assert across_envelopes(None, {**HALF, "memory": None, "cpu": 1}, ("old", "new")) == (
+        "startup compared across envelopes: old none; new 0.5 CPU, on CPU 1"
+    )
+    assert across_envelopes({**HALF, "cpu_period_us": 50_000}, HALF) == (
+        "startup compared across envelopes: baseline 0.5 CPU (period 50 ms), 128 MB memory; "
+        "this run 0.5 CPU, 128 MB memory"
+    )
+
+
+def test_the_same_envelope_says_nothing() -> None:
+    assert across_envelopes(None, None) == ""
+    assert across_envelopes({}, None) == ""  # a document from before envelopes
+    assert across_envelopes(HALF, dict(HALF)) == ""
+    # A CFS period without a quota limits nothing: the same (empty) envelope.
+    no_quota = {"cpus": None, "memory": None, "cpu": None}
+    assert across_envelopes({**no_quota, "cpu_period_us": 50_000}, None) == ""
+
+
+def _startup(walls: list[float], envelope: dict[str, Any] | None) -> dict[str, Any]:
+    """A start-up as the results hold it, with what the judge and gate diff read."""
+    from gate.startup.stats import summarize
+
+    s = summarize(walls)
+    runs = [{"wall_ms": w, "ok": True, "error": None, "max_rss_bytes": 5 << 20} for w in walls]
+    stats = {"count": s.count, "p50_ms": s.p50_ms, "p90_ms": s.p90_ms, "p95_ms": s.p95_ms,
+             "p99_ms": s.p99_ms, "ci": {k: list(v) for k, v in s.ci.items()},
+             "confidence": s.confidence}  # fmt: skip
+    return {"cold": True, "runs": runs, "stats": stats, "max_rss_bytes": 5 << 20,
+            "envelope": envelope, "against": None}  # fmt: skip
+
+
+def test_judge_warns_and_stays_pure(fixtures: Any) -> None:
+    """A baseline measured in another envelope: `baseline.envelope` warns (the verdict is
+    untouched); in the same envelope, or with nothing compared, there is no such check."""
+    from gate.elf.facts import inspect_binary
+    from gate.judge import Context, judge, verdict
+    from gate.pairing import Pairing
+    from gate.policy import load_policy
+    from gate.results import facts_to_dict
+
+    facts = facts_to_dict(inspect_binary(fixtures["rt-noop"].path))
+    rules = load_policy("default").for_binary("rt-noop")
+    base = {"path": "rt-noop", "name": "rt-noop", "facts": facts,
+            "startup": _startup([10.0] * 10, HALF)}  # fmt: skip
+    pairing = Pairing(base, "path", "compared with rt-noop in main.json")
+
+    def envelope_checks(startup: Any, baseline: Any) -> list[Any]:
+        found = judge(rules, Context(facts, startup, baseline, pairing=pairing))
+        return [c for c in found if c.id == "baseline.envelope"]
+
+    (warned,) = envelope_checks(_startup([10.0] * 10, None), base)
+    assert (warned.status, warned.severity) == ("warn", "warn")
+    assert warned.message == (
+        "startup compared across envelopes: baseline 0.5 CPU, 128 MB memory; this run none"
+    )
+    assert verdict([warned]) == "pass"
+    assert envelope_checks(_startup([10.0] * 10, dict(HALF)), base) == []
+    assert envelope_checks(None, base) == []  # --no-startup: nothing compared
+    a_b = {**base, "startup": None}  # --baseline-binary: its starts share this run's envelope
+    assert envelope_checks(_startup([10.0] * 10, None), a_b) == []
+    no_stats = {**base, "startup": {**base["startup"], "stats": None}}
+    assert envelope_checks(_startup([10.0] * 10, None), no_stats) == []
+
+
+def test_gate_diff_notes_the_envelopes() -> None:
+    from gate.diff import diff_results
+    from gate.report.diff import render_diff_markdown, render_diff_text
+
+    def doc(envelope: Any, wall: float) -> dict[str, Any]:
+        entry = {"path": "svc", "name": "svc", "facts": {"file_size": 1000},
+                 "startup": _startup([wall] * 10, envelope), "checks": [],
+                 "attribution": None}  # fmt: skip
+        return {"binaries": [entry]}
+
+    (moved,) = diff_results(doc(HALF, 40.0), doc(None, 10.0))
+    assert moved.envelope == (
+        "startup compared across envelopes: old 0.5 CPU, 128 MB memory; new none"
+    )
+    text = render_diff_text([moved])
+    assert f"  warning: {moved.envelope}" in text.splitlines()
+    assert f"Warning: {moved.envelope}" in render_diff_markdown([moved]).splitlines()
+    (same,) = diff_results(doc(HALF, 40.0), doc(HALF, 10.0))
+    assert same.envelope == "" and "envelope" not in render_diff_text([same])
+
+
+def test_a_real_check_warns_in_the_log_junit_markdown_and_diff(
+    fixtures: Any, tmp_path: Any
+) -> None:
+    """gate check against a baseline measured on the bare machine, this run pinned to a
+    CPU (an envelope that needs no cgroup): the warning in the log, as a JUnit warning,
+    in the Markdown summary and in gate diff; the verdict is what it was."""
+    import os
+    import subprocess
+    import sys
+
+    from junitparser import JUnitXml
+
+    binary = str(fixtures["rt-noop"].path)
+    cpu = str(min(os.sched_getaffinity(0)))
+    out = {name: tmp_path / name for name in ("base.json", "new.json", "j.xml", "m.md")}
+
+    def gate(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "gate", *args], capture_output=True,
+                              text=True, timeout=300, check=False)  # fmt: skip
+
+    base = gate("check", binary, "--runs", "3", "--json", str(out["base.json"]))
+    assert base.returncode == 0, base.stderr
+    new = gate(
+        "check", binary, "--runs", "3", "--cpu", cpu, "--baseline", str(out["base.json"]),
+        "--json", str(out["new.json"]), "--junit", str(out["j.xml"]),
+        "--markdown", str(out["m.md"]),
+    )  # fmt: skip
+    assert new.returncode == 0, new.stderr
+    said = f"startup compared across envelopes: baseline none; this run on CPU {cpu}"
+    assert f"  warn  {'baseline.envelope':<24} {said}" in new.stdout.splitlines()
+    case = next(c for s in JUnitXml.fromfile(str(out["j.xml"])) for c in s
+                if c.name == "baseline.envelope")  # fmt: skip
+    assert case.is_passed and case.system_out.startswith(f"WARNING: {said}\n")
+    assert said in out["m.md"].read_text()
+    diff = gate("diff", str(out["base.json"]), str(out["new.json"]))
+    assert diff.returncode == 0, diff.stderr
+    old_new = f"startup compared across envelopes: old none; new on CPU {cpu}"
+    assert f"  warning: {old_new}" in diff.stdout.splitlines()

@@ -200,6 +200,14 @@ def _key(name: str, **labels: str) -> Key:
     return name, frozenset(labels.items())
 
 
+NO_ENVELOPE = {"cpus": "none", "memory_bytes": "none", "pinned_cpu": "none"}
+
+
+def _started(name: str, **labels: str) -> Key:
+    """A start-up sample's key: its binary and envelope labels (none: the bare machine)."""
+    return _key(name, **NO_ENVELOPE, **labels)
+
+
 def _expected(doc: dict[str, Any]) -> dict[Key, float]:
     """The samples the document calls for, computed independently of the renderer."""
     want: dict[Key, float] = {}
@@ -224,18 +232,19 @@ def _expected(doc: dict[str, Any]) -> dict[Key, float]:
             stats = startup["stats"]
             for quantile, key in (("0.5", "p50_ms"), ("0.9", "p90_ms"), ("0.95", "p95_ms"),
                                   ("0.99", "p99_ms")):  # fmt: skip
-                want[_key("gate_startup_seconds", binary=b, quantile=quantile)] = stats[key] / 1000
-            want[_key("gate_startup_seconds_count", binary=b)] = stats["count"]
-            want[_key("gate_startup_seconds_sum", binary=b)] = (
+                seconds = stats[key] / 1000
+                want[_started("gate_startup_seconds", binary=b, quantile=quantile)] = seconds
+            want[_started("gate_startup_seconds_count", binary=b)] = stats["count"]
+            want[_started("gate_startup_seconds_sum", binary=b)] = (
                 stats["mean_ms"] * stats["count"] / 1000
             )
-            want[_key("gate_startup_runs", binary=b)] = len(startup["runs"])
+            want[_started("gate_startup_runs", binary=b)] = len(startup["runs"])
             failed = sum(not r["ok"] for r in startup["runs"])
-            want[_key("gate_startup_failed_runs", binary=b)] = failed
+            want[_started("gate_startup_failed_runs", binary=b)] = failed
             # max RSS is the peak of the successful runs: a failed run's is not a start-up's
             rss = [r["max_rss_bytes"] for r in startup["runs"] if r["ok"] and r["max_rss_bytes"]]
             if rss:
-                want[_key("gate_startup_max_rss_bytes", binary=b)] = max(rss)
+                want[_started("gate_startup_max_rss_bytes", binary=b)] = max(rss)
     return want
 
 
@@ -247,20 +256,20 @@ def test_every_sample_equals_the_document(doc: dict[str, Any], parse: Any) -> No
 def test_spot_values(doc: dict[str, Any]) -> None:
     """A few by hand, so a shared mistake in `_expected` cannot hide."""
     got = _samples(openmetrics_families(_render(doc)))
-    assert got[_key("gate_startup_seconds", binary="svc", quantile="0.95")] == 0.4123
-    assert got[_key("gate_startup_runs", binary="svc")] == 20
-    assert got[_key("gate_startup_failed_runs", binary="svc")] == 2
+    assert got[_started("gate_startup_seconds", binary="svc", quantile="0.95")] == 0.4123
+    assert got[_started("gate_startup_runs", binary="svc")] == 20
+    assert got[_started("gate_startup_failed_runs", binary="svc")] == 2
     # The failed run's 33,554,432 is not the start-up's peak: the 18th successful run's is.
-    assert got[_key("gate_startup_max_rss_bytes", binary="svc")] == 31_457_280 + 8192 * 17
+    assert got[_started("gate_startup_max_rss_bytes", binary="svc")] == 31_457_280 + 8192 * 17
     assert got[_key("gate_section_bytes", binary="svc", section=".note.go")] == 136
     assert got[_key("gate_checks", binary="svc", status="fail")] == 3
     assert got[_key("gate_checks", binary="hello", status="warn")] == 1
-    assert got[_key("gate_startup_seconds_count", binary="svc")] == 18
-    assert got[_key("gate_startup_seconds_sum", binary="svc")] == pytest.approx(
+    assert got[_started("gate_startup_seconds_count", binary="svc")] == 18
+    assert got[_started("gate_startup_seconds_sum", binary="svc")] == pytest.approx(
         sum(r["wall_ms"] for r in doc["binaries"][1]["startup"]["runs"] if r["ok"]) / 1000
     )
     assert got[_key("gate_verdict", binary="run.sh")] == 2
-    assert _key("gate_startup_max_rss_bytes", binary="hello") not in got
+    assert _started("gate_startup_max_rss_bytes", binary="hello") not in got
     assert _key("gate_section_bytes", binary="hello", section=".tbss") not in got
     assert not [k for k in got if ("binary", "run.sh") in k[1] and k[0] != "gate_verdict"]
 
@@ -328,7 +337,7 @@ def test_label_escaping_round_trips(doc: dict[str, Any]) -> None:
     for parse in (prometheus_families, openmetrics_families):
         got = _samples(parse(text))
         assert got[_key("gate_verdict", binary=WEIRD)] == 1
-        assert got[_key("gate_startup_seconds", binary=WEIRD, quantile="0.5")] == 0.34225
+        assert got[_started("gate_startup_seconds", binary=WEIRD, quantile="0.5")] == 0.34225
 
 
 def test_unwritable_characters_in_labels_are_replaced(doc: dict[str, Any]) -> None:
@@ -357,7 +366,7 @@ def test_missing_stats_and_empty_document() -> None:
         run.update(ok=False, max_rss_bytes=None)
     startup["stats"] = None  # no run succeeded: no percentiles
     got = _samples(openmetrics_families(_render(doc)))
-    assert got[_key("gate_startup_failed_runs", binary="svc")] == 20
+    assert got[_started("gate_startup_failed_runs", binary="svc")] == 20
     assert not [k for k in got if k[0] == "gate_startup_seconds" and ("binary", "svc") in k[1]]
     assert _render({"schema": "gate/results/v1", "binaries": []}) == "# EOF\n"
 
@@ -382,6 +391,89 @@ def test_largest_packages_are_samples() -> None:
     assert {s.labels["binary"] for s in samples} == {"svc"}
 
 
+def _in_envelope(doc: dict[str, Any]) -> dict[str, Any]:
+    """svc's starts ran at 0.25 CPU, 128 MiB, pinned to CPU 1; hello's on the bare machine."""
+    doc["binaries"][1]["startup"]["envelope"] = {
+        "cpus": 0.25, "cpu_period_us": 100_000, "memory": 134_217_728, "cpu": 1,
+    }  # fmt: skip
+    return doc
+
+
+SVC_ENVELOPE = {"cpus": "0.25", "memory_bytes": "134217728", "pinned_cpu": "1"}
+
+
+@pytest.mark.parametrize("parse", [prometheus_families, openmetrics_families])
+def test_startup_samples_are_labelled_with_their_envelope(doc: dict[str, Any], parse: Any) -> None:
+    """Every start-up sample has the three envelope labels, "none" where a part was not
+    set; the size samples have none of them (the envelope does not change a file)."""
+    got = _samples(parse(_render(_in_envelope(doc))))
+    startup = [(name, dict(labels)) for name, labels in got if name.startswith("gate_startup")]
+    # svc: 4 quantiles, _sum, _count, runs, failed runs, max RSS; hello has no RSS sample
+    assert len(startup) == 9 + 8
+    for name, labels in startup:
+        want = SVC_ENVELOPE if labels["binary"] == "svc" else NO_ENVELOPE
+        assert {k: labels[k] for k in want} == want, (name, labels)
+    assert (
+        got[_key("gate_startup_seconds", binary="svc", quantile="0.95", **SVC_ENVELOPE)] == 0.4123
+    )
+    assert got[_key("gate_startup_runs", binary="svc", **SVC_ENVELOPE)] == 20
+    assert got[_key("gate_startup_seconds_count", binary="hello", **NO_ENVELOPE)] == 10
+    others = {k for name, labels in got if not name.startswith("gate_startup") for k, _ in labels}
+    assert others == {"binary", "kind", "section", "status"}
+
+
+def test_summary_file_carries_the_envelope_too(doc: dict[str, Any]) -> None:
+    """GitLab's widget compares `name{labels}` lines: a p95 from another envelope is
+    another row, never a change of this one."""
+    got = _samples(openmetrics_families(_render_summary(_in_envelope(doc))))
+    assert got[_key("gate_startup_p95_seconds", binary="svc", **SVC_ENVELOPE)] == 0.4123
+    assert got[_key("gate_startup_p50_seconds", binary="hello", **NO_ENVELOPE)] == 0.00069
+    assert got[_key("gate_file_bytes", binary="svc")] == 9_437_184
+
+
+def test_envelope_labels_are_canonical() -> None:
+    """One envelope, one series, however it was spelt; a CFS period is shown only where
+    it is not the default 100 ms, and only with a quota (without one it limits nothing)."""
+    from gate.report.metrics import envelope_labels
+    from gate.startup.envelope import build, overrides
+
+    def labels(**over: Any) -> dict[str, str]:
+        return dict(envelope_labels(build({}, over).to_dict()))
+
+    spelt = [overrides(*args) for args in (("250m", "128MiB"), ("0.25", "134217728"))]
+    assert [labels(**o) for o in spelt] == [{**NO_ENVELOPE, "cpus": "0.25",
+                                             "memory_bytes": "134217728"}] * 2  # fmt: skip
+    assert labels(cpus=0.1 + 0.2) == {**NO_ENVELOPE, "cpus": "0.3"}
+    assert labels(cpus=1.0)["cpus"] == "1"
+    assert labels(cpus=0.5, cpu_period_us=50_000)["cpus"] == "0.5 (period 50 ms)"
+    assert labels(cpu_period_us=50_000) == NO_ENVELOPE  # a period alone: no envelope
+    assert labels(cpu=0) == {**NO_ENVELOPE, "pinned_cpu": "0"}
+    assert dict(envelope_labels(None)) == NO_ENVELOPE
+
+
+def test_two_envelopes_are_two_series(doc: dict[str, Any]) -> None:
+    """The same binary measured in two envelopes (two shards' results merged): two
+    series, each valid, neither overwriting the other."""
+    twin = copy.deepcopy(_in_envelope(doc)["binaries"][1])
+    twin["path"] = "build/arm64/svc"
+    twin["startup"]["envelope"] = None
+    doc["binaries"].append(twin)
+    got = _samples(openmetrics_families(_render(doc)))
+    assert got[_key("gate_startup_runs", binary="build/svc", **SVC_ENVELOPE)] == 20
+    assert got[_key("gate_startup_runs", binary="build/arm64/svc", **NO_ENVELOPE)] == 20
+
+
+def test_bidi_controls_in_labels_are_shown_as_escapes(doc: dict[str, Any]) -> None:
+    """The exposition format has no escape for U+202E: the label holds the text `\\u202e`,
+    as the log shows it, and no raw control reaches the file."""
+    doc["binaries"][1]["name"] = "svc\u202egnp.exe"
+    text = _render(doc)
+    assert "\u202e" not in text
+    assert 'binary="svc\\\\u202egnp.exe"' in text
+    got = _samples(openmetrics_families(text))
+    assert got[_key("gate_verdict", binary="svc\\u202egnp.exe")] == 1
+
+
 # --------------------------------------------------------------------------- metrics-summary
 
 
@@ -403,13 +495,13 @@ def test_summary_is_size_p50_and_p95_per_binary(doc: dict[str, Any], parse: Any)
     for binary in doc["binaries"][:2]:  # hello and svc; run.sh was not read
         b, stats = binary["name"], binary["startup"]["stats"]
         want[_key("gate_file_bytes", binary=b)] = binary["facts"]["file_size"]
-        want[_key("gate_startup_p50_seconds", binary=b)] = stats["p50_ms"] / 1000
-        want[_key("gate_startup_p95_seconds", binary=b)] = stats["p95_ms"] / 1000
+        want[_started("gate_startup_p50_seconds", binary=b)] = stats["p50_ms"] / 1000
+        want[_started("gate_startup_p95_seconds", binary=b)] = stats["p95_ms"] / 1000
     assert got == want
     # By hand, so a shared mistake cannot hide: svc's 9 MiB, 342.25 ms and 412.3 ms.
     assert got[_key("gate_file_bytes", binary="svc")] == 9_437_184
-    assert got[_key("gate_startup_p50_seconds", binary="svc")] == 0.34225
-    assert got[_key("gate_startup_p95_seconds", binary="svc")] == 0.4123
+    assert got[_started("gate_startup_p50_seconds", binary="svc")] == 0.34225
+    assert got[_started("gate_startup_p95_seconds", binary="svc")] == 0.4123
     for binary in ("hello", "svc"):
         assert sum(("binary", binary) in labels for _, labels in got) == 3
 

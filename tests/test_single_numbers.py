@@ -101,7 +101,8 @@ def test_max_rss_is_one_number_everywhere(tmp_path: Path) -> None:
     # gate startup's text
     assert f"max RSS  {format_size(want)}\n" in render_startup(result)
     # metrics
-    assert f'gate_startup_max_rss_bytes{{binary="svc"}} {want}\n' in render_metrics(doc)
+    labels = 'binary="svc",cpus="none",memory_bytes="none",pinned_cpu="none"'
+    assert f"gate_startup_max_rss_bytes{{{labels}}} {want}\n" in render_metrics(doc)
     # gate diff: against a copy whose successful peaks are all 1 MiB lower
     old = copy.deepcopy(doc)
     old["binaries"][0]["startup"]["max_rss_bytes"] = want - MIB

@@ -35,11 +35,11 @@ guards the step with `if: hashFiles('bench.json') != ''`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from gate.report.bmf import FILE_SIZE, benchmark_names
+from gate.report.escape import dump_json
 from gate.report.formats import NothingToWrite
 
 STARTUP_ENTRIES = (("startup-p50", "p50"), ("startup-p95", "p95"))  # name suffix, STATS key
@@ -50,7 +50,7 @@ def render_benchmark_action(doc: Mapping[str, Any]) -> str:
     entries = benchmark_action_entries(doc)
     if not entries:
         raise NothingToWrite("nothing was measured")
-    return json.dumps(entries, indent=2, ensure_ascii=False) + "\n"
+    return dump_json(entries)
 
 
 def benchmark_action_entries(doc: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -30,9 +30,10 @@ is left out.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
+
+from gate.report.escape import dump_json
 
 FILE_SIZE = "file-size"  # Bencher's built-in File Size Measure (bytes)
 LATENCY = "latency"  # Bencher's built-in Latency Measure (nanoseconds)
@@ -44,7 +45,7 @@ Metric = dict[str, int | float]
 
 def render_bmf(doc: Mapping[str, Any]) -> str:
     """BMF JSON for a gate/results/v1 document."""
-    return json.dumps(bmf_document(doc), indent=2, ensure_ascii=False) + "\n"
+    return dump_json(bmf_document(doc))
 
 
 def bmf_document(doc: Mapping[str, Any]) -> dict[str, dict[str, Metric]]:

@@ -67,9 +67,11 @@ def _rows(b: BinaryDiff) -> list[tuple[str, list[list[str]], str]]:
 
 
 def _notes(b: BinaryDiff) -> list[str]:
-    """What explains the change: what grew, and a new toolchain."""
+    """What explains the change: what grew, a new toolchain, and a warning when start-up
+    was measured in two envelopes (the numbers then moved with the envelope)."""
     notes = [f"grew: {describe(b.grew, go=b.go)}"] if b.grew else []
-    return notes + ([toolchain_note(b.toolchain)] if b.toolchain else [])
+    notes += [toolchain_note(b.toolchain)] if b.toolchain else []
+    return notes + ([f"warning: {b.envelope}"] if b.envelope else [])
 
 
 def render_diff_text(diffs: list[BinaryDiff]) -> str:

@@ -38,3 +38,13 @@ def json_bidi_escaped(text: str) -> str:
     reads back unchanged, and the file shows no override to whoever opens it. (Outside
     its strings json.dumps writes only ASCII, so every such character is in a string.)"""
     return _BIDI.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def dump_json(obj: object) -> str:
+    """`obj` as every JSON file gate writes it: indented UTF-8 text, bidirectional controls
+    as `\\uNNNN` (json_bidi_escaped), a newline at the end. Every exporter (results, BMF,
+    hyperfine, Code Quality, github-action-benchmark) writes through this one function,
+    so a program's output or a file name cannot reorder what any of those files shows."""
+    import json
+
+    return json_bidi_escaped(json.dumps(obj, indent=2, ensure_ascii=False)) + "\n"

@@ -3,7 +3,8 @@
 GitHub shows at most 10 error and 10 warning annotations per step, so the rest are
 counted in a notice rather than silently dropped. Messages carry text from the binary
 and the policy: GitHub's escaping keeps each one a single command, so nothing in them
-can start another workflow command.
+can start another workflow command. Bidirectional controls are `\\uNNNN`, as in the
+log, so an annotation cannot show a message in another order than it is.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from gate.report.escape import printable
+from gate.report.escape import bidi_escaped, printable
 
 MAX_PER_LEVEL = 10  # what GitHub displays per step and level
 _LEVEL = {"fail": "error", "warn": "warning"}
@@ -27,7 +28,7 @@ def _prop(text: str) -> str:
 
 def command(level: str, title: str, message: str) -> str:
     """One `::error title=...::message` line."""
-    return f"::{level} title={_prop(title)}::{_data(message)}"
+    return f"::{level} title={_prop(bidi_escaped(title))}::{_data(bidi_escaped(message))}"
 
 
 def _problems(doc: dict[str, Any]) -> Iterator[tuple[str, str, str]]:

@@ -8,8 +8,9 @@ issue, and a fixed one is reported as resolved.
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
+
+from gate.report.escape import dump_json
 
 _SEVERITY = {"fail": "major", "warn": "minor"}
 
@@ -39,4 +40,4 @@ def render_gitlab(doc: dict[str, Any]) -> str:
             if severity:
                 text = f"{name}: {check['id']}: {check['message']}"
                 issues.append(_issue(path, check["id"], text, severity))
-    return json.dumps(issues, indent=2, ensure_ascii=False) + "\n"
+    return dump_json(issues)

@@ -27,10 +27,11 @@ unless told to ignore failures; gate's own report counts them.
 
 from __future__ import annotations
 
-import json
 import shlex
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+from gate.report.escape import dump_json
 
 if TYPE_CHECKING:
     from gate.startup.measure import StartupResult
@@ -43,7 +44,7 @@ def render_hyperfine(result: StartupResult) -> str | None:
     doc = hyperfine_document(result)
     if not doc["results"]:
         return None
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    return dump_json(doc)
 
 
 def hyperfine_document(result: StartupResult) -> dict[str, list[dict[str, Any]]]:

@@ -9,12 +9,11 @@ drift apart.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from gate.errors import BinaryError
-from gate.report.escape import json_bidi_escaped
+from gate.report.escape import dump_json
 from gate.results import facts_to_dict, startup_to_dict
 
 if TYPE_CHECKING:
@@ -43,5 +42,6 @@ def startup_document(result: StartupResult) -> dict[str, Any]:
 
 
 def dumps(doc: Mapping[str, Any]) -> str:
-    """JSON as UTF-8 text, bidirectional controls as `\\uNNNN` (the data is unchanged)."""
-    return json_bidi_escaped(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n"
+    """JSON as UTF-8 text, bidirectional controls as `\\uNNNN` (the data is unchanged):
+    escape.dump_json, the one writer of every JSON export."""
+    return dump_json(doc)

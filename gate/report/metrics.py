@@ -17,6 +17,16 @@ row; `render_metrics_summary` (`--format metrics-summary`, `gate check --metrics
 is the short file for that widget: per binary the file size and the start-up p50 and p95,
 three samples, the numbers a reviewer reads.
 
+Every start-up sample is labelled with the envelope its starts ran in (gate/startup/
+envelope.py): `cpus` (the CPU quota, "0.25"; with a CFS period other than 100 ms,
+"0.25 (period 50 ms)"), `memory_bytes` (the hard limit in bytes, "134217728") and
+`pinned_cpu` (the CPU the starts were pinned to, "1"), each "none" where that part was
+not set. The three are on every start-up sample, so a series keeps one label set; the
+values are canonical (`250m` and `0.25`, `128MiB` and `134217728` read the same), so
+the same envelope is the same series whatever the spelling. A number measured in another
+envelope is another series: GitLab's comparison shows it as new, not as a change, and
+a dashboard never draws one line through numbers from two envelopes.
+
 The text is OpenMetrics 1.0 and also the Prometheus 0.0.4 text format (the one GitLab's
 metrics report and `promtool check metrics` parse): `# UNIT` and `# EOF` are comments
 there, and no family uses what only one of the two formats has (counters' `_total`
@@ -31,6 +41,8 @@ from collections.abc import Iterator, Mapping
 from functools import cache
 from typing import Any
 
+from gate.report.escape import bidi_escaped
+from gate.startup.envelope import DEFAULT_PERIOD_US, from_dict
 from gate.startup.stats import QUANTILES
 
 _TOTAL_KINDS = ("text", "rodata", "data", "bss", "symbols", "debug")
@@ -39,6 +51,8 @@ _QUANTILES = tuple((f"{q / 100:g}", f"{key}_ms") for key, q in QUANTILES.items()
 _STATUSES = ("pass", "fail", "warn", "skip")
 _VERDICTS = {"pass": 0, "fail": 1, "error": 2}
 TOP_PACKAGES = 20
+ENVELOPE_LABELS = ("cpus", "memory_bytes", "pinned_cpu")  # on every start-up sample
+NONE = "none"  # the label's value where that part of the envelope was not set
 
 Labels = tuple[tuple[str, str], ...]
 Sample = tuple[Labels, int | float]
@@ -86,7 +100,8 @@ def render_metrics(doc: Mapping[str, Any]) -> str:
         (
             "gate_startup_seconds",
             "summary",
-            "Start-up time over the successful runs: percentiles (type 7), sum and count.",
+            "Start-up time over the successful runs: percentiles (type 7), sum and count; "
+            "labelled with the envelope (cpus, memory_bytes, pinned_cpu).",
             "seconds",
             list(_startup_summary(pairs)),
         ),
@@ -95,14 +110,17 @@ def render_metrics(doc: Mapping[str, Any]) -> str:
             "gauge",
             "Timed start-up runs, failed ones included, warm-up runs not.",
             None,
-            [((("binary", b),), len(s["runs"])) for s, b in _startups(pairs)],
+            [(_startup_labels(s, b), len(s["runs"])) for s, b in _startups(pairs)],
         ),
         (
             "gate_startup_failed_runs",
             "gauge",
             "Start-up runs that crashed, timed out or never became ready.",
             None,
-            [((("binary", b),), sum(not r["ok"] for r in s["runs"])) for s, b in _startups(pairs)],
+            [
+                (_startup_labels(s, b), sum(not r["ok"] for r in s["runs"]))
+                for s, b in _startups(pairs)
+            ],
         ),
         (
             "gate_startup_max_rss_bytes",
@@ -110,7 +128,7 @@ def render_metrics(doc: Mapping[str, Any]) -> str:
             "Largest maximum resident set size over the successful start-up runs.",
             "bytes",
             [
-                ((("binary", b),), s["max_rss_bytes"])
+                (_startup_labels(s, b), s["max_rss_bytes"])
                 for s, b in _startups(pairs)
                 if s["max_rss_bytes"] is not None
             ],
@@ -160,11 +178,11 @@ _SUMMARY_PERCENTILES = (("p50", "Median"), ("p95", "95th percentile of the"))
 
 def _percentile_gauge(pairs: list[tuple[Mapping[str, Any], str]], key: str, what: str) -> Family:
     samples: list[Sample] = [
-        ((("binary", b),), s["stats"][f"{key}_ms"] / 1000.0)
+        (_startup_labels(s, b), s["stats"][f"{key}_ms"] / 1000.0)
         for s, b in _startups(pairs)
         if s["stats"] is not None
     ]
-    help_text = f"{what} start-up time over the successful runs (type 7)."
+    help_text = f"{what} start-up time over the successful runs (type 7), by envelope."
     return f"gate_startup_{key}_seconds", "gauge", help_text, "seconds", samples
 
 
@@ -216,6 +234,24 @@ def _startups(
 _SUFFIX = "__suffix__"  # not a label: the sample's name suffix (`_sum`, `_count`)
 
 
+def envelope_labels(envelope: Any) -> Labels:
+    """A results' `envelope` (None: unconstrained) as the start-up samples' labels: the
+    same three on every sample, canonical values, "none" for what was not set."""
+    env = from_dict(envelope)
+    cpus = NONE
+    if env.cpus is not None:
+        cpus = f"{env.cpus:.15g}"  # 15 digits: 0.1 + 0.2 is "0.3", as it was written
+        if env.cpu_period_us != DEFAULT_PERIOD_US:
+            cpus += f" (period {env.cpu_period_us / 1000:g} ms)"
+    memory = NONE if env.memory is None else str(env.memory)
+    pinned = NONE if env.cpu is None else str(env.cpu)
+    return tuple(zip(ENVELOPE_LABELS, (cpus, memory, pinned), strict=True))
+
+
+def _startup_labels(startup: Mapping[str, Any], label: str) -> Labels:
+    return (("binary", label), *envelope_labels(startup.get("envelope")))
+
+
 def _startup_summary(pairs: list[tuple[Mapping[str, Any], str]]) -> Iterator[Sample]:
     """Per binary, its quantiles then `_sum` and `_count`: OpenMetrics wants each
     binary's samples of a summary together."""
@@ -223,11 +259,12 @@ def _startup_summary(pairs: list[tuple[Mapping[str, Any], str]]) -> Iterator[Sam
         stats = startup["stats"]
         if stats is None:
             continue  # no run succeeded: nothing to summarise
+        labels = _startup_labels(startup, label)
         for q, key in _QUANTILES:
-            yield (("binary", label), ("quantile", q)), stats[key] / 1000.0
+            yield (*labels, ("quantile", q)), stats[key] / 1000.0
         count = stats["count"]
-        yield ((_SUFFIX, "_sum"), ("binary", label)), stats["mean_ms"] * count / 1000.0
-        yield ((_SUFFIX, "_count"), ("binary", label)), count
+        yield ((_SUFFIX, "_sum"), *labels), stats["mean_ms"] * count / 1000.0
+        yield ((_SUFFIX, "_count"), *labels), count
 
 
 def _sections(pairs: list[tuple[Mapping[str, Any], str]]) -> Iterator[Sample]:
@@ -264,8 +301,11 @@ def _escape(text: str) -> str:
 
     Characters the format cannot carry or that line-based readers split on (lone
     surrogates are not UTF-8; \\r, \\x85, U+2028 end a line for some parsers) become U+FFFD.
+    Bidirectional controls (U+202E ...) are written as the text `\\u202e`, as the log
+    shows them: the format has no escape of its own for them, and raw they would make a
+    viewer show the line in another order.
     """
-    text = _unsafe_in_label().sub("\ufffd", text)
+    text = bidi_escaped(_unsafe_in_label().sub("\ufffd", text))
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 

@@ -298,7 +298,8 @@ def render_checks(doc: dict[str, Any]) -> str:
         if seen:
             lines.append(f"  {seen}")
         for c in b["checks"]:
-            lines.append(f"  {_MARK[c['status']]}  {c['id']:<24} {printable(c['message'])}")
+            check_id = printable(c["id"])  # a policy's section name, a saved document's id
+            lines.append(f"  {_MARK[c['status']]}  {check_id:<24} {printable(c['message'])}")
             if c["id"] == "startup.runs" and c["status"] == "fail":
                 lines += [f"        {_printable(line)}" for line in _failed_output(b)]
         why = breakdown_text(b["startup"])

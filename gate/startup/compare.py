@@ -7,6 +7,10 @@ the Wilcoxon signed-rank interval and p-value (distribution-free). A verdict is 
 the interval, never on a point: a limit inside the interval is "undecided", which is what
 adaptive sampling keeps sampling on.
 
+A number is only comparable with one measured in the same envelope (a CPU quota, a
+memory limit, a pinned CPU): `across_envelopes` is the one warning that says when a
+baseline's was another.
+
 Pure functions over numbers; nothing here runs a process.
 """
 
@@ -14,8 +18,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from statistics import NormalDist
+from typing import Any
 
 PASS, FAIL, UNDECIDED = "pass", "fail", "undecided"
 
@@ -135,3 +140,25 @@ def interval_verdict(lo: float | None, hi: float | None, value_min: float, value
     if high <= limit:
         return PASS
     return UNDECIDED
+
+
+def across_envelopes(old: Any, new: Any, sides: tuple[str, str] = ("baseline", "this run")) -> str:
+    """`startup compared across envelopes: baseline 0.5 CPU, 128 MB memory; this run none`
+    when two results' `envelope` objects (None: unconstrained) differ; "" when they agree.
+
+    A quota or a limit changes start-up time by design (0.25 CPU stretches CPU-bound init
+    about 4x), so start-up compared across two envelopes moves with the envelope, not the
+    program. Declared here once: `gate check` warns with it (the `baseline.envelope`
+    check, judge.py) and `gate diff` notes it (diff.py), in these words. A CFS period
+    without a quota is no part of an envelope, and a missing key is none.
+    """
+    from gate.startup.envelope import DEFAULT_PERIOD_US, from_dict
+
+    envelopes = []
+    for d in (old, new):
+        e = from_dict(d)
+        envelopes.append(e if e.cpus is not None else replace(e, cpu_period_us=DEFAULT_PERIOD_US))
+    if envelopes[0] == envelopes[1]:
+        return ""
+    shown = [e.describe() or "none" for e in envelopes]
+    return f"startup compared across envelopes: {sides[0]} {shown[0]}; {sides[1]} {shown[1]}"
