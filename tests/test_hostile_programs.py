@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -106,39 +107,96 @@ def wait_for(marker: str, count: int, timeout: float = 20) -> list[int]:
 # ---------------------------------------------------------------- freezing gate
 
 
-@pytest.mark.parametrize("attack", ["stop", "trace"])
+STOPPED = "gate was stopped during the start (SIGSTOP or SIGTSTP: by the program under test?)"
+NOT_PERMITTED = "Operation not permitted"
+
+
+@pytest.mark.parametrize("attack", ["stop", "stop-both", "trace", "trace-both"])
 def test_the_program_cannot_freeze_gate(public: Path, marker: str, attack: str) -> None:
-    """SIGSTOP or PTRACE_ATTACH on gate (as root, where non-dumpable does not stop ptrace):
-    the keeper resumes gate (and kills a tracer gate started), so the timeout still fires."""
+    """As root: SIGSTOP to gate, or to the keeper and gate with a setsid child stopping
+    both again every millisecond; PTRACE_ATTACH to gate, or PTRACE_SEIZE of both. gate
+    resumes itself (guard.py), the start that was stopped fails saying so, and the
+    program, though root, lacks CAP_SYS_PTRACE, so a non-dumpable gate refuses it."""
     argv = startup_argv(public / "hostile", marker, "--ready", "tcp:1", "--timeout", "1s",
                         "--grace", "0.5s", "--json", mode=(attack,))  # fmt: skip
     proc, took = run([*GATE, *argv], marker=marker)
     assert proc.returncode == 2, proc.stderr
     assert took < 10, took  # one start: timeout 1 s + grace 0.5 s, and gate's own time
     (start,) = json.loads(proc.stdout)["runs"]
-    said = {"stop": "hostile: sent SIGSTOP to", "trace": "hostile: PTRACE_ATTACH"}[attack]
-    assert said in start["stderr_tail"]  # the attack happened
-    if attack == "trace":
-        assert "attached" in start["stderr_tail"]
-        assert "a program under test may not ptrace gate" in proc.stderr
-        assert start["exit_code"] == -signal.SIGKILL
+    if attack.startswith("stop"):
+        assert "hostile: sent SIGSTOP to" in start["stderr_tail"]  # the attack happened
+        assert start["error"].startswith(STOPPED), start["error"]
+    else:
+        said = start["stderr_tail"].splitlines()
+        assert len(said) == (2 if attack == "trace-both" else 1), said
+        assert all(NOT_PERMITTED in line for line in said), said
+        assert start["error"].startswith("not ready (tcp:127.0.0.1:1) within 1 s"), start
+    assert "not ready (tcp:127.0.0.1:1) within 1 s (timeout)" in start["error"]
 
 
-def test_without_the_keeper_sigstop_freezes_gate(public: Path, marker: str) -> None:
-    """The premise: the attack works on a gate without its keeper (GATE_NO_KEEPER=1)."""
+def test_as_a_normal_user_gate_resumes_itself(
+    public: Path, gate_as_nobody: list[str], marker: str
+) -> None:
+    """The same user as gate may signal it: the keeper and gate stopped together, and
+    stopped again every millisecond, still end in one failed start, in bounded time."""
     argv = startup_argv(public / "hostile", marker, "--ready", "tcp:1", "--timeout", "1s",
-                        mode=("stop",))  # fmt: skip
-    gate = subprocess.Popen([*GATE, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "GATE_NO_KEEPER": "1"})  # fmt: skip
+                        "--grace", "0.5s", "--json", mode=("stop-both",))  # fmt: skip
+    proc, took = run([*gate_as_nobody, *argv], marker=marker)
+    assert proc.returncode == 2, proc.stderr
+    assert took < 10, took
+    (start,) = json.loads(proc.stdout)["runs"]
+    assert "hostile: sent SIGSTOP to" in start["stderr_tail"]
+    assert start["error"].startswith(STOPPED), start["error"]
+
+
+def test_without_the_keeper_gate_still_resumes_itself(public: Path, marker: str) -> None:
+    """GATE_NO_KEEPER=1: the timers still resume gate, but nothing tells it that it was
+    stopped (its parent is the one that hears of it), so the start fails on its timeout."""
+    argv = startup_argv(public / "hostile", marker, "--ready", "tcp:1", "--timeout", "1s",
+                        "--grace", "0.5s", "--json", mode=("stop",))  # fmt: skip
+    proc, took = run([*GATE, *argv], marker=marker, GATE_NO_KEEPER="1")
+    assert proc.returncode == 2, proc.stderr
+    assert took < 10, took
+    (start,) = json.loads(proc.stdout)["runs"]
+    assert "hostile: sent SIGSTOP to" in start["stderr_tail"]
+    assert start["error"].startswith("not ready (tcp:127.0.0.1:1) within 1 s (timeout)"), start
+
+
+def test_root_may_trace_a_non_dumpable_process_that_keeps_cap_sys_ptrace(public: Path) -> None:
+    """The premise of the trace attacks: only the capability gate drops stops root. The
+    tracer (hostile) is killed first: a traced process's end is reported to its tracer."""
+    code = (
+        "import ctypes, os, sys, time; ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\n"
+        "if os.fork() == 0: os.execv(sys.argv[1], [sys.argv[1], 'trace'])\n"
+        "time.sleep(60)"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code, str(public / "hostile")],
+                              stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
-        time.sleep(3)  # three times the timeout
-        with open(f"/proc/{gate.pid}/stat") as f:
-            assert f.read().rsplit(")", 1)[1].split()[0] == "T"  # stopped, for good
+        ready, _, _ = select.select([parent.stderr], [], [], 20)
+        said = parent.stderr.readline() if ready and parent.stderr else ""
     finally:
-        os.kill(gate.pid, signal.SIGKILL)
-        gate.wait()
-        for pid in marked_processes(marker):
-            os.kill(pid, signal.SIGKILL)
+        with open(f"/proc/{parent.pid}/task/{parent.pid}/children") as f:
+            for child in map(int, f.read().split()):
+                os.kill(child, signal.SIGKILL)
+        parent.kill()
+        parent.wait(timeout=20)
+    assert "hostile: PTRACE_ATTACH" in said and "attached" in said, said
+
+
+def test_a_program_that_leaves_the_envelope_fails_the_start(public: Path, marker: str) -> None:
+    """As root, the program writes its pid into the root cgroup of every hierarchy and
+    then touches 200 MB under a 64 MB limit: it was not limited (it says so), and the
+    start fails naming where it went, not reporting the cgroup's numbers as if it held."""
+    argv = startup_argv(public / "hostile", marker, "--ready", "line:^ready", "--timeout", "10s",
+                        "--memory", "64MB", "--json", mode=("escape", "200"))  # fmt: skip
+    proc, _ = run([*GATE, *argv], marker=marker)
+    assert proc.returncode == 2, proc.stderr
+    (start,) = json.loads(proc.stdout)["runs"]
+    assert "hostile: touched 200 MB" in start["stderr_tail"], start  # the limit did not hold
+    assert ": moved" in start["stderr_tail"], start
+    assert start["error"].startswith("left the envelope when it was ready: hostile (pid "), start
+    assert "not in the start's cgroup" in start["error"]
 
 
 def test_as_a_normal_user_gate_cannot_be_traced(

@@ -20,6 +20,19 @@ memory.max_usage_in_bytes): the whole tree's, children smaller than gate include
 cache the start read included (that is what the limit counts too); and whether the
 kernel's OOM killer acted inside it (v2 memory.events, v1 memory.oom_control oom_kill).
 
+Inside a container (a cgroup namespace, as Docker and GitHub container jobs give): gate's
+cgroup is the namespace's root, which holds the container's processes, and the kernel
+enables no controller below a non-root cgroup that holds processes ("no internal
+processes": the subtree_control write fails with EBUSY for memory, and cpu alone makes
+it a thread root below which no cgroup can enable one). Where the cgroup file system is
+writable, gate first does what container init systems do: it makes the leaf `init` in that
+root, moves every process of the root into it (gate's keeper and worker, and any other
+process there: each keeps running, under the same limits from above, in a child of where
+it was), enables the controllers, and carries on. The leaf stays after gate exits, as the
+controllers do: moving processes back would race with another gate, and `docker exec`
+joins the container's init cgroup when the root is busy. Where it is not writable (a
+container started without --privileged), the message names what fixes it.
+
 Where no cgroup can be made, CgroupError says what is missing and how to get it; the
 start never runs unconstrained instead.
 """
@@ -43,6 +56,14 @@ HOW_TO = (
     "run gate as root (sudo), or inside a delegated cgroup "
     "(systemd-run --scope -p Delegate=yes gate ...), or leave out --cpus/--memory"
 )
+IN_CONTAINER = (
+    "gate runs in a container whose cgroup it may not change: run it as root in a container "
+    "started with --privileged (a writable /sys/fs/cgroup), or delegate a cgroup to it (a writable "
+    "cgroup namespace, e.g. podman --cgroups=split or a systemd Delegate=yes unit), or run "
+    "gate outside the container; or leave out --cpus/--memory"
+)
+LEAF = "init"  # where the processes of a container's root cgroup go (as container inits do)
+_VACATE_TRIES = 20  # a process forking while the root is emptied adds a pid: read again
 
 
 class CgroupError(GateError):
@@ -57,6 +78,7 @@ class Hierarchy:
     controllers: frozenset[str]
     home: str  # gate's own cgroup, as a directory
     parent: str  # where gate.<pid> goes
+    point: str = ""  # where the hierarchy is mounted (v2: a container's view is its root)
 
 
 def _unescape(path: str) -> str:
@@ -141,7 +163,7 @@ def hierarchies(controllers: frozenset[str]) -> list[Hierarchy]:
         except OSError:
             offered = set()
         if controllers <= offered:
-            return [Hierarchy(2, controllers, home, parent)]
+            return [Hierarchy(2, controllers, home, parent, os.path.normpath(v2_mount[0]))]
     out: dict[str, Hierarchy] = {}
     missing = []
     for name in sorted(controllers):
@@ -165,9 +187,46 @@ def hierarchies(controllers: frozenset[str]) -> list[Hierarchy]:
     return list(out.values())
 
 
-def _problem(path: str, exc: OSError) -> CgroupError:
+def in_container(point: str) -> bool:
+    """Whether the v2 hierarchy mounted at `point` is a cgroup namespace's root (a
+    container's view) rather than the system's: only a non-root cgroup has cgroup.type."""
+    return os.path.exists(os.path.join(point, "cgroup.type"))
+
+
+def _problem(path: str, exc: OSError, how: str = HOW_TO) -> CgroupError:
+    if exc.errno == errno.EROFS:  # what a container without --privileged mounts, v1 or v2
+        how = IN_CONTAINER
     reason = exc.strerror or str(exc)
-    return CgroupError(f"cannot make a cgroup for the envelope: {path}: {reason.lower()}; {HOW_TO}")
+    return CgroupError(f"cannot make a cgroup for the envelope: {path}: {reason.lower()}; {how}")
+
+
+def _busy(cgroup: str) -> bool:
+    """Whether `cgroup` is a non-root cgroup holding processes, where enabling a controller
+    fails or harms: memory (a domain controller) with EBUSY; cpu alone (a threaded one) is
+    taken, but turns the cgroup into a thread root, below which no cgroup can enable
+    either (EOPNOTSUPP). The system's root is exempt from the rule (no cgroup.type)."""
+    if not os.path.exists(os.path.join(cgroup, "cgroup.type")):
+        return False
+    return bool(_read(os.path.join(cgroup, "cgroup.procs")).split())
+
+
+def _vacate(root: str) -> str:
+    """Move every process of cgroup `root` into its leaf `root/init` (made if missing), so
+    that controllers can be enabled below `root`; the leaf's path. Processes are moved,
+    never signalled; one that exits meanwhile is passed over."""
+    leaf = os.path.join(root, LEAF)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(leaf)
+    for _ in range(_VACATE_TRIES):
+        pids = [p for p in _read(os.path.join(root, "cgroup.procs")).split() if p != "0"]
+        if not pids:
+            return leaf
+        for pid in pids:
+            try:
+                _write(os.path.join(leaf, "cgroup.procs"), pid)
+            except ProcessLookupError:
+                continue
+    raise OSError(errno.EBUSY, "processes keep appearing in it", root)
 
 
 class Run:
@@ -278,6 +337,31 @@ class Run:
                 return int(stat["nr_throttled"]), int(stat["throttled_time"]) / 1e6
         return None
 
+    def outside(self, pids: set[int]) -> dict[int, str]:
+        """Those of `pids` not inside this start's cgroup (or a cgroup below it) in every
+        hierarchy, each with where /proc says it is: a program running as root can write
+        its pid into any cgroup.procs and leave the limits, and the cgroup's own numbers
+        (peak memory, throttling) then no longer count it."""
+        inside: set[int] | None = None
+        for _, path in self.dirs:
+            members: set[int] = set()
+            with contextlib.suppress(OSError):
+                for top, _dirs, _files in os.walk(path):
+                    with contextlib.suppress(OSError, ValueError):
+                        members.update(map(int, _read(os.path.join(top, "cgroup.procs")).split()))
+            inside = members if inside is None else inside & members
+        if inside is None:
+            return {}
+        out = {}
+        for pid in pids - inside:
+            try:
+                where = _read(f"/proc/{pid}/cgroup")
+            except OSError:
+                continue  # gone: nothing more to count
+            places = {line.split(":", 2)[2] for line in where.splitlines() if line.count(":") >= 2}
+            out[pid] = ", ".join(sorted(places)) or "?"
+        return out
+
     def remove(self) -> None:
         """Kill whatever is left inside (the start's tree is reaped by now), then rmdir."""
         for _, path in reversed(self.dirs):
@@ -329,22 +413,30 @@ class Maker:
                 pass
             except OSError as exc:
                 self.close()
-                raise _problem(top, exc) from None
+                how = IN_CONTAINER if h.version == 2 and in_container(h.point) else HOW_TO
+                raise _problem(top, exc, how) from None
             self.made.append(top)
+        for i, h in enumerate(self.hierarchies):
             if h.version == 2:
-                self._enable(h, top)
+                self.hierarchies[i] = self._enable(h, self.made[i])
 
-    def _enable(self, h: Hierarchy, top: str) -> None:
-        """v2: the controllers must be on in the parent's and gate.<pid>'s subtree_control."""
+    def _enable(self, h: Hierarchy, top: str) -> Hierarchy:
+        """v2: the controllers must be on in the parent's and gate.<pid>'s subtree_control.
+        Where the parent is gate's own cgroup and holds processes (a container's root), they
+        move to its leaf first: `h` with that leaf as gate's home comes back."""
         wanted = " ".join(f"+{c}" for c in sorted(h.controllers))
+        how = IN_CONTAINER if in_container(h.point or h.parent) else HOW_TO
         for where in (h.parent, top):
             control = os.path.join(where, "cgroup.subtree_control")
             try:
                 if not h.controllers <= set(_read(control).split()):
+                    if where == h.home and _busy(where):
+                        h = Hierarchy(2, h.controllers, _vacate(where), h.parent, h.point)
                     _write(control, wanted)
             except OSError as exc:
                 self.close()
-                raise _problem(control, exc) from None
+                raise _problem(control, exc, how) from None
+        return h
 
     def run(self) -> Run:
         """A fresh cgroup with the envelope's limits, for one start."""

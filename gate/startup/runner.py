@@ -52,6 +52,7 @@ from gate.secrets import child_environ
 from gate.startup import cgroup
 from gate.startup.cache import Eviction, evict
 from gate.startup.envelope import UNCONSTRAINED, Envelope
+from gate.startup.guard import guarded, tick
 from gate.startup.loaded import Loaded
 from gate.startup.loaded import sample as loaded_sample
 from gate.startup.ready import (
@@ -62,7 +63,7 @@ from gate.startup.ready import (
     poll_interval_s,
     ports_named,
 )
-from gate.startup.tree import Tree, become_subreaper, signals_held
+from gate.startup.tree import Tree, become_subreaper, comm, signals_held
 
 if TYPE_CHECKING:
     import resource
@@ -264,22 +265,28 @@ def run_once(cfg: RunConfig) -> tuple[RunSample, Eviction | None]:
     tree = Tree()
     jail = _jail(cfg.envelope)
     try:
-        try:
-            with _placed(jail, cfg.envelope.cpu):
-                t0, pid, out_r, err_r = _spawn(cfg.binary, [fill(a) for a in cfg.args], env)
-        except OSError as exc:
-            probe.close()
-            raise StartError(_spawn_problem(cfg.binary, exc)) from None
-        tree.adopt(pid)
-        try:
-            child = _Child(t0, pid, tree, out_r, err_r)
-            sample = _Run(cfg, spec, probe, child, port, eviction).watch()
-        finally:
-            probe.close()
-            os.close(out_r)
-            os.close(err_r)
+        window = cfg.timeout_s + cfg.post_ready_s + POST_READY_WAIT_S + cfg.grace_s
+        with guarded(window) as guard:  # from the spawn until the tree is stopped and reaped
+            try:
+                with _placed(jail, cfg.envelope.cpu):
+                    t0, pid, out_r, err_r = _spawn(cfg.binary, [fill(a) for a in cfg.args], env)
+            except OSError as exc:
+                probe.close()
+                raise StartError(_spawn_problem(cfg.binary, exc)) from None
+            tree.adopt(pid)
+            try:
+                child = _Child(t0, pid, tree, out_r, err_r)
+                sample = _Run(cfg, spec, probe, child, port, eviction, jail).watch()
+            finally:
+                probe.close()
+                os.close(out_r)
+                os.close(err_r)
         if jail is not None:
             sample = _in_envelope(sample, jail, cfg.envelope)
+        problem = guard.problem()
+        if problem is not None:
+            error = f"{problem}; {sample.error}" if sample.error else problem
+            sample = replace(sample, ok=False, error=error)
         return sample, eviction
     finally:
         if jail is not None:
@@ -372,8 +379,10 @@ class _Run:
         child: _Child,
         port: int | None,
         eviction: Eviction | None,
+        jail: cgroup.Run | None = None,
     ) -> None:
         self.cfg, self.spec, self.probe, self.port, self.eviction = cfg, spec, probe, port, eviction
+        self.jail = jail
         self.t0, self.pid, self.tree, self.out_r, self.err_r = child
         self.exit_mode = spec.kind == "exit"
         self.pidfd = os.pidfd_open(self.pid)
@@ -395,6 +404,7 @@ class _Run:
         self.service: set[int] = set()  # a forking daemon's processes running at readiness
         self.live_hwm: int | None = None
         self.loaded: Loaded | None = None  # what the service held at readiness
+        self.escaped = False  # a process of the start was found outside its cgroup
 
     # ------------------------------------------------------------ plumbing
 
@@ -462,6 +472,7 @@ class _Run:
                 self._after_ready()
         finally:
             with signals_held():  # a signal to gate now acts once the tree is stopped
+                self._check_envelope("at the end of the start")
                 if self.rusage is None and self.live_hwm is None:
                     self.live_hwm = _vm_hwm(self.pid)  # still running: its exact peak
                 stop_ns = time.perf_counter_ns()
@@ -481,6 +492,7 @@ class _Run:
 
     def _until_ready(self) -> None:
         while self.ready_ns is None and self.failure is None:
+            tick()
             self._sync_probe_fds()
             now = time.perf_counter_ns()
             if now >= self.deadline:
@@ -548,6 +560,7 @@ class _Run:
         at the end of the window (gate is their parent, so their exit codes are known).
         """
         assert self.ready_ns is not None
+        self._check_envelope("when it was ready")
         for fd in self.probe_fds:
             self.poller.unregister(fd)  # a probe answering again must not spin the loop
         self.probe_fds = set()
@@ -569,6 +582,7 @@ class _Run:
         while now < end or (now < last and self.rusage is None and _runnable(self.pid)):
             # A loaded machine may not have run the service at all in the window: it is
             # watched on while it waits for a CPU, so its own next steps still count.
+            tick()
             until = end if now < end else now + 1_000_000
             events = self.poller.poll(_ms_until(until, now))
             now = time.perf_counter_ns()
@@ -614,6 +628,31 @@ class _Run:
                     f"process {name} (pid {pid}) {_exit_text(code)}"
                 )
                 return
+
+    def _check_envelope(self, when: str) -> None:
+        """Every process of the start must still be in its cgroup: one that wrote itself
+        out (root can) ran outside the limits and outside the cgroup's numbers, so the
+        start fails, saying who left and where it went."""
+        if self.jail is None or self.escaped:
+            return
+        pids = self.tree.living() | ({self.pid} if self.rusage is None else set())
+        outside = self.jail.outside(pids)
+        if not outside:
+            return
+        self.escaped = True
+        shown = [
+            f"{_clean(self.tree.names.get(pid) or comm(pid))} (pid {pid}) is in {_clean(where)}"
+            for pid, where in sorted(outside.items())[:3]
+        ]
+        more = f" and {len(outside) - 3} more" if len(outside) > 3 else ""
+        message = (
+            f"left the envelope {when}: {'; '.join(shown)}{more}, not in the start's cgroup;"
+            " the --cpus/--memory limits and the cgroup's peak memory and throttling did not"
+            " cover it"
+        )
+        self.failure = f"{message}; {self.failure}" if self.failure else message
+        if not self.failed_ns:
+            self.failed_ns = time.perf_counter_ns()
 
     # ------------------------------------------------------------ messages and the sample
 

@@ -130,7 +130,10 @@ class Tree:
     def settle(self) -> set[int]:
         """The living members. A member is done only once reaped: a zombie child of
         gate has just handed its own children to gate, so reap it and look again."""
+        from gate.startup.guard import tick
+
         while True:
+            tick()  # a program stopping gate over and over: gate wakes to go on (guard.py)
             states = {pid: _stat(pid) for pid in self.members()}
             ours = children(self.me) - self.baseline - {self.root}
             zombies = [p for p, st in states.items() if p in ours and st and st[0] in "ZX"]
