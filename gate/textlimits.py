@@ -18,11 +18,16 @@ gate.baseline reads those rows as columns (gate.sizerows), counted here at what 
 take: a name's str, 16 bytes of list and array, so 2.3 bytes a byte of text (the 1M-symbol
 document of 34 MB counts 78 MB and takes 77 MB, where json took 252 MB). The densest left is a
 results document: 4.2 bytes a byte as gate writes it (indented), 8.7 rewritten without
-blanks (`jq -c`, 31 MB of merged results: counted 284 MB, taken 167 MB). So a text gate
-accepts may cost up to seven times its size plus 64 MB (ten before the rows had their
-reader), where the issue asked for twice: one dict a results entry already takes more.
+blanks (`jq -c`, 31 MB of merged results: counted 284 MB, taken 167 MB). The estimate is
+an upper bound (what json builds measured 1.2 to 1.6 times less), so the cap lets through
+three bytes of values a byte of text plus 100 MiB: gate's own documents as it writes them
+up to some 50 MB of results (a merged one of a thousand services), every size document it
+writes, and nothing that holds much more than twice its size plus 100 MB in memory (an
+indented 31 MB results document peaks at 133 MB with its text). What a reader of Python
+dicts cannot do is hold that bound for text denser than gate writes, so that is refused:
+a results document rewritten by `jq -c` is read up to some 18 MB (8.7 bytes a byte).
 Texts denser than that are refused before parsing: 30 MB of `{}` counts 2.2 GB against a
-cap of 287 MB, and so is a size document rewritten by `jq -c` (its rows on one line are
+cap of 195 MB, and so is a size document rewritten by `jq -c` (its rows on one line are
 json's again, 11 bytes a byte). Parsing itself then holds the text and its values, never
 the bytes as well (gate.baseline frees them once decoded), and uses json's own numbers (in
 C) unless a number has more than 20 digits or an exponent of 100 or more.
@@ -50,8 +55,8 @@ STRING = 49  # a str's header, and then its characters (1, 2 or 4 bytes each)
 NUMBER = 36  # an int of up to 20 digits (a float is 24; true, false and null are shared)
 HUGE = 256  # a number of more digits or a larger exponent: an OutOfRange keeping its text
 
-COST_PER_BYTE = 7  # bytes of values a byte of text may become: gate's documents as written <= 4.8
-COST_FLOOR = 64 * 2**20  # and this much more, for any text
+COST_PER_BYTE = 3  # bytes of values (as counted) a byte of text may become
+COST_FLOOR = 100 * 2**20  # and this much more, for any text
 COST_CEILING = 640 * 2**20  # and never more than this: a 7.5M-symbol size document's rows
 
 

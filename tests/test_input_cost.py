@@ -238,18 +238,35 @@ def test_strings_and_comments_in_a_policy_do_not_count(tmp_path: Path) -> None:
 def test_gate_reads_back_the_biggest_results_document_it_may_write(
     results: Path, tmp_path: Path
 ) -> None:
-    """A monorepo's merged results near the 32 MiB byte cap (thousands of binaries judged
-    without starts, the densest document gate writes) is read, not taken for a flood."""
+    """A monorepo's merged results near the 32 MiB a URL may bring (a thousand binaries
+    judged without starts), written as gate writes it, is read within twice its size plus
+    100 MB, not taken for a flood; the same rewritten without blanks (`jq -c`) is denser
+    than gate writes, and is refused before it is parsed."""
+    from gate.report.escape import dump_json
+
     doc = json.loads(results.read_text())
     (one,) = doc["binaries"]
-    copies = 31 * MB // len(json.dumps(one, separators=(",", ":")))
+    doc["binaries"] = [{**one, "path": f"services/s{i}/bin/svc"} for i in range(2)]
+    each = len(dump_json(doc)) - len(dump_json({**doc, "binaries": doc["binaries"][:1]}))
+    copies = 31 * MB // each  # indented inside the list: more than dump_json(one)
     doc["binaries"] = [{**one, "path": f"services/s{i}/bin/svc"} for i in range(copies)]
-    body = json.dumps(doc, separators=(",", ":")).encode()
+    body = dump_json(doc).encode()
     assert 28 * MB < len(body) < 32 * MB
     big = tmp_path / "merged.json"
     big.write_bytes(body)
-    run = measured(tmp_path, "report", str(big), "--format", "json", "-o", os.devnull)
+    run = measured(tmp_path, "report", str(big), "--format", "text", "-o", os.devnull)
     assert run.returncode == 0, run.stderr
+    within(run, len(body))  # measured: 141 MB for 31 MB
+    run = measured(tmp_path, "report", str(big), "--format", "json", "-o", os.devnull)
+    assert run.returncode == 0, run.stderr  # 325 MB: the JSON it writes is built whole
+    compact = len(json.dumps(one, separators=(",", ":"))) + 1
+    doc["binaries"] = [{**one, "path": f"services/s{i}/bin/svc"} for i in range(31 * MB // compact)]
+    dense = tmp_path / "dense.json"
+    dense.write_bytes(json.dumps(doc, separators=(",", ":")).encode())
+    assert 28 * MB < dense.stat().st_size < 32 * MB
+    run = measured(tmp_path, "report", str(dense), "--format", "json", "-o", os.devnull)
+    assert run.returncode == 2 and "JSON values that would take more than" in run.stderr
+    assert run.peak < 100 * MB, run.peak / MB
 
 
 def _symbol_rows(count: int) -> bytes:
