@@ -62,12 +62,12 @@ class _SigEvent(ctypes.Structure):
     ]
 
 
-class _TimeSpec(ctypes.Structure):
+class TimeSpec(ctypes.Structure):
     _fields_ = [("sec", ctypes.c_long), ("nsec", ctypes.c_long)]
 
 
 class _ITimerSpec(ctypes.Structure):
-    _fields_ = [("interval", _TimeSpec), ("value", _TimeSpec)]
+    _fields_ = [("interval", TimeSpec), ("value", TimeSpec)]
 
 
 class _CapHeader(ctypes.Structure):

@@ -38,7 +38,7 @@ import signal
 import sys
 
 from gate.report.escape import printable
-from gate.startup.guard import FENCE_SIGNAL, attach_keeper
+from gate.startup.guard import FENCE_SIGNAL, TimeSpec, attach_keeper
 from gate.startup.guard import state as _state_of
 from gate.startup.tree import become_subreaper, children, comm, descendants
 
@@ -133,10 +133,6 @@ class _SigInfo(ctypes.Structure):
     ]
 
 
-class _TimeSpec(ctypes.Structure):
-    _fields_ = [("sec", ctypes.c_long), ("nsec", ctypes.c_long)]
-
-
 def wait(signals: set[signal.Signals], timeout_s: float) -> _SigInfo | None:
     """sigtimedwait(2), called here rather than through signal.sigtimedwait: when the
     wait is cut short (EINTR: the keeper was stopped and resumed) and its timeout has
@@ -152,7 +148,7 @@ def wait(signals: set[signal.Signals], timeout_s: float) -> _SigInfo | None:
         libc.sigaddset(mask, int(sig))
     info = _SigInfo()
     sec = int(timeout_s)
-    spec = _TimeSpec(sec, int((timeout_s - sec) * 1e9))
+    spec = TimeSpec(sec, int((timeout_s - sec) * 1e9))
     if libc.sigtimedwait(mask, ctypes.byref(info), ctypes.byref(spec)) <= 0:
         return None
     return info
