@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -75,10 +76,11 @@ def _warn(message: str) -> None:
     sys.stderr.write(f"gate: warning: {message}\n")
 
 
-def _emit(path: str | None, text: str) -> None:
-    """A command's report: to `path` (written as every report is) or standard output."""
+def _emit(path: str | None, text: str | Iterable[str]) -> None:
+    """A command's report, whole or in pieces: to `path` (written as every report is) or
+    standard output."""
     if path is None:
-        sys.stdout.write(text)
+        sys.stdout.writelines((text,) if isinstance(text, str) else text)
     else:
         from gate.report.write import write_reports
 
@@ -511,10 +513,10 @@ def check(
 
 def _finish(doc: dict[str, Any], outputs: list[tuple[str, str]]) -> None:
     """Write the reports, print the text summary and the errors, exit with the verdict."""
-    from gate.report.formats import render
+    from gate.report.formats import render, render_pieces
     from gate.report.write import same_stream, write_reports
 
-    write_reports([(path, render(doc, fmt)) for path, fmt in outputs])
+    write_reports([(path, render_pieces(doc, fmt)) for path, fmt in outputs])
     # `--json -` puts a report on stdout: the text summary goes to stderr, not into it.
     to_stdout = any(path == "-" for path, _ in outputs)
     (sys.stderr if to_stdout else sys.stdout).write(render(doc, "text"))
@@ -583,14 +585,14 @@ def report(
     output: options.Output = None,
 ) -> None:
     """Re-render a saved result."""
-    from gate.report.formats import NothingToWrite, render
+    from gate.report.formats import NothingToWrite, render_pieces
     from gate.results import load
 
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     doc = load(results)
     try:
-        text = render(doc, fmt)
+        text = render_pieces(doc, fmt)  # json: written as it is made
     except NothingToWrite as exc:  # a file its reader would fail on: none, and say so
         where = "nothing written" if output in (None, "-") else f"{output} not written"
         _warn(f"{exc}; {where}")

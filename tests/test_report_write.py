@@ -10,17 +10,21 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from results_docs import check, document, facts
 
 from gate.errors import GateError
 from gate.report import write as write_mod
+from gate.report.escape import dump_json, json_chunks
 from gate.report.write import write_atomic, write_reports
 
 
@@ -322,3 +326,121 @@ def test_unencodable_text_is_written_with_replacement(tmp_path: Path) -> None:
 def test_empty_batch_is_a_no_op(tmp_path: Path) -> None:
     write_reports([])
     assert _tree(tmp_path) == {}
+
+
+SAID = "ok \u202eLIAF\u202c caf\u00e9 \u2705"  # an override, and non-ASCII text
+
+
+def _merged(count: int) -> dict[str, object]:
+    """A results document of `count` binaries whose names and messages hold U+202E."""
+    binaries = [
+        {"path": f"s{i}/svc\u202egnp.exe", "name": f"svc{i}", "verdict": "fail", "error": None,
+         "facts": facts(f"s{i}/svc"), "startup": None, "attribution": None,
+         "checks": [check("size.max_file", "fail", 2.5, 1, "bytes", SAID * 3)]}
+        for i in range(count)
+    ]  # fmt: skip
+    return document("fail", binaries)
+
+
+def test_json_in_pieces_is_dump_json_byte_for_byte(tmp_path: Path) -> None:
+    """The results document streamed (json_chunks) is the text dump_json builds whole, for
+    any piece size: same indentation, escapes, trailing newline, and written bytes."""
+    doc = _merged(40)
+    whole = dump_json(doc)
+    assert "\\u202e" in whole and "\u202e" not in whole and whole.endswith("}\n")
+    for piece in (1, 7, 4096, 1 << 20):
+        assert "".join(json_chunks(doc, piece)) == whole, piece
+    pieces = list(json_chunks(doc, 4096))
+    assert 2 < len(pieces) <= len(whole) // 4096 + 1  # pieces of 4096 characters at least
+    assert all(len(piece) >= 4096 for piece in pieces[:-1])
+    assert list(json_chunks([], 4096)) == ["[]\n"] == [dump_json([])]
+    expected = whole.encode()
+
+    r, w = os.pipe()  # a stream target (written in place) of more than a pipe holds
+    got: list[bytes] = []
+
+    def reader() -> None:
+        with os.fdopen(r, "rb") as pipe:
+            got.append(pipe.read())
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    try:
+        write_reports(
+            [(tmp_path / "r.json", json_chunks(doc, 4096)), (f"/dev/fd/{w}", json_chunks(doc))]
+        )
+    finally:
+        os.close(w)
+    thread.join(10)
+    assert len(expected) > 1 << 16
+    assert (tmp_path / "r.json").read_bytes() == expected
+    assert got == [expected]
+    assert _no_temps(tmp_path)
+
+
+def test_gate_report_and_check_write_the_json_dump_json_makes(tmp_path: Path) -> None:
+    """`gate report --format json` (to a file, `-`, standard output) writes dump_json of the
+    document it read; `gate check --json` writes dump_json of the document it reports."""
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps(_merged(3)))
+    expected = dump_json(json.loads(source.read_text())).encode()
+    gate = [sys.executable, "-m", "gate"]
+    out = tmp_path / "out.json"
+    for where in (["-o", str(out)], ["-o", "-"], []):
+        done = subprocess.run(
+            [*gate, "report", str(source), "--format", "json", *where],
+            capture_output=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert (out.read_bytes() if str(out) in where else done.stdout) == expected, where
+    program = shutil.which("true") or "/bin/true"
+    done = subprocess.run(
+        [*gate, "check", "--no-startup", program, "--json", str(tmp_path / "c.json")],
+        capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr
+    written = (tmp_path / "c.json").read_bytes()
+    assert written == dump_json(json.loads(written)).encode()
+
+
+def test_a_report_failing_while_it_is_made_leaves_the_batch_unwritten(tmp_path: Path) -> None:
+    """Text in pieces that stops halfway (a bug, not a write error) writes no report of the
+    batch, and leaves no temporary file."""
+    (tmp_path / "junit.xml").write_text("old junit")
+
+    def pieces() -> Iterator[str]:
+        yield "{"
+        raise RuntimeError("half made")
+
+    with pytest.raises(RuntimeError, match="half made"):
+        write_reports([(tmp_path / "junit.xml", "new junit"), (tmp_path / "r.json", pieces())])
+    assert _tree(tmp_path) == {"junit.xml": "old junit"}
+
+
+def test_running_out_of_space_between_pieces_keeps_the_old_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "results.json").write_text("old results")
+    (tmp_path / "junit.xml").write_text("old junit")
+    real_write = os.write
+    calls: list[int] = []
+
+    def write(fd: int, data: bytes | memoryview) -> int:
+        calls.append(len(data))
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(write_mod.os, "write", write)
+    with pytest.raises(GateError) as info:
+        write_reports(
+            [
+                (tmp_path / "junit.xml", "new"),
+                (tmp_path / "results.json", json_chunks(_merged(9), 64)),
+            ]
+        )
+    assert str(info.value) == (
+        f"{tmp_path}/results.json: cannot write report: no space left on device"
+    )
+    assert calls[0] == 3 and len(calls) == 3  # junit, then two pieces of the results
+    assert _tree(tmp_path) == {"junit.xml": "old junit", "results.json": "old results"}

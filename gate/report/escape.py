@@ -10,6 +10,7 @@ output could make `FAIL` read as something else."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 # Arabic letter mark, LRM/RLM, the embeddings and overrides, the isolates.
 BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
@@ -44,7 +45,31 @@ def dump_json(obj: object) -> str:
     """`obj` as every JSON file gate writes it: indented UTF-8 text, bidirectional controls
     as `\\uNNNN` (json_bidi_escaped), a newline at the end. Every exporter (results, BMF,
     hyperfine, Code Quality, github-action-benchmark) writes through this one function,
-    so a program's output or a file name cannot reorder what any of those files shows."""
+    so a program's output or a file name cannot reorder what any of those files shows
+    (or through json_chunks, the same text in pieces, for the results document)."""
     import json
 
     return json_bidi_escaped(json.dumps(obj, indent=2, ensure_ascii=False)) + "\n"
+
+
+PIECE = 1 << 20  # characters: the text of a big document is never held whole
+
+
+def json_chunks(obj: object, piece: int = PIECE) -> Iterator[str]:
+    """dump_json(obj) in pieces of about `piece` characters, for a writer to pass on as they
+    come: a merged results document is tens of MB, and its text built whole (then escaped,
+    then encoded) took more than twice the memory of the document itself. Escaping each
+    piece on its own gives the same text, since a bidirectional control is one character."""
+    import json
+
+    parts: list[str] = []
+    size = 0
+    for part in json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(obj):
+        parts.append(part)
+        size += len(part)
+        if size >= piece:
+            yield json_bidi_escaped("".join(parts))
+            parts.clear()
+            size = 0
+    parts.append("\n")
+    yield json_bidi_escaped("".join(parts))

@@ -8,7 +8,7 @@ new format is one function and one line below. Each renderer is imported when us
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 Renderer = Callable[[dict[str, Any]], str]
@@ -97,3 +97,15 @@ FORMATS = tuple(RENDERERS)
 def render(doc: dict[str, Any], fmt: str) -> str:
     """`doc` in format `fmt` (one of FORMATS)."""
     return RENDERERS[fmt](doc)
+
+
+def render_pieces(doc: dict[str, Any], fmt: str) -> str | Iterable[str]:
+    """render(doc, fmt) for write_reports: the results document itself (json, tens of MB
+    when merged) as text in pieces made while it is written (escape.json_chunks, the same
+    bytes); every other format whole, rendered here, so NothingToWrite comes before any
+    file is touched."""
+    if fmt == "json":
+        from gate.report.escape import json_chunks
+
+        return json_chunks(doc)
+    return render(doc, fmt)

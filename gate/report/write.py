@@ -20,6 +20,9 @@ reads cannot hold gate forever.
 A symlink is written through: its target (resolved to the end) is replaced atomically
 and the link stays a link, since a CI layout that points `latest.xml` somewhere meant
 the place it points to. A dangling link's target is created, like any new path.
+
+A report is text, or text in pieces (escape.json_chunks: a results document of tens of
+MB), each encoded and written as it comes, so the whole is never held as text and bytes.
 """
 
 from __future__ import annotations
@@ -29,12 +32,14 @@ import errno
 import os
 import stat
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from gate.errors import GateError
 
 _PREFIX = ".gate-"
+
+Content = str | Iterable[str]  # a report's text, whole or in pieces (read once)
 
 
 class _Failure(Exception):
@@ -85,7 +90,13 @@ def _make_parent(target: str | Path, parent: Path, created: list[Path]) -> None:
         created.append(directory)
 
 
-def _write_temp(target: str | Path, directory: Path, data: bytes, mode: int) -> str:
+def _encoded(content: Content) -> Iterator[bytes]:
+    """UTF-8, piece by piece; what cannot be encoded (a lone surrogate) as `?`."""
+    for text in (content,) if isinstance(content, str) else content:
+        yield text.encode("utf-8", "replace")
+
+
+def _write_temp(target: str | Path, directory: Path, data: Iterable[bytes], mode: int) -> str:
     """A flushed temporary file next to the target; removed again if anything fails."""
     import tempfile  # ~5 ms (random, shutil): only paid when a report is written
 
@@ -95,9 +106,10 @@ def _write_temp(target: str | Path, directory: Path, data: bytes, mode: int) -> 
         raise _Failure(target, _reason(exc)) from exc
     try:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            for piece in data:
+                view = memoryview(piece)
+                while view:
+                    view = view[os.write(fd, view) :]
             os.fchmod(fd, mode)
             os.fsync(fd)
         finally:
@@ -191,7 +203,7 @@ def _is_stream(path: str | Path) -> bool:
     return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
-def _write_stream(path: str | Path, data: bytes) -> None:
+def _write_stream(path: str | Path, data: Iterable[bytes]) -> None:
     """Write to standard output, a device or a FIFO as it is (no O_TRUNC, no rename).
 
     A FIFO's open waits for its reader, as a shell's `>` does, but only until the fetch
@@ -202,14 +214,16 @@ def _write_stream(path: str | Path, data: bytes) -> None:
         if number is not None:
             sys.stdout.flush()
             sys.stderr.flush()
-            _write_all(number, data)
+            for piece in data:
+                _write_all(number, piece)
             return
         limit, end = _deadline(path)
         fd = _open_stream(path, limit, end)
         try:
             if stat.S_ISREG(os.fstat(fd).st_mode):  # replaced by a file since the check
                 raise _Failure(path, "changed into a regular file while writing")
-            _write_all(fd, data, path, limit, end)
+            for piece in data:
+                _write_all(fd, piece, path, limit, end)
         finally:
             os.close(fd)
     except OSError as exc:
@@ -277,14 +291,14 @@ def _write_all(
             raise _no_reader(path, limit)
 
 
-def write_reports(items: Sequence[tuple[str | Path, str]]) -> None:
+def write_reports(items: Sequence[tuple[str | Path, Content]]) -> None:
     """Write every report or none: a failure leaves the old files as they were.
 
     All temporary files are written first (the likely failures: no space, no permission,
     a bad path), then renamed over their targets one by one; if a rename still fails, the
     targets already replaced get their old content back, or are removed if they are new.
     Standard output (`-`), devices and FIFOs are written between the two steps (see the
-    module's docstring).
+    module's docstring). Text in pieces is encoded and written piece by piece.
     Raises GateError("PATH: cannot write report: REASON") naming the report that failed.
     """
     mode = 0o666 & ~_umask()
@@ -300,22 +314,21 @@ def write_reports(items: Sequence[tuple[str | Path, str]]) -> None:
     temps: list[tuple[str | Path, Path, str]] = []  # (as given, target, temporary file)
     replaced: list[tuple[Path, str | None]] = []  # (target, backup of its old content)
     backups: list[str] = []
-    streams: list[tuple[str | Path, bytes]] = []  # stdout, devices, FIFOs: written in place
+    streams: list[tuple[str | Path, Content]] = []  # stdout, devices, FIFOs: written in place
     done = False
     try:
         for path, text in items:
             if _is_stream(path):
-                streams.append((path, text.encode("utf-8", "replace")))
+                streams.append((path, text))
                 continue
             target = _through_links(path)
             if target.is_dir():
                 raise _Failure(path, "is a directory")
             parent = target.parent
             _make_parent(path, parent, created)
-            data = text.encode("utf-8", "replace")
-            temps.append((path, target, _write_temp(path, parent, data, mode)))
-        for path, data in streams:  # after the temporaries, before any rename
-            _write_stream(path, data)
+            temps.append((path, target, _write_temp(path, parent, _encoded(text), mode)))
+        for path, text in streams:  # after the temporaries, before any rename
+            _write_stream(path, _encoded(text))
         for path, target, tmp in temps:
             backup = _backup(target, tmp)
             if backup is not None:
@@ -360,7 +373,7 @@ def _roll_back(
             directory.rmdir()
 
 
-def write_atomic(path: str | Path, text: str) -> None:
+def write_atomic(path: str | Path, text: Content) -> None:
     """Write one report atomically: readers see the old file or the new one, never a part."""
     write_reports([(path, text)])
 
