@@ -75,6 +75,7 @@ for d in proc sys dev; do mount --rbind /$d {root}/$d; done
 mount -t tmpfs tmpfs {root}/tmp
 mkdir -p {root}{shared}
 mount --bind {shared} {root}{shared}
+{repo_mount}
 set +e
 exec chroot {root} /bin/bash {body}
 """
@@ -106,11 +107,17 @@ def run(script: str, shared: Path, *, env: dict[str, str], timeout_s: float) -> 
         f"( {script}\n) </dev/null\n"
         f"echo $? > {shlex.quote(str(status))}\n"
     )
+    # A checkout under /tmp (a CI clone) would be hidden by the guest's fresh /tmp: it is
+    # shared on its own (read-only) and bound at its host path in the chroot too.
+    hidden = REPO.is_relative_to("/tmp")
+    repo = shlex.quote(str(REPO))
+    repo_mount = f"mkdir -p {_CACHED}{repo}\nmount --bind {repo} {_CACHED}{repo}" if hidden else ""
     setup = shared / "setup.sh"
     setup.write_text(_SETUP.format(root=_CACHED, shared=shlex.quote(str(shared)),
-                                   body=shlex.quote(str(body))))  # fmt: skip
+                                   body=shlex.quote(str(body)), repo_mount=repo_mount))  # fmt: skip
     argv = ["vng", "--run", image, "--disable-kvm", "--cpus", "2", "--memory", "1G",
             f"--rwdir={shared}", f"--rodir={_CACHED}=/", "--append", _SKIP_MODULES,
+            *([f"--rodir={REPO}={REPO}"] if hidden else []),
             "--exec", f"bash {shlex.quote(str(setup))}"]  # fmt: skip
     started = time.monotonic()
     try:
