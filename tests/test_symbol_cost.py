@@ -22,7 +22,10 @@ import manysymbols
 import pytest
 from ci import unavailable
 
-PER_SYMBOL_LIMIT = 250  # bytes of peak RSS per symbol over `--by section` (measured 205-211)
+# Bytes of peak RSS per symbol over `--by section`. Showing the top N decodes only the
+# names shown (measured 117-120); `--json` writes every row (measured 177).
+PER_SYMBOL_SHOWN = 150
+PER_SYMBOL_ALL = 215
 NO_SYMBOLS_MARGIN = 16 << 20  # a view without symbols: within 16 MiB of `--by section`
 
 
@@ -90,9 +93,11 @@ def test_symbols_match_nm_and_stay_small(many: Path, tmp_path: Path) -> None:
     # Compact rows: well under 40 bytes a symbol of this file's 11-character names.
     assert out.stat().st_size < 40 * manysymbols.COUNT
 
-    for peak in (text_peak, json_peak):
+    for peak, limit in ((text_peak, PER_SYMBOL_SHOWN), (json_peak, PER_SYMBOL_ALL)):
         per_symbol = (peak - section_peak) / manysymbols.COUNT
-        assert per_symbol < PER_SYMBOL_LIMIT, f"{per_symbol:.0f} bytes per symbol"
+        assert per_symbol < limit, f"{per_symbol:.0f} bytes per symbol"
+    # The top N within twice the file and 100 MiB.
+    assert text_peak < 2 * many.stat().st_size + (100 << 20), text_peak
 
 
 def _policy(tmp_path: Path) -> str:

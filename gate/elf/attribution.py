@@ -809,8 +809,9 @@ def code_symbols(
     ids = array("I", map(all_ids.__getitem__, kept))
     # Go's linker names each host object's text `pkg(.text)`: an alias of the C functions
     # in it, not code of its own.
-    for j, k in enumerate(ids):
-        if k != NO_NAME and strings[k].endswith("(.text)"):
+    aliases = strings.ending(b"(.text)")
+    for j, k in enumerate(ids) if aliases else ():
+        if k in aliases:
             ids[j] = NO_NAME
     return rank_names(strings, ids, map(sizes.__getitem__, kept), Entry)
 
