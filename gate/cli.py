@@ -337,7 +337,7 @@ def size(
     if demangle and by == "symbol":
         report.demangle(doc)
     if json_out is not None:
-        _emit(json_out, report.size_json(doc))
+        _emit(json_out, report.size_json_pieces(doc))
     else:
         sys.stdout.write(report.render_size_text(doc, top))
 

@@ -21,20 +21,3 @@ def marked_processes(marker: str) -> list[int]:
                 if needle in f.read():
                     found.append(int(entry))
     return found
-
-
-# `python -c PEAK_WRAPPER ARGS` is `gate ARGS` in a fresh interpreter that writes its own
-# peak RSS (VmHWM, in KiB) to the fd named by $GATE_TEST_PEAK_FD as it exits: rusage's
-# ru_maxrss would carry the forking process's peak across exec (a pytest process of a few
-# hundred MB), while VmHWM belongs to the image the exec made, which is gate's alone.
-PEAK_WRAPPER = """
-import atexit, os, runpy, sys
-def _peak():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                os.write(int(os.environ["GATE_TEST_PEAK_FD"]), line.split()[1].encode())
-atexit.register(_peak)
-sys.argv = ["gate", *sys.argv[1:]]
-runpy.run_module("gate", run_name="__main__", alter_sys=True)
-"""

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import random
-import subprocess
 import sys
 import zlib
 from collections.abc import Iterator
@@ -26,8 +25,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import elf_mutants as em
+import peak
 import pytest
-from procscan import PEAK_WRAPPER
 
 SEED = int(os.environ.get("GATE_FUZZ_SEED", "14"))
 FIXTURE_SOURCES = (
@@ -201,31 +200,19 @@ def test_the_fork_server_reports_a_real_traceback_and_internal_error(tmp_path: P
 
 
 def fresh_run(command: str, path: Path, scratch: Path) -> em.Outcome:
-    peak_r, peak_w = os.pipe()
     out, err = scratch / "fresh.out", scratch / "fresh.err"
     with out.open("wb") as fo, err.open("wb") as fe:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", PEAK_WRAPPER, *em.COMMANDS[command], str(path)],
-            stdout=fo,
-            stderr=fe,
-            pass_fds=(peak_w,),
-            env={**os.environ, "GATE_TEST_PEAK_FD": str(peak_w)},
-        )
-        os.close(peak_w)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    with os.fdopen(peak_r, "rb") as f:
-        peak = f.read()
+        measured = peak.run_gate([*em.COMMANDS[command], str(path)], fo, fe)
     return em.Outcome(
         command,
         str(path),
         path.stat().st_size,
-        proc.returncode,
+        measured.returncode,
         out.read_text(errors="replace"),
         err.read_text(errors="replace"),
-        usage.ru_utime + usage.ru_stime,
+        measured.cpu_s,
         0.0,
-        int(peak) * 1024 if peak.isdigit() else None,
+        measured.peak,
     )
 
 

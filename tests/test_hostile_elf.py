@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from procscan import PEAK_WRAPPER
+from peak import PEAK_WRAPPER
 from reference import readelf_sections
 
 MB = 1 << 20

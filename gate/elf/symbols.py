@@ -22,6 +22,7 @@ from typing import Any, overload
 from gate.errors import BinaryError
 
 NO_NAME = 0xFFFFFFFF  # a name id for an offset that names nothing (out of the table, cut)
+_LOW32 = 0xFFFFFFFF
 
 
 def _next_start(start: int, length: int) -> int:
@@ -291,21 +292,34 @@ class Ranked(Sequence[Any]):
         return chosen[:n]
 
     def order(self) -> array[int]:
-        """Every item, largest first, ties by name (two stable sorts, cached)."""
+        """Every item, largest first, ties by name (cached). Sizes first, in one sort of
+        plain ints (the size complemented, then the item: no key objects, no tuples); then
+        each run of equal sizes by its names, whose keys exist one run at a time. A million
+        symbols in 16 sizes cost 40 MB at the peak, not the 90 MB of all their names at
+        once (every size the same costs that again, and no more)."""
         if self._order is None:
-            items, names = self._items, self._names
-            keys = list(
-                names.order_keys(items)
-                if isinstance(names, Strings)
-                else map(names.__getitem__, items)
-            )
-            by_name = sorted(range(len(items)), key=keys.__getitem__)
-            del keys
-            ranked = list(map(items.__getitem__, by_name))
-            del by_name
-            ranked.sort(key=self._totals.__getitem__, reverse=True)
-            self._order = array("I", ranked)
+            items, totals = self._items, self._totals
+            most = max(totals, default=0)
+            packed = [(most - totals[k]) << 32 | k for k in items]
+            packed.sort()
+            ranked = array("I", map(_LOW32.__and__, packed))
+            del packed
+            at = 0
+            for _, run in itertools.groupby(map(totals.__getitem__, ranked)):
+                end = at + sum(1 for _ in run)
+                if end - at > 1:
+                    ranked[at:end] = self._by_name(ranked[at:end])
+                at = end
+            self._order = ranked
         return self._order
+
+    def _by_name(self, ids: array[int]) -> array[int]:
+        """`ids` in their names' order (equal names keep their order)."""
+        names = self._names
+        keys = list(
+            names.order_keys(ids) if isinstance(names, Strings) else map(names.__getitem__, ids)
+        )
+        return array("I", map(ids.__getitem__, sorted(range(len(ids)), key=keys.__getitem__)))
 
 
 def _repeated(hashes: array[int], parts: int = 4) -> set[int]:

@@ -325,9 +325,15 @@ class _Rows(Sequence[dict[str, Any]]):
 
 
 def size_json(doc: Mapping[str, Any]) -> str:
-    """The gate/size/v1 document as JSON: written as every document is (report.json.dumps),
-    but its entries one compact row a line (`{"name":"main.f","bytes":120}`), the shortest
-    form of the same schema: a million symbols take about 35 bytes each, not 70."""
+    """The gate/size/v1 document as one string (size_json_pieces, joined)."""
+    return "".join(size_json_pieces(doc))
+
+
+def size_json_pieces(doc: Mapping[str, Any]) -> Iterator[str]:
+    """The gate/size/v1 document as JSON, in pieces made as they are written: as every
+    document is (report.json.dumps), but its entries one compact row a line
+    (`{"name":"main.f","bytes":120}`), the shortest form of the same schema: a million
+    symbols take about 35 bytes each, not 70, and never exist as one string."""
     import json
 
     from gate.report.escape import json_bidi_escaped
@@ -343,13 +349,16 @@ def size_json(doc: Mapping[str, Any]) -> str:
         rows.entries if isinstance(rows, _Rows) else [(r["name"], r["bytes"]) for r in rows]
     )
     quote = json.encoder.encode_basestring  # UTF-8, as dumps
-    # Rows are joined a batch at a time: a million of them never exist as a million strings.
-    parts = []
+    head, tail = text.split(json.dumps(marker), 1)
+    yield head
+    opening = "[\n"
+    # Rows a batch at a time: a million of them never exist as a million strings.
     while batch := list(itertools.islice(pairs, 1 << 16)):
         rows_text = ",\n".join([f'{{"name":{quote(n)},"bytes":{b}}}' for n, b in batch])
-        parts.append(json_bidi_escaped(rows_text))
-    head, tail = text.split(json.dumps(marker), 1)
-    return "".join([head, "[\n", ",\n".join(parts), "\n]", tail]) if parts else head + "[]" + tail
+        yield opening + json_bidi_escaped(rows_text)
+        opening = ",\n"
+    yield "[]" if opening == "[\n" else "\n]"
+    yield tail
 
 
 def _as_rows(named: Mapping[str, int]) -> list[dict[str, Any]]:
