@@ -37,16 +37,42 @@ app = typer.Typer(
 _state: dict[str, Any] = {"debug": bool(os.environ.get("GATE_DEBUG")), "program_args": []}
 _EXIT_FOR = {"pass": 0, "fail": EXIT_FAIL, "error": EXIT_ERROR}
 _BARE_JSON_IS_STDOUT = ("inspect", "size", "startup")  # where --json was a flag
-# gate check and gate merge: the short metrics file, for GitLab's merge request widget.
-_MetricsSummary = Annotated[
-    str | None,
-    typer.Option(
-        "--metrics-summary",
-        metavar="PATH",
-        help="Write OpenMetrics text with only file size and start-up p50/p95 per binary here "
-        "(GitLab's merge request metrics widget).",
-    ),
-]
+
+
+def _writes_reports(command: Any) -> Any:
+    """`command` with an option per report file of the registry (formats.REPORT_FILES),
+    handed to it as `reports`, [(path, format)] of those given: gate check and gate merge
+    declare none of them themselves, so a format added there is an option of both."""
+    import functools
+    import inspect
+
+    from gate.report.formats import REPORT_FILES
+
+    def name(fmt: str) -> str:
+        return "report_" + fmt.replace("-", "_")
+
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name != "reports"]
+    added = [
+        inspect.Parameter(
+            name(fmt),
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[
+                str | None, typer.Option(spec.option, metavar="PATH", help=spec.help)
+            ],
+        )
+        for fmt, spec in REPORT_FILES.items()
+    ]
+
+    @functools.wraps(command)
+    def with_reports(**kwargs: Any) -> Any:
+        given = [(kwargs.pop(name(fmt)), fmt) for fmt in REPORT_FILES]
+        return command(reports=[(path, fmt) for path, fmt in given if path], **kwargs)
+
+    with_reports.__signature__ = signature.replace(parameters=[*own, *added])  # type: ignore[attr-defined]
+    with_reports.__annotations__ = {p.name: p.annotation for p in (*own, *added)}
+    return with_reports
 
 
 def _version(value: bool) -> None:
@@ -358,6 +384,7 @@ def _no_view(by: str, go: bool) -> str:
 
 
 @app.command(cls=_RunsProgram)
+@_writes_reports
 def check(
     binaries: Annotated[
         list[str],
@@ -434,11 +461,6 @@ def check(
         ),
     ] = None,
     baseline_name: options.BaselineName = None,
-    junit: options.Junit = None,
-    json_path: options.ResultsJson = None,
-    markdown: options.Markdown = None,
-    metrics: options.Metrics = None,
-    metrics_summary: _MetricsSummary = None,
     shard: Annotated[
         str | None,
         typer.Option(
@@ -456,6 +478,7 @@ def check(
             "and named; without it they are an error.",
         ),
     ] = False,
+    reports: list[tuple[str, str]] | None = None,
 ) -> None:
     """Inspect, start, judge against a policy, report. Exit 0 pass, 1 fail, 2 error."""
     from gate.check import BaselineOptions, CheckOptions, run_check
@@ -490,7 +513,7 @@ def check(
         breakdown=breakdown,
         envelope=overrides(cpus, memory, cpu, cpu_period),
         skip_unsupported=skip_unsupported,
-        keep_symbols=json_path is not None,
+        keep_symbols=any(fmt == "json" for _, fmt in reports or ()),
     )
     base = BaselineOptions(
         baseline,
@@ -499,9 +522,7 @@ def check(
         tuple(baseline_name or ()),
         required=baseline_required,
     )
-    reports = {"junit": junit, "json": json_path, "markdown": markdown, "metrics": metrics}
-    reports["metrics-summary"] = metrics_summary
-    outputs = [(path, fmt) for fmt, path in reports.items() if path]
+    outputs = reports or []
     share = None
     if shard is not None:
         from gate.shard import parse_shard
@@ -705,6 +726,7 @@ def _comment_from_artifact(
 
 
 @app.command(short_help="Combine the results of a CI matrix's shards into one.")
+@_writes_reports
 def merge(
     results: Annotated[
         list[str],
@@ -719,11 +741,7 @@ def merge(
             "(default: the documents' own count).",
         ),
     ] = None,
-    junit: options.Junit = None,
-    json_path: options.ResultsJson = None,
-    markdown: options.Markdown = None,
-    metrics: options.Metrics = None,
-    metrics_summary: _MetricsSummary = None,
+    reports: list[tuple[str, str]] | None = None,
 ) -> None:
     """One verdict, one report set from the shards' results (gate check --shard I/N)."""
     from gate.check import expand
@@ -731,9 +749,7 @@ def merge(
     from gate.results import load
 
     doc = combine([(source, load(source)) for source in expand(results)], shards)
-    reports = {"junit": junit, "json": json_path, "markdown": markdown, "metrics": metrics}
-    reports["metrics-summary"] = metrics_summary
-    _finish(doc, [(path, fmt) for fmt, path in reports.items() if path])
+    _finish(doc, reports or [])
 
 
 @app.command(short_help="Each binary's size and start-up over a series of results.")

@@ -73,21 +73,6 @@ BaselineName = Annotated[
 ]
 
 
-# The report files of gate check and gate merge.
-Junit = Annotated[str | None, typer.Option("--junit", metavar="PATH", help="Write JUnit XML here.")]
-ResultsJson = Annotated[
-    str | None,
-    typer.Option("--json", metavar="PATH", help="Write the results JSON here (- for stdout)."),
-]
-Markdown = Annotated[
-    str | None,
-    typer.Option("--markdown", metavar="PATH", help="Write a Markdown summary here."),
-]
-Metrics = Annotated[
-    str | None, typer.Option("--metrics", metavar="PATH", help="Write OpenMetrics text here.")
-]
-
-
 Output = Annotated[
     str | None, typer.Option("--output", "-o", metavar="PATH", help="Write here (- for stdout).")
 ]

@@ -9,7 +9,7 @@ new format is one function and one line below. Each renderer is imported when us
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 Renderer = Callable[[dict[str, Any]], str]
 
@@ -92,6 +92,36 @@ RENDERERS: dict[str, Renderer] = {
     "benchmark-action": _benchmark_action,  # github-action-benchmark customSmallerIsBetter
 }
 FORMATS = tuple(RENDERERS)
+
+
+class ReportFile(NamedTuple):
+    """A format `gate check` and `gate merge` write to a path given by an option, declared
+    once: the commands' options come from here (cli._writes_reports), and a test holds the
+    GitHub Action and both GitLab templates to the same options and file names."""
+
+    option: str
+    help: str
+    ci_name: str  # its name in the Action's and the GitLab job's report directory
+    action_output: str | None  # the Action's output with its path (None: not written there)
+
+
+REPORT_FILES: dict[str, ReportFile] = {
+    "junit": ReportFile("--junit", "Write JUnit XML here.", "junit.xml", "junit"),
+    "json": ReportFile(
+        "--json", "Write the results JSON here (- for stdout).", "results.json", "results-json"
+    ),
+    "markdown": ReportFile(
+        "--markdown", "Write a Markdown summary here.", "summary.md", "markdown"
+    ),
+    "metrics": ReportFile("--metrics", "Write OpenMetrics text here.", "metrics.txt", "metrics"),
+    "metrics-summary": ReportFile(
+        "--metrics-summary",
+        "Write OpenMetrics text with only file size and start-up p50/p95 per binary here "
+        "(GitLab's merge request metrics widget).",
+        "mr-metrics.txt",
+        None,  # GitHub has no merge request metrics widget
+    ),
+}
 
 
 def render(doc: dict[str, Any], fmt: str) -> str:
