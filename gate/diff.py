@@ -15,7 +15,7 @@ from typing import Any
 from gate import explain
 from gate.explain import Contributor
 from gate.pairing import label, pair
-from gate.startup.compare import across_envelopes
+from gate.startup.compare import across_envelopes, across_methods
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,8 @@ class BinaryDiff:
     memory: tuple[Delta, ...] = ()
     toolchain: tuple[str, str] | None = None  # (old, new) when another one built it
     go: bool = False  # a Go binary: hints in the go build way (explain.describe)
-    # The start-up numbers were measured in two envelopes (compare.across_envelopes); "" else.
+    # The start-up numbers were measured in two envelopes, or their percentiles computed by
+    # two methods (compare.across_envelopes, across_methods); "" else.
     envelope: str = ""
 
 
@@ -132,11 +133,16 @@ def _toolchain_change(new: Mapping[str, Any], old: Mapping[str, Any]) -> tuple[s
 
 
 def _envelope_change(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> str:
-    """The warning when both sides' start-up was measured, in different envelopes."""
+    """The warnings when both sides' start-up was measured, in different envelopes or with
+    percentiles computed by different methods."""
     before, after = ((e or {}).get("startup") or {} for e in (old, new))
     if not before.get("stats") or not after.get("stats"):
         return ""
-    return across_envelopes(before.get("envelope"), after.get("envelope"), ("old", "new"))
+    notes = (
+        across_envelopes(before.get("envelope"), after.get("envelope"), ("old", "new")),
+        across_methods(before["stats"], after["stats"], ("old", "new")),
+    )
+    return "; ".join(note for note in notes if note)
 
 
 def diff_binary(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> BinaryDiff:

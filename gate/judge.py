@@ -22,6 +22,7 @@ from gate.startup.compare import (
     PASS,
     UNDECIDED,
     across_envelopes,
+    across_methods,
     interval_verdict,
     regression_verdict_of,
 )
@@ -869,14 +870,20 @@ def _baseline_check(ctx: Context) -> list[CheckResult]:
 def _envelope_check(ctx: Context) -> list[CheckResult]:
     """Implicit whenever start-up numbers are compared with a recorded baseline's: a warning
     when the two were measured in different envelopes (compare.across_envelopes), which
-    move start-up by design. A/B starts (--baseline-binary) share this run's envelope."""
+    move start-up by design, and one when their percentiles were computed by different
+    methods (compare.across_methods). A/B starts (--baseline-binary) share this run's
+    envelope and method."""
     base = (ctx.baseline or {}).get("startup")
     if not ctx.startup or not base or not ctx.startup.get("stats") or not base.get("stats"):
         return []
+    found = []
     message = across_envelopes(base.get("envelope"), ctx.startup.get("envelope"))
-    if not message:
-        return []
-    return [CheckResult("baseline.envelope", "warn", None, None, None, message, "warn")]
+    if message:
+        found.append(CheckResult("baseline.envelope", "warn", None, None, None, message, "warn"))
+    message = across_methods(base["stats"], ctx.startup["stats"])
+    if message:
+        found.append(CheckResult("baseline.quantiles", "warn", None, None, None, message, "warn"))
+    return found
 
 
 def judge(rules: Mapping[str, Rule], ctx: Context) -> list[CheckResult]:

@@ -106,7 +106,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from gate.baseline import BaselineError, OutOfRange
 from gate.startup.loaded import most
-from gate.startup.stats import QUANTILES, fault_medians, peak_rss
+from gate.startup.stats import (
+    CI_METHOD,
+    NOT_RECORDED,
+    QUANTILE_METHOD,
+    QUANTILES,
+    fault_medians,
+    peak_rss,
+)
 
 if TYPE_CHECKING:
     from gate.elf.facts import BinaryFacts
@@ -119,8 +126,6 @@ RESULTS_SCHEMA = "gate/results/v1"
 VERDICTS = ("pass", "fail", "error")
 STATUSES = ("pass", "fail", "warn", "skip")
 PERCENTILES = tuple(QUANTILES)  # the STATS keys p50_ms ... and the ci keys
-QUANTILE_METHOD = "type 7 (linear interpolation)"
-CI_METHOD = "order statistics (binomial), distribution-free"
 AB_ORDER = "ABBA (interleaved)"
 AB_METHOD = (
     "paired by round: Hodges-Lehmann ratio of log times, Wilcoxon signed-rank interval and p-value"
@@ -824,8 +829,10 @@ _STATS = _object(
     ),
     confidence=_req(_FRACTION),
     min_runs=_opt(_Map(_COUNT, "an object of run counts"), {}),
-    quantile_method=_opt(_TEXT, QUANTILE_METHOD),
-    ci_method=_opt(_TEXT, CI_METHOD),
+    # An older document's own words, or none: never today's (a comparison says when the
+    # two sides differ: compare.across_methods).
+    quantile_method=_opt(_TEXT, NOT_RECORDED),
+    ci_method=_opt(_TEXT, NOT_RECORDED),
 )
 
 _AGAINST = _object(

@@ -3,6 +3,7 @@ the warning when start-up is compared across envelopes, in every report that com
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from typing import Any
@@ -177,6 +178,76 @@ def test_judge_warns_and_stays_pure(fixtures: Any) -> None:
     assert envelope_checks(_startup([10.0] * 10, None), a_b) == []
     no_stats = {**base, "startup": {**base["startup"], "stats": None}}
     assert envelope_checks(_startup([10.0] * 10, None), no_stats) == []
+
+
+def test_percentiles_of_two_methods_are_told_apart(fixtures: Any) -> None:
+    """A baseline whose percentiles another method computed, or that does not say which (a
+    document from before the method was recorded reads as NOT_RECORDED, never as today's):
+    `baseline.quantiles` warns in gate check and gate diff notes it."""
+    from gate.diff import diff_results
+    from gate.elf.facts import inspect_binary
+    from gate.judge import Context, judge
+    from gate.pairing import Pairing
+    from gate.policy import load_policy
+    from gate.results import facts_to_dict
+    from gate.startup.stats import NOT_RECORDED, QUANTILE_METHOD
+
+    facts = facts_to_dict(inspect_binary(fixtures["rt-noop"].path))
+    rules = load_policy("default").for_binary("rt-noop")
+    now = _startup([10.0] * 10, None)
+    now["stats"]["quantile_method"] = QUANTILE_METHOD
+
+    def told(method: str | None) -> list[str]:
+        old = _startup([10.0] * 10, None)
+        old["stats"].pop("quantile_method", None)
+        if method is not None:
+            old["stats"]["quantile_method"] = method
+        base = {"path": "rt-noop", "name": "rt-noop", "facts": facts, "startup": old}
+        found = judge(rules, Context(facts, now, base, pairing=Pairing(base, "path", "")))
+        return [c.message for c in found if c.id == "baseline.quantiles"]
+
+    assert told(QUANTILE_METHOD) == []
+    assert told("nearest rank") == [
+        f"startup percentiles compared across methods: baseline nearest rank; this run "
+        f"{QUANTILE_METHOD}"
+    ]
+    assert told(None) == [
+        f"startup percentiles compared across methods: baseline {NOT_RECORDED}; this run "
+        f"{QUANTILE_METHOD}"
+    ]
+    entry = {"path": "svc", "name": "svc", "facts": {"file_size": 1}, "checks": [],
+             "attribution": None}  # fmt: skip
+    old_doc = {"binaries": [{**entry, "startup": {**now, "stats": {**now["stats"],
+               "quantile_method": "nearest rank"}}}]}  # fmt: skip
+    (moved,) = diff_results(old_doc, {"binaries": [{**entry, "startup": now}]})
+    assert moved.envelope == (
+        f"startup percentiles compared across methods: old nearest rank; new {QUANTILE_METHOD}"
+    )
+
+
+def test_a_document_that_names_no_method_is_read_as_naming_none(
+    fixtures: Any, tmp_path: Any
+) -> None:
+    """gate's own results, the methods taken out as a document from before they were
+    recorded: read back, they say NOT_RECORDED, not today's words."""
+    import subprocess
+    import sys
+
+    from gate.results import load
+    from gate.startup.stats import CI_METHOD, NOT_RECORDED, QUANTILE_METHOD
+
+    out = tmp_path / "r.json"
+    done = subprocess.run([sys.executable, "-m", "gate", "check", str(fixtures["rt-noop"].path),
+                           "--runs", "3", "--json", str(out)], capture_output=True, text=True,
+                          timeout=300, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(out.read_text())
+    stats = doc["binaries"][0]["startup"]["stats"]
+    assert (stats["quantile_method"], stats["ci_method"]) == (QUANTILE_METHOD, CI_METHOD)
+    del stats["quantile_method"], stats["ci_method"]
+    out.write_text(json.dumps(doc))
+    read = load(str(out))["binaries"][0]["startup"]["stats"]
+    assert (read["quantile_method"], read["ci_method"]) == (NOT_RECORDED, NOT_RECORDED)
 
 
 def test_gate_diff_notes_the_envelopes() -> None:

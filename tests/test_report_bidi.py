@@ -26,6 +26,7 @@ from gate.report.bmf import bmf_document
 from gate.report.escape import BIDI
 from gate.report.formats import FORMATS, render
 from gate.report.write import write_reports
+from gate.startup.stats import QUANTILE_METHOD
 
 RAW = re.compile(f"[{BIDI}]")
 EVERY = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
@@ -57,7 +58,7 @@ def _document() -> dict[str, Any]:
             "p95_ms": 12.5, "p99_ms": 12.5, "max_ms": 12.5, "mean_ms": 12.5, "stdev_ms": 0.0,
             "ci": {"p50": [12.5, 12.5], "p90": [None, None], "p95": [None, None]},
             "confidence": 0.95, "min_runs": {"p50": 6},
-            "quantile_method": "type 7 (linear interpolation)",
+            "quantile_method": QUANTILE_METHOD,
             "ci_method": "order statistics (binomial), distribution-free",
         },
         "eviction_detail": None, "against": None,

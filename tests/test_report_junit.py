@@ -28,6 +28,7 @@ from reference import Fixture
 from results_docs import check, document
 
 from gate.report.junit import MAX_PROPERTIES, render_junit, xml_safe
+from gate.startup.stats import QUANTILE_METHOD
 
 XSD = Path(__file__).parent / "data" / "junit.xsd"
 
@@ -133,7 +134,7 @@ def _stats(count: int, failed: int, p: dict[str, float]) -> dict[str, Any]:
         },
         "confidence": 0.95,
         "min_runs": {"p50": 6, "p90": 29, "p95": 59, "p99": 299},
-        "quantile_method": "type 7 (linear interpolation)",
+        "quantile_method": QUANTILE_METHOD,
         "ci_method": "order statistics (binomial), distribution-free",
     }
 

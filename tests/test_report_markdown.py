@@ -11,6 +11,7 @@ import markdown_it
 from results_docs import check, document
 
 from gate.report.markdown import MAX_ROWS, render_markdown
+from gate.startup.stats import QUANTILE_METHOD
 
 HOSTILE = "a|b<script>"
 HOSTILE_MESSAGE = "pipe | in `code` and <img src=x onerror=alert(1)> [x](http://e.vil) @team\nnext"
@@ -109,7 +110,7 @@ def _startup() -> dict[str, Any]:
             "ci": {"p50": [290.0, 340.0], "p90": [None, None], "p95": [None, None]},
             "confidence": 0.95,
             "min_runs": {"p50": 6},
-            "quantile_method": "type 7 (linear interpolation)",
+            "quantile_method": QUANTILE_METHOD,
             "ci_method": "order statistics (binomial), distribution-free",
         },
         "eviction_detail": None,

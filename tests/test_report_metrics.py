@@ -21,6 +21,7 @@ from promtool import assert_promtool_accepts
 from results_docs import check, document
 
 from gate.report.metrics import render_metrics
+from gate.startup.stats import QUANTILE_METHOD
 
 WEIRD = 'we"ird\nna\\me'
 
@@ -94,7 +95,7 @@ def _startup(runs: list[dict[str, Any]], p: tuple[float, float, float, float]) -
             "ci": {"p50": [p[0] * 0.9, p[0] * 1.1], "p90": [p[1] * 0.9, None],
                    "p95": [p[2] * 0.9, None], "p99": [None, None]},
             "confidence": 0.95, "min_runs": {"p50": 6, "p90": 29, "p95": 59, "p99": 299},
-            "quantile_method": "type 7 (linear interpolation)",
+            "quantile_method": QUANTILE_METHOD,
             "ci_method": "order statistics (binomial), distribution-free",
         },
         "eviction_detail": None,

@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from scipy.stats import binom
 
 from gate.startup.stats import (
+    QUANTILE_METHOD,
+    QUANTILE_SHORT,
     QUANTILES,
     Summary,
     min_runs_for_ci,
@@ -88,6 +90,16 @@ def ref_min_runs(q: float, confidence: float = 0.95) -> int:
 @pytest.mark.parametrize("q", [0.0, 1.0, 10.0, 25.0, 33.3, 50.0, 90.0, 95.0, 99.0, 99.9, 100.0])
 def test_percentile_matches_numpy(values: list[float], q: float) -> None:
     assert close(percentile(values, q), np_percentile(values, q))
+
+
+def test_the_method_named_is_the_one_computed() -> None:
+    """QUANTILE_METHOD, which every document and report prints, names what `percentile`
+    does: numpy's "linear" is Hyndman and Fan's type 7, and its other methods are not."""
+    assert QUANTILE_METHOD.startswith(QUANTILE_SHORT) and QUANTILE_SHORT == "type 7"
+    values = [0.9, 1.1, 1.2, 1.25, 1.3, 1.4, 2.0, 2.1, 3.5, 11.0]
+    for method in ("linear", "nearest", "hazen", "weibull", "median_unbiased"):
+        got = float(np.percentile(np.asarray(values), 95.0, method=method))
+        assert close(percentile(values, 95.0), got) == (method == "linear"), method
 
 
 def test_percentile_ends_and_small_samples() -> None:

@@ -43,7 +43,7 @@ from typing import Any
 
 from gate.report.escape import bidi_escaped
 from gate.startup.envelope import DEFAULT_PERIOD_US, from_dict
-from gate.startup.stats import QUANTILES
+from gate.startup.stats import QUANTILE_SHORT, QUANTILES
 
 _TOTAL_KINDS = ("text", "rodata", "data", "bss", "symbols", "debug")
 # OpenMetrics quantile labels ("0.95") for the statistics keys ("p95_ms").
@@ -100,8 +100,8 @@ def render_metrics(doc: Mapping[str, Any]) -> str:
         (
             "gate_startup_seconds",
             "summary",
-            "Start-up time over the successful runs: percentiles (type 7), sum and count; "
-            "labelled with the envelope (cpus, memory_bytes, pinned_cpu).",
+            f"Start-up time over the successful runs: percentiles ({QUANTILE_SHORT}), sum and "
+            "count; labelled with the envelope (cpus, memory_bytes, pinned_cpu).",
             "seconds",
             list(_startup_summary(pairs)),
         ),
@@ -182,7 +182,7 @@ def _percentile_gauge(pairs: list[tuple[Mapping[str, Any], str]], key: str, what
         for s, b in _startups(pairs)
         if s["stats"] is not None
     ]
-    help_text = f"{what} start-up time over the successful runs (type 7), by envelope."
+    help_text = f"{what} start-up time over the successful runs ({QUANTILE_SHORT}), by envelope."
     return f"gate_startup_{key}_seconds", "gauge", help_text, "seconds", samples
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from gate.elf.facts import BinaryFacts
 from gate.report.escape import bidi_escaped, printable
 from gate.report.markup import failed_output
-from gate.startup.stats import QUANTILES
+from gate.startup.stats import CI_SHORT, QUANTILE_METHOD, QUANTILES
 from gate.units import format_size
 
 if TYPE_CHECKING:
@@ -208,7 +208,7 @@ def _render_startup(result: StartupResult) -> str:
                 f"  loaded   {result.mapped_objects} shared objects mapped, "
                 f"{result.open_fds} descriptors open at readiness (most of a start)"
             )
-        lines.append("  quantiles: type 7 (linear interpolation); CI: order statistics")
+        lines.append(f"  quantiles: {QUANTILE_METHOD}; CI: {CI_SHORT}")
     e = result.eviction_detail
     if e is not None and e.before:
         b, a = e.before[0], e.after[0]

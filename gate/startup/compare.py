@@ -162,3 +162,21 @@ def across_envelopes(old: Any, new: Any, sides: tuple[str, str] = ("baseline", "
         return ""
     shown = [e.describe() or "none" for e in envelopes]
     return f"startup compared across envelopes: {sides[0]} {shown[0]}; {sides[1]} {shown[1]}"
+
+
+def across_methods(old: Any, new: Any, sides: tuple[str, str] = ("baseline", "this run")) -> str:
+    """`startup percentiles compared across methods: baseline not recorded; this run type 7
+    (linear interpolation)` when two stats objects' quantile methods differ; "" when they
+    agree. Percentiles of the same runs differ by method (type 7 against nearest rank moves a
+    p95 of 20 runs by up to half the gap to the next), so a change of method, or a document
+    that does not say which, is told beside the comparison, as `gate check` (the
+    `baseline.quantiles` check, judge.py) and `gate diff` (diff.py) say it, not hidden."""
+    from gate.startup.stats import NOT_RECORDED
+
+    methods = [(s or {}).get("quantile_method") or NOT_RECORDED for s in (old, new)]
+    if methods[0] == methods[1]:
+        return ""
+    return (
+        f"startup percentiles compared across methods: {sides[0]} {methods[0]}; "
+        f"{sides[1]} {methods[1]}"
+    )

@@ -18,6 +18,16 @@ from dataclasses import dataclass
 # statistics, `startup.p95` as a check, `p95` as a policy rule and a CI key).
 QUANTILES: dict[str, float] = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0}
 
+# What `percentile` and `quantile_ci` compute, named here where they are computed: the
+# results document, the log and the metrics' help take these words, and tests/test_stats.py
+# holds `percentile` to type 7. A document read back keeps its own words (NOT_RECORDED when
+# it has none), and a comparison across two methods says so (compare.across_methods).
+QUANTILE_METHOD = "type 7 (linear interpolation)"
+QUANTILE_SHORT = QUANTILE_METHOD.split(" (")[0]  # "type 7"
+CI_METHOD = "order statistics (binomial), distribution-free"
+CI_SHORT = CI_METHOD.split(" (")[0]  # "order statistics"
+NOT_RECORDED = "not recorded"
+
 Bounds = tuple[float | None, float | None]
 
 
