@@ -36,6 +36,7 @@ from benchlib import BenchError, cache_root, load, run
 TESTS = Path(__file__).resolve().parent.parent / "tests"
 sys.path.insert(0, str(TESTS))
 import elf_mutants as em  # noqa: E402  (the mutations and the fork server live with the tests)
+import gate_forkserver as fs  # noqa: E402
 
 MIB = 1 << 20
 GO_SRC = TESTS / "fixtures" / "go"
@@ -206,9 +207,9 @@ class Tally:
     examples: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, inp: Input, m: em.Mutant, run: em.Outcome, kept: Path | None) -> None:
-        found = em.problems(run)
-        limit = 2 * run.file_size + em.BASE_RSS
+    def add(self, inp: Input, m: em.Mutant, run: fs.Outcome, kept: Path | None) -> None:
+        found = fs.problems(run)
+        limit = 2 * run.file_size + fs.BASE_RSS
         with self.lock:
             self.codes.setdefault(run.command, Counter())[run.returncode] += 1
             self.cpu.append(run.cpu_s)
@@ -233,13 +234,13 @@ _KINDS = ("traceback", "internal error", "exit code", "MemoryError", "error line
 
 
 def _kind(problem: str) -> str:
-    """The kind of a problem em.problems() found ("traceback", "RSS", ...)."""
+    """The kind of a problem fs.problems() found ("traceback", "RSS", ...)."""
     return next((k for k in _KINDS if k in problem), problem.split(":")[0])
 
 
 def _commands(k: int, mode: str) -> list[str]:
     """`all` five, or `inspect --json` and one of the other four in turn (rotate)."""
-    names = list(em.COMMANDS)
+    names = list(fs.COMMANDS)
     return names if mode == "all" else [names[0], names[1 + k % (len(names) - 1)]]
 
 
@@ -256,7 +257,7 @@ def fuzz(inputs: list[Input], count: int, seed: int, mode: str) -> Tally:
 
     def worker(w: int) -> None:
         scratch = Path(tempfile.mkdtemp(prefix="gate-fuzz-", dir=scratch_root))
-        server = em.Server(scratch)
+        server = fs.Server(scratch)
         try:
             while True:
                 with take:
@@ -276,7 +277,7 @@ def fuzz(inputs: list[Input], count: int, seed: int, mode: str) -> Tally:
                     done = tally.mutants
                 for command in _commands(n, mode):
                     outcome = server.run(command, path)
-                    kept = _keep(path, inp, m, failures) if em.problems(outcome) else None
+                    kept = _keep(path, inp, m, failures) if fs.problems(outcome) else None
                     tally.add(inp, m, outcome, kept)
                 if done % max(1, count // 10) == 0:
                     rate = done / (time.monotonic() - start)
@@ -313,12 +314,12 @@ def report(tally: Tally, elapsed: float) -> bool:
     print(f"\nmutants: {tally.mutants:,}; gate runs: {runs:,} in {elapsed:.0f} s (load {load()})")
     for command, codes in tally.codes.items():
         spread = ", ".join(f"exit {c}: {n:,}" for c, n in sorted(codes.items()))
-        print(f"  {' '.join(em.COMMANDS[command]):22} {spread}")
+        print(f"  {' '.join(fs.COMMANDS[command]):22} {spread}")
     tracebacks, internal = tally.kinds["traceback"], tally.kinds["internal error"]
     print(f"tracebacks: {tracebacks}; internal errors: {internal} (both must be 0)")
     print(
         f"CPU time per run: max {max(tally.cpu, default=0):.3f} s, "
-        f"p99 {_pct(tally.cpu, 0.99):.3f} s (bound {em.MAX_CPU_S} s); wall: max "
+        f"p99 {_pct(tally.cpu, 0.99):.3f} s (bound {fs.MAX_CPU_S} s); wall: max "
         f"{max(tally.wall, default=0):.3f} s, p99 {_pct(tally.wall, 0.99):.3f} s"
     )
     ratio, what = tally.worst_rss

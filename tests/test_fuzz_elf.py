@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import elf_mutants as em
+import gate_forkserver as fs
 import peak
 import pytest
 
@@ -86,8 +87,8 @@ def cases(fixtures, tmp_path_factory: pytest.TempPathFactory) -> list[Case]:
 @pytest.fixture(scope="module")
 def outcomes(cases: list[Case], tmp_path_factory: pytest.TempPathFactory) -> list[tuple]:
     """(case, outcome) for every case and command, over WORKERS fork servers."""
-    jobs = [(case, cmd) for case in cases for cmd in em.COMMANDS]
-    servers = [em.Server(tmp_path_factory.mktemp(f"server{i}")) for i in range(WORKERS)]
+    jobs = [(case, cmd) for case in cases for cmd in fs.COMMANDS]
+    servers = [fs.Server(tmp_path_factory.mktemp(f"server{i}")) for i in range(WORKERS)]
     try:
         with ThreadPoolExecutor(WORKERS) as pool:
             chunks = [jobs[i::WORKERS] for i in range(WORKERS)]
@@ -101,7 +102,7 @@ def outcomes(cases: list[Case], tmp_path_factory: pytest.TempPathFactory) -> lis
             server.close()
 
 
-def describe(case: Case, run: em.Outcome, found: list[str]) -> str:
+def describe(case: Case, run: fs.Outcome, found: list[str]) -> str:
     m = case.mutant
     return (
         f"{run.command} on {case.source} mutated by {m.name} seed {m.seed} ({m.detail}): "
@@ -118,12 +119,12 @@ def test_enough_mutants_of_every_kind(cases: list[Case]) -> None:
     assert {b"\1\1", b"\1\2", b"\2\1", b"\2\2"} <= kinds, kinds
 
 
-@pytest.mark.parametrize("command", list(em.COMMANDS))
+@pytest.mark.parametrize("command", list(fs.COMMANDS))
 def test_mutants_are_judged_or_refused_in_one_line(outcomes, command: str) -> None:
     bad = [
         describe(case, run, found)
         for case, run in outcomes
-        if run.command == command and (found := em.problems(run))
+        if run.command == command and (found := fs.problems(run))
     ]
     runs = sum(1 for _, run in outcomes if run.command == command)
     assert runs >= 300
@@ -133,7 +134,7 @@ def test_mutants_are_judged_or_refused_in_one_line(outcomes, command: str) -> No
 def test_every_command_meets_the_mutants_both_ways(outcomes) -> None:
     """The mutants reach the reading code: some still parse (exit 0) and some are refused
     (exit 2) by every command, so the runs above are not all turned away at the door."""
-    for command in em.COMMANDS:
+    for command in fs.COMMANDS:
         codes = {run.returncode for _, run in outcomes if run.command == command}
         assert {0, 2} <= codes, (command, codes)
 
@@ -141,7 +142,7 @@ def test_every_command_meets_the_mutants_both_ways(outcomes) -> None:
 # ---------------------------------------------------------------- the harness itself
 
 
-def _outcome(**kw) -> em.Outcome:
+def _outcome(**kw) -> fs.Outcome:
     base = dict(
         command="inspect",
         path="/x/bin",
@@ -153,15 +154,15 @@ def _outcome(**kw) -> em.Outcome:
         wall_s=0.01,
         peak_rss=30 << 20,
     )
-    return em.Outcome(**{**base, **kw})
+    return fs.Outcome(**{**base, **kw})
 
 
 def test_the_checker_fails_what_it_must() -> None:
     """A harness that cannot fail proves nothing: each fault in a captured (fake) run is
     seen, and a clean one is not."""
-    assert em.problems(_outcome()) == []
+    assert fs.problems(_outcome()) == []
     warned = _outcome(returncode=0, stdout="{}", stderr="gate: warning: /x/bin: odd\n")
-    assert em.problems(warned) == []
+    assert fs.problems(warned) == []
     tb = 'Traceback (most recent call last):\n  File "x.py"\nKeyError: 3\n'
     for fault, expected in (
         (dict(stderr=tb, returncode=1), "traceback"),
@@ -176,34 +177,34 @@ def test_the_checker_fails_what_it_must() -> None:
         (dict(stderr="gate: error: /x/bin: corrupt ELF: MemoryError\n"), "MemoryError"),
         (dict(returncode=0, stdout="{", stderr=""), "not JSON"),
     ):
-        found = em.problems(_outcome(**fault))
+        found = fs.problems(_outcome(**fault))
         assert any(expected in p for p in found), (fault, found)
 
 
 def test_the_fork_server_reports_a_real_traceback_and_internal_error(tmp_path: Path) -> None:
     """End to end through the fork server: a child that raises prints a traceback the
     checker sees; a gate whose inspection raises reports an internal error, also seen."""
-    server = em.Server(tmp_path)
+    server = fs.Server(tmp_path)
     try:
         crashed = server.run("inspect", sys.executable, inject="traceback")
         internal = server.run("inspect", sys.executable, inject="internal")
         fine = server.run("inspect", sys.executable)
     finally:
         server.close()
-    assert "traceback" in em.problems(crashed), crashed
-    assert "internal error" in em.problems(internal), internal
-    assert em.problems(fine) == [], fine
+    assert "traceback" in fs.problems(crashed), crashed
+    assert "internal error" in fs.problems(internal), internal
+    assert fs.problems(fine) == [], fine
     assert fine.peak_rss and fine.cpu_s > 0
 
 
 # ---------------------------------------------------------------- peak RSS, in a fresh process
 
 
-def fresh_run(command: str, path: Path, scratch: Path) -> em.Outcome:
+def fresh_run(command: str, path: Path, scratch: Path) -> fs.Outcome:
     out, err = scratch / "fresh.out", scratch / "fresh.err"
     with out.open("wb") as fo, err.open("wb") as fe:
-        measured = peak.run_gate([*em.COMMANDS[command], str(path)], fo, fe)
-    return em.Outcome(
+        measured = peak.run_gate([*fs.COMMANDS[command], str(path)], fo, fe)
+    return fs.Outcome(
         command,
         str(path),
         path.stat().st_size,
@@ -222,10 +223,10 @@ def test_peak_rss_of_a_sample_in_fresh_processes(cases: list[Case], tmp_path: Pa
     big = sorted(cases, key=lambda c: -c.path.stat().st_size)[:40]
     sample = rng.sample(big, 4) + rng.sample(cases, 4)
     for i, case in enumerate(sample):
-        command = list(em.COMMANDS)[i % len(em.COMMANDS)]
+        command = list(fs.COMMANDS)[i % len(fs.COMMANDS)]
         run = fresh_run(command, case.path, tmp_path)
         assert run.peak_rss is not None, run.stderr
-        assert not em.problems(run), describe(case, run, em.problems(run))
+        assert not fs.problems(run), describe(case, run, fs.problems(run))
 
 
 # ---------------------------------------------------------------- regressions
@@ -253,11 +254,11 @@ def test_regression(fixtures, tmp_path: Path, source: str, name: str, seed: int)
     assert got is not None
     file = tmp_path / "mutant"
     file.write_bytes(got.data)
-    server = em.Server(tmp_path)
+    server = fs.Server(tmp_path)
     try:
-        for command in em.COMMANDS:
+        for command in fs.COMMANDS:
             run = server.run(command, file)
             case = Case(source, got, file, got.data[4:6])
-            assert not em.problems(run), describe(case, run, em.problems(run))
+            assert not fs.problems(run), describe(case, run, fs.problems(run))
     finally:
         server.close()
