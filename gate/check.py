@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from gate.errors import GateError, UsageError
 from gate.judge import Context, judge, verdict
 from gate.pairing import Pairing, label
-from gate.policy import Policy, Rule
+from gate.policy import Policy, Rule, startup_default
 from gate.startup import cgroup
 from gate.startup.envelope import build as build_envelope
 from gate.startup.ready import ReadySpec, parse_ready
@@ -235,9 +235,13 @@ def expand(patterns: list[str]) -> list[str]:
     return out
 
 
-def _setting(rules: Mapping[str, Rule], key: str, default: Any) -> Any:
+def _setting(rules: Mapping[str, Rule], key: str, default: Any = None) -> Any:
+    """The policy's [startup] `key`; else the built-in default policy's; else `default`."""
     rule = rules.get(f"startup.{key}")
-    return default if rule is None else rule.value
+    if rule is not None:
+        return rule.value
+    builtin = startup_default(key)
+    return default if builtin is None else builtin
 
 
 ENVELOPE_SETTINGS = ("cpus", "cpu_period", "memory", "cpu")  # [startup]'s envelope keys
@@ -252,10 +256,10 @@ def run_config(
     its `env`. A readiness target with {port} that no argument or environment value passes
     on is a usage error: every start would wait out the timeout.
     """
-    ready_text: str = opts.ready or _setting(rules, "ready", "exit")
+    ready_text: str = opts.ready or _setting(rules, "ready", "exit")  # default.toml has none
     ready: ReadySpec = parse_ready(ready_text)
-    timeout_ms = opts.timeout_ms or _setting(rules, "timeout", 10_000.0)
-    cold = _setting(rules, "cold", True) if opts.cold is None else opts.cold
+    timeout_ms = opts.timeout_ms or _setting(rules, "timeout")
+    cold = _setting(rules, "cold") if opts.cold is None else opts.cold
     args = opts.args or tuple(_setting(rules, "args", ()))
     env = {**_setting(rules, "env", {}), **opts.env}
     problem = port_problem(ready, args, env)
@@ -280,8 +284,8 @@ def run_config(
         envelope=build_envelope({k: v for k, v in settings.items() if v is not None},
                                 opts.envelope),
     )  # fmt: skip
-    runs = opts.runs or _setting(rules, "runs", 10)
-    return cfg, runs, _setting(rules, "warmup", 1)
+    runs = opts.runs or _setting(rules, "runs")
+    return cfg, runs, _setting(rules, "warmup")
 
 
 def preflight(paths: Sequence[str], policy: Policy, opts: CheckOptions) -> None:

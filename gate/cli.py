@@ -13,6 +13,7 @@ import os
 import shlex
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,7 +35,23 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-_state: dict[str, Any] = {"debug": bool(os.environ.get("GATE_DEBUG")), "program_args": []}
+
+@dataclass
+class Invocation:
+    """What main() sets aside before click parses the rest: the program's arguments after
+    `--` (click allows one variadic argument), and --debug, read again when an error
+    escapes the command. Handed to the commands as click's context object: the CLI keeps no
+    state of its own between calls."""
+
+    program_args: tuple[str, ...] = ()
+    debug: bool = False
+
+
+def _invocation(ctx: typer.Context) -> Invocation:
+    found = ctx.find_root().obj
+    return found if isinstance(found, Invocation) else Invocation()
+
+
 _EXIT_FOR = {"pass": 0, "fail": EXIT_FAIL, "error": EXIT_ERROR}
 _BARE_JSON_IS_STDOUT = ("inspect", "size", "startup")  # where --json was a flag
 
@@ -83,6 +100,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     debug: Annotated[
         bool, typer.Option("--debug", help="Show a traceback when something goes wrong.")
     ] = False,
@@ -91,7 +109,8 @@ def _root(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = None,
 ) -> None:
-    _state["debug"] = _state["debug"] or debug
+    if debug:
+        _invocation(ctx).debug = True
 
 
 def _error(message: str) -> None:
@@ -183,6 +202,7 @@ def _forgotten_dashes(command: TyperCommand, name: str, args: list[str], option:
 
 @app.command()
 def inspect(
+    ctx: typer.Context,
     binaries: Annotated[
         list[Path], typer.Argument(metavar="BINARY", help="ELF binaries to inspect.")
     ],
@@ -197,7 +217,7 @@ def inspect(
         try:
             results.append(inspect_binary(path))
         except BinaryError as exc:
-            if _state["debug"]:
+            if _invocation(ctx).debug:
                 raise
             errors.append(exc)
             _error(str(exc))
@@ -215,13 +235,17 @@ def inspect(
 
 @app.command(cls=_RunsProgram)
 def startup(
+    ctx: typer.Context,
     binary: Annotated[str, typer.Argument(metavar="BINARY", help="The program to start.")],
     args: Annotated[
         list[str] | None,
         typer.Argument(metavar="[-- ARGS...]", help="Arguments for the program; {port} is filled."),
     ] = None,
     runs: options.Runs = None,
-    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed starts first.")] = 1,
+    warmup: Annotated[
+        int | None,
+        typer.Option("--warmup", min=0, help="Untimed starts first (default: the policy's)."),
+    ] = None,
     cold: options.Cold = None,
     drop_caches: Annotated[
         bool, typer.Option("--drop-caches", help="Cold: drop the whole page cache (root).")
@@ -258,31 +282,16 @@ def startup(
             f"{shown}: arguments for the program go after --: gate startup "
             f"{shlex.quote(binary)} -- {shown}"
         )
-    from gate.report.progress import RunProgress
     from gate.startup.envelope import overrides
-    from gate.startup.interrupt import stop_on_signals
-    from gate.startup.measure import measure
+    from gate.startup_command import StartupRequest, run_startup
 
-    envelope = overrides(cpus, memory, cpu, cpu_period)
-    cfg = options.startup_config(
-        binary, _state["program_args"], env, ready, timeout, grace, cold, drop_caches, envelope
-    )
-    other = None
-    if against is not None:
-        from dataclasses import replace
-
-        other = replace(cfg, binary=options.resolve_program(against), evict_files=())
-    progress = RunProgress(Path(binary).name)
-    try:
-        with stop_on_signals():  # a cancelled CI job, or Ctrl-C: clean up first
-            result = measure(cfg, runs or 10, warmup, progress, against=other)
-    finally:
-        progress.finish()
-    why = None
-    if breakdown and result.stats:
-        from gate.check import explain_measured
-
-        why = explain_measured(cfg, result)
+    request = StartupRequest(
+        binary, _invocation(ctx).program_args, tuple(env or ()), ready, timeout, grace, cold,
+        drop_caches, overrides(cpus, memory, cpu, cpu_period), against, runs, warmup,
+        breakdown,
+    )  # fmt: skip
+    outcome = run_startup(request)
+    result, why = outcome.result, outcome.breakdown
     reports: list[tuple[str, str]] = []
     if json_out is not None:
         from gate.report.json import dumps, startup_document
@@ -386,6 +395,7 @@ def _no_view(by: str, go: bool) -> str:
 @app.command(cls=_RunsProgram)
 @_writes_reports
 def check(
+    ctx: typer.Context,
     binaries: Annotated[
         list[str],
         typer.Argument(
@@ -492,7 +502,7 @@ def check(
             "--timeout": timeout, "--cold" if cold else "--warm": cold is not None,
             "--env": env, "--cpus": cpus, "--memory": memory, "--cpu": cpu,
             "--cpu-period": cpu_period, "--baseline-binary": baseline_binary,
-            "arguments after --": _state["program_args"],
+            "arguments after --": _invocation(ctx).program_args,
         }  # fmt: skip
         given = [name for name, value in moot.items() if value]
         if given:
@@ -507,7 +517,7 @@ def check(
         timeout_ms=options.duration_ms("--timeout", timeout) if timeout else None,
         cold=cold,
         startup=not no_startup,
-        args=tuple(_state["program_args"]),
+        args=_invocation(ctx).program_args,
         env=options.parse_env(env or []),
         max_runs=max_runs,
         breakdown=breakdown,
@@ -774,14 +784,14 @@ def history(
     _emit(output, render(series))
 
 
-def _split_argv(argv: list[str], group: TyperGroup) -> list[str]:
+def _split_argv(argv: list[str], group: TyperGroup, invocation: Invocation) -> list[str]:
     """The program's arguments (after `--`) set aside: click allows one variadic argument,
     and `gate check A B -- ARGS` needs two. A bare `--json` where it was a flag: stdout."""
     words = [w for w in argv if not w.startswith("-")]
     command = words[0] if words else ""
     if command in ("check", "startup") and "--" in argv:
         cut = argv.index("--")
-        argv, _state["program_args"] = argv[:cut], argv[cut + 1 :]
+        argv, invocation.program_args = argv[:cut], tuple(argv[cut + 1 :])
     sub = group.commands.get(command)
     if command in _BARE_JSON_IS_STDOUT and sub is not None:
         at = argv.index(command) + 1
@@ -811,11 +821,12 @@ def main() -> None:
     default. (The console script is gate/entry.py, which calls this.)"""
     group = typer.main.get_command(app)
     assert isinstance(group, TyperGroup)
-    argv = _split_argv(sys.argv[1:], group)
+    invocation = Invocation(debug=bool(os.environ.get("GATE_DEBUG")))
+    argv = _split_argv(sys.argv[1:], group, invocation)
     try:
-        group(args=argv, prog_name="gate")
+        group(args=argv, prog_name="gate", obj=invocation)
     except GateError as exc:
-        if _state["debug"]:
+        if invocation.debug:
             raise
         _error(str(exc))
         sys.exit(exc.exit_code)
@@ -826,7 +837,7 @@ def main() -> None:
         _error("interrupted (SIGINT)")
         sys.exit(130)
     except Exception as exc:
-        if _state["debug"]:
+        if invocation.debug:
             raise
         _error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for a traceback)")
         sys.exit(EXIT_ERROR)

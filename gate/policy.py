@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -474,6 +475,24 @@ def _load(spec: str, relative_to: Path | None, stack: tuple[str, ...]) -> Policy
 def load_policy(spec: str) -> Policy:
     """A built-in name ("serverless") or a path to a TOML file."""
     return _load(spec, None, ())
+
+
+DEFAULT_POLICY = "default"
+
+
+def startup_default(key: str) -> Any:
+    """A [startup] setting's value in the built-in default policy (policies/default.toml),
+    what applies where a policy or the command line says nothing: `gate startup` and a
+    policy without the key take it from there, never from a copy in the code."""
+    return _builtin_startup().get(key)
+
+
+@functools.cache
+def _builtin_startup() -> dict[str, Any]:
+    rules = load_policy(DEFAULT_POLICY).rules
+    return {
+        k.removeprefix("startup."): r.value for k, r in rules.items() if k.startswith("startup.")
+    }
 
 
 # ---------------------------------------------------------------- `gate policy ...`

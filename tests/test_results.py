@@ -561,7 +561,7 @@ def run_cli(*args: str) -> Outcome:
     from gate import cli
 
     out, err = io.StringIO(), io.StringIO()
-    argv, state = sys.argv, dict(cli._state)
+    argv = sys.argv
     sys.argv = ["gate", *args]
     code: int | str | None = 0
     try:
@@ -571,7 +571,6 @@ def run_cli(*args: str) -> Outcome:
         code = exc.code
     finally:
         sys.argv = argv
-        cli._state.update(state)
     return Outcome(
         code if isinstance(code, int) else 2 if code else 0, out.getvalue(), err.getvalue()
     )

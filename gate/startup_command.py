@@ -1,0 +1,72 @@
+"""`gate startup` end to end, as gate/check.py is `gate check`: the command's options in,
+the measured series (and its breakdown) out. The CLI parses options and renders; this
+decides what runs. Settings the command line leaves out come from the built-in default
+policy (policy.startup_default), as they do for `gate check`, not from copies here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gate.startup.measure import StartupResult
+
+
+@dataclass(frozen=True)
+class StartupRequest:
+    """What `gate startup` was asked, as given (None: not given)."""
+
+    binary: str
+    program_args: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    ready: str | None = None
+    timeout: str | None = None
+    grace: str = "1s"
+    cold: bool | None = None
+    drop_caches: bool = False
+    envelope: dict[str, Any] | None = None
+    against: str | None = None
+    runs: int | None = None
+    warmup: int | None = None
+    breakdown: bool = False
+
+
+@dataclass(frozen=True)
+class StartupOutcome:
+    result: StartupResult
+    breakdown: dict[str, Any] | None  # why a start takes what it takes, when asked
+
+
+def run_startup(request: StartupRequest) -> StartupOutcome:
+    """Time the starts (interleaved with `against`'s when given), under gate's stop
+    signals (a cancelled CI job, or Ctrl-C, cleans up first); then the breakdown."""
+    from gate import options
+    from gate.policy import startup_default
+    from gate.report.progress import RunProgress
+    from gate.startup.interrupt import stop_on_signals
+    from gate.startup.measure import measure
+
+    timeout = request.timeout or f"{startup_default('timeout')}ms"
+    cfg = options.startup_config(
+        request.binary, list(request.program_args), list(request.env), request.ready,
+        timeout, request.grace, request.cold, request.drop_caches, request.envelope,
+    )  # fmt: skip
+    other = None
+    if request.against is not None:
+        other = replace(cfg, binary=options.resolve_program(request.against), evict_files=())
+    runs = request.runs or startup_default("runs")
+    warmup = startup_default("warmup") if request.warmup is None else request.warmup
+    progress = RunProgress(Path(request.binary).name)
+    try:
+        with stop_on_signals():
+            result = measure(cfg, runs, warmup, progress, against=other)
+    finally:
+        progress.finish()
+    why = None
+    if request.breakdown and result.stats:
+        from gate.check import explain_measured
+
+        why = explain_measured(cfg, result)
+    return StartupOutcome(result, why)
