@@ -109,6 +109,7 @@ cat /sys/fs/cgroup/cgroup.controllers > {out}/controllers
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/root"),
         "GATE_EXPECT_CGROUP": "v2",
+        "GATE_TEST_SLOWDOWN": "5",  # TCG: gate's own steps take several times as long
         "CI": "true" if in_ci() else "",
         "PYTHONDONTWRITEBYTECODE": "1",
         # Every installed distribution's entry points read through 9p: seconds per pytest.
