@@ -33,6 +33,8 @@ from fake_forge import FakeForge
 from junitparser import JUnitXml
 from reference import Fixture
 
+from gate.report.formats import REPORT_FILES
+
 ROOT = Path(__file__).resolve().parent.parent
 ACTION_YML = ROOT / "action.yml"
 RELEASE_YML = ROOT / ".github" / "workflows" / "release.yml"
@@ -308,7 +310,9 @@ def test_a_passing_binary(passing: tuple[ActRun, Path], forge: FakeForge) -> Non
     assert result.returncode == 0, result.text
     assert result.job_result == "success"
     outputs = result.outputs()
-    assert set(outputs) == {"verdict", "exit-code", "results-json", "junit", "markdown"}
+    files = {spec.action_output for spec in REPORT_FILES.values() if spec.action_output}
+    assert set(outputs) == {"verdict", "exit-code", *files}
+    assert files == {"results-json", "junit", "markdown", "metrics"}
     assert (outputs["verdict"], outputs["exit-code"]) == ("pass", "0")
     assert result.outputs(("gate", "setup"))["how"] == "zipapp"
     assert any("running the pre-provisioned zipapp" in line for line in result.lines())
