@@ -48,7 +48,7 @@ SKIP_DIRS = frozenset({".git", "build", "dist", "node_modules", "__pycache__"})
 _MD = MarkdownIt("commonmark")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _NOT_A_PATH = set("<>*{}$[]?")
-# A Markdown document cited by name: an upper-case one anywhere (README.md, DESIGN.md),
+# A Markdown document cited by name: an upper-case one anywhere (README.md, CHANGELOG.md),
 # or a lower-case one under a directory of the repository (docs/architecture.md).
 _CITED_MD = re.compile(
     r"(?<![\w./-])((?:\.\.?/)*(?:[\w.-]+/)*[A-Z][A-Z0-9_-]*\.md"
@@ -268,15 +268,15 @@ def test_the_path_checks_find_what_is_missing() -> None:
 
 
 def test_the_citation_check_finds_documents_that_are_not_there() -> None:
-    text = 'see DESIGN.md, ../shared/DESIGN.md and README.md; "docs/gone.md" and summary.md'
+    text = 'see PLAN.md, ../elsewhere/PLAN.md and README.md; "docs/gone.md" and summary.md'
     assert cited_documents(text) == {
-        "DESIGN.md",
-        "../shared/DESIGN.md",
+        "PLAN.md",
+        "../elsewhere/PLAN.md",
         "README.md",
         "docs/gone.md",
     }
     where = ROOT / "gate" / "errors.py"
-    assert missing_documents(text, where) == ["../shared/DESIGN.md", "DESIGN.md", "docs/gone.md"]
+    assert missing_documents(text, where) == ["../elsewhere/PLAN.md", "PLAN.md", "docs/gone.md"]
 
 
 def test_the_module_table_check_sees_a_new_module(tmp_path: Path) -> None:
