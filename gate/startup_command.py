@@ -48,10 +48,14 @@ def run_startup(request: StartupRequest) -> StartupOutcome:
     from gate.startup.interrupt import stop_on_signals
     from gate.startup.measure import measure
 
-    timeout = request.timeout or f"{startup_default('timeout')}ms"
+    timeout_ms = (
+        options.duration_ms("--timeout", request.timeout)
+        if request.timeout
+        else startup_default("timeout")
+    )
     cfg = options.startup_config(
         request.binary, list(request.program_args), list(request.env), request.ready,
-        timeout, request.grace, request.cold, request.drop_caches, request.envelope,
+        timeout_ms, request.grace, request.cold, request.drop_caches, request.envelope,
     )  # fmt: skip
     other = None
     if request.against is not None:
