@@ -51,8 +51,8 @@ def build_busy(out: Path) -> Path:
 
 def overhead(noop: Path, runs: int) -> tuple[float, float]:
     """(median ms of a bare start, median ms of a start in its own cgroup), interleaved."""
-    from gate.startup.envelope import Envelope
-    from gate.startup.runner import RunConfig, run_once
+    from gate.run.runner import RunConfig, run_once
+    from gate.values.envelope import Envelope
 
     bare_cfg = RunConfig(str(noop), cold=False)
     held_cfg = RunConfig(str(noop), cold=False, envelope=Envelope(cpus=1.0, memory=1 << 30))

@@ -281,7 +281,7 @@ class Gate(NamedTuple):
 
     argv: list[str] | None
     env: dict[str, str]
-    facts: Any  # the gate.elf.facts module, or None
+    facts: Any  # the gate.read.facts module, or None
     cli_importable: bool
 
 
@@ -313,13 +313,13 @@ def find_gate() -> Gate:
 
     facts = None
     try:
-        facts = importlib.import_module("gate.elf.facts")
+        facts = importlib.import_module("gate.read.facts")
         if not callable(getattr(facts, "inspect_binary", None)):
-            print("NOTE: gate.elf.facts has no inspect_binary(); inner timing skipped.")
+            print("NOTE: gate.read.facts has no inspect_binary(); inner timing skipped.")
             facts = None
     except Exception as exc:  # a half-written package can fail in many ways
         print(
-            f"NOTE: cannot import gate.elf.facts ({type(exc).__name__}: {exc}); "
+            f"NOTE: cannot import gate.read.facts ({type(exc).__name__}: {exc}); "
             "inner timing skipped."
         )
 
@@ -476,7 +476,7 @@ def measure_process(
 def measure_inner(gate: Gate, binary: Path, calls: int, failures: list[str]) -> list[float]:
     """2. inspect_binary() in this process."""
     if gate.facts is None:
-        failures.append("gate.elf.facts")
+        failures.append("gate.read.facts")
         return []
     try:
         inner = time_inner(gate.facts, binary, calls, 3)

@@ -501,7 +501,7 @@ def measure_process(
 def measure_inner(binary: Path, calls: int, failures: list[str]) -> None:
     """3. attribute_binary() in this process, with and without the symbols."""
     try:
-        attribution = importlib.import_module("gate.elf.attribution")
+        attribution = importlib.import_module("gate.read.attribution")
         for label, kw in (("", {}), (", want_symbols=False", {"want_symbols": False})):
             samples = time_calls(
                 lambda kw=kw: attribution.attribute_binary(str(binary), **kw), calls

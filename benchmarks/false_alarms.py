@@ -757,9 +757,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def sb_checkpoints(runs: int, max_runs: int) -> list[int]:
-    """gate's checkpoints (runs, then x1.5 up to max_runs), as gate.startup.sampling has them."""
+    """gate's checkpoints (runs, then x1.5 up to max_runs), as gate.run.sampling has them."""
     try:
-        from gate.startup.sampling import checkpoints
+        from gate.run.sampling import checkpoints
     except ImportError:
         return [runs, max_runs]
     return checkpoints(runs, max_runs)

@@ -15,18 +15,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gate.errors import GateError, UsageError
-from gate.judge import Context, judge, verdict
-from gate.pairing import Pairing, label
-from gate.policy import Policy, Rule, startup_default
-from gate.startup import cgroup
-from gate.startup.envelope import build as build_envelope
-from gate.startup.ready import ReadySpec, parse_ready
-from gate.startup.runner import RunConfig, StartError, port_problem
-from gate.startup.sampling import Decider
-from gate.startup.stats import QUANTILES
+from gate.judge.checks import Context, judge, verdict
+from gate.judge.pairing import Pairing, label
+from gate.judge.policy import Policy, Rule, startup_default
+from gate.run import cgroup
+from gate.run.runner import RunConfig, StartError, port_problem, unpinnable
+from gate.run.sampling import Decider
+from gate.values.envelope import build as build_envelope
+from gate.values.readiness import ReadySpec, parse_ready
+from gate.values.stats import QUANTILES
 
 if TYPE_CHECKING:
-    from gate.shard import Shard
+    from gate.integrate.shard import Shard
 
 _GLOB_CHARS = set("*?[")
 PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")  # GITHUB_EVENT_NAME
@@ -81,10 +81,10 @@ def run_check(
     matches nothing, a start-up that cannot work, a report path that is one of the
     binaries. A stop signal meanwhile stops the program under test first (interrupt.py).
     """
-    from gate.baseline import load_baseline
+    from gate.integrate.baseline import load_baseline
     from gate.report.progress import RunProgress
-    from gate.results import results_document
-    from gate.startup.interrupt import stop_on_signals
+    from gate.results.build import results_document
+    from gate.run.interrupt import stop_on_signals
 
     if base.source and base.binaries:
         raise UsageError("--baseline and --baseline-binary: give one of them")
@@ -97,8 +97,8 @@ def run_check(
         load_baseline(base.source, _forgiving(base, policy), warn) if base.source else (None, None)
     )
     paths = expand(patterns)
-    if shard is not None:  # this job's share of a CI matrix (gate/shard.py)
-        from gate.shard import select
+    if shard is not None:  # this job's share of a CI matrix (gate/integrate/shard.py)
+        from gate.integrate.shard import select
 
         paths = select(paths, shard)
     _refuse_binaries_as_reports(paths, report_paths)
@@ -124,7 +124,7 @@ def pass_over(paths: Sequence[str]) -> tuple[list[str], list[dict[str, str]]]:
     A pre-commit hook is handed every binary file under bin/ or dist/, images and tarballs
     too; only what is not ELF at all is passed over. A truncated ELF, an empty file or a
     path that is not there is still judged, and is an error as without the option."""
-    from gate.elf.filekind import not_elf
+    from gate.read.filekind import not_elf
 
     judged: list[str] = []
     skipped: list[dict[str, str]] = []
@@ -188,8 +188,9 @@ def _pairings(
 ) -> tuple[list[Pairing | None], dict[str, Any] | None]:
     """Each binary's baseline entry (pairing.py says how), and the results' baseline record;
     --baseline-binary's entries are the old binaries, inspected here."""
-    from gate.baseline import Origin, record
-    from gate.pairing import pair, parse_choices
+    from gate.fetch import Origin
+    from gate.integrate.baseline import record
+    from gate.judge.pairing import pair, parse_choices
 
     choices = parse_choices(list(base.names), paths)
     if base.binaries:
@@ -294,6 +295,10 @@ def preflight(paths: Sequence[str], policy: Policy, opts: CheckOptions) -> None:
     if opts.startup:
         for path in paths:
             cfg, _, _ = run_config(path, policy.for_binary(path), opts)
+            pinned = cfg.envelope.cpu
+            if pinned is not None and (problem := unpinnable(pinned)):
+                where = "--cpu" if "cpu" in opts.envelope else "startup.cpu"
+                raise UsageError(f"{where}: {problem}")
             if cfg.envelope.needs_cgroup:  # no cgroup: say so now, not after the first binary
                 cgroup.maker(cfg.envelope)
 
@@ -302,13 +307,13 @@ def decider(rules: Mapping[str, Rule], with_regression: bool) -> Decider:
     """Whether the runs so far settle every start-up verdict the rules ask for: the same
     interval tests the judge applies, so sampling stops exactly when judging can. Not
     settled: which interval still contains its limit (the progress line says it)."""
-    from gate.startup.compare import (
+    from gate.values.compare import (
         UNDECIDED,
         compare,
         interval_verdict,
         regression_verdict,
     )
-    from gate.startup.stats import summarize
+    from gate.values.stats import summarize
 
     limits = [(r.id.split(".")[1], r.value) for r in rules.values() if r.id in _PERCENTILE_IDS]
     regression = rules.get("startup.max_regression") if with_regression else None
@@ -362,8 +367,8 @@ def _attribution(path: str, want_symbols: bool = True) -> dict[str, Any] | None:
     """Where the bytes are, for size checks that name packages and for a later --against.
     The symbol table is read only when something shows its symbols (`want_symbols`): a
     million of them cost seconds that a check of the ELF flags alone has no use for."""
-    from gate.elf.attribution import attribute_binary
-    from gate.report.size import attribution_to_dict
+    from gate.read.attribution import attribute_binary
+    from gate.results.size import attribution_to_dict
 
     try:
         return attribution_to_dict(attribute_binary(path, want_symbols=want_symbols))
@@ -382,9 +387,9 @@ def _measure(
 
     `timings` gets the seconds each measurement took as it finishes (a binary that could
     not be judged keeps those of the steps it got through)."""
-    from gate.elf.facts import inspect_binary
-    from gate.results import facts_to_dict, startup_to_dict
-    from gate.startup.measure import measure
+    from gate.read.facts import inspect_binary
+    from gate.results.build import facts_to_dict, startup_to_dict
+    from gate.run.measure import measure
 
     started = time.perf_counter()
     try:
@@ -438,7 +443,7 @@ def check_binary(
 ) -> dict[str, Any]:
     """One binary's entry of the results document; `pairing` says which baseline entry it
     is compared with (None: no baseline was given)."""
-    from gate.results import TIMING_KEYS
+    from gate.results.schema import TIMING_KEYS
 
     entry: dict[str, Any] = {
         "path": path,
@@ -491,11 +496,11 @@ def check_binary(
 
 
 def remedies_of(entry: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """What to try for the entry's red start-up and size checks (gate/remedies.py), once
+    """What to try for the entry's red start-up and size checks (gate/judge/remedies.py), once
     its checks are judged and its start-up breakdown is in."""
     import os
 
-    from gate.remedies import remedies, remedy_to_dict
+    from gate.judge.remedies import remedies, remedy_to_dict
 
     found = remedies(
         entry["facts"],
@@ -539,7 +544,7 @@ def explain_startup(
     statistics, and the timed runs' page faults. Run when a start-up check did not pass."""
     from dataclasses import replace
 
-    from gate.startup.breakdown import breakdown_to_dict, run_breakdown
+    from gate.run.breakdown import breakdown_to_dict, run_breakdown
 
     cfg, _, _ = run_config(path, rules, opts)
     found = run_breakdown(cfg, facts.get("go") is not None, not facts["linking"]["static"])
@@ -551,9 +556,9 @@ def explain_startup(
 def inspect_baseline_binary(old: str) -> dict[str, Any]:
     """The base branch's binary as a baseline entry: its facts and attribution. Its
     start-up is not measured here but interleaved with the new one's (A/B, `against`)."""
-    from gate.elf.facts import inspect_binary
-    from gate.results import facts_to_dict
-    from gate.startup.runner import check_executable
+    from gate.read.facts import inspect_binary
+    from gate.results.build import facts_to_dict
+    from gate.run.runner import check_executable
 
     try:
         facts = facts_to_dict(inspect_binary(old))
@@ -574,9 +579,9 @@ def explain_measured(cfg: RunConfig, result: Any) -> dict[str, Any]:
     statistics, and the timed runs' page faults."""
     from dataclasses import replace
 
-    from gate.elf.facts import inspect_binary
     from gate.errors import BinaryError
-    from gate.startup.breakdown import breakdown_to_dict, run_breakdown
+    from gate.read.facts import inspect_binary
+    from gate.run.breakdown import breakdown_to_dict, run_breakdown
 
     try:
         facts = inspect_binary(cfg.binary)

@@ -23,8 +23,8 @@ from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from gate import __version__, options
 from gate.errors import EXIT_ERROR, EXIT_FAIL, BinaryError, GateError, UsageError
-from gate.report.escape import printable
 from gate.report.formats import FORMATS
+from gate.values.escape import printable
 
 app = typer.Typer(
     name="gate",
@@ -209,7 +209,7 @@ def inspect(
     json_out: Annotated[str | None, options.json_option("a gate/facts/v1 document")] = None,
 ) -> None:
     """ELF facts: size, sections, type, linking, hardening, Go build. Never runs the binary."""
-    from gate.elf.facts import inspect_binary
+    from gate.read.facts import inspect_binary
 
     results = []
     errors: list[BinaryError] = []
@@ -282,8 +282,8 @@ def startup(
             f"{shown}: arguments for the program go after --: gate startup "
             f"{shlex.quote(binary)} -- {shown}"
         )
-    from gate.startup.envelope import overrides
     from gate.startup_command import StartupRequest, run_startup
+    from gate.values.envelope import overrides
 
     request = StartupRequest(
         binary, _invocation(ctx).program_args, tuple(env or ()), ready, timeout, grace, cold,
@@ -346,50 +346,14 @@ def size(
     json_out: Annotated[str | None, options.json_option("a gate/size/v1 document")] = None,
 ) -> None:
     """Where the bytes are: by section, Go package, module or symbol; with --against, what grew."""
-    from gate.elf.attribution import attribute_binary
-    from gate.report import size as report
+    from gate.report.size import render_size_text, size_json_pieces
+    from gate.size_command import measure_size
 
-    if by is not None and by not in report.VIEWS:
-        raise UsageError(f"--by {by!r}: expected one of {', '.join(report.VIEWS)}")
-    attr = attribute_binary(
-        binary,
-        want_symbols=by in (None, "symbol"),
-        want_packages=by != "section",
-        exported=by == "symbol",  # stripped and not Go: what .dynsym exports, said so
-    )
-    for warning in attr.warnings:
-        _warn(f"{binary}: {warning}")
-    if by is None:
-        by = "package" if attr.packages else "symbol" if attr.symbols else "section"
-    entries = report.view(attr, by)
-    if entries is None:
-        raise UsageError(f"{binary}: {_no_view(by, attr.packages is not None)}")
-    toolchain = report.toolchain_of_binary(binary)
-    compared = None
-    if against is not None:
-        compared = report.compare(binary, attr, by, against, baseline_name or [], toolchain)
-    doc = report.size_document(binary, attr, by, top, compared, toolchain)
-    if demangle and by == "symbol":
-        report.demangle(doc)
+    doc = measure_size(binary, by, top, against, baseline_name or [], demangle, _warn)
     if json_out is not None:
-        _emit(json_out, report.size_json_pieces(doc))
+        _emit(json_out, size_json_pieces(doc))
     else:
-        sys.stdout.write(report.render_size_text(doc, top))
-
-
-def _no_view(by: str, go: bool) -> str:
-    """Why there is nothing to show by `by`, and which view there is instead."""
-    if by in ("package", "module"):
-        return f"no Go function table, so nothing to show by {by} (try --by section)"
-    if go:  # stripped Go: the function table still names every function's package
-        return (
-            "stripped (no .symtab), so nothing to show by symbol; its Go function table "
-            "still names every function's package: try --by package"
-        )
-    return (
-        "stripped (no .symtab), and .dynsym exports no function or object with bytes in "
-        "the file, so nothing to show by symbol (try --by section)"
-    )
+        sys.stdout.write(render_size_text(doc, top))
 
 
 @app.command(cls=_RunsProgram)
@@ -492,8 +456,8 @@ def check(
 ) -> None:
     """Inspect, start, judge against a policy, report. Exit 0 pass, 1 fail, 2 error."""
     from gate.check import BaselineOptions, CheckOptions, run_check
-    from gate.policy import load_policy, repository_policy
-    from gate.startup.envelope import overrides
+    from gate.judge.policy import load_policy, repository_policy
+    from gate.values.envelope import overrides
 
     chosen = load_policy(policy or repository_policy())  # a bad one stops everything first
     if no_startup:
@@ -508,7 +472,7 @@ def check(
         if given:
             _warn(f"{', '.join(given)}: ignored with --no-startup (nothing is started)")
     if ready is not None:
-        from gate.startup.ready import parse_ready
+        from gate.values.readiness import parse_ready
 
         parse_ready(ready)
     opts = CheckOptions(
@@ -535,7 +499,7 @@ def check(
     outputs = reports or []
     share = None
     if shard is not None:
-        from gate.shard import parse_shard
+        from gate.integrate.shard import parse_shard
 
         share = parse_shard(shard)
     doc = run_check(binaries, chosen, opts, base, [path for path, _ in outputs], _warn, share)
@@ -577,7 +541,7 @@ app.add_typer(policy_app, name="policy")
 @policy_app.command("list")
 def policy_list() -> None:
     """The built-in policies."""
-    from gate.policy import describe_builtins
+    from gate.judge.policy import describe_builtins
 
     for name, description in describe_builtins():
         typer.echo(f"{name:<12} {description}")
@@ -586,7 +550,7 @@ def policy_list() -> None:
 @policy_app.command("show")
 def policy_show(name: Annotated[str, typer.Argument(help="Built-in name or file.")]) -> None:
     """A policy's file, and the rules in force once `extends` is resolved."""
-    from gate.policy import show_policy
+    from gate.judge.policy import show_policy
 
     typer.echo(show_policy(name))
 
@@ -594,7 +558,7 @@ def policy_show(name: Annotated[str, typer.Argument(help="Built-in name or file.
 @policy_app.command("validate")
 def policy_validate(path: Annotated[str, typer.Argument(help="A policy file.")]) -> None:
     """Load a policy as gate check would; exit 2 with the first problem."""
-    from gate.policy import validate_policy
+    from gate.judge.policy import validate_policy
 
     typer.echo(validate_policy(path))
 
@@ -616,12 +580,12 @@ def report(
     output: options.Output = None,
 ) -> None:
     """Re-render a saved result."""
+    from gate.integrate.sources import load_results
     from gate.report.formats import NothingToWrite, render_pieces
-    from gate.results import load
 
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
-    doc = load(results)
+    doc = load_results(results)
     try:
         text = render_pieces(doc, fmt)  # json: written as it is made
     except NothingToWrite as exc:  # a file its reader would fail on: none, and say so
@@ -630,7 +594,7 @@ def report(
         return
     _emit(output, text)
     if fmt == "github":
-        from gate.report.github import write_step_files
+        from gate.report.write import write_step_files
 
         write_step_files(doc)
 
@@ -650,14 +614,14 @@ def diff(
     ] = None,
 ) -> None:
     """What changed between two results: size, sections, packages, start-up, check verdicts."""
-    from gate.diff import diff_results
-    from gate.pairing import parse_choices
+    from gate.integrate.sources import load_results
+    from gate.judge.diff import diff_results
+    from gate.judge.pairing import parse_choices
     from gate.report.diff import render_diff_markdown, render_diff_text
-    from gate.results import load
 
     if fmt not in ("text", "markdown"):
         raise UsageError(f"--format {fmt!r}: expected text or markdown")
-    old_doc, new_doc = load(old), load(new)
+    old_doc, new_doc = load_results(old), load_results(new)
     paths = [str(b["path"]) for b in new_doc["binaries"]]
     diffs = diff_results(old_doc, new_doc, parse_choices(baseline_name or [], paths))
     render = render_diff_markdown if fmt == "markdown" else render_diff_text
@@ -703,7 +667,7 @@ def comment(
     With --from-artifact NAME, a workflow_run workflow comments for it: the pull request
     the artifact names is checked against the run's head commit first.
     """
-    from gate.forge import post_comment
+    from gate.integrate.forge import post_comment
 
     if github == gitlab:
         raise UsageError("give --github or --gitlab")
@@ -721,8 +685,8 @@ def comment(
 def _comment_from_artifact(
     name: str, gitlab: bool, number: int | None, comment_id: str, baseline: str | None
 ) -> None:
-    """The workflow_run side of a fork's comment (gate/forkcomment.py)."""
-    from gate.forkcomment import comment_from_artifact
+    """The workflow_run side of a fork's comment (gate/integrate/forkcomment.py)."""
+    from gate.integrate.forkcomment import comment_from_artifact
 
     if gitlab:
         raise UsageError("--from-artifact is for GitHub's workflow_run: give --github")
@@ -755,10 +719,10 @@ def merge(
 ) -> None:
     """One verdict, one report set from the shards' results (gate check --shard I/N)."""
     from gate.check import expand
-    from gate.merge import merge as combine
-    from gate.results import load
+    from gate.integrate.merge import merge as combine
+    from gate.integrate.sources import load_results
 
-    doc = combine([(source, load(source)) for source in expand(results)], shards)
+    doc = combine([(source, load_results(source)) for source in expand(results)], shards)
     _finish(doc, reports or [])
 
 
@@ -773,13 +737,13 @@ def history(
 ) -> None:
     """Each binary's file size, largest packages and start-up p50/p95 over the runs, in time
     order; where a limit would be crossed at the current slope, after how many runs."""
-    from gate.history import build
+    from gate.integrate.sources import load_results
+    from gate.judge.history import build
     from gate.report.history import render_history_csv, render_history_markdown
-    from gate.results import load
 
     if fmt not in ("markdown", "csv"):
         raise UsageError(f"--format {fmt!r}: expected markdown or csv")
-    series = build([(source, load(source)) for source in results])
+    series = build([(source, load_results(source)) for source in results])
     render = render_history_csv if fmt == "csv" else render_history_markdown
     _emit(output, render(series))
 

@@ -2,7 +2,7 @@
 
 They run code from the change under review, so before anything else the CI's credentials
 are withheld (gate/secrets.py) and a keeper process is split off that outlives gate
-(gate/startup/keeper.py). It happens before the CLI and its dependencies are imported:
+(gate/run/keeper.py). It happens before the CLI and its dependencies are imported:
 the fork then copies a small process, and the worker pays no copy-on-write faults for
 a heap it is about to rewrite (a few ms less on every run than forking from cli.main).
 """
@@ -27,7 +27,7 @@ def main() -> None:
 
         withhold()
         if not os.environ.get("GATE_NO_KEEPER"):
-            from gate.startup.keeper import split
+            from gate.run.keeper import split
 
             split()
     from gate.cli import main as run

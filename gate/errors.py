@@ -8,15 +8,18 @@ Anything else escaping is a bug in gate and is reported as such ("internal error
     +-- UsageError                a value on the command line (errors.py)
     +-- UnitError                 a size or duration string; also a ValueError (errors.py)
     +-- BinaryError               missing, unreadable, not ELF, corrupt (errors.py)
-    +-- PolicyError               a policy file, with where in it (policy.py)
-    +-- BaselineError             a previous result cannot be used (baseline.py)
-    |   +-- BaselineUnavailable   ... because it cannot be had: no token, no network, HTTP
-    |   |   |                     401/403/410/5xx, expired (--baseline-optional skips)
-    |   |   +-- BaselineMissing   ... because it does not exist yet: no file, HTTP 404
-    |   |   +-- BaselineNotApplicable  nothing to compare with here (the default branch)
-    |   +-- ResultsError          ... because it is not a valid gate/results/v1 (results.py)
-    +-- ForgeError                the GitHub/GitLab API refused or failed (forge.py)
-    +-- StartError                the program cannot be started, or stopped (startup/runner.py)
+    +-- PolicyError               a policy file, with where in it (judge/policy.py)
+    +-- DocumentError             a document gate reads (a baseline, results, an artifact's)
+    |   |                         cannot be used (errors.py)
+    |   +-- SourceError           ... because it cannot be read as JSON: too large, not a
+    |   |   |                     file, not JSON, HTTP 400 (fetch.py, the artifact readers)
+    |   |   +-- SourceUnavailable ... because it cannot be had: no token, no network, HTTP
+    |   |       |                 401/403/410/5xx, expired (--baseline-optional skips)
+    |   |       +-- SourceMissing ... because it does not exist yet: no file, HTTP 404
+    |   |       +-- BaselineNotApplicable  nothing to compare with here (the default branch)
+    |   +-- ResultsError          ... because it is not a valid gate/results/v1 (results/)
+    +-- ForgeError                the GitHub/GitLab API refused or failed (integrate/forge.py)
+    +-- StartError                the program cannot be started, or stopped (run/runner.py)
     +-- Interrupted               a stop signal while programs ran; SIGINT exits 130 (errors.py)
 
 Not errors: forge.CommentSkipped (a token that may not write: the comment is skipped,
@@ -57,6 +60,30 @@ class BinaryError(GateError):
         super().__init__(f"{path}: {problem}")
         self.path = str(path)
         self.problem = problem
+
+
+class DocumentError(GateError):
+    """A document gate was given to read cannot be used. What carries on without one (the
+    comment's "what changed" table without a baseline) catches this, whatever the cause."""
+
+
+class SourceError(DocumentError):
+    """The source cannot be read as JSON: too large, not a file or a pipe, not JSON, an
+    HTTP answer that says the request was wrong. No flag forgives it."""
+
+
+class SourceUnavailable(SourceError):
+    """The source cannot be had: nothing says it is broken, only that it is not here (no
+    token, no network, refused, expired). `--baseline-optional` skips the relative checks."""
+
+
+class SourceMissing(SourceUnavailable):
+    """The source does not exist (yet): no file, HTTP 404, no artifact: the first run."""
+
+
+class BaselineNotApplicable(SourceUnavailable):
+    """Nothing to compare with by design (a pipeline on the default branch): the relative
+    checks skip even where a baseline is required, since none could ever be had here."""
 
 
 class UnitError(GateError, ValueError):

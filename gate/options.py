@@ -15,7 +15,7 @@ import typer
 from gate.errors import UnitError, UsageError
 
 if TYPE_CHECKING:
-    from gate.startup.runner import RunConfig
+    from gate.run.runner import RunConfig
 
 Runs = Annotated[
     int | None, typer.Option("--runs", min=1, help="Timed starts (10, or the policy's).")
@@ -49,7 +49,7 @@ Breakdown = Annotated[
         help="Explain start-up (Go inits, loader work, page faults), even when it passes.",
     ),
 ]
-# The production envelope (gate/startup/envelope.py): over the policy's [startup] values.
+# The production envelope (gate/values/envelope.py): over the policy's [startup] values.
 Cpus = Annotated[
     str | None,
     typer.Option("--cpus", metavar="N", help="CPU quota per start, e.g. 0.25 or 500m (a cgroup)."),
@@ -96,7 +96,7 @@ def resolve_program(binary: str) -> str:
 
 def duration_ms(option: str, text: str) -> float:
     """A duration option in milliseconds; a bad or absurd one names the option."""
-    from gate.units import parse_duration
+    from gate.values.units import parse_duration
 
     try:
         return parse_duration(text)
@@ -128,9 +128,9 @@ def startup_config(
     """`gate startup`'s options as one start's configuration, every value checked; a
     {port} the program is never told is refused here, before the first start waits out
     its timeout."""
-    from gate.startup.envelope import build
-    from gate.startup.ready import parse_ready
-    from gate.startup.runner import RunConfig, port_problem
+    from gate.run.runner import RunConfig, port_problem, unpinnable
+    from gate.values.envelope import build
+    from gate.values.readiness import parse_ready
 
     cfg = RunConfig(
         binary=resolve_program(binary),
@@ -146,4 +146,7 @@ def startup_config(
     problem = port_problem(cfg.ready, cfg.args, cfg.env)
     if problem:
         raise UsageError(f"--ready {ready}: {problem}")
+    pinned = cfg.envelope.cpu
+    if pinned is not None and (problem := unpinnable(pinned)):
+        raise UsageError(f"--cpu: {problem}")
     return cfg

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gate.startup.measure import StartupResult
+    from gate.run.measure import StartupResult
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,10 @@ def run_startup(request: StartupRequest) -> StartupOutcome:
     """Time the starts (interleaved with `against`'s when given), under gate's stop
     signals (a cancelled CI job, or Ctrl-C, cleans up first); then the breakdown."""
     from gate import options
-    from gate.policy import startup_default
+    from gate.judge.policy import startup_default
     from gate.report.progress import RunProgress
-    from gate.startup.interrupt import stop_on_signals
-    from gate.startup.measure import measure
+    from gate.run.interrupt import stop_on_signals
+    from gate.run.measure import measure
 
     timeout_ms = (
         options.duration_ms("--timeout", request.timeout)

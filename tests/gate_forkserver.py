@@ -103,10 +103,10 @@ _AS_LIMIT = 8 << 30
 _WARM_MODULES = (
     "json",
     "gate.check",
-    "gate.baseline",
+    "gate.integrate.baseline",
     "gate.results",
-    "gate.elf.attribution",
-    "gate.elf.gobuild",
+    "gate.read.attribution",
+    "gate.read.gobuild",
     "gate.report.glance",
     "gate.report.json",
     "gate.report.junit",
@@ -114,10 +114,10 @@ _WARM_MODULES = (
     "gate.report.size",
     "gate.report.text",
     "gate.report.write",
-    "gate.startup.environment",
-    "gate.startup.keeper",
-    "gate.startup.measure",
-    "gate.startup.stats",
+    "gate.run.environment",
+    "gate.run.keeper",
+    "gate.run.measure",
+    "gate.values.stats",
     "typer._click.decorators",
 )
 
@@ -131,8 +131,8 @@ def _serve() -> None:
     import traceback
 
     import gate.cli
-    import gate.elf.facts
-    from gate.elf.reader import _section_type_names, _structs
+    import gate.read.facts
+    from gate.read.elf import _section_type_names, _structs
 
     # What gate imports lazily, imported before the forks so that each child has it.
     for name in _WARM_MODULES:
@@ -167,7 +167,7 @@ def _serve() -> None:
                 if job.get("inject") == "traceback":  # the harness must see this
                     raise RuntimeError("injected failure")
                 if job.get("inject") == "internal":
-                    gate.elf.facts.inspect_binary = _raise  # gate reports an internal error
+                    gate.read.facts.inspect_binary = _raise  # gate reports an internal error
                 try:
                     gate.cli.main()
                     code = 0

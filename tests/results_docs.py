@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gate.results import validate
+from gate.results.validate import validate
 
 
 def check(

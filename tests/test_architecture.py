@@ -1,4 +1,5 @@
-"""docs/architecture.md is a map that follows the tree, and every document cited exists.
+"""docs/architecture.md is a map that follows the tree, and every document cited exists;
+and its layer table is the rule every import of gate/ follows.
 
 The README's old Layout left out 18 modules, and nine places cited a design document the
 repository does not have: a map written once drifts as modules are added, moved and
@@ -35,7 +36,7 @@ REPO_DIRS = frozenset(
 SUFFIXES = (".md", ".py", ".toml", ".yml", ".yaml")
 # Bare names the Markdown files give for files that are not in this repository, and why.
 NOT_OURS = {
-    "gate.toml": "a repository's own policy, read by gate (gate/policy.py REPOSITORY_POLICY)",
+    "gate.toml": "a repository's own policy, read by gate (gate/judge/policy.py REPOSITORY_POLICY)",
     "plot_histogram.py": "hyperfine's scripts, which read gate's hyperfine export",
     "plot_whisker.py": "hyperfine's",
     "plot_progression.py": "hyperfine's",
@@ -254,7 +255,7 @@ def test_the_path_checks_find_what_is_missing() -> None:
     text = (
         "See [the map](architecture.md), [gone](gone.md#top), [site](https://x.org/a.md),"
         " [outside](../../../../../../etc/hostname)"
-        " and [here](#layout).\n\n`gate/judge.py` and `python benchmarks/nope.py`, "
+        " and [here](#layout).\n\n`gate/judge/checks.py` and `python benchmarks/nope.py`, "
         "`tests/test_gone.py`, `gate-report/summary.md`, `dist/gate-<version>.pyz`, "
         "`gate.toml`, `README.md`, `./action.yml`, every `.py`, `NOPE.toml`.\n"
     )
@@ -281,19 +282,128 @@ def test_the_citation_check_finds_documents_that_are_not_there() -> None:
 
 def test_the_module_table_check_sees_a_new_module(tmp_path: Path) -> None:
     (tmp_path / "gate" / "results").mkdir(parents=True)
-    for name in ("gate/__init__.py", "gate/judge.py", "gate/results/__init__.py"):
+    (tmp_path / "gate" / "judge").mkdir()
+    for name in ("gate/__init__.py", "gate/judge/checks.py", "gate/results/__init__.py"):
         (tmp_path / name).write_text("")
     text = (
         f"{MODULE_TABLE}\n\n| module | job | tests |\n|---|---|---|\n"
         "| `gate/__init__.py` | the package | `tests/test_cli.py` |\n"
         "| `gate/results.py` | moved | `tests/test_results.py` |\n"
-        "| `gate/judge.py` | judging | |\n\n### The rest\n\n| `gate/x.py` | | |\n"
+        "| `gate/judge/checks.py` | judging | |\n\n### The rest\n\n| `gate/x.py` | | |\n"
     )
     rows = dict(module_table(text))
     assert rows == {
         "gate/__init__.py": ["tests/test_cli.py"],
         "gate/results.py": ["tests/test_results.py"],
-        "gate/judge.py": [],
+        "gate/judge/checks.py": [],
     }
     assert tree_modules(tmp_path) - set(rows) == {"gate/results/__init__.py"}
     assert set(rows) - tree_modules(tmp_path) == {"gate/results.py"}
+
+
+# ---------------------------------------------------------------- the layers
+
+LAYER_TABLE = "## 1. The layers"
+
+
+def layers(text: str) -> list[tuple[str, list[str]]]:
+    """(layer, its folders and files) in the table's order, bottom first."""
+    start = text.index(LAYER_TABLE)
+    end = text.index("\n## ", start + 1)
+    out = []
+    for cells in table_rows(text[start:end]):
+        where = [w for w in backticked(cells[1]) if w.startswith("gate/")]
+        if where:
+            out.append((cells[0], where))
+    return out
+
+
+def layer_of(module: str, table: list[tuple[str, list[str]]]) -> int | None:
+    """The row of the table a module path (gate/x/y.py) belongs to, by its most specific
+    entry; None when no row names it."""
+    best: tuple[int, int] | None = None
+    for rank, (_, where) in enumerate(table):
+        for w in where:
+            inside = module == w or (w.endswith("/") and module.startswith(w))
+            if inside and (best is None or len(w) > best[1]):
+                best = (rank, len(w))
+    return None if best is None else best[0]
+
+
+def _module_path(dotted: str, root: Path) -> str | None:
+    """gate.x.y -> gate/x/y.py or gate/x/y/__init__.py, as it exists under root."""
+    base = dotted.replace(".", "/")
+    for candidate in (f"{base}.py", f"{base}/__init__.py"):
+        if (root / candidate).is_file():
+            return candidate
+    return None
+
+
+def run_time_imports(path: Path) -> Iterator[tuple[str, int]]:
+    """(module imported from gate, line) for every import that runs: at module level or
+    inside a function, not under `if TYPE_CHECKING:`."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            typing_only.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "gate":
+                yield from ((f"gate.{a.name}", node.lineno) for a in node.names)
+            elif node.module.startswith("gate."):
+                yield from ((f"{node.module}.{a.name}", node.lineno) for a in node.names)
+        elif isinstance(node, ast.Import):
+            yield from ((a.name, node.lineno) for a in node.names if a.name.startswith("gate"))
+
+
+def layer_breaches(root: Path, text: str) -> list[str]:
+    """Every import from a layer to one below it in the table, and every module no row
+    names."""
+    table = layers(text)
+    problems = []
+    for module in sorted(tree_modules(root)):
+        mine = layer_of(module, table)
+        if mine is None:
+            problems.append(f"{module}: in no layer of the table")
+            continue
+        for dotted, line in run_time_imports(root / module):
+            # `from gate.x import name`: the module gate.x.name, else gate.x itself.
+            target = _module_path(dotted, root) or _module_path(dotted.rpartition(".")[0], root)
+            theirs = None if target is None else layer_of(target, table)
+            if theirs is not None and theirs > mine:
+                problems.append(
+                    f"{module}:{line}: {table[mine][0]} imports {target} ({table[theirs][0]})"
+                )
+    return problems
+
+
+def test_no_module_imports_a_layer_above_its_own() -> None:
+    assert layer_breaches(ROOT, DOC.read_text(encoding="utf-8")) == []
+
+
+def test_the_layer_check_finds_an_import_upwards(tmp_path: Path) -> None:
+    for name, body in {
+        "gate/__init__.py": "",
+        "gate/values/__init__.py": "",
+        "gate/values/units.py": "from gate.report import markup\n",
+        "gate/values/stats.py": "if TYPE_CHECKING:\n    from gate.report.markup import x\n",
+        "gate/report/__init__.py": "",
+        "gate/report/markup.py": "def f():\n    from gate.values.units import y\n",
+        "gate/stray.py": "",
+    }.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(body)
+    text = (
+        f"{LAYER_TABLE}\n\n| layer | where | what |\n|---|---|---|\n"
+        "| foundation | `gate/__init__.py` | |\n| values | `gate/values/` | |\n"
+        "| report | `gate/report/` | |\n\n## 2. Next\n"
+    )
+    assert layer_breaches(tmp_path, text) == [
+        "gate/stray.py: in no layer of the table",
+        "gate/values/units.py:1: values imports gate/report/markup.py (report)",
+    ]

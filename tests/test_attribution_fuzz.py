@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from reference import Fixture, readelf_header, readelf_sections
 
-from gate.elf.attribution import Attribution, attribute_binary
+from gate.read.attribution import Attribution, attribute_binary
 
 FUZZ_FIXTURES = ("go1.27-hello-sw", "go1.19-hello-sw")
 WARNING = "Go function table unreadable"

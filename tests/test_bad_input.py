@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference import Fixture, readelf_sections, readelf_segments
 
-from gate.elf.facts import BinaryFacts, inspect_binary
 from gate.errors import BinaryError
+from gate.read.facts import BinaryFacts, inspect_binary
 
 FUZZ_FIXTURES = (
     "c-pie",

@@ -196,7 +196,7 @@ def test_diff_names_what_moved(sides: Path) -> None:
     lines = diff.stdout.splitlines()
     assert lines[0] == "svc"
     old_size, new_size = (os.path.getsize(sides / side / "svc") for side in ("old", "new"))
-    from gate.units import format_size
+    from gate.values.units import format_size
 
     change = new_size - old_size
     file_line = next(line for line in lines if line.strip().startswith("file "))
@@ -435,7 +435,7 @@ def test_the_summary_says_which_commit_the_change_was_compared_with(
     sides: Path, known: dict[str, Any], said: str
 ) -> None:
     from gate.report.markdown import render_markdown
-    from gate.results import validate
+    from gate.results.validate import validate
 
     doc = json.loads((sides / "old.json").read_text())
     doc["baseline"] = record("github-artifact:gate-results", **known)
@@ -447,17 +447,18 @@ def test_the_summary_says_which_commit_the_change_was_compared_with(
 def test_a_document_from_before_the_record_grew_still_loads(sides: Path, tmp_path: Path) -> None:
     """A baseline written by an older gate has only source and found: the rest reads as
     unknown; a record with a wrong type is one line, as any other invalid key."""
-    from gate.results import ResultsError, load
+    from gate.integrate.sources import load_results
+    from gate.results.validate import ResultsError
 
     doc = json.loads((sides / "old.json").read_text())
     doc["baseline"] = {"source": "main.json", "found": True}
     old = tmp_path / "old.json"
     old.write_text(json.dumps(doc))
-    assert load(str(old))["baseline"] == record("main.json")
+    assert load_results(str(old))["baseline"] == record("main.json")
     doc["baseline"]["run_id"] = "seven"
     old.write_text(json.dumps(doc))
     with pytest.raises(ResultsError, match=r"baseline\.run_id: expected"):
-        load(str(old))
+        load_results(str(old))
 
 
 # The job token and `..`: a prefix test on the raw URL let `<api>/../../outside` and its
@@ -480,15 +481,16 @@ def test_a_redirect_out_of_the_api_never_carries_the_job_token(
     forge: FakeForge, monkeypatch: pytest.MonkeyPatch, location: str
 ) -> None:
     import gate.secrets
-    from gate.baseline import BaselineError, _fetch
+    from gate.errors import SourceError
+    from gate.fetch import fetch_url
 
     monkeypatch.setattr(gate.secrets, "_held", {})
     monkeypatch.setenv("CI_API_V4_URL", forge.gitlab_api)
     monkeypatch.setenv("CI_JOB_TOKEN", SECRET)
     alias = forge.url.replace("127.0.0.1", "localhost").removeprefix("http://")
     forge.redirects["/api/v4/moved"] = location.format(api=forge.gitlab_api, alias=alias)
-    with pytest.raises(BaselineError, match="HTTP 404"):  # nothing there: what was sent counts
-        _fetch(f"{forge.gitlab_api}/moved")
+    with pytest.raises(SourceError, match="HTTP 404"):  # nothing there: what was sent counts
+        fetch_url(f"{forge.gitlab_api}/moved")
     sent = [(r.path, r.headers.get("job-token")) for r in forge.requests]
     assert sent[0] == ("/api/v4/moved", SECRET)  # the API itself gets the token
     assert len(sent) == 2 and sent[1][1] is None, sent  # the redirect was followed, without it
@@ -498,13 +500,13 @@ def test_a_first_url_with_dots_never_carries_the_job_token(
     forge: FakeForge, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import gate.secrets
-    from gate.baseline import _fetch
+    from gate.fetch import fetch_url
 
     monkeypatch.setattr(gate.secrets, "_held", {})
     monkeypatch.setenv("CI_API_V4_URL", forge.gitlab_api)
     monkeypatch.setenv("CI_JOB_TOKEN", SECRET)
     forge.files["main.json"] = b"{}"
-    assert _fetch(f"{forge.gitlab_api}/../../plain/main.json") == b"{}"
+    assert fetch_url(f"{forge.gitlab_api}/../../plain/main.json") == b"{}"
     assert [(r.path, r.headers.get("job-token")) for r in forge.requests] == [
         ("/plain/main.json", None)
     ]

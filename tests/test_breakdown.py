@@ -26,11 +26,11 @@ from procscan import marked_processes
 from reference import Fixture, readelf_dynamic_info
 from test_envelope import cgroup_files  # noqa: F401 (a fixture)
 
-from gate.elf.facts import inspect_binary
-from gate.remedies import Remedy, remedies
+from gate.judge.remedies import Remedy, remedies
+from gate.read.facts import inspect_binary
 from gate.report.markup import breakdown_lines
-from gate.results import facts_to_dict
-from gate.startup.breakdown import (
+from gate.results.build import facts_to_dict
+from gate.run.breakdown import (
     BREAKDOWN_RUNS,
     BREAKDOWN_TAIL_BYTES,
     TOP_INITS,
@@ -43,11 +43,11 @@ from gate.startup.breakdown import (
     parse_ld_statistics,
     run_breakdown,
 )
-from gate.startup.envelope import Envelope
-from gate.startup.environment import environment, load_average
-from gate.startup.ready import parse_ready
-from gate.startup.runner import RunConfig, RunSample, run_once
-from gate.startup.tree import children
+from gate.run.environment import environment, load_average
+from gate.run.runner import RunConfig, RunSample, run_once
+from gate.run.tree import children
+from gate.values.envelope import Envelope
+from gate.values.readiness import parse_ready
 
 TOOLCHAINS = ["go1.19", "go1.27"]
 SLOW_PACKAGE = "example.com/slowinit/config"
@@ -548,7 +548,7 @@ def test_gate_check_inside_a_quota_reports_it_apart(
     never a tiny init (the false-failure reasoning of the test above holds here too)."""
     import sys
 
-    from gate.results import load
+    from gate.integrate.sources import load_results
 
     policy = tmp_path / "p.toml"
     policy.write_text('[startup]\nruns = 2\nwarmup = 0\np50 = "1 ms"\n')
@@ -559,7 +559,7 @@ def test_gate_check_inside_a_quota_reports_it_apart(
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr
-    entry = load(str(out))["binaries"][0]
+    entry = load_results(str(out))["binaries"][0]
     b = entry["startup"]["breakdown"]
     assert b["runs"] == BREAKDOWN_RUNS and b["throttle"]["cpus"] == QUOTA
     held = b["throttle"]["throttled_ms"]

@@ -295,12 +295,14 @@ def test_bad_policy_writes_no_report(fixtures, tmp_path: Path) -> None:
 
 
 def test_baseline_url_that_does_not_answer(baseline_server: str, monkeypatch) -> None:
-    import gate.baseline as baseline
+    from gate import fetch
+    from gate.errors import SourceError
+    from gate.integrate.sources import load_document
 
     _Handler.routes = {"/slow.json": (200, b"{}", 3.0)}
-    monkeypatch.setattr(baseline, "TIMEOUT_S", 0.5)
-    with pytest.raises(baseline.BaselineError) as exc:
-        baseline.load_document(f"{baseline_server}/slow.json")
+    monkeypatch.setattr(fetch, "TIMEOUT_S", 0.5)
+    with pytest.raises(SourceError) as exc:
+        load_document(f"{baseline_server}/slow.json")
     assert str(exc.value) == f"{baseline_server}/slow.json: no answer within 0.5 s"
 
 

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from gate.startup.compare import (
+from gate.run.sampling import checkpoints
+from gate.values.compare import (
     FAIL,
     PASS,
     UNDECIDED,
@@ -21,7 +22,6 @@ from gate.startup.compare import (
     interval_verdict,
     regression_verdict,
 )
-from gate.startup.sampling import checkpoints
 
 
 def lognormal(rng: random.Random, n: int, median: float, sigma: float) -> list[float]:
@@ -136,7 +136,7 @@ def test_the_same_envelope_says_nothing() -> None:
 
 def _startup(walls: list[float], envelope: dict[str, Any] | None) -> dict[str, Any]:
     """A start-up as the results hold it, with what the judge and gate diff read."""
-    from gate.startup.stats import summarize
+    from gate.values.stats import summarize
 
     s = summarize(walls)
     runs = [{"wall_ms": w, "ok": True, "error": None, "max_rss_bytes": 5 << 20} for w in walls]
@@ -150,11 +150,11 @@ def _startup(walls: list[float], envelope: dict[str, Any] | None) -> dict[str, A
 def test_judge_warns_and_stays_pure(fixtures: Any) -> None:
     """A baseline measured in another envelope: `baseline.envelope` warns (the verdict is
     untouched); in the same envelope, or with nothing compared, there is no such check."""
-    from gate.elf.facts import inspect_binary
-    from gate.judge import Context, judge, verdict
-    from gate.pairing import Pairing
-    from gate.policy import load_policy
-    from gate.results import facts_to_dict
+    from gate.judge.checks import Context, judge, verdict
+    from gate.judge.pairing import Pairing
+    from gate.judge.policy import load_policy
+    from gate.read.facts import inspect_binary
+    from gate.results.build import facts_to_dict
 
     facts = facts_to_dict(inspect_binary(fixtures["rt-noop"].path))
     rules = load_policy("default").for_binary("rt-noop")
@@ -184,13 +184,13 @@ def test_percentiles_of_two_methods_are_told_apart(fixtures: Any) -> None:
     """A baseline whose percentiles another method computed, or that does not say which (a
     document from before the method was recorded reads as NOT_RECORDED, never as today's):
     `baseline.quantiles` warns in gate check and gate diff notes it."""
-    from gate.diff import diff_results
-    from gate.elf.facts import inspect_binary
-    from gate.judge import Context, judge
-    from gate.pairing import Pairing
-    from gate.policy import load_policy
-    from gate.results import facts_to_dict
-    from gate.startup.stats import NOT_RECORDED, QUANTILE_METHOD
+    from gate.judge.checks import Context, judge
+    from gate.judge.diff import diff_results
+    from gate.judge.pairing import Pairing
+    from gate.judge.policy import load_policy
+    from gate.read.facts import inspect_binary
+    from gate.results.build import facts_to_dict
+    from gate.values.stats import NOT_RECORDED, QUANTILE_METHOD
 
     facts = facts_to_dict(inspect_binary(fixtures["rt-noop"].path))
     rules = load_policy("default").for_binary("rt-noop")
@@ -233,8 +233,8 @@ def test_a_document_that_names_no_method_is_read_as_naming_none(
     import subprocess
     import sys
 
-    from gate.results import load
-    from gate.startup.stats import CI_METHOD, NOT_RECORDED, QUANTILE_METHOD
+    from gate.integrate.sources import load_results
+    from gate.values.stats import CI_METHOD, NOT_RECORDED, QUANTILE_METHOD
 
     out = tmp_path / "r.json"
     done = subprocess.run([sys.executable, "-m", "gate", "check", str(fixtures["rt-noop"].path),
@@ -246,12 +246,12 @@ def test_a_document_that_names_no_method_is_read_as_naming_none(
     assert (stats["quantile_method"], stats["ci_method"]) == (QUANTILE_METHOD, CI_METHOD)
     del stats["quantile_method"], stats["ci_method"]
     out.write_text(json.dumps(doc))
-    read = load(str(out))["binaries"][0]["startup"]["stats"]
+    read = load_results(str(out))["binaries"][0]["startup"]["stats"]
     assert (read["quantile_method"], read["ci_method"]) == (NOT_RECORDED, NOT_RECORDED)
 
 
 def test_gate_diff_notes_the_envelopes() -> None:
-    from gate.diff import diff_results
+    from gate.judge.diff import diff_results
     from gate.report.diff import render_diff_markdown, render_diff_text
 
     def doc(envelope: Any, wall: float) -> dict[str, Any]:

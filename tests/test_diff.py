@@ -1,4 +1,4 @@
-"""`gate diff` (gate/diff.py, gate/report/diff.py) on real pairs: what changed in the file,
+"""`gate diff` (gate/judge/diff.py, gate/report/diff.py) on real pairs: what changed in the file,
 what changed in memory only, and a change of toolchain named as a likely cause.
 
 Caddy (built by Go 1.26) against etcd (Go 1.16) from the corpus: which sections are NOBITS
@@ -21,7 +21,7 @@ import pytest
 from conftest import GoToolchains
 from reference import Fixture, go_version_m, readelf_sections
 
-from gate.units import format_signed_size, format_size
+from gate.values.units import format_signed_size, format_size
 
 Fixtures = dict[str, Fixture]
 POLICY = '[size]\nmax_file = "8 MiB"\nmax_growth = "5%"\n'

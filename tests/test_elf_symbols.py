@@ -1,4 +1,4 @@
-"""gate/elf/symbols.py against the plain Python it replaces: the same ranking, the same
+"""gate/read/symbols.py against the plain Python it replaces: the same ranking, the same
 sums, on random string tables (repeated names, names cut from others' middles, many ties).
 
 The reference is the obvious code: decode every name, sum by name in a dict, sort by
@@ -12,7 +12,7 @@ from collections import defaultdict
 
 import pytest
 
-from gate.elf.symbols import NO_NAME, Names, rank_keyed, rank_names
+from gate.read.symbols import NO_NAME, Names, rank_keyed, rank_names
 
 SEEDS = range(300)
 

@@ -87,7 +87,7 @@ CGROUP_FILES = ("cpu.stat", "memory.peak", "memory.events", "memory.max_usage_in
 def cgroup_files(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, str]]]:
     """The kernel's files of every run cgroup gate removes in this process, read by the
     test just before gate removes it: the independent account gate's numbers are held to."""
-    from gate.startup import cgroup
+    from gate.run import cgroup
 
     seen: list[dict[str, str]] = []
     remove = cgroup.Run.remove
@@ -118,8 +118,8 @@ def test_the_envelope_runs_on_the_expected_cgroup_version(
 ) -> None:
     """The results name the version the kernel's files say: v2 has memory.peak and
     cpu.max, v1 memory.max_usage_in_bytes and cpu.cfs_quota_us."""
-    from gate.startup.envelope import Envelope
-    from gate.startup.runner import RunConfig, run_once
+    from gate.run.runner import RunConfig, run_once
+    from gate.values.envelope import Envelope
 
     binary = fixtures["go1.27-busy-slow"].path
     doc = startup(binary, "--runs", "1", "--warmup", "0", "--cpus", "0.5", "--memory", "128MB")
@@ -393,9 +393,9 @@ def test_a_start_starved_at_its_memory_limit_says_so(
     Physics, not statistics: 200 passes re-read ~9.6 GB, which no disk here serves in
     3 s; without the limit the start is ready in a few hundred milliseconds even at load
     20 on 2 cores (measured 18 ms idle). It cannot fail for load."""
-    from gate.startup.envelope import Envelope, memory_text
-    from gate.startup.ready import parse_ready
-    from gate.startup.runner import RunConfig, run_once
+    from gate.run.runner import RunConfig, run_once
+    from gate.values.envelope import Envelope, memory_text
+    from gate.values.readiness import parse_ready
 
     path = str(fixtures["rt-thrash"].path)
     ready = parse_ready("line:READY")
@@ -447,7 +447,7 @@ def test_a_start_starved_at_its_memory_limit_says_so(
 def test_starved_reads_the_kernel_counters_of_either_version() -> None:
     """The message's pieces, for the counters cgroup v2 and v1 keep (a v2 machine runs the
     test above with memory.events; this one holds the wording of both)."""
-    from gate.startup.envelope import STARVED_SLACK, starved
+    from gate.values.envelope import STARVED_SLACK, starved
 
     limit = 16 * 2**20
     assert starved(limit, limit - STARVED_SLACK - 1, {"memory.events max": 0}) == ""

@@ -22,8 +22,9 @@ import pytest
 from conftest import GO_TOOLCHAIN_LABELS, GoToolchains
 from reference import Fixture, _run, readelf_sections, section_group_sizes
 
-from gate import explain
-from gate.units import format_size
+from gate.judge import explain
+from gate.values.groups import GROUPS, NON_GO
+from gate.values.units import format_size
 
 Fixtures = dict[str, Fixture]
 POLICY = '[size]\nmax_file = "1 MB"\nmax_growth = "5%"\n'
@@ -133,7 +134,7 @@ def test_embedded_blob_is_named_as_data_main_blob(
     assert said in text
     diff = gate("diff", tmp_path / "old.json", tmp_path / "new.json").stdout
     assert f"grew: {said}" in diff
-    from gate.diff import diff_results
+    from gate.judge.diff import diff_results
     from gate.report.comment import render_comment
 
     comment = render_comment(new, "default", diff_results(old, new), "footer")
@@ -205,7 +206,7 @@ def test_cgo_code_is_not_a_package(
     assert non_go >= sum(c_code.values()) - max(c_code.values())  # alignment padding aside
     # gate diff against hello: its packages list holds no C symbol either.
     hello = results(tmp_path, fixtures["go1.27-hello-default"].path, "hello")
-    from gate.diff import diff_results
+    from gate.judge.diff import diff_results
 
     (d,) = diff_results(hello, doc)
     assert not {p.name for p in d.packages} & set(c_code)
@@ -261,7 +262,7 @@ def test_one_set_of_group_names_and_bytes_everywhere(fixtures: Fixtures, tmp_pat
     from_size = {e["name"]: e["bytes"] for e in sized["entries"]}
     from_results = {e["name"]: e["bytes"] for e in doc["binaries"][0]["attribution"]["sections"]}
     assert from_inspect == from_size == from_results == section_group_sizes(fx.path)[0]
-    assert set(from_inspect) <= set(explain.GROUPS)
+    assert set(from_inspect) <= set(GROUPS)
     noptr = {s["name"]: s["size"] for s in readelf_sections(fx.path)}[".noptrdata"]
     assert from_inspect["data"] >= noptr > 2_900_000
     text = gate("inspect", fx.path).stdout
@@ -285,7 +286,7 @@ def test_markdown_package_rows_add_up_to_the_file(fixtures: Fixtures, tmp_path: 
     assert abs(sum(shares) - 100) < 0.1 * len(rows), rows
     assert rows[-1][0].startswith("*outside Go code*")
     attr, size = doc["binaries"][0]["attribution"], doc["binaries"][0]["facts"]["file_size"]
-    go_code = sum(p["bytes"] for p in attr["packages"] if p["name"] != explain.NON_GO)
+    go_code = sum(p["bytes"] for p in attr["packages"] if p["name"] != NON_GO)
     summary = re.search(r"Go code is (\d+)% of the file", markdown)
     assert summary is not None and int(summary.group(1)) == round(go_code / size * 100)
 

@@ -1,4 +1,4 @@
-"""A file that is not ELF is named (gate/elf/filekind.py), not shown as hex bytes: each
+"""A file that is not ELF is named (gate/read/filekind.py), not shown as hex bytes: each
 made by the tool that makes such files where there is one, and file(1) agreeing."""
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ import pytest
 from fake_forge import FakeForge
 from reference import Fixture
 
-from gate.results import load
+from gate.integrate.sources import load_results
 
 SECRET = "ghp_FORKsecretFORK0123456789abcdef"
 REPO = "acme/svc"
@@ -177,7 +177,7 @@ def test_results_without_a_pull_request_still_load(doc: dict[str, Any], tmp_path
     (tmp_path / "old.json").write_text(json.dumps(old))
     bad = {**doc, "pull_request": {"number": "7", "head_sha": HEAD}}
     (tmp_path / "bad.json").write_text(json.dumps(bad))
-    assert load(str(tmp_path / "old.json"))["pull_request"] is None
+    assert load_results(str(tmp_path / "old.json"))["pull_request"] is None
     assert gate("report", str(tmp_path / "old.json")).returncode == 0
     proc = gate("report", str(tmp_path / "bad.json"))
     assert proc.returncode == 2
@@ -493,8 +493,8 @@ def test_a_hostile_artifact_cannot_break_the_marker_or_add_markup(
 def test_a_download_url_that_climbs_out_of_the_api_never_gets_the_token(
     forge: FakeForge, tail: str
 ) -> None:
-    from gate.forge import ForgeError
-    from gate.forkcomment import fetch_run_results
+    from gate.integrate.forge import ForgeError
+    from gate.integrate.forkcomment import fetch_run_results
 
     run = {"id": 77, "head_sha": "a" * 40, "head_branch": "feature", "event": "pull_request"}
     forge.add_github_run_artifact("octo/svc", run, "gate-results", b"PK")

@@ -22,14 +22,10 @@ from fake_forge import FakeForge
 from git_history import FORK_POINT, growth, make_history, results_at
 from reference import Fixture
 
-from gate.baseline import (
-    BaselineError,
-    BaselineMissing,
-    BaselineUnavailable,
-    Origin,
-    load_document,
-)
-from gate.ghartifact import MAX_MEMBERS, MAX_UNPACKED_BYTES, fetch, fetch_results, parse
+from gate.errors import SourceError, SourceMissing, SourceUnavailable
+from gate.fetch import Origin
+from gate.integrate.ghartifact import MAX_MEMBERS, MAX_UNPACKED_BYTES, fetch, fetch_results, parse
+from gate.integrate.sources import load_document
 
 REPO = "octo/svc"
 
@@ -112,19 +108,19 @@ def test_load_document_reads_the_artifact(os_env: FakeForge) -> None:
 
 
 def test_no_artifact_yet_is_missing_not_an_error(forge: FakeForge) -> None:
-    with pytest.raises(BaselineMissing, match="no artifact 'gate-results' from a run on main yet"):
+    with pytest.raises(SourceMissing, match="no artifact 'gate-results' from a run on main yet"):
         fetch_results("github-artifact:gate-results", _env(forge))
     forge.add_github_artifact(
         REPO, "gate-results", "main", _zip({"results.json": b"{}"}), conclusion="failure"
     )
-    with pytest.raises(BaselineMissing, match="from a successful run on main"):
+    with pytest.raises(SourceMissing, match="from a successful run on main"):
         fetch_results("github-artifact:gate-results", _env(forge))
 
 
 def test_a_bad_token_says_which_permission(forge: FakeForge) -> None:
-    with pytest.raises(BaselineUnavailable, match=r"HTTP 401.*actions: read") as info:
+    with pytest.raises(SourceUnavailable, match=r"HTTP 401.*actions: read") as info:
         fetch_results("github-artifact:gate-results", _env(forge, GITHUB_TOKEN="wrong"))
-    assert not isinstance(info.value, BaselineMissing)  # a refusal, not "none yet"
+    assert not isinstance(info.value, SourceMissing)  # a refusal, not "none yet"
     assert "wrong" not in str(info.value)
 
 
@@ -137,16 +133,16 @@ def test_the_branch_from_the_source_or_the_environment() -> None:
         "r",
         "main",
     )
-    with pytest.raises(BaselineError, match="which branch"):
+    with pytest.raises(SourceError, match="which branch"):
         parse("github-artifact:r", {})
-    with pytest.raises(BaselineError, match="no artifact name"):
+    with pytest.raises(SourceError, match="no artifact name"):
         parse("github-artifact:", {"GITHUB_BASE_REF": "main"})
 
 
 def test_a_download_url_off_the_api_never_gets_the_token(forge: FakeForge) -> None:
     artifact = forge.add_github_artifact(REPO, "gate-results", "main", _zip({"results.json": b""}))
     artifact["archive_download_url"] = "http://127.0.0.1:9/steal"
-    with pytest.raises(BaselineError, match="not under"):
+    with pytest.raises(SourceError, match="not under"):
         fetch_results("github-artifact:gate-results", _env(forge))
 
 
@@ -163,13 +159,13 @@ def test_a_hostile_or_wrong_zip_is_one_line(
     forge: FakeForge, members: dict[str, bytes], message: str
 ) -> None:
     forge.add_github_artifact(REPO, "gate-results", "main", _zip(members))
-    with pytest.raises(BaselineError, match=message):
+    with pytest.raises(SourceError, match=message):
         fetch_results("github-artifact:gate-results", _env(forge))
 
 
 def test_not_a_zip(forge: FakeForge) -> None:
     forge.add_github_artifact(REPO, "gate-results", "main", b"<html>sign in</html>")
-    with pytest.raises(BaselineError, match="not a zip file"):
+    with pytest.raises(SourceError, match="not a zip file"):
         fetch_results("github-artifact:gate-results", _env(forge))
 
 
@@ -354,7 +350,7 @@ def test_no_artifact_near_the_merge_base_is_missing(
     forge.git_repo = root
     forge.add_github_artifact_at(REPO, "gate-results", shas["m6"], _zipped("m6"))  # after m3
     env = _env(forge, GITHUB_EVENT_PATH=_event(tmp_path, shas["m6"], shas["f2"]))
-    with pytest.raises(BaselineMissing) as info:
+    with pytest.raises(SourceMissing) as info:
         fetch("github-artifact:gate-results", env)
     assert str(info.value) == (
         f"github-artifact:gate-results ({REPO}, branch main): no artifact 'gate-results' of a "
@@ -414,7 +410,7 @@ def test_a_download_url_that_climbs_out_of_the_api_never_gets_the_token(
 ) -> None:
     artifact = forge.add_github_artifact(REPO, "gate-results", "main", _zip({"results.json": b""}))
     artifact["archive_download_url"] = forge.github_api + tail
-    with pytest.raises(BaselineError, match="the artifact's download URL is not under"):
+    with pytest.raises(SourceError, match="the artifact's download URL is not under"):
         fetch_results("github-artifact:gate-results", _env(forge))
     assert not [r for r in forge.requests if "steal" in r.path]  # not even asked for
 
@@ -436,7 +432,7 @@ def test_a_zip_redirected_out_of_the_api_on_the_same_host_gets_no_token(
     artifact = forge.add_github_artifact(REPO, "gate-results", "main", _zip({"results.json": b""}))
     zip_path = artifact["archive_download_url"].removeprefix(forge.url)
     forge.redirects[zip_path] = location.format(api=forge.github_api)
-    with pytest.raises(BaselineError):  # the fake has nothing there: 404
+    with pytest.raises(SourceError):  # the fake has nothing there: 404
         fetch_results("github-artifact:gate-results", _env(forge))
     sent = [(r.path, "authorization" in r.headers) for r in forge.requests]
     assert sent[-2] == (zip_path, True) and not sent[-1][1], sent

@@ -1057,7 +1057,7 @@ def test_gitlab_monorepo(runner: Runner, tmp_path: Path) -> None:
     """README's monorepo pipeline: four `parallel` shards over the project's services. The
     shard with the C service fails its check, shard 2's runner dies before gate writes
     anything; the merge job still runs and its verdict names both."""
-    from gate.shard import shard_of
+    from gate.integrate.shard import shard_of
 
     project = readme_project(tmp_path, readme_pipeline(".gitlab-ci.yml: a monorepo", {}))
     subprocess.run(

@@ -22,14 +22,9 @@ from fake_forge import FakeForge
 from git_history import FORK_POINT, growth, make_history, results_at
 from reference import Fixture
 
-from gate.baseline import (
-    BaselineError,
-    BaselineMissing,
-    BaselineNotApplicable,
-    BaselineUnavailable,
-    Origin,
-)
-from gate.glartifact import DEFAULT_PATH, fetch, parse
+from gate.errors import BaselineNotApplicable, SourceError, SourceMissing, SourceUnavailable
+from gate.fetch import Origin
+from gate.integrate.glartifact import DEFAULT_PATH, fetch, parse
 
 PROJECT = "42"
 SOURCE = "gitlab-artifact:gate"
@@ -182,7 +177,7 @@ def test_nothing_at_or_before_the_merge_base_is_missing(
     root, shas = history
     forge.git_repo = root
     _pipeline(forge, shas["m6"], "m6")
-    with pytest.raises(BaselineMissing) as info:
+    with pytest.raises(SourceMissing) as info:
         fetch(SOURCE, _mr_env(forge, shas))
     assert str(info.value) == (
         f"{SOURCE} (project {PROJECT}): no successful pipeline kept job gate's {DEFAULT_PATH} "
@@ -200,14 +195,14 @@ def test_the_source_and_the_environment() -> None:
     assert parse(f"gitlab-artifact:{matrix}") == (matrix, DEFAULT_PATH)
     assert parse(f"gitlab-artifact:{matrix}:r.json") == (matrix, "r.json")
     for bad in ("gitlab-artifact:", "gitlab-artifact::x.json"):
-        with pytest.raises(BaselineError, match="no job name"):
+        with pytest.raises(SourceError, match="no job name"):
             parse(bad)
     for path in ("../../x.json", "/etc/passwd.json", "a//b.json"):
-        with pytest.raises(BaselineError, match="a path inside the job's artifacts"):
+        with pytest.raises(SourceError, match="a path inside the job's artifacts"):
             parse(f"gitlab-artifact:gate:{path}")
-    with pytest.raises(BaselineUnavailable, match=r"not in a GitLab CI job \(\$CI_API_V4_URL"):
+    with pytest.raises(SourceUnavailable, match=r"not in a GitLab CI job \(\$CI_API_V4_URL"):
         fetch(SOURCE, {})
-    with pytest.raises(BaselineUnavailable, match="no token"):
+    with pytest.raises(SourceUnavailable, match="no token"):
         fetch(SOURCE, {"CI_API_V4_URL": "http://127.0.0.1:9/api/v4", "CI_PROJECT_ID": "1"})
 
 
@@ -330,13 +325,13 @@ def test_gate_check_on_the_default_branch_skips_without_a_request_even_if_requir
 def test_a_redirect_out_of_the_api_on_the_same_host_gets_no_token(
     forge: FakeForge, location: str
 ) -> None:
-    from gate.glartifact import _Api
+    from gate.integrate.glartifact import _Api
 
     api = _Api(forge.gitlab_api, PROJECT, {"PRIVATE-TOKEN": SECRET}, "test")
     forge.redirects[f"/api/v4/projects/{PROJECT}/jobs/1/artifacts/a.json"] = location.format(
         api=forge.gitlab_api
     )
-    with pytest.raises(BaselineMissing):  # nothing there: what was sent counts
+    with pytest.raises(SourceMissing):  # nothing there: what was sent counts
         api.fetch("/jobs/1/artifacts/a.json", {}, 1000)
     sent = [r.headers.get("private-token") for r in forge.requests]
     assert sent == [SECRET, None]
@@ -345,10 +340,10 @@ def test_a_redirect_out_of_the_api_on_the_same_host_gets_no_token(
 def test_a_project_id_that_climbs_out_of_the_api_gets_no_token(forge: FakeForge) -> None:
     """$CI_PROJECT_ID `../../..` is sent as `..%2F..%2F..`: a server decoding %2F first
     would climb out of the API, so the token stays home."""
-    from gate.glartifact import _Api
+    from gate.integrate.glartifact import _Api
 
     api = _Api(forge.gitlab_api, "../../..", {"PRIVATE-TOKEN": SECRET}, "test")
-    with pytest.raises(BaselineError):
+    with pytest.raises(SourceError):
         api.fetch("/jobs/1/artifacts/a.json", {}, 1000)
     assert [(r.path, r.headers.get("private-token")) for r in forge.requests] == [
         ("/api/v4/projects/..%2F..%2F../jobs/1/artifacts/a.json", None)

@@ -1,4 +1,4 @@
-"""gate/startup/guard.py's timers: a stopped gate resumes within PERIOD_NS, and a running
+"""gate/run/guard.py's timers: a stopped gate resumes within PERIOD_NS, and a running
 one is woken about 1/PERIOD_NS times a second, not more. The attacks themselves (a
 program stopping or tracing gate) are in tests/test_hostile_programs.py."""
 
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gate.startup import guard
+from gate.run import guard
 
 
 @pytest.fixture

@@ -115,7 +115,7 @@ def test_a_service_over_its_limit_is_said_to_be_over(runs: tuple[Path, list[int]
     doc["created"] = "2026-11-15T12:00:00Z"
     (root / "r5.json").write_text(json.dumps(doc))
     out = gate(root, "history", "r2.json", "r5.json").stdout
-    from gate.units import format_size
+    from gate.values.units import format_size
 
     over = f"file size: {format_size(sizes[-1])}, over its limit of {format_size(limit)} "
     over += f"by {format_size(sizes[-1] - limit)}, 6.0 times its limit"

@@ -378,8 +378,8 @@ def test_find_skips_holes_and_matches_bytes_find(tmp_path: Path, monkeypatch) ->
     import mmap
     import random
 
-    from gate.elf import reader
-    from gate.elf.reader import ElfImage
+    from gate.read import elf as reader
+    from gate.read.elf import ElfImage
 
     monkeypatch.setattr(reader, "_CHUNK", 4096)
     path = tmp_path / "holes"
@@ -409,8 +409,8 @@ def test_an_unforeseen_table_error_in_attribution_is_one_corrupt_elf_line(
     """What the fuzzer has not found yet must still not be an internal error in gate size."""
     import struct
 
-    from gate.elf import attribution
     from gate.errors import BinaryError
+    from gate.read import attribution
 
     def broken(*args: object, **kwargs: object) -> None:
         raise struct.error("unpack requires a buffer of 16 bytes")

@@ -31,9 +31,9 @@ from typing import Any, ClassVar
 import pytest
 from ci import unavailable
 
-from gate.baseline import BaselineError, load_document
-from gate.errors import GateError
-from gate.policy import load_policy
+from gate.errors import GateError, SourceError
+from gate.integrate.sources import load_document
+from gate.judge.policy import load_policy
 from gate.report.github import render_github
 from gate.report.progress import RunProgress
 from gate.report.write import write_reports
@@ -281,7 +281,7 @@ def test_a_dripping_server_ends_at_the_total_deadline(
 ) -> None:
     monkeypatch.setenv("GATE_FETCH_TIMEOUT", "2")
     start = time.monotonic()
-    with pytest.raises(BaselineError, match=r"not fetched within 2 s \(GATE_FETCH_TIMEOUT\)"):
+    with pytest.raises(SourceError, match=r"not fetched within 2 s \(GATE_FETCH_TIMEOUT\)"):
         load_document(f"{hostile}/{where}/r.json")
     assert time.monotonic() - start < 5
 
@@ -303,7 +303,7 @@ def test_a_gzip_bomb_stops_at_the_cap_in_decoded_bytes(hostile: str) -> None:
     assert len(_bomb()) < 1 << 20  # 100 MiB inflated from well under 1 MiB on the wire
     tracemalloc.start()
     try:
-        with pytest.raises(BaselineError, match="larger than 32 MiB; not a results file"):
+        with pytest.raises(SourceError, match="larger than 32 MiB; not a results file"):
             load_document(f"{hostile}/bomb/r.json")
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -325,7 +325,7 @@ def test_unsupported_content_encoding_is_refused(
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Brotli)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        with pytest.raises(BaselineError, match="unsupported Content-Encoding 'br'"):
+        with pytest.raises(SourceError, match="unsupported Content-Encoding 'br'"):
             load_document(f"http://127.0.0.1:{server.server_address[1]}/r.json")
     finally:
         server.shutdown()
@@ -384,7 +384,7 @@ def test_a_same_host_redirect_outside_the_github_api_gets_no_token() -> None:
 
     from fake_forge import FakeForge
 
-    from gate.ghartifact import fetch_results
+    from gate.integrate.ghartifact import fetch_results
 
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
@@ -400,7 +400,7 @@ def test_a_same_host_redirect_outside_the_github_api_gets_no_token() -> None:
             "GITHUB_TOKEN": forge.token,
             "GITHUB_BASE_REF": "main",
         }
-        with contextlib.suppress(BaselineError):
+        with contextlib.suppress(SourceError):
             fetch_results("github-artifact:gate-results", env)
         seen = {r.path: r.headers for r in forge.requests}
     assert "authorization" in seen[zip_url[len(host) :]]

@@ -25,9 +25,9 @@ from typing import Any, ClassVar
 
 import pytest
 
-from gate import textlimits
 from gate.errors import GateError
-from gate.policy import load_policy
+from gate.judge.policy import load_policy
+from gate.values import textlimits
 
 MB = 1 << 20
 
@@ -242,7 +242,7 @@ def test_gate_reads_back_the_biggest_results_document_it_may_write(
     judged without starts), written as gate writes it, is read within twice its size plus
     100 MB, not taken for a flood; the same rewritten without blanks (`jq -c`) is denser
     than gate writes, and is refused before it is parsed."""
-    from gate.report.escape import dump_json
+    from gate.values.escape import dump_json
 
     doc = json.loads(results.read_text())
     (one,) = doc["binaries"]
@@ -284,7 +284,7 @@ def _symbol_rows(count: int) -> bytes:
 
 _READ_BACK = """
 import sys
-from gate.baseline import load_document
+from gate.integrate.sources import load_document
 doc = load_document(sys.argv[1])
 rows = doc["entries"]
 assert len(rows) == doc["entries_total"] == int(sys.argv[2]), len(rows)
@@ -296,7 +296,7 @@ print(sum(row["bytes"] for row in rows))
 
 def test_gate_reads_back_a_million_symbols_it_wrote(tmp_path: Path) -> None:
     """`gate size --by symbol --json` of a million symbols is larger than the 32 MiB a URL
-    may bring: a file of it is read back, within the cost gate.textlimits allows."""
+    may bring: a file of it is read back, within the cost gate.values.textlimits allows."""
     count = 1_000_000
     body = _symbol_rows(count)
     assert len(body) > 32 * MB
@@ -350,7 +350,7 @@ def test_a_million_symbols_written_by_gate_are_compared_with_within_bounds(
     `--against`: no symbol changed, in at most twice the time writing took, and in no more
     memory than the binary's own symbols (`--by symbol` alone) plus twice the document
     and 100 MB (measured: 34 MB written in 12 s; read in 10 s and 276 MB, of which the
-    binary's symbols take 252 MB; before gate.sizerows, 48-74 s and 624 MB)."""
+    binary's symbols take 252 MB; before gate.values.sizerows, 48-74 s and 624 MB)."""
     import manysymbols
     from ci import unavailable
 

@@ -26,7 +26,7 @@ from reference import (
     readelf_segments,
 )
 
-from gate.elf.facts import inspect_binary
+from gate.read.facts import inspect_binary
 
 READELF_MACHINES = {
     "Advanced Micro Devices X86-64": "x86_64",
@@ -398,7 +398,7 @@ def test_go_buildinfo_matches_go_version_m(facts, fixtures, go_toolchains) -> No
 
 
 def test_in_process_equals_cli(facts, fixtures) -> None:
-    from gate.results import facts_to_dict
+    from gate.results.build import facts_to_dict
 
     for name in ("c-pie", "go1.27-hello-sw", "c-shared"):
         assert (

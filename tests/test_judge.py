@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from reference import Fixture
 
-from gate.elf.facts import inspect_binary
-from gate.judge import Context, judge
-from gate.policy import load_policy
-from gate.results import facts_to_dict
-from gate.units import format_size
+from gate.judge.checks import Context, judge
+from gate.judge.policy import load_policy
+from gate.read.facts import inspect_binary
+from gate.results.build import facts_to_dict
+from gate.values.units import format_size
 
 
 def facts_of(fixtures: Mapping[str, Fixture], name: str) -> dict[str, Any]:
@@ -35,7 +35,7 @@ def by_id(results: list) -> dict[str, Any]:
 
 
 def startup_doc(walls: list[float], cold: bool = True, failed: list[str] = ()) -> dict[str, Any]:
-    from gate.startup.stats import summarize
+    from gate.values.stats import summarize
 
     runs = [{"wall_ms": w, "ok": True, "error": None, "max_rss_bytes": 5 << 20} for w in walls]
     runs += [{"wall_ms": 1.0, "ok": False, "error": e, "max_rss_bytes": None} for e in failed]
@@ -207,8 +207,8 @@ def test_non_go_binary_skips_go_rules(fixtures) -> None:
 
 
 def attribution_of(fixtures: Mapping[str, Fixture], name: str) -> dict[str, Any]:
-    from gate.elf.attribution import attribute_binary
-    from gate.report.size import attribution_to_dict
+    from gate.read.attribution import attribute_binary
+    from gate.results.size import attribution_to_dict
 
     return attribution_to_dict(attribute_binary(fixtures[name].path))
 

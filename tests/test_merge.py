@@ -21,7 +21,7 @@ import pytest
 from fake_forge import FakeForge
 from junitparser import JUnitXml
 
-from gate.shard import parse_shard, select, shard_of
+from gate.integrate.shard import parse_shard, select, shard_of
 
 SERVICES = {  # name -> fixture
     **{f"svc-go19-{i}": "go1.19-hello-sw" for i in range(4)},

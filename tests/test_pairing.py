@@ -16,7 +16,7 @@ import pytest
 from reference import Fixture
 
 from gate.errors import UsageError
-from gate.pairing import pair, parse_choices
+from gate.judge.pairing import pair, parse_choices
 
 Fixtures = dict[str, Fixture]
 POLICY = '[size]\nmax_file = "100 MB"\nmax_growth = "5%"\n'

@@ -29,17 +29,17 @@ from procscan import marked_processes
 from reference import fincore_resident_bytes, go_nm_text, go_package_name, readelf_sections
 from results_docs import check, document, facts
 
-from gate.elf.attribution import attribute_binary
 from gate.errors import GateError
-from gate.judge import CHECKS, Context, judge
-from gate.policy import PolicyError, load_policy
+from gate.judge.checks import CHECKS, Context, judge
+from gate.judge.policy import PolicyError, load_policy
+from gate.read.attribution import attribute_binary
 from gate.report.text import render_startup
-from gate.results import startup_to_dict
-from gate.startup import runner
-from gate.startup.loaded import mapped_files, shared_objects
-from gate.startup.measure import measure
-from gate.startup.ready import parse_ready
-from gate.startup.runner import RunConfig
+from gate.results.build import startup_to_dict
+from gate.run import runner
+from gate.run.loaded import mapped_files, shared_objects
+from gate.run.measure import measure
+from gate.run.runner import RunConfig
+from gate.values.readiness import parse_ready
 
 READY = "line:READY"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gate.policy import PolicyError, builtin_names, load_policy
+from gate.judge.policy import PolicyError, builtin_names, load_policy
 
 
 def run_gate(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

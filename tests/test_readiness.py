@@ -26,9 +26,10 @@ import pytest
 from procscan import marked_processes
 from reference import Fixture
 
-from gate.startup.ready import parse_ready, ports_named
-from gate.startup.runner import RunConfig, port_problem, run_once
-from gate.startup.tree import children
+from gate.run.ready import ports_named
+from gate.run.runner import RunConfig, port_problem, run_once
+from gate.run.tree import children
+from gate.values.readiness import parse_ready
 
 READY = {
     "tcp": "tcp:{port}",

@@ -1,4 +1,4 @@
-"""What to try for a red start-up or size check (gate/remedies.py), on real binaries.
+"""What to try for a red start-up or size check (gate/judge/remedies.py), on real binaries.
 
 Every remedy is held against an independent reading of what it claims: the relocation
 count against the entries `readelf -rW` lists, the symbol and DWARF bytes against the
@@ -36,14 +36,15 @@ import pytest
 from reference import Fixture, readelf_dynamic_info, readelf_sections
 from test_check import gate
 
-from gate.elf.facts import inspect_binary
-from gate.judge import Context, judge
-from gate.policy import load_policy
-from gate.remedies import MIN_MAJOR_FAULTS, remedies, remedy_to_dict
-from gate.results import facts_to_dict, validate
-from gate.startup.breakdown import parse_gomaxprocs, parse_inittrace, run_breakdown
-from gate.startup.ready import parse_ready
-from gate.startup.runner import RunConfig
+from gate.judge.checks import Context, judge
+from gate.judge.policy import load_policy
+from gate.judge.remedies import MIN_MAJOR_FAULTS, remedies, remedy_to_dict
+from gate.read.facts import inspect_binary
+from gate.results.build import facts_to_dict
+from gate.results.validate import validate
+from gate.run.breakdown import parse_gomaxprocs, parse_inittrace, run_breakdown
+from gate.run.runner import RunConfig
+from gate.values.readiness import parse_ready
 
 TINY = """
 [policy]

@@ -23,10 +23,10 @@ from results_docs import check, document, facts
 
 from gate.report.benchmark_action import benchmark_action_entries
 from gate.report.bmf import bmf_document
-from gate.report.escape import BIDI
 from gate.report.formats import FORMATS, render
 from gate.report.write import write_reports
-from gate.startup.stats import QUANTILE_METHOD
+from gate.values.escape import BIDI
+from gate.values.stats import QUANTILE_METHOD
 
 RAW = re.compile(f"[{BIDI}]")
 EVERY = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"

@@ -28,7 +28,7 @@ from reference import Fixture
 from results_docs import check, document
 
 from gate.report.junit import MAX_PROPERTIES, render_junit, xml_safe
-from gate.startup.stats import QUANTILE_METHOD
+from gate.values.stats import QUANTILE_METHOD
 
 XSD = Path(__file__).parent / "data" / "junit.xsd"
 

@@ -11,7 +11,7 @@ import markdown_it
 from results_docs import check, document
 
 from gate.report.markdown import MAX_ROWS, render_markdown
-from gate.startup.stats import QUANTILE_METHOD
+from gate.values.stats import QUANTILE_METHOD
 
 HOSTILE = "a|b<script>"
 HOSTILE_MESSAGE = "pipe | in `code` and <img src=x onerror=alert(1)> [x](http://e.vil) @team\nnext"

@@ -21,7 +21,7 @@ from promtool import assert_promtool_accepts
 from results_docs import check, document
 
 from gate.report.metrics import render_metrics
-from gate.startup.stats import QUANTILE_METHOD
+from gate.values.stats import QUANTILE_METHOD
 
 WEIRD = 'we"ird\nna\\me'
 
@@ -436,7 +436,7 @@ def test_envelope_labels_are_canonical() -> None:
     """One envelope, one series, however it was spelt; a CFS period is shown only where
     it is not the default 100 ms, and only with a quota (without one it limits nothing)."""
     from gate.report.metrics import envelope_labels
-    from gate.startup.envelope import build, overrides
+    from gate.values.envelope import build, overrides
 
     def labels(**over: Any) -> dict[str, str]:
         return dict(envelope_labels(build({}, over).to_dict()))

@@ -24,8 +24,8 @@ from results_docs import check, document, facts
 
 from gate.errors import GateError
 from gate.report import write as write_mod
-from gate.report.escape import dump_json, json_chunks
 from gate.report.write import write_atomic, write_reports
+from gate.values.escape import dump_json, json_chunks
 
 
 def _tree(root: Path) -> dict[str, str | None]:

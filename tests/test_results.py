@@ -32,10 +32,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference import Fixture
 
-from gate.baseline import MAX_DEPTH, BaselineError
-from gate.errors import GateError
+from gate.errors import DocumentError, GateError
+from gate.fetch import MAX_DEPTH
+from gate.integrate.sources import load_results
 from gate.report.formats import FORMATS
-from gate.results import RESULTS_SCHEMA, ResultsError, load, validate
+from gate.results.schema import RESULTS_SCHEMA
+from gate.results.validate import ResultsError, validate
 
 GO_FIXTURE = "go1.27-hello-sw"
 REPORT_FORMATS = FORMATS  # every format gate renders: a new one is tested here at once
@@ -509,7 +511,7 @@ def test_numbers_json_cannot_hold_are_named(work: Path) -> None:
     ):
         path.write_text(text.replace('"file_size": 0', f'"file_size": {raw}'))
         with pytest.raises(ResultsError) as exc:
-            load(str(path))
+            load_results(str(path))
         assert str(exc.value) == (
             f"{path}: binaries[0].facts.file_size: expected a non-negative integer, got {shown}"
         )
@@ -532,8 +534,8 @@ def test_not_a_results_document(work: Path) -> None:
             path.write_bytes(content)
         else:
             path.write_text(content)
-        with pytest.raises(BaselineError) as exc:
-            load(str(path))
+        with pytest.raises(DocumentError) as exc:
+            load_results(str(path))
         assert str(exc.value).startswith(f"{path}: ") and fragment in str(exc.value), exc.value
 
 
@@ -578,15 +580,15 @@ def run_cli(*args: str) -> Outcome:
 
 def render_comment_of(results: Path, baseline: Path | None) -> Outcome:
     """`gate comment`'s body as the command renders it (the forge calls are tested elsewhere)."""
-    from gate.diff import diff_results
+    from gate.judge.diff import diff_results
     from gate.report.comment import footer, render_comment
 
     try:
-        doc = load(str(results))
+        doc = load_results(str(results))
         diffs = None
         if baseline is not None:
-            with contextlib.suppress(BaselineError):  # as the command: the comment goes on
-                diffs = diff_results(load(str(baseline)), doc)
+            with contextlib.suppress(DocumentError):  # as the command: the comment goes on
+                diffs = diff_results(load_results(str(baseline)), doc)
         body = render_comment(doc, "default", diffs, footer(doc, {}))
     except GateError as exc:
         return Outcome(2, "", f"gate: error: {exc}\n")

@@ -2,7 +2,7 @@
 
 max RSS (the peak of the successful runs), the fault medians (over the same runs), the
 over-by of a failed limit and the list of percentiles each have one definition
-(gate/startup/stats.py, gate/report/markup.py); the start-up result and the results
+(gate/values/stats.py, gate/report/markup.py); the start-up result and the results
 document carry them, and every renderer and the judge read what is carried. These tests
 give the definitions a case where a second one would disagree: a failed run with the
 largest peak and the most faults, a size limit written in one unit that another unit
@@ -19,19 +19,22 @@ from typing import Any
 import pytest
 from results_docs import check, document, facts
 
-from gate.diff import diff_results
-from gate.judge import CHECKS, Context, judge
-from gate.policy import load_policy
+from gate.judge.checks import CHECKS, Context, judge
+from gate.judge.diff import diff_results
+from gate.judge.policy import load_policy
 from gate.report.markdown import render_markdown
-from gate.report.markup import breakdown_text, over_by
+from gate.report.markup import breakdown_text
 from gate.report.metrics import render_metrics
 from gate.report.text import render_checks, render_startup
-from gate.results import PERCENTILES, ResultsError, startup_to_dict, validate
-from gate.startup.breakdown import Breakdown, breakdown_to_dict, fault_summary
-from gate.startup.measure import StartupResult
-from gate.startup.runner import RunSample
-from gate.startup.stats import QUANTILES, fault_medians, peak_rss, summarize
-from gate.units import format_size
+from gate.results.build import startup_to_dict
+from gate.results.schema import PERCENTILES
+from gate.results.validate import ResultsError, validate
+from gate.run.breakdown import Breakdown, breakdown_to_dict, fault_summary
+from gate.run.measure import StartupResult
+from gate.run.runner import RunSample
+from gate.values.stats import QUANTILES, fault_medians, peak_rss, summarize
+from gate.values.units import format_size
+from gate.values.wording import over_by
 
 MIB = 1 << 20
 OK_PEAKS = (10 * MIB, 12 * MIB, 11 * MIB)

@@ -39,8 +39,8 @@ from reference import (
     symbol_sizes,
 )
 
-from gate import explain
-from gate.elf.attribution import UNATTRIBUTED_TEXT, Attribution, attribute_binary
+from gate.judge import explain
+from gate.read.attribution import UNATTRIBUTED_TEXT, Attribution, attribute_binary
 
 Fixtures = dict[str, Fixture]
 
@@ -192,7 +192,7 @@ def test_packages_found_by_magic_without_section_headers(fixtures: Fixtures) -> 
 
 def test_package_rule_matches_gate() -> None:
     """The reference's naming rule and gate's package_of agree on the awkward cases."""
-    from gate.elf.attribution import package_of
+    from gate.read.attribution import package_of
 
     cases = {
         "net/http.(*Server).Serve": "net/http",

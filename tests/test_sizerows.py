@@ -1,6 +1,6 @@
-"""gate.sizerows: a size document's rows, read as columns only when they are exactly what
+"""gate.values.sizerows: a size document's rows, read as columns only when they are exactly what
 gate writes, and then to the same values json reads; and `size --against` built on them
-lists the same rows as gate.diff ranking every name would."""
+lists the same rows as gate.judge.diff ranking every name would."""
 
 from __future__ import annotations
 
@@ -11,29 +11,31 @@ from typing import Any
 
 import pytest
 
-from gate import baseline
-from gate.diff import Side, whole_growth
-from gate.elf.attribution import Entry
-from gate.explain import toolchain_of
-from gate.report import size as report
-from gate.sizerows import SizeRows
+from gate import fetch
+from gate.errors import SourceError
+from gate.judge.diff import Side, whole_growth
+from gate.judge.explain import toolchain_of
+from gate.read.attribution import Entry
+from gate.report.size import render_size_text, size_json
+from gate.results import size as sizedoc
+from gate.values.sizerows import SizeRows
 
 NAMES = ["main.f", "", 'q"uote', "back\\slash", "\u202eevil", "caf\u00e9", "\U0001d11e", "a\nb"]
 
 
 def _doc(rows: list[tuple[str, int]]) -> str:
-    """A size document as gate writes it (report.size_json)."""
+    """A size document as gate writes it (gate/report/size.py size_json)."""
     doc: dict[str, Any] = {
-        "schema": report.SIZE_SCHEMA, "binary": "svc", "file_size": 10**6, "by": "symbol",
+        "schema": sizedoc.SIZE_SCHEMA, "binary": "svc", "file_size": 10**6, "by": "symbol",
         "pclntab": None, "bss": 0, "warnings": [],
-        "entries": report._Rows([Entry(n, b) for n, b in rows]), "entries_total": len(rows),
+        "entries": sizedoc.Rows([Entry(n, b) for n, b in rows]), "entries_total": len(rows),
         "groups": [], "covered": None, "toolchain": None, "against": None,
     }  # fmt: skip
-    return report.size_json(doc)
+    return size_json(doc)
 
 
 def _read(text: str) -> Any:
-    return baseline.parse_json(text.encode(), "doc.json")
+    return fetch.parse_json(text.encode(), "doc.json")
 
 
 def test_gate_rows_are_read_as_columns_with_json_values() -> None:
@@ -68,7 +70,7 @@ def test_any_other_text_is_json_s_to_read(change: Any) -> None:
     try:
         expected = json.loads(text)
     except json.JSONDecodeError:
-        with pytest.raises(baseline.BaselineError, match="not JSON"):
+        with pytest.raises(SourceError, match="not JSON"):
             _read(text)
         return
     doc = _read(text)
@@ -88,15 +90,15 @@ def _attr(entries: dict[str, int], file_size: int) -> Any:
 
 
 def _reference(new: Any, old: Side, top: int | None) -> list[dict[str, Any]]:
-    """The rows as size_document listed them when gate.diff ranked every name."""
-    rows = whole_growth(report.side_of(new, "symbol"), old)
+    """The rows as size_document listed them when gate.judge.diff ranked every name."""
+    rows = whole_growth(sizedoc.side_of(new, "symbol"), old)
     names = [g for g in rows if g.group is None]
     shown = {id(g) for g in names[:top]} | {id(g) for g in rows if g.group is not None}
-    return [report._row(g) for g in rows if id(g) in shown]
+    return [sizedoc._row(g) for g in rows if id(g) in shown]
 
 
 @pytest.mark.parametrize("top", [None, 1, 3, 20, 150, 1000])
-def test_against_lists_the_rows_gate_diff_ranks(top: int | None, monkeypatch: Any) -> None:
+def test_against_lists_the_rows_gate_diff_ranks(top: int | None) -> None:
     rng = random.Random(top)
     new: dict[str, int] = {}
     old: dict[str, int] = {}
@@ -114,10 +116,9 @@ def test_against_lists_the_rows_gate_diff_ranks(top: int | None, monkeypatch: An
     def fresh(*_: Any) -> tuple[str, Side, Any]:  # a dict of its own, as against_view's
         return "old", Side(10**6 + 5, dict(old), old_side.groups), toolchain_of(None)
 
-    monkeypatch.setattr(report, "against_view", fresh)
-    compared = report.compare("svc", attr, "symbol", "old.json", [], toolchain_of(None))
+    compared = sizedoc.compare("svc", attr, "symbol", fresh(), toolchain_of(None))
     assert len(compared.same) > 100
-    doc = report.size_document("svc", attr, "symbol", top, compared)
+    doc = sizedoc.size_document("svc", attr, "symbol", top, compared)
     assert list(doc["against"]["entries"]) == _reference(attr, old_side, top)
     every = _reference(attr, old_side, None)
     hidden = [r for r in every if r not in doc["against"]["entries"]]
@@ -126,4 +127,4 @@ def test_against_lists_the_rows_gate_diff_ranks(top: int | None, monkeypatch: An
         "changed": sum(r["status"] != "same" for r in hidden),
         "delta": sum(r["delta"] for r in hidden),
     }
-    assert report.render_size_text(doc, top).count("\n") > 3
+    assert render_size_text(doc, top).count("\n") > 3

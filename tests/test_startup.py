@@ -25,10 +25,10 @@ import pytest
 from procscan import marked_processes
 from reference import Fixture, fincore_resident_bytes
 
-from gate.startup.cache import residency
-from gate.startup.ready import parse_ready
-from gate.startup.runner import RunConfig, run_once
-from gate.startup.tree import children
+from gate.run.cache import residency
+from gate.run.runner import RunConfig, run_once
+from gate.run.tree import children
+from gate.values.readiness import parse_ready
 
 
 @pytest.fixture

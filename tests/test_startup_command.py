@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gate import policy
+from gate.judge import policy
 from gate.startup_command import StartupRequest, run_startup
 
 DEFAULT_TOML = Path(__file__).resolve().parent.parent / "policies" / "default.toml"

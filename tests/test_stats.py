@@ -1,6 +1,6 @@
 """Statistics: checked against numpy (percentiles, moments) and scipy (binomial CDF).
 
-numpy and scipy are references here only; gate.startup.stats is standard library only.
+numpy and scipy are references here only; gate.values.stats is standard library only.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import binom
 
-from gate.startup.stats import (
+from gate.values.stats import (
     QUANTILE_METHOD,
     QUANTILE_SHORT,
     QUANTILES,

@@ -1,5 +1,6 @@
-"""The toolchain that built a binary (gate/elf/toolchain.py), and every hint and remedy in
-that toolchain's terms (gate/judge.py, gate/remedies.py), on binaries nobody here wrote.
+"""The toolchain that built a binary (gate/read/toolchain.py), and every hint and remedy
+in that toolchain's terms (gate/judge/checks.py, gate/judge/remedies.py), on binaries
+nobody here wrote.
 
 References are not gate: `readelf -p .comment` for the compiler, `readelf -d` for
 DT_NEEDED, `readelf -s`/`--dyn-syms` for mangled names, FILE symbols and
@@ -33,8 +34,8 @@ from reference import (
 )
 from test_check import gate
 
-from gate.elf.facts import inspect_binary
-from gate.elf.toolchain import rust_names
+from gate.read.facts import inspect_binary
+from gate.read.toolchain import rust_names
 
 Corpus = Callable[[str], Path]
 
@@ -390,7 +391,7 @@ def _rust_terms(
     profile = remedies["cargo-profile"]
     assert profile["title"].startswith('set panic = "abort", lto = true, codegen-units = 1')
     assert profile["checks"] == ["size.max_file"]
-    from gate.units import format_size
+    from gate.values.units import format_size
 
     assert (
         f".gcc_except_table {format_size(sections['.gcc_except_table'])}" in (profile["evidence"])

@@ -1,5 +1,5 @@
-"""The dynamic loader's cost in milliseconds of the measured start (gate/startup/tsc.py,
-gate/remedies.py), against references that are not gate: the TSC rate a C program
+"""The dynamic loader's cost in milliseconds of the measured start (gate/run/tsc.py,
+gate/judge/remedies.py), against references that are not gate: the TSC rate a C program
 measures with `__rdtsc()` and `clock_gettime` over 200 ms, and the loader's own
 `LD_DEBUG=statistics` report for the same binary, run here.
 
@@ -25,7 +25,7 @@ from ci import unavailable
 from reference import Fixture
 from test_check import gate
 
-from gate.startup.tsc import cycles_per_ms
+from gate.run.tsc import cycles_per_ms
 
 REFERENCE = r"""
 #include <stdio.h>

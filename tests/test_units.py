@@ -9,7 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gate.errors import UnitError
-from gate.units import format_duration, format_size, parse_duration, parse_percent, parse_size
+from gate.values.units import (
+    format_duration,
+    format_size,
+    parse_duration,
+    parse_percent,
+    parse_size,
+)
 
 
 @pytest.mark.parametrize(

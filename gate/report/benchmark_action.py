@@ -39,8 +39,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from gate.report.bmf import FILE_SIZE, benchmark_names
-from gate.report.escape import dump_json
 from gate.report.formats import NothingToWrite
+from gate.values.escape import dump_json
 
 STARTUP_ENTRIES = (("startup-p50", "p50"), ("startup-p95", "p95"))  # name suffix, STATS key
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from gate.report.escape import dump_json
+from gate.values.escape import dump_json
 
 FILE_SIZE = "file-size"  # Bencher's built-in File Size Measure (bytes)
 LATENCY = "latency"  # Bencher's built-in Latency Measure (nanoseconds)

@@ -11,8 +11,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from gate.diff import BinaryDiff
 from gate.errors import UsageError
+from gate.judge.diff import BinaryDiff
 from gate.report.diff import render_diff_markdown
 from gate.report.markdown import render_markdown
 

@@ -6,11 +6,11 @@ the largest changes come first, and each list is capped.
 
 from __future__ import annotations
 
-from gate.diff import BinaryDiff, Delta
-from gate.explain import describe, toolchain_note
+from gate.judge.diff import BinaryDiff, Delta
+from gate.judge.explain import describe, toolchain_note
 from gate.report.markup import md as _md
 from gate.report.markup import table as _table
-from gate.units import format_signed_size, format_size
+from gate.values.units import format_signed_size, format_size
 
 TOP = 10  # rows per list (sections, packages)
 # NOBITS sections (.bss, .noptrbss) take memory when the program runs and no file bytes:

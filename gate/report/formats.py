@@ -135,7 +135,7 @@ def render_pieces(doc: dict[str, Any], fmt: str) -> str | Iterable[str]:
     bytes); every other format whole, rendered here, so NothingToWrite comes before any
     file is touched."""
     if fmt == "json":
-        from gate.report.escape import json_chunks
+        from gate.values.escape import json_chunks
 
         return json_chunks(doc)
     return render(doc, fmt)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from gate.report.escape import bidi_escaped, printable
+from gate.values.escape import bidi_escaped, printable
 
 MAX_PER_LEVEL = 10  # what GitHub displays per step and level
 _LEVEL = {"fail": "error", "warn": "warning"}
@@ -59,27 +59,3 @@ def render_github(doc: dict[str, Any]) -> str:
         more = ", ".join(f"{n} more {lvl}s" for lvl, n in hidden.items() if n)
         lines.append(command("notice", "gate", f"{more}: see the job summary"))
     return "".join(line + "\n" for line in lines)
-
-
-def write_step_files(doc: dict[str, Any]) -> None:
-    """Inside GitHub Actions: the Markdown into the job summary, the verdict into the
-    step's outputs (the files GitHub names in $GITHUB_STEP_SUMMARY and $GITHUB_OUTPUT)."""
-    from gate.report.formats import render
-
-    _append("GITHUB_STEP_SUMMARY", render(doc, "markdown"))
-    _append("GITHUB_OUTPUT", f"verdict={doc['verdict']}\n")
-
-
-def _append(variable: str, text: str) -> None:
-    import os
-
-    from gate.errors import GateError
-
-    path = os.environ.get(variable)
-    if not path:
-        return
-    try:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(text)
-    except OSError as exc:
-        raise GateError(f"${variable} ({path}): cannot write: {exc.strerror or exc}") from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from gate.report.escape import dump_json
+from gate.values.escape import dump_json
 
 _SEVERITY = {"fail": "major", "warn": "minor"}
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gate.startup.envelope import describe
-from gate.units import format_signed_size, format_size
+from gate.values.envelope import describe
+from gate.values.units import format_signed_size, format_size
 
 
 def size_part(entry: Mapping[str, Any]) -> str | None:

@@ -12,9 +12,9 @@ import csv
 import io
 from collections.abc import Sequence
 
-from gate.history import Forecast, Series
+from gate.judge.history import Forecast, Series
 from gate.report.markup import md, table
-from gate.units import format_signed_size, format_size
+from gate.values.units import format_signed_size, format_size
 
 _SPARK = "▁▂▃▄▅▆▇█"
 CSV_COLUMNS = ("binary", "created", "commit", "file_size", "p50_ms", "p95_ms", "top_packages")

@@ -31,12 +31,12 @@ import shlex
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from gate.report.escape import dump_json
+from gate.values.escape import dump_json
 
 if TYPE_CHECKING:
-    from gate.startup.measure import StartupResult
-    from gate.startup.runner import RunSample
-    from gate.startup.stats import Summary
+    from gate.run.measure import StartupResult
+    from gate.run.runner import RunSample
+    from gate.values.stats import Summary
 
 
 def render_hyperfine(result: StartupResult) -> str | None:

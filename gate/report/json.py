@@ -13,12 +13,12 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from gate.errors import BinaryError
-from gate.report.escape import dump_json
-from gate.results import facts_to_dict, startup_to_dict
+from gate.results.build import facts_to_dict, startup_to_dict
+from gate.values.escape import dump_json
 
 if TYPE_CHECKING:
-    from gate.elf.facts import BinaryFacts
-    from gate.startup.measure import StartupResult
+    from gate.read.facts import BinaryFacts
+    from gate.run.measure import StartupResult
 
 FACTS_SCHEMA = "gate/facts/v1"
 STARTUP_SCHEMA = "gate/startup/v1"

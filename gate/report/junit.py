@@ -13,7 +13,7 @@ the start-up runs (and the breakdown run) for startup checks. A suite's time is 
 binary's total measuring time, each measurement counted once.
 
 A failed or warned case's body ends with what to try for that check (the entry's
-``remedies``, gate/remedies.py): only the remedies that answer it, each with its evidence
+``remedies``, gate/judge/remedies.py): only the remedies that answer it, each with its evidence
 and expected saving, as markup.remedy_lines writes them for the text log too.
 
 A binary gate could not judge (exit 2: it could not be read or started) is one case,
@@ -54,10 +54,10 @@ from typing import Any
 from gate.report.markup import (
     TAILS_SHOWN,
     breakdown_text,
-    is_number,
     output_tail,
     remedy_lines,
 )
+from gate.values.wording import is_number
 
 _REPLACEMENT = "\ufffd"
 _TAIL_KEYS = ("stdout_tail", "stderr_tail")
@@ -74,7 +74,7 @@ def _not_xml_safe() -> re.Pattern[str]:
     report viewer shows sensibly, and junit_xml drops some of them silently. Compiled on
     first use: the surrogate range costs a millisecond that `gate` start-up should not pay.
     """
-    from gate.report.escape import BIDI  # reorder what a viewer shows: Trojan Source
+    from gate.values.escape import BIDI  # reorder what a viewer shows: Trojan Source
 
     return re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff{BIDI}]")
 
@@ -215,7 +215,7 @@ def _not_judged(binary: Mapping[str, Any], classname: str) -> Any:
 
 
 def _remedies(binary: Mapping[str, Any], check_id: str) -> str:
-    """What to try for one check (gate/remedies.py), under its measured and limit."""
+    """What to try for one check (gate/judge/remedies.py), under its measured and limit."""
     lines = remedy_lines(binary.get("remedies"), check_id)
     return "\n\n" + "\n".join(lines) if lines else ""
 
@@ -259,7 +259,7 @@ def _with_unit(value: Any, unit: Any) -> str:
     if unit == "%":
         return f"{text}%"
     if unit == "bytes" and isinstance(value, int):
-        from gate.units import format_size
+        from gate.values.units import format_size
 
         return f"{value:,} bytes ({format_size(value)})"
     return f"{text} {unit}"

@@ -15,27 +15,26 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from gate.explain import NON_GO
 from gate.report.glance import glance
 from gate.report.markup import (
     MAX_CELL,
     MAX_EVIDENCE,
     MAX_ROWS,
     breakdown_text,
-    over_by,
     remedy_lines,
-    size_unit,
 )
 from gate.report.markup import clip as _clip
 from gate.report.markup import code_block as _code_block
 from gate.report.markup import html as _html
-from gate.report.markup import is_number as _is_number
 from gate.report.markup import md as _md
-from gate.report.markup import number as _number
 from gate.report.markup import table as _table
 from gate.report.markup import visible as _visible
-from gate.startup.envelope import describe as describe_envelope
-from gate.units import format_duration, format_size
+from gate.values.envelope import describe as describe_envelope
+from gate.values.groups import NON_GO
+from gate.values.units import format_duration, format_size
+from gate.values.wording import is_number as _is_number
+from gate.values.wording import number as _number
+from gate.values.wording import over_by, size_unit
 
 MAX_NAMES = 10  # binaries named in the line under the verdict
 MAX_FAILED_RUNS = 10  # failed start-up runs listed per binary

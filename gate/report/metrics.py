@@ -17,7 +17,7 @@ row; `render_metrics_summary` (`--format metrics-summary`, `gate check --metrics
 is the short file for that widget: per binary the file size and the start-up p50 and p95,
 three samples, the numbers a reviewer reads.
 
-Every start-up sample is labelled with the envelope its starts ran in (gate/startup/
+Every start-up sample is labelled with the envelope its starts ran in (gate/run/
 envelope.py): `cpus` (the CPU quota, "0.25"; with a CFS period other than 100 ms,
 "0.25 (period 50 ms)"), `memory_bytes` (the hard limit in bytes, "134217728") and
 `pinned_cpu` (the CPU the starts were pinned to, "1"), each "none" where that part was
@@ -41,9 +41,9 @@ from collections.abc import Iterator, Mapping
 from functools import cache
 from typing import Any
 
-from gate.report.escape import bidi_escaped
-from gate.startup.envelope import DEFAULT_PERIOD_US, from_dict
-from gate.startup.stats import QUANTILE_SHORT, QUANTILES
+from gate.values.envelope import DEFAULT_PERIOD_US, from_dict
+from gate.values.escape import bidi_escaped
+from gate.values.stats import QUANTILE_SHORT, QUANTILES
 
 _TOTAL_KINDS = ("text", "rodata", "data", "bss", "symbols", "debug")
 # OpenMetrics quantile labels ("0.95") for the statistics keys ("p95_ms").

@@ -11,8 +11,8 @@ import os
 import sys
 from typing import TextIO
 
-from gate.report.escape import printable
-from gate.startup.runner import RunSample
+from gate.run.runner import RunSample
+from gate.values.escape import printable
 
 
 class RunProgress:

@@ -7,14 +7,14 @@ import shlex
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from gate.elf.facts import BinaryFacts
-from gate.report.escape import bidi_escaped, printable
+from gate.read.facts import BinaryFacts
 from gate.report.markup import failed_output
-from gate.startup.stats import CI_SHORT, QUANTILE_METHOD, QUANTILES
-from gate.units import format_size
+from gate.values.escape import bidi_escaped, printable
+from gate.values.stats import CI_SHORT, QUANTILE_METHOD, QUANTILES
+from gate.values.units import format_size
 
 if TYPE_CHECKING:
-    from gate.startup.measure import StartupResult
+    from gate.run.measure import StartupResult
 
 
 def _yes(flag: bool) -> str:
@@ -142,7 +142,7 @@ def render_startup(result: StartupResult, breakdown: Mapping[str, Any] | None = 
 def _envelope_lines(result: StartupResult) -> list[str]:
     """Where the starts ran: the envelope (next to every number), the cgroup's peak memory
     and how long the CPU quota held the starts back."""
-    from gate.startup.envelope import memory_text
+    from gate.values.envelope import memory_text
 
     env = result.envelope
     if not env.constrained:

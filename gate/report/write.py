@@ -23,6 +23,9 @@ the place it points to. A dangling link's target is created, like any new path.
 
 A report is text, or text in pieces (escape.json_chunks: a results document of tens of
 MB), each encoded and written as it comes, so the whole is never held as text and bytes.
+
+The files GitHub Actions names ($GITHUB_STEP_SUMMARY, $GITHUB_OUTPUT) are appended to
+here too (`write_step_files`), so every file gate writes is written by this module.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import stat
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from gate.errors import GateError
 
@@ -234,7 +238,7 @@ def _deadline(path: str | Path) -> tuple[float, float]:
     """(seconds allowed, when they are up): the fetch deadline bounds a FIFO's reader."""
     import time
 
-    from gate.baseline import DEADLINE_ENV, deadline_s
+    from gate.fetch import DEADLINE_ENV, deadline_s
 
     try:
         limit = deadline_s()
@@ -244,7 +248,7 @@ def _deadline(path: str | Path) -> tuple[float, float]:
 
 
 def _no_reader(path: str | Path, limit: float) -> _Failure:
-    from gate.baseline import DEADLINE_ENV
+    from gate.fetch import DEADLINE_ENV
 
     return _Failure(path, f"no reader took it within {limit:g} s ({DEADLINE_ENV})")
 
@@ -385,3 +389,23 @@ def same_stream() -> bool:
     except (OSError, ValueError):
         return False
     return (out.st_dev, out.st_ino) == (err.st_dev, err.st_ino)
+
+
+def write_step_files(doc: dict[str, Any]) -> None:
+    """Inside GitHub Actions: the Markdown into the job summary, the verdict into the
+    step's outputs (the files GitHub names in $GITHUB_STEP_SUMMARY and $GITHUB_OUTPUT)."""
+    from gate.report.formats import render
+
+    _append("GITHUB_STEP_SUMMARY", render(doc, "markdown"))
+    _append("GITHUB_OUTPUT", f"verdict={doc['verdict']}\n")
+
+
+def _append(variable: str, text: str) -> None:
+    path = os.environ.get(variable)
+    if not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        raise GateError(f"${variable} ({path}): cannot write: {exc.strerror or exc}") from None

@@ -1,1 +1,0 @@
-"""Reading ELF binaries: facts, Go build info, attribution. Nothing here executes them."""

@@ -1,1 +1,0 @@
-"""Executing the binary: timed starts, readiness, cache eviction, statistics."""
