@@ -547,6 +547,15 @@ def policy_list() -> None:
         typer.echo(f"{name:<12} {description}")
 
 
+@policy_app.command("keys")
+def policy_keys() -> None:
+    """Every policy key: what it judges or sets, its value, the built-in policies' values."""
+    from gate.judge.policy import KEYS, builtin_values
+    from gate.report.keys import render_keys
+
+    sys.stdout.write(render_keys(KEYS, builtin_values()))
+
+
 @policy_app.command("show")
 def policy_show(name: Annotated[str, typer.Argument(help="Built-in name or file.")]) -> None:
     """A policy's file, and the rules in force once `extends` is resolved."""

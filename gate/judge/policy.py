@@ -229,86 +229,223 @@ def _ready(raw: Any) -> tuple[Any, Any]:
     return raw, raw
 
 
-SCHEMA: dict[str, dict[str, Parser]] = {
-    "size": {
-        "max_file": _size,
-        "max_section": _size_map,
-        "max_growth": _percent,
-        "max_package": _size_map,
-    },
-    "elf": {
-        "types": _choices(ELF_TYPES),
-        "stripped": _bool,
-        "debug_info": _bool,
-        "linking": _choice(("static", "dynamic")),
-        "relro": _choice(("none", "partial", "full")),
-        "nx": _bool,
-        "canary": _bool,
-        "bind_now": _bool,
-        "textrel": _bool,
-        "fortify": _bool,
-    },
-    "go": {
-        "cgo": _bool,
-        "ldflags_contain": _strings,
-        "min_version": _go_version,
-        "trimpath": _bool,
-    },
-    "startup": {
-        "runs": _int(1, MAX_RUNS),
-        "max_runs": _int(1, MAX_RUNS),
-        "warmup": _int(0, MAX_RUNS),
-        "cold": _bool,
-        "timeout": _duration,
-        "ready": _ready,
-        "args": _args,
-        "env": _env,
-        # The production envelope every start runs inside (a cgroup per start).
-        "cpus": _envelope(envelope.parse_cpus),
-        "cpu_period": _envelope(envelope.parse_period),
-        "memory": _envelope(envelope.parse_memory),
-        "cpu": _envelope(envelope.parse_cpu),
-        **dict.fromkeys(QUANTILES, _duration),  # p50, p90, p95, p99: stats.QUANTILES
-        "max_rss": _size,
-        # At readiness, the most of any successful start (gate/run/loaded.py).
-        "max_mapped_objects": _int(0, MAX_COUNT),
-        "max_open_fds": _int(0, MAX_COUNT),
-        # Files to evict before each cold start besides the loader's list and what the
-        # program mapped at start (which gate finds itself): paths or globs.
-        "evict": _strings,
-        "max_regression": _percent,
-        "undecided": _choice(("fail", "warn", "pass")),
-    },
+@dataclass(frozen=True)
+class Key:
+    """One policy key, declared once: the TOML key, how its value is read, what it judges
+    (or, for a setting, how a start is made). The schema, the settings, `gate policy keys`
+    and the README's table of keys are all made from KEYS; a check's function in
+    gate/judge/checks.py is registered under the same id (tests/test_policy_keys.py
+    fails when a judged key has none, or a function has no key)."""
+
+    id: str  # "size.max_file"
+    parse: Parser
+    value: str  # what the value looks like, for people
+    what: str  # what it judges, or what it sets
+    setting: bool = False  # how a run is made, not what is judged: no severity
+
+    @property
+    def area(self) -> str:
+        return self.id.split(".", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.id.split(".", 1)[1]
+
+
+_SIZE = '"8.5 MB", "4 MiB"'
+_DURATION = '"320ms", "1.5s"'
+_PERCENT = '"5%"'
+_BOOL = "true or false"
+_RUNS = f"1 to {MAX_RUNS:,}"
+
+KEYS: tuple[Key, ...] = (
+    Key("size.max_file", _size, _SIZE, "the file's size at most this"),
+    Key(
+        "size.max_section",
+        _size_map,
+        '{ ".text" = "4 MiB" }',
+        "each named section at most its size",
+    ),
+    Key("size.max_growth", _percent, _PERCENT, "the file grew at most this against the baseline"),
+    Key(
+        "size.max_package",
+        _size_map,
+        '{ "net/http" = "600 KiB", "go.opentelemetry.io/..." = "2 MiB" }',
+        "each Go package's code (`path/...`: with everything below it) at most its size",
+    ),
+    Key(
+        "elf.types",
+        _choices(ELF_TYPES),
+        " | ".join(ELF_TYPES) + " (a list)",
+        "the ELF type is one of these",
+    ),
+    Key("elf.stripped", _bool, _BOOL, "no .symtab (true), or a symbol table kept (false)"),
+    Key("elf.debug_info", _bool, _BOOL, "DWARF debug info present (true) or not (false)"),
+    Key(
+        "elf.linking",
+        _choice(("static", "dynamic")),
+        "static | dynamic",
+        "how the binary is linked",
+    ),
+    Key(
+        "elf.relro",
+        _choice(("none", "partial", "full")),
+        "none | partial | full",
+        "RELRO at least this",
+    ),
+    Key("elf.nx", _bool, _BOOL, "a non-executable stack (PT_GNU_STACK without PF_X)"),
+    Key("elf.canary", _bool, _BOOL, "C objects built with a stack protector (skipped without C)"),
+    Key("elf.bind_now", _bool, _BOOL, "every symbol bound at load (BIND_NOW)"),
+    Key("elf.textrel", _bool, _BOOL, "text relocations present (true) or none (false)"),
+    Key("elf.fortify", _bool, _BOOL, "_FORTIFY_SOURCE's checked functions linked in"),
+    Key("go.cgo", _bool, _BOOL, "built with cgo (true) or CGO_ENABLED=0 (false)"),
+    Key("go.ldflags_contain", _strings, '["-s", "-w"]', "-ldflags holds each of these"),
+    Key(
+        "go.min_version",
+        _go_version,
+        '"1.21", "go1.21.3"',
+        "built by this Go release or a later one",
+    ),
+    Key("go.trimpath", _bool, _BOOL, "built with -trimpath (true) or without (false)"),
+    Key("startup.runs", _int(1, MAX_RUNS), _RUNS, "timed starts of each binary", setting=True),
+    Key(
+        "startup.max_runs",
+        _int(1, MAX_RUNS),
+        _RUNS,
+        "adaptive: keep starting, up to this many, while a start-up verdict is undecided",
+        setting=True,
+    ),
+    Key(
+        "startup.warmup",
+        _int(0, MAX_RUNS),
+        f"0 to {MAX_RUNS:,}",
+        "untimed starts before the timed ones",
+        setting=True,
+    ),
+    Key(
+        "startup.cold",
+        _bool,
+        _BOOL,
+        "evict the binary and what it loads from the page cache before each start",
+        setting=True,
+    ),
+    Key("startup.timeout", _duration, _DURATION, "a start not ready by then fails", setting=True),
+    Key(
+        "startup.ready",
+        _ready,
+        'exit, notify, "line:REGEX", "tcp:{port}", "http://127.0.0.1:{port}/healthz"',
+        "the event that ends a timed start",
+        setting=True,
+    ),
+    Key(
+        "startup.args",
+        _args,
+        '["--listen", "127.0.0.1:{port}"]',
+        "the program's arguments ({port} is filled)",
+        setting=True,
+    ),
+    Key("startup.env", _env, '{ GOMAXPROCS = "1" }', "the program's environment", setting=True),
+    # The production envelope every start runs inside (a cgroup per start).
+    Key(
+        "startup.cpus",
+        _envelope(envelope.parse_cpus),
+        '0.25, "250m"',
+        "the CPU quota every start runs inside",
+        setting=True,
+    ),
+    Key(
+        "startup.cpu_period",
+        _envelope(envelope.parse_period),
+        '"100ms"',
+        "the CPU quota's period",
+        setting=True,
+    ),
+    Key(
+        "startup.memory",
+        _envelope(envelope.parse_memory),
+        '"128 MB"',
+        "the memory limit every start runs inside",
+        setting=True,
+    ),
+    Key(
+        "startup.cpu",
+        _envelope(envelope.parse_cpu),
+        "0, 1, ...",
+        "the CPU the program is pinned to",
+        setting=True,
+    ),
+    *(
+        Key(f"startup.{q}", _duration, _DURATION, f"the {q} of the start-up times at most this")
+        for q in QUANTILES  # p50, p90, p95, p99: stats.QUANTILES
+    ),
+    Key("startup.max_rss", _size, _SIZE, "the peak resident memory of any start at most this"),
+    # At readiness, the most of any successful start (gate/run/loaded.py).
+    Key(
+        "startup.max_mapped_objects",
+        _int(0, MAX_COUNT),
+        "0, 1, ...",
+        "shared objects mapped at readiness at most this",
+    ),
+    Key(
+        "startup.max_open_fds",
+        _int(0, MAX_COUNT),
+        "0, 1, ...",
+        "descriptors open at readiness at most this",
+    ),
+    # Files to evict before each cold start besides the loader's list and what the
+    # program mapped at start (which gate finds itself): paths or globs.
+    Key(
+        "startup.evict",
+        _strings,
+        '["plugins/*.so"]',
+        "files to evict before a cold start too (paths or globs)",
+        setting=True,
+    ),
+    Key(
+        "startup.max_regression",
+        _percent,
+        _PERCENT,
+        "p50 slower than the baseline's by at most this",
+    ),
+    Key(
+        "startup.undecided",
+        _choice(("fail", "warn", "pass")),
+        "fail | warn | pass",
+        "adaptive: a verdict still undecided at max_runs",
+        setting=True,
+    ),
     # A binary the given baseline has no counterpart for: what its baseline.match check
     # becomes (its relative checks are skipped either way). `required`: a baseline that
     # cannot be had is an error even with --baseline-optional.
-    "baseline": {"unmatched": _choice(("warn", "fail")), "required": _bool},
+    Key(
+        "baseline.unmatched",
+        _choice(("warn", "fail")),
+        "warn | fail",
+        "what a binary the baseline lacks gets",
+        setting=True,
+    ),
+    Key(
+        "baseline.required",
+        _bool,
+        _BOOL,
+        "a baseline that cannot be had stops the gate (exit 2)",
+        setting=True,
+    ),
     # What the reports make of a binary gate could not judge (exit 2): a JUnit <error>
     # (some consumers hide errors and show the build green) or a <failure>.
-    "report": {"not_judged": _choice(("error", "failure"))},
-}
-# How a run is made, not what is judged: no severity for these.
-SETTINGS = frozenset(
-    {
-        "startup.runs",
-        "startup.max_runs",
-        "startup.warmup",
-        "startup.cold",
-        "startup.timeout",
-        "startup.ready",
-        "startup.args",
-        "startup.env",
-        "startup.cpus",
-        "startup.cpu_period",
-        "startup.memory",
-        "startup.cpu",
-        "startup.undecided",
-        "startup.evict",
+    Key(
         "report.not_judged",
-        "baseline.unmatched",
-        "baseline.required",
-    }
+        _choice(("error", "failure")),
+        "error | failure",
+        "how JUnit shows a binary gate could not judge",
+        setting=True,
+    ),
 )
+SCHEMA: dict[str, dict[str, Parser]] = {}
+for _key in KEYS:
+    SCHEMA.setdefault(_key.area, {})[_key.name] = _key.parse
+# How a run is made, not what is judged: no severity for these.
+SETTINGS = frozenset(k.id for k in KEYS if k.setting)
 _META = {"name": _string, "extends": _string, "description": _string}
 
 
@@ -505,6 +642,15 @@ def describe_builtins() -> list[tuple[str, str]]:
         meta = tomllib.loads((builtin_dir() / f"{name}.toml").read_text()).get("policy", {})
         found.append((name, str(meta.get("description", ""))))
     return found
+
+
+def builtin_values() -> dict[str, dict[str, Any]]:
+    """Each built-in policy's keys, as written, once `extends` is resolved: what `gate
+    policy keys` shows beside each key."""
+    return {
+        name: {rule.id: rule.text for rule in load_policy(name).rules.values()}
+        for name in builtin_names()
+    }
 
 
 def show_policy(spec: str) -> str:
