@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 from benchlib import (
     BenchError,
+    CpuHog,
     cache_root,
     hyperfine_timings,
     need_tool,
@@ -427,6 +428,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="keep the build directory (sources, objects) and hyperfine JSON",
     )
     ap.add_argument("--rebuild", action="store_true", help="ignore the cached binary")
+    ap.add_argument(
+        "--load",
+        action="store_true",
+        help="time the whole processes again with a CPU hog pinned to the last CPU (the other "
+        "core of a 2-core runner): does gate stay below checksec on a busy machine?",
+    )
     ap.add_argument("--binary", type=Path, help="time this ELF instead of the generated one")
     return ap.parse_args(argv)
 
@@ -466,11 +473,30 @@ def measure_process(
         return {}
     process = {s.name: s for s in stats}
     print_table(stats)
+    _ratios(process)
+    if args.load:
+        last = max(os.sched_getaffinity(0))
+        with CpuHog(last) as hog:
+            hog.start()
+            try:
+                loaded = hyperfine(commands, args.runs, args.warmup, tmp, gate.env)
+            except BenchError as exc:
+                print(f"ERROR: hyperfine under load failed: {exc}", file=sys.stderr)
+                failures.append("hyperfine under load")
+                return process
+            hog.stop()
+            busy = hog.cpu_seconds / hog.wall_seconds if hog.wall_seconds else 0.0
+        print(f"\nunder load ({hog.what} on CPU {last}, busy {busy:.0%} of its time):")
+        print_table(loaded)
+        _ratios({s.name: s for s in loaded})
+    return process
+
+
+def _ratios(process: dict[str, Stats]) -> None:
     g = process.get(GATE_INSPECT)
     if g:
         for other in PEERS:
             print(f"ratio gate / {other.split()[0]:<8} {g.mean / process[other].mean:6.2f}x (mean)")
-    return process
 
 
 def measure_inner(gate: Gate, binary: Path, calls: int, failures: list[str]) -> list[float]:

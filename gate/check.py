@@ -7,13 +7,13 @@ calls; judging is pure (judge.py) and rendering lives in report/.
 from __future__ import annotations
 
 import dataclasses
-import glob
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gate import options
 from gate.errors import GateError, UsageError
 from gate.judge.checks import Context, judge, verdict
 from gate.judge.pairing import Pairing, label
@@ -28,7 +28,6 @@ from gate.values.stats import QUANTILES
 if TYPE_CHECKING:
     from gate.integrate.shard import Shard
 
-_GLOB_CHARS = set("*?[")
 PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")  # GITHUB_EVENT_NAME
 
 
@@ -96,7 +95,7 @@ def run_check(
     doc, base_info = (
         load_baseline(base.source, _forgiving(base, policy), warn) if base.source else (None, None)
     )
-    paths = expand(patterns)
+    paths = options.expand(patterns)
     if shard is not None:  # this job's share of a CI matrix (gate/integrate/shard.py)
         from gate.integrate.shard import select
 
@@ -220,20 +219,6 @@ def _refuse_binaries_as_reports(paths: Sequence[str], reports: Sequence[str]) ->
                     f"{report}: is a binary being checked, not a place for a report (give "
                     "the report a path, e.g. --json results.json, or - for stdout)"
                 )
-
-
-def expand(patterns: list[str]) -> list[str]:
-    """Paths as given; a quoted glob ('build/*') is expanded here, sorted."""
-    out: list[str] = []
-    for pattern in patterns:
-        if _GLOB_CHARS & set(pattern) and not Path(pattern).exists():
-            matches = sorted(glob.glob(pattern))
-            if not matches:
-                raise UsageError(f"{pattern}: no file matches")
-            out.extend(matches)
-        else:
-            out.append(pattern)
-    return out
 
 
 def _setting(rules: Mapping[str, Rule], key: str, default: Any = None) -> Any:

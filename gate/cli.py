@@ -727,11 +727,10 @@ def merge(
     reports: list[tuple[str, str]] | None = None,
 ) -> None:
     """One verdict, one report set from the shards' results (gate check --shard I/N)."""
-    from gate.check import expand
     from gate.integrate.merge import merge as combine
     from gate.integrate.sources import load_results
 
-    doc = combine([(source, load_results(source)) for source in expand(results)], shards)
+    doc = combine([(source, load_results(source)) for source in options.expand(results)], shards)
     _finish(doc, reports or [])
 
 

@@ -150,3 +150,22 @@ def startup_config(
     if pinned is not None and (problem := unpinnable(pinned)):
         raise UsageError(f"--cpu: {problem}")
     return cfg
+
+
+_GLOB_CHARS = set("*?[")
+
+
+def expand(patterns: list[str]) -> list[str]:
+    """Paths as given; a quoted glob ('build/*') is expanded here, sorted."""
+    out: list[str] = []
+    for pattern in patterns:
+        if _GLOB_CHARS & set(pattern) and not os.path.exists(pattern):
+            import glob
+
+            matches = sorted(glob.glob(pattern))
+            if not matches:
+                raise UsageError(f"{pattern}: no file matches")
+            out.extend(matches)
+        else:
+            out.append(pattern)
+    return out

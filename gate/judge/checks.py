@@ -12,7 +12,7 @@ import dataclasses
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gate.judge import explain
 from gate.judge.pairing import Pairing
@@ -28,6 +28,9 @@ from gate.values.compare import (
 from gate.values.stats import QUANTILES
 from gate.values.units import format_signed_size, format_size
 from gate.values.wording import over_by, size_as_written, unit_written
+
+if TYPE_CHECKING:
+    from gate.results.types import Attribution, Facts, GoBuild, Startup
 
 _RELRO_ORDER = {"none": 0, "partial": 1, "full": 2}
 
@@ -45,18 +48,18 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class Context:
-    facts: Mapping[str, Any]
-    startup: Mapping[str, Any] | None  # gate/startup/v1 body; None when not measured
+    facts: Facts
+    startup: Startup | None  # gate/startup/v1 body; None when not measured
     baseline: Mapping[str, Any] | None  # the same binary's entry in a baseline results doc
     startup_skipped: str = "start-up not measured"  # why startup is None
-    attribution: Mapping[str, Any] | None = None  # where the bytes are (results' attribution)
+    attribution: Attribution | None = None  # where the bytes are (results' attribution)
     undecided: str = "warn"  # what a verdict still undecided at max_runs becomes
     pairing: Pairing | None = None  # how `baseline` was found; None: no baseline was given
     unmatched: str = "warn"  # what a binary the baseline has no counterpart for becomes
 
 
 _Check = Callable[[Rule, Context], Iterable[CheckResult]]
-_Inner = Callable[[Rule, Context, Mapping[str, Any]], Iterable[CheckResult]]
+_Inner = Callable[[Rule, Context, Any], Iterable[CheckResult]]
 
 
 def _result(
@@ -129,7 +132,7 @@ def _no_baseline(ctx: Context, what: str = "") -> str:
     return f"the baseline ({paired}) has no {what or 'facts'}"
 
 
-def _base_attribution(ctx: Context) -> Mapping[str, Any] | None:
+def _base_attribution(ctx: Context) -> Attribution | None:
     base = ctx.baseline.get("attribution") if ctx.baseline else None
     return base if base and base.get("sections") else None
 
@@ -177,9 +180,9 @@ def _size_max_file(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
     yield result
 
 
-def _section_sizes(facts: Mapping[str, Any] | None) -> dict[str, int]:
+def _section_sizes(facts: Facts | None) -> dict[str, int]:
     sizes: dict[str, int] = {}
-    for sec in (facts or {}).get("sections") or ():
+    for sec in (facts.get("sections") if facts else None) or ():
         sizes[sec["name"]] = sizes.get(sec["name"], 0) + sec["size"]
     return sizes
 
@@ -275,7 +278,7 @@ def _package_explanation(ctx: Context, name: str, measured: int, excess: int) ->
 
 
 def _size_max_package(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
-    packages = explain.named((ctx.attribution or {}).get("packages"))
+    packages = explain.named(ctx.attribution.get("packages") if ctx.attribution else None)
     for name, limit in rule.value.items():
         check_id = f"size.max_package:{name}"
         if not packages:
@@ -315,7 +318,7 @@ def _elf_types(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
 # flags (CXXFLAGS), a C binary C compiler and linker flags. Never another's.
 
 
-def _language(facts: Mapping[str, Any]) -> str:
+def _language(facts: Facts) -> str:
     from gate.read.toolchain import language_of
 
     return language_of(facts)
@@ -335,7 +338,8 @@ def _hint(ctx: Context, c: str, go: str, rust: str, cxx: str | None = None) -> s
 def _go_bindnow(ctx: Context) -> str:
     """How a Go binary gets BIND_NOW: the linker's -bindnow (Go 1.22 and later), or the
     external linker's -z now before that."""
-    version = go_version_tuple(str((ctx.facts.get("go") or {}).get("version") or ""))
+    go = ctx.facts.get("go")
+    version = go_version_tuple(str((go.get("version") if go else None) or ""))
     if version is not None and version >= (1, 22, 0):
         return "-ldflags=-bindnow"
     return "-ldflags='-linkmode=external -extldflags=-Wl,-z,now'"
@@ -431,7 +435,8 @@ def _flag(
     and C++'s (C++ takes C's when it has none)."""
 
     def check(rule: Rule, ctx: Context) -> Iterable[CheckResult]:
-        value = bool(ctx.facts["hardening"][key])
+        hardening: Mapping[str, object] = ctx.facts["hardening"]
+        value = bool(hardening[key])
         text = yes if value else no
         shown = _hint(ctx, hint, go_hint, rust_hint, cxx_hint)
         if value != rule.value and shown:
@@ -441,13 +446,13 @@ def _flag(
     return check
 
 
-def _is_pure_go(facts: Mapping[str, Any]) -> bool:
+def _is_pure_go(facts: Facts) -> bool:
     """A document from before the toolchain fact: Go that records CGO_ENABLED=0."""
     go = facts.get("go")
     return bool(go) and go is not None and go["settings"].get("CGO_ENABLED") == "0"
 
 
-def _no_c(facts: Mapping[str, Any], what: str) -> str:
+def _no_c(facts: Facts, what: str) -> str:
     """Why a check of C code does not apply ("" when it does): Go without cgo, or Rust with
     no C objects found. `what` is what the C would have needed."""
     found = facts.get("toolchain")
@@ -523,7 +528,7 @@ def _go(check: _Inner) -> _Check:
     return wrapped
 
 
-def _unrecorded(go: Mapping[str, Any]) -> str:
+def _unrecorded(go: GoBuild) -> str:
     """Why the build info holds no build settings ("" when it holds some): Go writes them
     from 1.18 on, so an older binary says nothing of -ldflags, CGO_ENABLED or -trimpath."""
     if go["settings"]:
@@ -535,13 +540,13 @@ def _unrecorded(go: Mapping[str, Any]) -> str:
 
 
 @_go
-def _go_cgo(rule: Rule, ctx: Context, go: Mapping[str, Any]) -> Iterable[CheckResult]:
+def _go_cgo(rule: Rule, ctx: Context, go: GoBuild) -> Iterable[CheckResult]:
     setting = go["settings"].get("CGO_ENABLED")
     if setting is None:
         # Unrecorded: whether cgo linked C in is in the ELF (gate/read/toolchain.py).
-        found = ctx.facts.get("toolchain") or {}
+        found = ctx.facts.get("toolchain")
         why = _unrecorded(go) or "CGO_ENABLED not recorded in the build info"
-        if found.get("c_code") is None:
+        if found is None or found.get("c_code") is None:
             yield _skip(rule, why)
             return
         on = bool(found["c_code"])
@@ -556,7 +561,7 @@ def _go_cgo(rule: Rule, ctx: Context, go: Mapping[str, Any]) -> Iterable[CheckRe
 
 
 @_go
-def _go_ldflags(rule: Rule, ctx: Context, go: Mapping[str, Any]) -> Iterable[CheckResult]:
+def _go_ldflags(rule: Rule, ctx: Context, go: GoBuild) -> Iterable[CheckResult]:
     wanted = list(rule.value)
     ldflags = go["settings"].get("-ldflags")
     unrecorded = _unrecorded(go)
@@ -594,7 +599,7 @@ def _go_ldflags(rule: Rule, ctx: Context, go: Mapping[str, Any]) -> Iterable[Che
 
 
 @_go
-def _go_min_version(rule: Rule, ctx: Context, go: Mapping[str, Any]) -> Iterable[CheckResult]:
+def _go_min_version(rule: Rule, ctx: Context, go: GoBuild) -> Iterable[CheckResult]:
     have = go_version_tuple(go["version"])
     if have is None:
         yield _skip(rule, f"Go version {go['version']!r} cannot be compared")
@@ -605,7 +610,7 @@ def _go_min_version(rule: Rule, ctx: Context, go: Mapping[str, Any]) -> Iterable
 
 
 @_go
-def _go_trimpath(rule: Rule, ctx: Context, go: Mapping[str, Any]) -> Iterable[CheckResult]:
+def _go_trimpath(rule: Rule, ctx: Context, go: GoBuild) -> Iterable[CheckResult]:
     unrecorded = _unrecorded(go)
     if unrecorded:
         yield _skip(rule, f"{unrecorded}: whether -trimpath was used is not known")
@@ -628,7 +633,7 @@ def _startup(check: _Inner) -> _Check:
     return wrapped
 
 
-def _word(startup: Mapping[str, Any]) -> str:
+def _word(startup: Startup) -> str:
     """The kind of start, with the envelope it ran in: a number is only read right next to
     it ("cold-start (0.25 CPU, 128 MB memory) p95 ...")."""
     from gate.values.envelope import describe
@@ -639,7 +644,7 @@ def _word(startup: Mapping[str, Any]) -> str:
 
 
 @_startup
-def _percentile(rule: Rule, ctx: Context, startup: Mapping[str, Any]) -> Iterable[CheckResult]:
+def _percentile(rule: Rule, ctx: Context, startup: Startup) -> Iterable[CheckResult]:
     key = rule.id.split(".", 1)[1]
     stats = startup.get("stats")
     if not stats:
@@ -647,7 +652,8 @@ def _percentile(rule: Rule, ctx: Context, startup: Mapping[str, Any]) -> Iterabl
             rule, False, None, "ms", f"{_word(startup)} {key}: no successful start to measure"
         )
         return
-    value = stats[f"{key}_ms"]
+    by_key: Mapping[str, Any] = stats
+    value = by_key[f"{key}_ms"]
     lo, hi = stats["ci"][key]
     ci = f"{stats['confidence']:.0%} CI [{_ci(lo)}, {_ci(hi)}]"
     context = f"({stats['count']} runs, p50 {stats['p50_ms']:.1f} ms, {ci})"
@@ -678,7 +684,7 @@ def _ci(bound: float | None) -> str:
 
 
 @_startup
-def _max_rss(rule: Rule, ctx: Context, startup: Mapping[str, Any]) -> Iterable[CheckResult]:
+def _max_rss(rule: Rule, ctx: Context, startup: Startup) -> Iterable[CheckResult]:
     peak = startup["max_rss_bytes"]  # the results' one number (stats.peak_rss)
     if peak is None:
         yield _skip(
@@ -694,8 +700,9 @@ def _at_readiness(what: str, key: str) -> _Check:
     from start to start the way times do, so there is no interval to wait on."""
 
     @_startup
-    def check(rule: Rule, ctx: Context, startup: Mapping[str, Any]) -> Iterable[CheckResult]:
-        measured = startup.get(key)
+    def check(rule: Rule, ctx: Context, startup: Startup) -> Iterable[CheckResult]:
+        held: Mapping[str, Any] = startup
+        measured = held.get(key)
         if measured is None:
             why = (
                 "the program exits to be ready (--ready exit), nothing is left to read"
@@ -730,17 +737,22 @@ def _undecided(rule: Rule, ctx: Context, measured: Any, unit: str, message: str)
     )  # fmt: skip
 
 
-def _ab_regression(rule: Rule, ctx: Context, startup: Mapping[str, Any]) -> CheckResult:
+def _ab_regression(rule: Rule, ctx: Context, startup: Startup) -> CheckResult:
     """NEW against OLD started in the same job, interleaved: judged on the ratio's interval."""
     ab = startup["against"]
-    if not ab.get("ratio_ci"):
+    # An interval is only computed from pairs of successful starts, so with it come the
+    # ratio and both sides' statistics; a document that says otherwise has too few.
+    ratio_ci = ab.get("ratio_ci") if ab else None
+    ratio = ab.get("ratio_hl") if ab else None
+    old, new = (ab.get("stats") if ab else None), startup.get("stats")
+    if not ab or not ratio_ci or ratio is None or not old or not new:
         return _result(rule, False, None, "%", "A/B: too few successful starts to compare")
-    lo, hi = ab["ratio_ci"]
-    change = (ab["ratio_hl"] - 1) * 100
+    lo, hi = ratio_ci
+    change = (ratio - 1) * 100
     detail = (
-        f"A/B {ab['ratio_hl']:.3f}x ({change:+.1f}%), {ab['confidence']:.0%} CI "
-        f"[{lo:.3f}, {hi:.3f}], p={ab['p_value']:.3g}, p50 {ab['stats']['p50_ms']:.1f} ms -> "
-        f"{startup['stats']['p50_ms']:.1f} ms ({ab.get('pairs', 0)} interleaved pairs)"
+        f"A/B {ratio:.3f}x ({change:+.1f}%), {ab['confidence']:.0%} CI "
+        f"[{lo:.3f}, {hi:.3f}], p={ab['p_value']:.3g}, p50 {old['p50_ms']:.1f} ms -> "
+        f"{new['p50_ms']:.1f} ms ({ab.get('pairs', 0)} interleaved pairs)"
     )
     found = regression_verdict_of(lo, hi, rule.value)
     if found == UNDECIDED:
@@ -755,7 +767,7 @@ def _ab_regression(rule: Rule, ctx: Context, startup: Mapping[str, Any]) -> Chec
 
 
 @_startup
-def _max_regression(rule: Rule, ctx: Context, startup: Mapping[str, Any]) -> Iterable[CheckResult]:
+def _max_regression(rule: Rule, ctx: Context, startup: Startup) -> Iterable[CheckResult]:
     if startup.get("against"):
         yield _ab_regression(rule, ctx, startup)
         return
