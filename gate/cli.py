@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,7 +21,11 @@ import typer.main
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from gate import __version__, options
-from gate.errors import EXIT_ERROR, EXIT_FAIL, BinaryError, GateError, UsageError
+from gate.console import emit as _emit
+from gate.console import error as _error
+from gate.console import guarded
+from gate.console import warn as _warn
+from gate.errors import EXIT_ERROR, EXIT_FAIL, GateError, UsageError
 from gate.report.formats import FORMATS
 from gate.values.escape import printable
 
@@ -113,25 +116,6 @@ def _root(
         _invocation(ctx).debug = True
 
 
-def _error(message: str) -> None:
-    sys.stderr.write(f"gate: error: {printable(message)}\n")  # paths may hold ESC, newlines
-
-
-def _warn(message: str) -> None:
-    sys.stderr.write(f"gate: warning: {message}\n")
-
-
-def _emit(path: str | None, text: str | Iterable[str]) -> None:
-    """A command's report, whole or in pieces: to `path` (written as every report is) or
-    standard output."""
-    if path is None:
-        sys.stdout.writelines((text,) if isinstance(text, str) else text)
-    else:
-        from gate.report.write import write_reports
-
-        write_reports([(path, text)])
-
-
 def _positionals(
     command: TyperCommand, args: list[str], flags: frozenset[str] | set[str] = frozenset()
 ) -> list[int]:
@@ -209,28 +193,11 @@ def inspect(
     json_out: Annotated[str | None, options.json_option("a gate/facts/v1 document")] = None,
 ) -> None:
     """ELF facts: size, sections, type, linking, hardening, Go build. Never runs the binary."""
-    from gate.read.facts import inspect_binary
+    from gate.inspect_command import run_inspect
 
-    results = []
-    errors: list[BinaryError] = []
-    for path in binaries:
-        try:
-            results.append(inspect_binary(path))
-        except BinaryError as exc:
-            if _invocation(ctx).debug:
-                raise
-            errors.append(exc)
-            _error(str(exc))
-    if json_out is not None:
-        from gate.report.json import dumps, facts_document
-
-        _emit(json_out, dumps(facts_document(results, errors)))
-    else:
-        from gate.report.text import render_facts
-
-        sys.stdout.write("\n\n".join(render_facts(f) for f in results) + ("\n" if results else ""))
-    if errors:
-        raise typer.Exit(EXIT_ERROR)
+    code = run_inspect([str(p) for p in binaries], json_out, _invocation(ctx).debug)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command(cls=_RunsProgram)
@@ -795,21 +762,4 @@ def main() -> None:
     assert isinstance(group, TyperGroup)
     invocation = Invocation(debug=bool(os.environ.get("GATE_DEBUG")))
     argv = _split_argv(sys.argv[1:], group, invocation)
-    try:
-        group(args=argv, prog_name="gate", obj=invocation)
-    except GateError as exc:
-        if invocation.debug:
-            raise
-        _error(str(exc))
-        sys.exit(exc.exit_code)
-    except BrokenPipeError:  # `gate inspect x | head`: the reader left, not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(EXIT_ERROR)
-    except KeyboardInterrupt:  # Ctrl-C outside a run (within one, interrupt.py explains)
-        _error("interrupted (SIGINT)")
-        sys.exit(130)
-    except Exception as exc:
-        if invocation.debug:
-            raise
-        _error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for a traceback)")
-        sys.exit(EXIT_ERROR)
+    guarded(lambda: group(args=argv, prog_name="gate", obj=invocation), lambda: invocation.debug)
