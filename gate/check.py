@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from gate import options
 from gate.errors import GateError, UsageError
@@ -27,6 +27,21 @@ from gate.values.stats import QUANTILES
 
 if TYPE_CHECKING:
     from gate.integrate.shard import Shard
+    from gate.results.types import (
+        Attribution,
+        BaselineRecord,
+        Breakdown,
+        Check,
+        ComparedWith,
+        Document,
+        Entry,
+        Facts,
+        PullRequest,
+        Remedy,
+        Skipped,
+        Startup,
+        Timings,
+    )
 
 PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")  # GITHUB_EVENT_NAME
 
@@ -72,7 +87,7 @@ def run_check(
     report_paths: Sequence[str] = (),
     warn: Callable[[str], None] = lambda message: None,
     shard: Shard | None = None,
-) -> dict[str, Any]:
+) -> Document:
     """The gate for a set of binaries: the gate/results/v1 document.
 
     Everything that can make the whole run pointless is refused before the first binary
@@ -104,7 +119,7 @@ def run_check(
     paths, skipped = pass_over(paths) if opts.skip_unsupported else (paths, [])
     preflight(paths, policy, opts)  # a start-up that cannot work stops everything first
     pairings, base_info = _pairings(paths, doc, base_info, base)
-    entries = []
+    entries: list[Entry] = []
     with stop_on_signals():
         for path, paired in zip(paths, pairings, strict=True):
             these = opts
@@ -117,7 +132,7 @@ def run_check(
     )
 
 
-def pass_over(paths: Sequence[str]) -> tuple[list[str], list[dict[str, str]]]:
+def pass_over(paths: Sequence[str]) -> tuple[list[str], list[Skipped]]:
     """(the paths to judge, the rest as {path, reason}): --skip-unsupported's split.
 
     A pre-commit hook is handed every binary file under bin/ or dist/, images and tarballs
@@ -126,7 +141,7 @@ def pass_over(paths: Sequence[str]) -> tuple[list[str], list[dict[str, str]]]:
     from gate.read.filekind import not_elf
 
     judged: list[str] = []
-    skipped: list[dict[str, str]] = []
+    skipped: list[Skipped] = []
     for path in paths:
         what = not_elf(path)
         if what is None:
@@ -151,7 +166,7 @@ def ci_commit() -> str | None:
     return os.environ.get("GITHUB_SHA") or os.environ.get("CI_COMMIT_SHA") or None
 
 
-def ci_pull_request() -> dict[str, Any] | None:
+def ci_pull_request() -> PullRequest | None:
     """{number, head_sha} of the GitHub pull request this job judges, or None.
 
     On a pull_request event GITHUB_SHA is a merge commit GitHub made, not the commit
@@ -181,10 +196,10 @@ def ci_pull_request() -> dict[str, Any] | None:
 
 def _pairings(
     paths: list[str],
-    doc: Mapping[str, Any] | None,
-    base_info: dict[str, Any] | None,
+    doc: Document | None,
+    base_info: BaselineRecord | None,
     base: BaselineOptions,
-) -> tuple[list[Pairing | None], dict[str, Any] | None]:
+) -> tuple[list[Pairing | None], BaselineRecord | None]:
     """Each binary's baseline entry (pairing.py says how), and the results' baseline record;
     --baseline-binary's entries are the old binaries, inspected here."""
     from gate.fetch import Origin
@@ -340,15 +355,15 @@ class _Unjudgeable(Exception):
     def __init__(
         self,
         why: str,
-        facts: dict[str, Any] | None = None,
-        attribution: dict[str, Any] | None = None,
+        facts: Facts | None = None,
+        attribution: Attribution | None = None,
     ) -> None:
         super().__init__(why)
         self.facts = facts
         self.attribution = attribution
 
 
-def _attribution(path: str, want_symbols: bool = True) -> dict[str, Any] | None:
+def _attribution(path: str, want_symbols: bool = True) -> Attribution | None:
     """Where the bytes are, for size checks that name packages and for a later --against.
     The symbol table is read only when something shows its symbols (`want_symbols`): a
     million of them cost seconds that a check of the ELF flags alone has no use for."""
@@ -366,8 +381,8 @@ def _measure(
     rules: Mapping[str, Rule],
     opts: CheckOptions,
     progress_for: Callable[[str], Any] | None,
-    timings: dict[str, float | None],
-) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None, str]:
+    timings: Timings,
+) -> tuple[Facts, Attribution | None, Startup | None, str]:
     """(facts, attribution, startup or None, why start-up was skipped) for one binary.
 
     `timings` gets the seconds each measurement took as it finishes (a binary that could
@@ -425,12 +440,15 @@ def check_binary(
     opts: CheckOptions,
     pairing: Pairing | None,
     progress_for: Callable[[str], Any] | None = None,
-) -> dict[str, Any]:
+) -> Entry:
     """One binary's entry of the results document; `pairing` says which baseline entry it
     is compared with (None: no baseline was given)."""
     from gate.results.schema import TIMING_KEYS
 
-    entry: dict[str, Any] = {
+    rules = policy.for_binary(path)
+    shown = rules.get("report.not_judged")  # how JUnit shows this entry if it ends unjudged
+    timings = cast("Timings", dict.fromkeys(TIMING_KEYS))
+    entry: Entry = {
         "path": path,
         "name": Path(path).name,
         "verdict": "error",
@@ -440,14 +458,10 @@ def check_binary(
         "attribution": None,
         "checks": [],
         "compared_with": None,
-        "timings": None,
+        "timings": timings,  # filled in as each measurement finishes
         "remedies": [],
+        "not_judged": "error" if shown is None else shown.value,
     }
-    rules = policy.for_binary(path)
-    shown = rules.get("report.not_judged")  # how JUnit shows this entry if it ends unjudged
-    entry["not_judged"] = "error" if shown is None else shown.value
-    timings: dict[str, float | None] = dict.fromkeys(TIMING_KEYS)
-    entry["timings"] = timings  # filled in as each measurement finishes
     try:
         facts, attribution, startup, skipped = _measure(path, rules, opts, progress_for, timings)
     except _Unjudgeable as exc:
@@ -474,13 +488,13 @@ def check_binary(
         started = time.perf_counter()
         startup["breakdown"] = explain_startup(path, rules, opts, facts, startup)
         timings["breakdown_s"] = time.perf_counter() - started
-    entry["checks"] = [dataclasses.asdict(c) for c in checks]
+    entry["checks"] = cast("list[Check]", [dataclasses.asdict(c) for c in checks])
     entry["verdict"] = verdict(checks)
     entry["remedies"] = remedies_of(entry)
     return entry
 
 
-def remedies_of(entry: Mapping[str, Any]) -> list[dict[str, Any]]:
+def remedies_of(entry: Entry) -> list[Remedy]:
     """What to try for the entry's red start-up and size checks (gate/judge/remedies.py), once
     its checks are judged and its start-up breakdown is in."""
     import os
@@ -497,22 +511,22 @@ def remedies_of(entry: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [remedy_to_dict(r) for r in found]
 
 
-def compared_with(
-    pairing: Pairing | None, startup: Mapping[str, Any] | None
-) -> dict[str, Any] | None:
+def compared_with(pairing: Pairing | None, startup: Startup | None) -> ComparedWith | None:
     """The few baseline numbers every report shows beside this binary's: its name, size and
     p50/p95 (from the baseline's results, or the A/B runs of --baseline-binary)."""
     if pairing is None or pairing.entry is None:
         return None
     base = pairing.entry
-    stats = (base.get("startup") or {}).get("stats")
-    if not stats and startup is not None and startup.get("against"):
-        stats = startup["against"].get("stats")
-    facts = base.get("facts") or {}
+    base_startup = base.get("startup")
+    stats = base_startup.get("stats") if base_startup else None
+    against = startup.get("against") if startup is not None else None
+    if not stats and against:
+        stats = against.get("stats")
+    facts = base.get("facts")
     return {
         "name": label(base),
         "how": pairing.how,
-        "file_size": facts.get("file_size"),
+        "file_size": facts.get("file_size") if facts else None,
         "p50_ms": stats["p50_ms"] if stats else None,
         "p95_ms": stats["p95_ms"] if stats else None,
     }
@@ -522,9 +536,9 @@ def explain_startup(
     path: str,
     rules: Mapping[str, Rule],
     opts: CheckOptions,
-    facts: Mapping[str, Any],
-    startup: Mapping[str, Any],
-) -> dict[str, Any]:
+    facts: Facts,
+    startup: Startup,
+) -> Breakdown:
     """Why the start-up is slow: one more start with Go's init trace and/or the loader's
     statistics, and the timed runs' page faults. Run when a start-up check did not pass."""
     from dataclasses import replace
@@ -533,12 +547,13 @@ def explain_startup(
 
     cfg, _, _ = run_config(path, rules, opts)
     found = run_breakdown(cfg, facts.get("go") is not None, not facts["linking"]["static"])
-    if startup.get("faults"):  # the timed runs' medians, as measured (stats.fault_medians)
-        found = replace(found, faults=dict(startup["faults"]))
+    faults = startup.get("faults")
+    if faults:  # the timed runs' medians, as measured (stats.fault_medians)
+        found = replace(found, faults={"major": faults["major"], "minor": faults["minor"]})
     return breakdown_to_dict(found)
 
 
-def inspect_baseline_binary(old: str) -> dict[str, Any]:
+def inspect_baseline_binary(old: str) -> Entry:
     """The base branch's binary as a baseline entry: its facts and attribution. Its
     start-up is not measured here but interleaved with the new one's (A/B, `against`)."""
     from gate.read.facts import inspect_binary
@@ -550,16 +565,18 @@ def inspect_baseline_binary(old: str) -> dict[str, Any]:
         check_executable(old)
     except GateError as exc:
         raise GateError(f"--baseline-binary: {exc}") from None
-    return {
+    # Only what pairing and the relative checks read: never written, never validated.
+    found = {
         "path": old,
         "name": Path(old).name,
         "facts": facts,
         "attribution": _attribution(old),
         "startup": None,
     }
+    return cast("Entry", found)
 
 
-def explain_measured(cfg: RunConfig, result: Any) -> dict[str, Any]:
+def explain_measured(cfg: RunConfig, result: Any) -> Breakdown:
     """`gate startup --breakdown`: one more start with Go's init trace and/or the loader's
     statistics, and the timed runs' page faults."""
     from dataclasses import replace

@@ -14,7 +14,7 @@ import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import typer.main
@@ -28,6 +28,9 @@ from gate.console import warn as _warn
 from gate.errors import EXIT_ERROR, EXIT_FAIL, GateError, UsageError
 from gate.report.formats import FORMATS
 from gate.values.escape import printable
+
+if TYPE_CHECKING:
+    from gate.results.types import Document
 
 app = typer.Typer(
     name="gate",
@@ -473,7 +476,7 @@ def check(
     _finish(doc, outputs)
 
 
-def _finish(doc: dict[str, Any], outputs: list[tuple[str, str]]) -> None:
+def _finish(doc: Document, outputs: list[tuple[str, str]]) -> None:
     """Write the reports, print the text summary and the errors, exit with the verdict."""
     from gate.report.formats import render, render_pieces
     from gate.report.write import same_stream, write_reports
@@ -490,7 +493,7 @@ def _finish(doc: dict[str, Any], outputs: list[tuple[str, str]]) -> None:
     raise typer.Exit(_EXIT_FOR[doc["verdict"]])
 
 
-def _say_passed_over(doc: dict[str, Any], text_on_stderr: bool) -> None:
+def _say_passed_over(doc: Document, text_on_stderr: bool) -> None:
     """The files --skip-unsupported passed over, on stderr, unless the text summary, which
     names them too, is already there (a terminal, a CI log taking both streams)."""
     from gate.report.text import passed_over

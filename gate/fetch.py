@@ -29,6 +29,7 @@ from typing import Any
 
 from gate.errors import SourceError, SourceMissing, SourceUnavailable
 from gate.values import textlimits
+from gate.values.textlimits import OutOfRange
 
 MAX_BYTES = 32 * 1024 * 1024  # from a URL or a pipe, after decompression
 # A regular file's size is known before it is read and nothing inflates it, so it may be as
@@ -376,18 +377,6 @@ def is_url(source: str) -> bool:
 def shown_source(source: str) -> str:
     """A path as given, a URL with its credentials and tokens redacted: for messages."""
     return redact_url(source) if is_url(source) else source
-
-
-class OutOfRange(float):
-    """A JSON number too large to compute with (more than MAX_DIGITS digits, or beyond a
-    float's range), read as an infinity that keeps its text for the error message."""
-
-    text: str
-
-    def __new__(cls, text: str) -> OutOfRange:
-        number = super().__new__(cls, -math.inf if text.startswith("-") else math.inf)
-        number.text = text
-        return number
 
 
 def _parse_int(text: str) -> int | float:

@@ -137,8 +137,8 @@ def against_view(source: str, by: str, binary: str, names: list[str]) -> tuple[s
         from gate.fetch import shown_source
         from gate.results.validate import validate
 
-        doc = validate(doc, shown_source(source))
-        (paired,) = pair(doc["binaries"], [binary], parse_choices(names, [binary]), source)
+        results = validate(doc, shown_source(source))
+        (paired,) = pair(results["binaries"], [binary], parse_choices(names, [binary]), source)
         if paired.entry is None:
             raise UsageError(f"--against: {paired.note}")
         entry = paired.entry

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from gate.results.types import Breakdown
     from gate.run.measure import StartupResult
 
 
@@ -36,7 +37,7 @@ class StartupRequest:
 @dataclass(frozen=True)
 class StartupOutcome:
     result: StartupResult
-    breakdown: dict[str, Any] | None  # why a start takes what it takes, when asked
+    breakdown: Breakdown | None  # why a start takes what it takes, when asked
 
 
 def run_startup(request: StartupRequest) -> StartupOutcome:

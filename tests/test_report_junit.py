@@ -512,6 +512,16 @@ def test_a_document_without_timings_shows_zero_times(doc: dict[str, Any]) -> Non
     assert {s.time for s in suites.values()} == {0.0}
 
 
+def test_unknown_timing_keys_count_only_as_numbers(doc: dict[str, Any]) -> None:
+    """A later gate's timings key is kept by validation as plain JSON; a text there once
+    crashed the sum (TypeError). Numbers count, whatever their key; anything else does not."""
+    from gate.results.validate import validate
+
+    doc["binaries"][0]["timings"] = {"inspect_s": 0.25, "note": "x", "later_s": 0.5}
+    suites = _suites(_render(validate(doc, "doc.json")))
+    assert suites["gate.hello"].time == 0.75
+
+
 def test_suite_output_has_the_table_and_failed_runs(doc: dict[str, Any]) -> None:
     text = _render(doc)
     out = ET.fromstring(text.encode()).find("testsuite[@name='gate.svc']/system-out").text

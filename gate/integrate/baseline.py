@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gate.errors import BaselineNotApplicable, SourceMissing, SourceUnavailable
 from gate.fetch import Origin, json_object, shown_source
 from gate.integrate.sources import fetch_source
+
+if TYPE_CHECKING:
+    from gate.results.types import BaselineRecord, Document, Entry
 
 
 def _stderr_note(message: str) -> None:
@@ -27,7 +30,7 @@ def _stderr_note(message: str) -> None:
     sys.stderr.write(f"gate: baseline: {message}\n")
 
 
-def entry_for(doc: dict[str, Any] | None, path: str) -> dict[str, Any] | None:
+def entry_for(doc: Document | None, path: str) -> Entry | None:
     """The baseline's entry for a binary: same path, else the same file name."""
     if doc is None:
         return None
@@ -47,7 +50,7 @@ def load_baseline(
     optional: bool,
     warn: Callable[[str], None],
     note: Callable[[str], None] = _stderr_note,
-) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+) -> tuple[Document | None, BaselineRecord]:
     """(the baseline results or None, what the results record about it).
 
     With `optional`, a baseline that cannot be had (SourceUnavailable) is one warning
@@ -85,7 +88,7 @@ def record(
     origin: Origin | None = None,
     reason: str | None = None,
     commit: str | None = None,
-) -> dict[str, Any]:
+) -> BaselineRecord:
     """The results' `baseline` object, every key present (as validation would fill it)."""
     known = Origin("") if origin is None else origin
     return {

@@ -37,6 +37,7 @@ from gate.integrate.forge import Client, CommentSkipped, ForgeError, Target
 
 if TYPE_CHECKING:
     from gate.judge.diff import BinaryDiff
+    from gate.results.types import Document
 
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # SHA-1, or SHA-256 repositories
 
@@ -131,7 +132,7 @@ def triggering_run(env: Mapping[str, str]) -> Run:
     return Run(run_id, sha, head_repo, _text(wr, "head_branch"), pulls)
 
 
-def claimed_pull(doc: Mapping[str, Any], run: Run, shown: str) -> int:
+def claimed_pull(doc: Document, run: Run, shown: str) -> int:
     """The pull request the artifact's results say they are for, checked against the
     run's head commit; still to be checked against GitHub's record (verify_pull)."""
     pr = doc.get("pull_request")
@@ -340,7 +341,7 @@ def _linked(env: Mapping[str, str], run: Run) -> dict[str, str]:
 
 
 def _what_changed(
-    doc: dict[str, Any], baseline: str | None, warn: Callable[[str], None]
+    doc: Document, baseline: str | None, warn: Callable[[str], None]
 ) -> list[BinaryDiff] | None:
     """Diffs against `baseline` for the 'what changed' table; a baseline that cannot be
     had costs only that table, as in every comment."""

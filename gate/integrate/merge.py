@@ -18,28 +18,36 @@ Pure: documents in, a document out (the CLI reads and writes the files).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Literal, cast
 
 from gate.results.schema import RESULTS_SCHEMA, overall_verdict
+
+if TYPE_CHECKING:
+    from gate.results.types import (
+        Check,
+        Document,
+        Entry,
+        MergedDocument,
+        Skipped,
+        Status,
+    )
 
 MERGE_ENTRY = "gate merge"
 
 
-def merge(
-    docs: Sequence[tuple[str, Mapping[str, Any]]], expected_shards: int | None = None
-) -> dict[str, Any]:
+def merge(docs: Sequence[tuple[str, Document]], expected_shards: int | None = None) -> Document:
     """One document from `docs` ((source, validated document), in the order given)."""
     from gate import __version__
 
-    entries: list[dict[str, Any]] = []
+    entries: list[Entry] = []
     judged: dict[str, str] = {}  # binary path -> where it was judged
     twice: list[str] = []
     shards: dict[int, str] = {}
-    checks: list[dict[str, Any]] = []
+    checks: list[Check] = []
     totals: set[int] = set()
-    skipped: dict[str, Mapping[str, Any]] = {}  # passed over (--skip-unsupported), by path
+    skipped: dict[str, Skipped] = {}  # passed over (--skip-unsupported), by path
     for source, doc in docs:
         skipped.update((str(s["path"]), s) for s in doc.get("skipped") or [])
         shard = doc.get("shard")
@@ -56,7 +64,7 @@ def merge(
                 twice.append(f"{path} in {judged[path]} and {where}")
                 continue
             judged[path] = where
-            entries.append(dict(entry))
+            entries.append(entry.copy())
     total = expected_shards or (max(totals) if totals else None)
     if total is not None:
         entries += [_missing(i, total) for i in range(1, total + 1) if i not in shards]
@@ -83,35 +91,37 @@ def merge(
     checks += _differences(docs)
     if checks:
         entries.append(_merge_entry(checks))
-    first = docs[0][1] if docs else {}
+    first = docs[0][1] if docs else None
     return {
         "schema": RESULTS_SCHEMA,
         "gate_version": __version__,
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "verdict": overall_verdict(entries),
-        "policy": first.get("policy", "unknown"),
-        "policy_sources": list(first.get("policy_sources") or []),
-        "baseline": first.get("baseline"),
-        "commit": first.get("commit"),
-        "pull_request": first.get("pull_request"),  # for gate comment --from-artifact
+        "policy": first.get("policy", "unknown") if first else "unknown",
+        "policy_sources": list(first.get("policy_sources") or []) if first else [],
+        "baseline": first.get("baseline") if first else None,
+        "commit": first.get("commit") if first else None,
+        # for gate comment --from-artifact
+        "pull_request": first.get("pull_request") if first else None,
         "shard": None,
         "merged": {
             "documents": [_summary(source, doc) for source, doc in docs],
             "expected_shards": total,
         },
         "binaries": entries,
-        "skipped": [dict(s) for s in skipped.values()],
+        "skipped": [s.copy() for s in skipped.values()],
     }
 
 
-def _differences(docs: Sequence[tuple[str, Mapping[str, Any]]]) -> list[dict[str, Any]]:
+def _differences(docs: Sequence[tuple[str, Document]]) -> list[Check]:
     """Policies and commits must agree (else no single verdict holds); gate versions may not."""
     found = []
-    for key, check_id, status, what in (
+    agree: tuple[tuple[Literal["policy", "commit", "gate_version"], str, Status, str], ...] = (
         ("policy", "merge.policy", "fail", "judged against different policies"),
         ("commit", "merge.commit", "fail", "judged at different commits"),
         ("gate_version", "merge.versions", "warn", "written by different gate versions"),
-    ):
+    )
+    for key, check_id, status, what in agree:
         seen: dict[str, list[str]] = {}
         for source, doc in docs:
             value = doc.get(key)
@@ -123,7 +133,7 @@ def _differences(docs: Sequence[tuple[str, Mapping[str, Any]]]) -> list[dict[str
     return found
 
 
-def _summary(source: str, doc: Mapping[str, Any]) -> dict[str, Any]:
+def _summary(source: str, doc: Document) -> MergedDocument:
     shard = doc.get("shard")
     return {
         "source": source,
@@ -135,19 +145,20 @@ def _summary(source: str, doc: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _check(check_id: str, status: str, message: str) -> dict[str, Any]:
-    severity = "warn" if status == "warn" else "error"
+def _check(check_id: str, status: Status, message: str) -> Check:
     return {"id": check_id, "status": status, "measured": None, "limit": None, "unit": None,
-            "message": message, "severity": severity}  # fmt: skip
+            "message": message, "severity": "warn" if status == "warn" else "error"}  # fmt: skip
 
 
-def _blank(path: str) -> dict[str, Any]:
-    return {"path": path, "name": path, "verdict": "error", "error": None, "facts": None,
-            "startup": None, "attribution": None, "checks": [], "compared_with": None,
-            "timings": None, "remedies": []}  # fmt: skip
+def _blank(path: str) -> Entry:
+    """An entry as gate check writes one that could not be judged, without `not_judged`:
+    validation reads it back as "error", what JUnit shows without a policy saying more."""
+    return cast("Entry", {"path": path, "name": path, "verdict": "error", "error": None,
+                          "facts": None, "startup": None, "attribution": None, "checks": [],
+                          "compared_with": None, "timings": None, "remedies": []})  # fmt: skip
 
 
-def _missing(index: int, total: int) -> dict[str, Any]:
+def _missing(index: int, total: int) -> Entry:
     entry = _blank(f"shard {index}/{total}")
     entry["error"] = (
         f"no results from shard {index}/{total}: its job failed before gate wrote them, or "
@@ -156,7 +167,7 @@ def _missing(index: int, total: int) -> dict[str, Any]:
     return entry
 
 
-def _merge_entry(checks: list[dict[str, Any]]) -> dict[str, Any]:
+def _merge_entry(checks: list[Check]) -> Entry:
     entry = _blank(MERGE_ENTRY)
     entry["checks"] = checks
     entry["verdict"] = "fail" if any(c["status"] == "fail" for c in checks) else "pass"

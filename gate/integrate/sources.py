@@ -8,9 +8,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gate.fetch import Origin, fetch_url, is_url, json_object, read_path, shown_source
+
+if TYPE_CHECKING:
+    from gate.results.types import Document
 
 
 def _stderr_warning(message: str) -> None:
@@ -50,7 +53,7 @@ def load_document(source: str, warn: Callable[[str], None] = _stderr_warning) ->
     return json_object([fetch_source(source, warn)[0]], shown_source(source))
 
 
-def load_results(source: str) -> dict[str, Any]:
+def load_results(source: str) -> Document:
     """The validated form of the gate/results/v1 document at `source`.
 
     SourceMissing when it does not exist, SourceError when it cannot be read as JSON,

@@ -12,7 +12,7 @@ import dataclasses
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from gate.judge import explain
 from gate.judge.pairing import Pairing
@@ -912,5 +912,5 @@ def judge(rules: Mapping[str, Rule], ctx: Context) -> list[CheckResult]:
     return implicit + results
 
 
-def verdict(checks: Iterable[CheckResult]) -> str:
+def verdict(checks: Iterable[CheckResult]) -> Literal["pass", "fail"]:
     return "fail" if any(c.status == "fail" for c in checks) else "pass"

@@ -10,12 +10,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gate.judge import explain
 from gate.judge.explain import Contributor
 from gate.judge.pairing import label, pair
 from gate.values.compare import across_envelopes, across_methods
+
+if TYPE_CHECKING:
+    from gate.results.types import Document, Entry, Facts, Stats
 
 
 @dataclass(frozen=True)
@@ -83,60 +86,59 @@ def _changed(deltas: Iterable[Delta]) -> tuple[Delta, ...]:
     return tuple(sorted(moved, key=lambda d: (-abs(d.change or 0), d.name)))
 
 
-def _named_sizes(
-    items: Iterable[Mapping[str, Any]] | None, value: str = "size"
-) -> dict[str, float]:
+def _named_sizes(items: Iterable[tuple[str, int]]) -> dict[str, float]:
     """Bytes by name; entries sharing a name (legal for ELF sections) are summed."""
     out: dict[str, float] = {}
-    for item in items or ():
-        out[item["name"]] = out.get(item["name"], 0) + item[value]
+    for name, size in items:
+        out[name] = out.get(name, 0) + size
     return out
 
 
-def _sections(facts: Mapping[str, Any], nobits: bool) -> dict[str, float]:
+def _sections(facts: Facts | None, nobits: bool) -> dict[str, float]:
     """Sizes of the sections with file bytes, or (nobits) of those with memory only."""
-    rows = facts.get("sections") or ()
-    return _named_sizes(s for s in rows if (s.get("type") == "NOBITS") == nobits)
+    rows = (facts.get("sections") if facts else None) or ()
+    return _named_sizes(
+        (s["name"], s["size"]) for s in rows if (s.get("type") == "NOBITS") == nobits
+    )
 
 
 def _pair(old: Mapping[str, float], new: Mapping[str, float]) -> tuple[Delta, ...]:
     return _changed(Delta(n, old.get(n), new.get(n)) for n in sorted(old.keys() | new.keys()))
 
 
-def _facts(entry: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    facts = entry["facts"] if entry else None
-    return facts if facts is not None else {}
+def _facts(entry: Entry | None) -> Facts | None:
+    return entry["facts"] if entry else None
 
 
-def _packages(entry: Mapping[str, Any] | None) -> dict[str, float]:
+def _packages(entry: Entry | None) -> dict[str, float]:
     attribution = entry["attribution"] if entry else None
-    return _named_sizes(attribution["packages"], value="bytes") if attribution else {}
+    rows = (attribution["packages"] if attribution else None) or ()
+    return _named_sizes((p["name"], p["bytes"]) for p in rows)
 
 
-def _stats(entry: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    stats = entry["startup"]["stats"] if entry and entry["startup"] else None
-    return stats if stats is not None else {}
+def _stats(entry: Entry | None) -> Stats | None:
+    return entry["startup"]["stats"] if entry and entry["startup"] else None
 
 
-def _max_rss(entry: Mapping[str, Any] | None) -> float | None:
+def _max_rss(entry: Entry | None) -> float | None:
     """The start-up's max RSS as the results carry it (stats.peak_rss)."""
     startup = entry["startup"] if entry else None
     return startup["max_rss_bytes"] if startup else None
 
 
-def _statuses(entry: Mapping[str, Any] | None) -> dict[str, str]:
+def _statuses(entry: Entry | None) -> dict[str, str]:
     return {c["id"]: c["status"] for c in entry["checks"]} if entry else {}
 
 
-def _toolchain_change(new: Mapping[str, Any], old: Mapping[str, Any]) -> tuple[str, str] | None:
+def _toolchain_change(new: Facts | None, old: Facts | None) -> tuple[str, str] | None:
     return explain.toolchain_change(explain.toolchain_of(new), explain.toolchain_of(old))
 
 
-def _envelope_change(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> str:
+def _envelope_change(old: Entry | None, new: Entry | None) -> str:
     """The warnings when both sides' start-up was measured, in different envelopes or with
     percentiles computed by different methods."""
-    before, after = ((e or {}).get("startup") or {} for e in (old, new))
-    if not before.get("stats") or not after.get("stats"):
+    before, after = (e.get("startup") if e else None for e in (old, new))
+    if not before or not after or not before.get("stats") or not after.get("stats"):
         return ""
     notes = (
         across_envelopes(before.get("envelope"), after.get("envelope"), ("old", "new")),
@@ -145,12 +147,12 @@ def _envelope_change(old: Mapping[str, Any] | None, new: Mapping[str, Any] | Non
     return "; ".join(note for note in notes if note)
 
 
-def diff_binary(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> BinaryDiff:
-    side = new or old or {"name": "", "path": ""}
-    name = side["name"] or side["path"] or "?"
+def diff_binary(old: Entry | None, new: Entry | None) -> BinaryDiff:
+    side = new or old
+    name = (side["name"] or side["path"] or "?") if side else "?"
     kind = "new" if old is None else "removed" if new is None else "changed"
     of, nf = _facts(old), _facts(new)
-    size = Delta("file", of.get("file_size"), nf.get("file_size"))
+    size = Delta("file", of.get("file_size") if of else None, nf.get("file_size") if nf else None)
     sections = _pair(_sections(of, False), _sections(nf, False))
     memory = _pair(_sections(of, True), _sections(nf, True))
     packages = _pair(_packages(old), _packages(new)) if _packages(old) and _packages(new) else ()
@@ -158,8 +160,8 @@ def diff_binary(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) ->
     startup = tuple(
         d
         for d in (
-            Delta("p50 ms", os_.get("p50_ms"), ns.get("p50_ms")),
-            Delta("p95 ms", os_.get("p95_ms"), ns.get("p95_ms")),
+            Delta("p50 ms", os_.get("p50_ms") if os_ else None, ns.get("p50_ms") if ns else None),
+            Delta("p95 ms", os_.get("p95_ms") if os_ else None, ns.get("p95_ms") if ns else None),
             Delta("max RSS", _max_rss(old), _max_rss(new)),
         )
         if d.old is not None or d.new is not None
@@ -186,13 +188,13 @@ def diff_binary(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) ->
         grew,
         memory=memory,
         toolchain=_toolchain_change(nf, of) if old and new else None,
-        go=nf.get("go") is not None,
+        go=nf is not None and nf.get("go") is not None,
         envelope=_envelope_change(old, new),
     )
 
 
 def diff_results(
-    old: Mapping[str, Any], new: Mapping[str, Any], chosen: Mapping[str, str] | None = None
+    old: Document, new: Document, chosen: Mapping[str, str] | None = None
 ) -> list[BinaryDiff]:
     """One BinaryDiff per binary in either document: new ones first in their order, then removed.
 

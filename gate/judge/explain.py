@@ -19,10 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gate.values.groups import CODE, NON_GO, group_name
 from gate.values.units import format_signed_size, format_size
+
+if TYPE_CHECKING:
+    from gate.results.types import Attribution, NamedBytes
 
 COVER = 0.9  # contributors named until they explain this share of the amount
 MAX_GROUPS = 4
@@ -51,31 +54,32 @@ class Contributor:
     parts: tuple[Contributor, ...] = ()
 
 
-def named(rows: Any) -> dict[str, int]:
+def named(rows: Iterable[NamedBytes] | None) -> dict[str, int]:
     out: dict[str, int] = {}
     for row in rows or ():
         out[row["name"]] = out.get(row["name"], 0) + row["bytes"]
     return out
 
 
-def groups(attribution: Mapping[str, Any] | None) -> dict[str, int]:
+def groups(attribution: Attribution | None) -> dict[str, int]:
     """Bytes per section group (names of older results mapped to today's)."""
     out: dict[str, int] = {}
-    for name, size in named((attribution or {}).get("sections")).items():
+    for name, size in named(attribution.get("sections") if attribution else None).items():
         key = group_name(name)
         out[key] = out.get(key, 0) + size
     return out
 
 
-def parts(attribution: Mapping[str, Any] | None, group: str) -> dict[str, int] | None:
+def parts(attribution: Attribution | None, group: str) -> dict[str, int] | None:
     """The names inside one group, or None when the attribution cannot name them.
 
     Code: Go packages, with the non-Go code named by function where .symtab has it (a C
     binary: all of its functions). Data groups: the data objects kept, by symbol.
     """
-    attr = attribution or {}
+    if not attribution:
+        return None
     if group == CODE:
-        packages, functions = attr.get("packages"), attr.get("code_symbols")
+        packages, functions = attribution.get("packages"), attribution.get("code_symbols")
         if packages is None and functions is None:
             return None
         out = named(packages)
@@ -83,7 +87,7 @@ def parts(attribution: Mapping[str, Any] | None, group: str) -> dict[str, int] |
             out.pop(NON_GO, None)
             out.update(named(functions))
         return out
-    data = attr.get("data_symbols")
+    data = attribution.get("data_symbols")
     if data is None:
         return None
     out = {}
@@ -93,12 +97,11 @@ def parts(attribution: Mapping[str, Any] | None, group: str) -> dict[str, int] |
     return out
 
 
-def section_parts(attribution: Mapping[str, Any] | None, section: str) -> dict[str, int] | None:
+def section_parts(attribution: Attribution | None, section: str) -> dict[str, int] | None:
     """The names inside one section: data objects by symbol; .text by package."""
-    attr = attribution or {}
     if section == ".text":
-        return parts(attr, CODE)
-    data = attr.get("data_symbols")
+        return parts(attribution, CODE)
+    data = attribution.get("data_symbols") if attribution else None
     if data is None:
         return None
     out: dict[str, int] = {}
@@ -124,7 +127,7 @@ def _deltas(new: Mapping[str, int], old: Mapping[str, int]) -> list[tuple[str, i
     return [(n, new.get(n, 0) - old.get(n, 0)) for n in new.keys() | old.keys()]
 
 
-def growth(new: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> tuple[Contributor, ...]:
+def growth(new: Attribution | None, old: Attribution | None) -> tuple[Contributor, ...]:
     """The groups (and names inside them) that explain >= 90% of what grew, largest first.
 
     The amount is the gross growth (what grew, before what shrank is taken off), so a
@@ -151,7 +154,7 @@ def names_growth(
     return tuple(Contributor(n, d) for n, d in _cover(_deltas(new, old), amount, MAX_PARTS))
 
 
-def largest(attribution: Mapping[str, Any] | None, amount: int) -> tuple[Contributor, ...]:
+def largest(attribution: Attribution | None, amount: int) -> tuple[Contributor, ...]:
     """Without a baseline: the largest groups, then the largest names inside each, until
     they cover 90% of `amount` (the excess over a limit); at least the two largest groups."""
     sizes = groups(attribution)

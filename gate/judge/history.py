@@ -13,9 +13,12 @@ Pure: documents in, frozen series out; gate/report/history.py renders them.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gate.results.types import Document, Entry
 
 SLOPE_RUNS = 10  # the trend is the recent one: the last runs, not the whole history
 TOP_PACKAGES = 3
@@ -54,13 +57,13 @@ class Series:
     forecasts: tuple[Forecast, ...]
 
 
-def build(docs: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Series]:
+def build(docs: Sequence[tuple[str, Document]]) -> list[Series]:
     """One series per binary path, in time order (created; ties keep the order given)."""
     ordered = sorted(
         enumerate(docs), key=lambda item: (str(item[1][1].get("created") or ""), item[0])
     )
     points: dict[str, list[Point]] = {}
-    latest: dict[str, Mapping[str, Any]] = {}
+    latest: dict[str, Entry] = {}
     for _, (_, doc) in ordered:
         for entry in doc["binaries"]:
             if entry.get("facts") is None and entry.get("startup") is None:
@@ -74,22 +77,23 @@ def build(docs: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Series]:
     ]
 
 
-def _point(doc: Mapping[str, Any], entry: Mapping[str, Any]) -> Point:
-    facts = entry.get("facts") or {}
-    stats = (entry.get("startup") or {}).get("stats") or {}
-    packages = ((entry.get("attribution") or {}).get("packages")) or []
+def _point(doc: Document, entry: Entry) -> Point:
+    facts, startup = entry.get("facts"), entry.get("startup")
+    attribution = entry.get("attribution")
+    stats = startup.get("stats") if startup else None
+    packages = (attribution.get("packages") if attribution else None) or []
     top = sorted(((str(p["name"]), int(p["bytes"])) for p in packages), key=lambda p: -p[1])
     return Point(
         created=str(doc.get("created") or ""),
         commit=doc.get("commit"),
-        file_size=facts.get("file_size"),
-        p50_ms=stats.get("p50_ms"),
-        p95_ms=stats.get("p95_ms"),
+        file_size=facts.get("file_size") if facts else None,
+        p50_ms=stats.get("p50_ms") if stats else None,
+        p95_ms=stats.get("p95_ms") if stats else None,
         packages=tuple(top[:TOP_PACKAGES]),
     )
 
 
-def _limits(entry: Mapping[str, Any]) -> dict[str, float]:
+def _limits(entry: Entry) -> dict[str, float]:
     """The limits the latest run judged this binary against, by the measure they bound."""
     found = {}
     for check in entry.get("checks") or []:
@@ -103,7 +107,7 @@ def _limits(entry: Mapping[str, Any]) -> dict[str, float]:
     return found
 
 
-def _forecasts(series: list[Point], latest: Mapping[str, Any]) -> tuple[Forecast, ...]:
+def _forecasts(series: list[Point], latest: Entry) -> tuple[Forecast, ...]:
     out = []
     for measure, limit in _limits(latest).items():
         values = [getattr(p, measure) for p in series[-SLOPE_RUNS:]]

@@ -18,26 +18,29 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gate.errors import UsageError
+
+if TYPE_CHECKING:
+    from gate.results.types import Entry
 
 MAX_NAMES = 10  # baseline names listed in a message
 
 
 @dataclass(frozen=True)
 class Pairing:
-    entry: Mapping[str, Any] | None  # the baseline's entry; None: no counterpart
+    entry: Entry | None  # the baseline's entry; None: no counterpart
     how: str  # "chosen" | "path" | "name" | "only" | "none"
     note: str  # one line for a reviewer: what it was compared with, or why nothing
 
 
-def label(entry: Mapping[str, Any]) -> str:
+def label(entry: Entry) -> str:
     """A baseline entry as a person names it: its file name."""
     return str(entry.get("name") or Path(str(entry.get("path") or "?")).name)
 
 
-def names_of(entries: Sequence[Mapping[str, Any]]) -> str:
+def names_of(entries: Sequence[Entry]) -> str:
     shown = [label(e) for e in entries[:MAX_NAMES]]
     more = f", … {len(entries) - MAX_NAMES} more" if len(entries) > MAX_NAMES else ""
     return ", ".join(shown) + more if shown else "no binaries"
@@ -70,7 +73,7 @@ def parse_choices(values: Sequence[str], paths: Sequence[str]) -> dict[str, str]
     return out
 
 
-def _find(entries: Sequence[Mapping[str, Any]], name: str) -> Mapping[str, Any] | None:
+def _find(entries: Sequence[Entry], name: str) -> Entry | None:
     for key in ("path", "name"):
         for entry in entries:
             if entry.get(key) == name:
@@ -82,7 +85,7 @@ def _find(entries: Sequence[Mapping[str, Any]], name: str) -> Mapping[str, Any] 
 
 
 def pair(
-    entries: Sequence[Mapping[str, Any]],
+    entries: Sequence[Entry],
     paths: Sequence[str],
     chosen: Mapping[str, str] | None = None,
     source: str = "the baseline",

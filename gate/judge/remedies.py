@@ -25,11 +25,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from gate.judge import explain
 from gate.values.groups import DEBUG, SYMBOLS
 from gate.values.units import format_duration, format_size
+
+if TYPE_CHECKING:
+    from gate.results.types import Attribution, Breakdown, Check, Facts, LoaderStats, Startup
+    from gate.results.types import Remedy as RemedyJSON
 
 MAX_INITS = 3  # package inits named, slowest first
 MIN_INIT_MS = 1.0  # an init below this is not worth a remedy
@@ -71,18 +75,18 @@ class Remedy:
     checks: tuple[str, ...]
 
 
-def remedy_to_dict(remedy: Remedy) -> dict[str, Any]:
+def remedy_to_dict(remedy: Remedy) -> RemedyJSON:
     """The results' REMEDY (gate/results.py)."""
     doc = asdict(remedy)
     doc["checks"] = list(remedy.checks)
-    return doc
+    return cast("RemedyJSON", doc)
 
 
 def remedies(
-    facts: Mapping[str, Any] | None,
-    attribution: Mapping[str, Any] | None,
-    startup: Mapping[str, Any] | None,
-    checks: Iterable[Mapping[str, Any]],
+    facts: Facts | None,
+    attribution: Attribution | None,
+    startup: Startup | None,
+    checks: Iterable[Check],
     page_size: int = PAGE_SIZE,
 ) -> tuple[Remedy, ...]:
     """Every remedy the measurements support for the red start-up and size checks."""
@@ -93,9 +97,10 @@ def remedies(
     size = tuple(c for c in red if _strippable_check(c))
     found: list[Remedy] = []
     if timing and startup is not None:
-        breakdown = startup.get("breakdown") or {}
+        breakdown = startup.get("breakdown")
         found += _inits(facts, startup, breakdown, timing)
-        p50 = float((startup.get("stats") or {}).get("p50_ms") or 0.0)
+        stats = startup.get("stats")
+        p50 = float((stats.get("p50_ms") if stats else None) or 0.0)
         found += _pie(facts, breakdown, timing, p50)
         found += _dynamic(facts, breakdown, timing, p50)
         found += _gomaxprocs(facts, startup, breakdown, timing)
@@ -116,19 +121,19 @@ def _strippable_check(check_id: str) -> bool:
     return section != check_id and section.startswith(_STRIPPABLE)
 
 
-def _is_go(facts: Mapping[str, Any]) -> bool:
+def _is_go(facts: Facts) -> bool:
     return facts.get("go") is not None
 
 
-def _language(facts: Mapping[str, Any]) -> str:
+def _language(facts: Facts) -> str:
     from gate.read.toolchain import language_of
 
     return language_of(facts)
 
 
-def _go_setting(facts: Mapping[str, Any], key: str) -> str | None:
-    go = facts.get("go") or {}
-    value = (go.get("settings") or {}).get(key)
+def _go_setting(facts: Facts, key: str) -> str | None:
+    go = facts.get("go")
+    value = (go.get("settings") or {}).get(key) if go else None
     return None if value is None else str(value)
 
 
@@ -139,14 +144,15 @@ def _cycles(n: int) -> str:
 # ---------------------------------------------------------------- Go package inits
 
 
-def _owner(facts: Mapping[str, Any], package: str) -> tuple[str, str]:
+def _owner(facts: Facts, package: str) -> tuple[str, str]:
     """("main" | "std" | "dep", the module's path and version) that a package belongs to."""
-    go = facts.get("go") or {}
-    main = (go.get("main_module") or {}).get("path") or go.get("path") or ""
+    go = facts.get("go")
+    module = go.get("main_module") if go else None
+    main = (module.get("path") if module else None) or (go.get("path") if go else None) or ""
     if main and (package == main or package.startswith(main + "/")):
         return "main", main
     best, version = "", ""
-    for dep in go.get("deps") or ():
+    for dep in (go.get("deps") if go else None) or ():
         path = str(dep.get("path") or "")
         if path and (package == path or package.startswith(path + "/")) and len(path) > len(best):
             best, version = path, str(dep.get("version") or "")
@@ -157,9 +163,9 @@ def _owner(facts: Mapping[str, Any], package: str) -> tuple[str, str]:
 
 
 def _inits(
-    facts: Mapping[str, Any],
-    startup: Mapping[str, Any],
-    breakdown: Mapping[str, Any],
+    facts: Facts,
+    startup: Startup,
+    breakdown: Breakdown | None,
     timing: tuple[str, ...],
 ) -> list[Remedy]:
     """The slowest package inits (GODEBUG=inittrace=1): make them lazy.
@@ -169,9 +175,9 @@ def _inits(
     median is above its spread over the runs: below it, the number is the machine's
     noise, and a saving it names would be too. The floor is a share of the start the
     inits were measured in: the timed p50, or inside a quota the start without it."""
-    if not _is_go(facts):
+    if not _is_go(facts) or not breakdown:
         return []
-    stats = startup.get("stats") or {}
+    stats = startup.get("stats")
     runs = int(breakdown.get("runs") or 1)
     without = breakdown.get("throttle") is not None
     start = breakdown.get("start_ms")
@@ -179,7 +185,7 @@ def _inits(
         base = float(start)
         base_text = f"the {format_duration(base)} start without the CPU quota"
     else:
-        base = float(stats.get("p50_ms") or 0.0)
+        base = float((stats.get("p50_ms") if stats else None) or 0.0)
         base_text = f"the p50 {format_duration(base)}"
     floor = max(MIN_INIT_MS, MIN_INIT_SHARE * base)
     inits = [
@@ -225,7 +231,7 @@ def _about_ms(ms: float) -> str:
     return f"{ms:.0f} ms" if ms >= 10 else f"{ms:.2g} ms"
 
 
-def _loader_cost(loader: Mapping[str, Any] | None, p50: float) -> str:
+def _loader_cost(loader: LoaderStats | None, p50: float) -> str:
     """The loader's own account (LD_DEBUG=statistics), or "" without one: in milliseconds
     of the measured start where the machine's TSC rate turned its cycles into time
     (gate/run/tsc.py), the cycles beside them."""
@@ -238,9 +244,12 @@ def _loader_cost(loader: Mapping[str, Any] | None, p50: float) -> str:
             f"{loader['relative_relocations']:,} relative relocations (LD_DEBUG=statistics)"
         )
     parts = [_cycles(int(total))]
-    for key, what in (("relocation_percent", "relocating"), ("load_percent", "loading objects")):
-        if loader.get(key) is not None:
-            parts.append(f"{loader[key]:.1f}% {what}")
+    for percent, what in (
+        (loader.get("relocation_percent"), "relocating"),
+        (loader.get("load_percent"), "loading objects"),
+    ):
+        if percent is not None:
+            parts.append(f"{percent:.1f}% {what}")
     ms = loader.get("total_ms")
     if ms is None:
         took = f"{parts[0]}" + (f" ({', '.join(parts[1:])})" if parts[1:] else "")
@@ -250,17 +259,20 @@ def _loader_cost(loader: Mapping[str, Any] | None, p50: float) -> str:
     return f"the dynamic loader took {took} (LD_DEBUG=statistics)"
 
 
-def _loader_saving(loader: Mapping[str, Any] | None) -> tuple[float | None, str | None]:
+def _loader_saving(loader: LoaderStats | None) -> tuple[float | None, str | None]:
     """What the loader's work costs, in ms where known, else in cycles; (None, None)."""
-    if not loader or loader.get("total_cycles") is None:
+    if not loader:
         return None, None
-    if loader.get("total_ms") is not None:
-        return float(loader["total_ms"]), "ms"
-    return int(loader["total_cycles"]), "cycles"
+    cycles, ms = loader.get("total_cycles"), loader.get("total_ms")
+    if cycles is None:
+        return None, None
+    if ms is not None:
+        return float(ms), "ms"
+    return int(cycles), "cycles"
 
 
 def _pie(
-    facts: Mapping[str, Any], breakdown: Mapping[str, Any], timing: tuple[str, ...], p50: float
+    facts: Facts, breakdown: Breakdown | None, timing: tuple[str, ...], p50: float
 ) -> list[Remedy]:
     """A PIE's relocations are applied at every start: an executable at a fixed address
     has none of the relative ones."""
@@ -268,7 +280,7 @@ def _pie(
     if kind not in ("pie", "static-pie"):
         return []
     count = facts["linking"].get("relocations")
-    loader = breakdown.get("loader")
+    loader = breakdown.get("loader") if breakdown else None
     what = "static PIE" if kind == "static-pie" else "PIE"
     parts = [
         f"{what}: {count:,} dynamic relocations (readelf -r) applied at every start"
@@ -312,14 +324,14 @@ def _pie(
 
 
 def _dynamic(
-    facts: Mapping[str, Any], breakdown: Mapping[str, Any], timing: tuple[str, ...], p50: float
+    facts: Facts, breakdown: Breakdown | None, timing: tuple[str, ...], p50: float
 ) -> list[Remedy]:
     """Dynamic linking: ld.so maps and relocates every library before main."""
     linking = facts["linking"]
     needed = list(linking.get("needed") or [])
     if linking["static"] or not needed:
         return []
-    loader = breakdown.get("loader")
+    loader = breakdown.get("loader") if breakdown else None
     shown = ", ".join(needed[:5]) + (f", … {len(needed) - 5} more" if len(needed) > 5 else "")
     interp = linking.get("interpreter") or "the dynamic loader"
     parts = [f"dynamically linked through {interp} with {len(needed)} libraries ({shown})"]
@@ -352,21 +364,22 @@ def _dynamic(
 
 
 def _gomaxprocs(
-    facts: Mapping[str, Any],
-    startup: Mapping[str, Any],
-    breakdown: Mapping[str, Any],
+    facts: Facts,
+    startup: Startup,
+    breakdown: Breakdown | None,
     timing: tuple[str, ...],
 ) -> list[Remedy]:
     """More Ps than the CPU quota: the scheduler's threads fight over a fraction of a CPU."""
-    procs = breakdown.get("gomaxprocs")
-    envelope = startup.get("envelope") or {}
+    procs = breakdown.get("gomaxprocs") if breakdown else None
+    envelope = startup.get("envelope")
     cpus = envelope.get("cpus") if isinstance(envelope, Mapping) else None
-    if not _is_go(facts) or procs is None or not cpus:
+    go = facts.get("go")
+    if go is None or procs is None or not cpus:
         return []
     fits = max(1, math.ceil(float(cpus)))
     if procs <= fits:
         return []
-    version = str((facts.get("go") or {}).get("version") or "")
+    version = str(go.get("version") or "")
     why = (
         "Go 1.25 and later size it from the cgroup quota but never below 2 "
         "(runtime/cgroup_linux.go adjustCgroupGOMAXPROCS)"
@@ -381,13 +394,15 @@ def _gomaxprocs(
     return [Remedy("gomaxprocs", title, evidence, None, None, timing)]
 
 
-def _quota(breakdown: Mapping[str, Any], timing: tuple[str, ...]) -> list[Remedy]:
+def _quota(breakdown: Breakdown | None, timing: tuple[str, ...]) -> list[Remedy]:
     """The CPU quota itself: a start held back for much of its time is CPU work stretched
     by the quota, whatever init does it. Measured on one start inside the whole envelope
     (the cgroup's cpu.stat); what to cut comes from the inits, measured without it."""
     from gate.values.envelope import quota_held
 
-    throttle = breakdown.get("throttle") or {}
+    throttle = breakdown.get("throttle") if breakdown else None
+    if not breakdown or not throttle:
+        return []
     held, wall = throttle.get("throttled_ms"), throttle.get("wall_ms")
     if held is None or not wall or held < MIN_THROTTLED_SHARE * float(wall):
         return []
@@ -415,13 +430,13 @@ def _go_at_least(version: str, wanted: tuple[int, int]) -> bool:
 
 
 def _faults(
-    facts: Mapping[str, Any],
-    startup: Mapping[str, Any],
+    facts: Facts,
+    startup: Startup,
     timing: tuple[str, ...],
     page_size: int,
 ) -> list[Remedy]:
     """Major faults at a cold start read the binary (and its libraries) from disk."""
-    faults = startup.get("faults") or {}
+    faults = startup.get("faults")
     major = faults.get("major") if isinstance(faults, Mapping) else None
     if not major or major < MIN_MAJOR_FAULTS:
         return []
@@ -450,9 +465,7 @@ def _faults(
 # ---------------------------------------------------------------- symbols and DWARF
 
 
-def _symbols(
-    facts: Mapping[str, Any], attribution: Mapping[str, Any] | None, size: tuple[str, ...]
-) -> list[Remedy]:
+def _symbols(facts: Facts, attribution: Attribution | None, size: tuple[str, ...]) -> list[Remedy]:
     """.symtab, .strtab and DWARF are never loaded: bytes a shipped binary can do without."""
     if attribution is not None:
         groups = explain.groups(attribution)
@@ -492,7 +505,7 @@ def _symbols(
 # ---------------------------------------------------------------- a Rust release profile
 
 
-def _cargo_profile(facts: Mapping[str, Any], size: tuple[str, ...]) -> list[Remedy]:
+def _cargo_profile(facts: Facts, size: tuple[str, ...]) -> list[Remedy]:
     """A Rust binary's size is mostly its release profile: unwinding (panic = "unwind"
     keeps landing pads in the code and `.gcc_except_table` beside it), monomorphised
     copies that LTO and one codegen unit fold, and the optimisation level. Offered only

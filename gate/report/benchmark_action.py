@@ -35,17 +35,21 @@ guards the step with `if: hashFiles('bench.json') != ''`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from gate.report.bmf import FILE_SIZE, benchmark_names
 from gate.report.formats import NothingToWrite
+from gate.report.markup import percentile_ms
 from gate.values.escape import dump_json
+
+if TYPE_CHECKING:
+    from gate.results.types import Document, Entry, Stats
 
 STARTUP_ENTRIES = (("startup-p50", "p50"), ("startup-p95", "p95"))  # name suffix, STATS key
 
 
-def render_benchmark_action(doc: Mapping[str, Any]) -> str:
+def render_benchmark_action(doc: Document) -> str:
     """customSmallerIsBetter JSON for a gate/results/v1 document."""
     entries = benchmark_action_entries(doc)
     if not entries:
@@ -53,7 +57,7 @@ def render_benchmark_action(doc: Mapping[str, Any]) -> str:
     return dump_json(entries)
 
 
-def benchmark_action_entries(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+def benchmark_action_entries(doc: Document) -> list[dict[str, Any]]:
     binaries = doc["binaries"]
     return [
         entry
@@ -62,7 +66,7 @@ def benchmark_action_entries(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _entries(binary: Mapping[str, Any], name: str) -> Iterator[dict[str, Any]]:
+def _entries(binary: Entry, name: str) -> Iterator[dict[str, Any]]:
     facts = binary["facts"]
     if facts is not None:
         yield {"name": f"{name} - {FILE_SIZE}", "unit": "bytes", "value": facts["file_size"]}
@@ -77,7 +81,7 @@ def _entries(binary: Mapping[str, Any], name: str) -> Iterator[dict[str, Any]]:
     extra = f"{runs}, {start} start, ready: {startup['ready']}"
     for suffix, key in STARTUP_ENTRIES:
         entry: dict[str, Any] = {"name": f"{name} - {suffix}", "unit": "ms"}
-        entry["value"] = stats[f"{key}_ms"]
+        entry["value"] = percentile_ms(stats, key)
         shown = interval_text(stats, key)
         if shown is not None:
             entry["range"] = shown
@@ -85,7 +89,7 @@ def _entries(binary: Mapping[str, Any], name: str) -> Iterator[dict[str, Any]]:
         yield entry
 
 
-def interval_text(stats: Mapping[str, Any], key: str) -> str | None:
+def interval_text(stats: Stats, key: str) -> str | None:
     """The confidence interval of percentile `key` as the results hold it, in words; None
     when the runs bound it on neither side (no interval is made up)."""
     low, high = stats["ci"].get(key, (None, None))

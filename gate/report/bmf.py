@@ -30,10 +30,14 @@ is left out.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
+from gate.report.markup import percentile_ms
 from gate.values.escape import dump_json
+
+if TYPE_CHECKING:
+    from gate.results.types import Document, Entry
 
 FILE_SIZE = "file-size"  # Bencher's built-in File Size Measure (bytes)
 LATENCY = "latency"  # Bencher's built-in Latency Measure (nanoseconds)
@@ -43,12 +47,12 @@ NS_PER_MS = 1_000_000
 Metric = dict[str, int | float]
 
 
-def render_bmf(doc: Mapping[str, Any]) -> str:
+def render_bmf(doc: Document) -> str:
     """BMF JSON for a gate/results/v1 document."""
     return dump_json(bmf_document(doc))
 
 
-def bmf_document(doc: Mapping[str, Any]) -> dict[str, dict[str, Metric]]:
+def bmf_document(doc: Document) -> dict[str, dict[str, Metric]]:
     binaries = doc["binaries"]
     named = [
         (benchmark, measures)
@@ -58,7 +62,7 @@ def bmf_document(doc: Mapping[str, Any]) -> dict[str, dict[str, Metric]]:
     return dict(zip(unique([b for b, _ in named]), (m for _, m in named), strict=True))
 
 
-def benchmark_names(binaries: Sequence[Mapping[str, Any]]) -> list[str]:
+def benchmark_names(binaries: Sequence[Entry]) -> list[str]:
     """Each binary's name; its path where two share a name; a number where two share both.
 
     A trend tool keys its series by this name, so two binaries must never share one:
@@ -92,7 +96,7 @@ def ms_to_ns(ms: float) -> float:
     return round(ms * NS_PER_MS, 3)
 
 
-def _benchmarks(binary: Mapping[str, Any], name: str) -> Iterator[tuple[str, dict[str, Metric]]]:
+def _benchmarks(binary: Entry, name: str) -> Iterator[tuple[str, dict[str, Metric]]]:
     facts = binary["facts"]
     if facts is not None:
         yield name, {FILE_SIZE: {"value": facts["file_size"]}}
@@ -101,7 +105,7 @@ def _benchmarks(binary: Mapping[str, Any], name: str) -> Iterator[tuple[str, dic
     if stats is None:
         return  # not started, or no run succeeded: no percentile to report
     for suffix, key in STARTUP_BENCHMARKS:
-        metric: Metric = {"value": ms_to_ns(stats[f"{key}_ms"])}
+        metric: Metric = {"value": ms_to_ns(percentile_ms(stats, key))}
         low, high = stats["ci"].get(key, (None, None))
         if low is not None:
             metric["lower_value"] = ms_to_ns(low)

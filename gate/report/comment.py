@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gate.errors import UsageError
 from gate.judge.diff import BinaryDiff
 from gate.report.diff import render_diff_markdown
 from gate.report.markdown import render_markdown
+
+if TYPE_CHECKING:
+    from gate.results.types import Document, Entry
 
 MAX_BODY = 65_000  # GitHub refuses bodies over 65,536 characters
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -33,7 +36,7 @@ MANY = 10  # binaries: beyond this, passing unchanged ones fold into one table
 
 
 def render_comment(
-    doc: dict[str, Any],
+    doc: Document,
     comment_id: str,
     diffs: list[BinaryDiff] | None = None,
     footer: str = "",
@@ -65,7 +68,7 @@ def render_comment(
     return head + summary + ("\n" + changes if changes else "") + tail
 
 
-def _calm(binary: Mapping[str, Any]) -> bool:
+def _calm(binary: Entry) -> bool:
     return binary["verdict"] == "pass" and not any(c["status"] == "warn" for c in binary["checks"])
 
 
@@ -90,7 +93,7 @@ def _fit(text: str, room: int, where: str) -> str:
     return cut + "\n" + "\n</details>" * max(0, unclosed) + note
 
 
-def footer(doc: dict[str, Any], env: Mapping[str, str]) -> str:
+def footer(doc: Document, env: Mapping[str, str]) -> str:
     """gate's version, the policy and a link to the job, for the comment's last line."""
     from gate import __version__
 

@@ -9,9 +9,12 @@ new format is one function and one line below. Each renderer is imported when us
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-Renderer = Callable[[dict[str, Any]], str]
+if TYPE_CHECKING:
+    from gate.results.types import Document
+
+Renderer = Callable[["Document"], str]
 
 
 class NothingToWrite(Exception):
@@ -19,61 +22,61 @@ class NothingToWrite(Exception):
     the caller writes no file and warns with this message, instead of an error."""
 
 
-def _text(doc: dict[str, Any]) -> str:
+def _text(doc: Document) -> str:
     from gate.report.text import render_checks
 
     return render_checks(doc) + "\n"
 
 
-def _json(doc: dict[str, Any]) -> str:
+def _json(doc: Document) -> str:
     from gate.report.json import dumps
 
     return dumps(doc)
 
 
-def _junit(doc: dict[str, Any]) -> str:
+def _junit(doc: Document) -> str:
     from gate.report.junit import render_junit
 
     return render_junit(doc)
 
 
-def _markdown(doc: dict[str, Any]) -> str:
+def _markdown(doc: Document) -> str:
     from gate.report.markdown import render_markdown
 
     return render_markdown(doc)
 
 
-def _metrics(doc: dict[str, Any]) -> str:
+def _metrics(doc: Document) -> str:
     from gate.report.metrics import render_metrics
 
     return render_metrics(doc)
 
 
-def _metrics_summary(doc: dict[str, Any]) -> str:
+def _metrics_summary(doc: Document) -> str:
     from gate.report.metrics import render_metrics_summary
 
     return render_metrics_summary(doc)
 
 
-def _github(doc: dict[str, Any]) -> str:
+def _github(doc: Document) -> str:
     from gate.report.github import render_github
 
     return render_github(doc)
 
 
-def _gitlab(doc: dict[str, Any]) -> str:
+def _gitlab(doc: Document) -> str:
     from gate.report.gitlab import render_gitlab
 
     return render_gitlab(doc)
 
 
-def _bmf(doc: dict[str, Any]) -> str:
+def _bmf(doc: Document) -> str:
     from gate.report.bmf import render_bmf
 
     return render_bmf(doc)
 
 
-def _benchmark_action(doc: dict[str, Any]) -> str:
+def _benchmark_action(doc: Document) -> str:
     from gate.report.benchmark_action import render_benchmark_action
 
     return render_benchmark_action(doc)
@@ -124,12 +127,12 @@ REPORT_FILES: dict[str, ReportFile] = {
 }
 
 
-def render(doc: dict[str, Any], fmt: str) -> str:
+def render(doc: Document, fmt: str) -> str:
     """`doc` in format `fmt` (one of FORMATS)."""
     return RENDERERS[fmt](doc)
 
 
-def render_pieces(doc: dict[str, Any], fmt: str) -> str | Iterable[str]:
+def render_pieces(doc: Document, fmt: str) -> str | Iterable[str]:
     """render(doc, fmt) for write_reports: the results document itself (json, tens of MB
     when merged) as text in pieces made while it is written (escape.json_chunks, the same
     bytes); every other format whole, rendered here, so NothingToWrite comes before any

@@ -10,9 +10,12 @@ log, so an annotation cannot show a message in another order than it is.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gate.values.escape import bidi_escaped, printable
+
+if TYPE_CHECKING:
+    from gate.results.types import Document
 
 MAX_PER_LEVEL = 10  # what GitHub displays per step and level
 _LEVEL = {"fail": "error", "warn": "warning"}
@@ -31,7 +34,7 @@ def command(level: str, title: str, message: str) -> str:
     return f"::{level} title={_prop(bidi_escaped(title))}::{_data(bidi_escaped(message))}"
 
 
-def _problems(doc: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
+def _problems(doc: Document) -> Iterator[tuple[str, str, str]]:
     """(level, title, message) for every binary that errored and every failed or warned check."""
     for binary in doc["binaries"]:
         name = printable(binary["name"] or binary["path"] or "?")  # ESC, newline: escaped
@@ -43,7 +46,7 @@ def _problems(doc: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
                 yield level, f"{name}: {check['id']}", check["message"]
 
 
-def render_github(doc: dict[str, Any]) -> str:
+def render_github(doc: Document) -> str:
     """Annotation lines, errors first; over-limit ones are counted in a notice."""
     problems = sorted(_problems(doc), key=lambda p: p[0] != "error")
     lines: list[str] = []

@@ -8,9 +8,12 @@ issue, and a fixed one is reported as resolved.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gate.values.escape import dump_json
+
+if TYPE_CHECKING:
+    from gate.results.types import Document
 
 _SEVERITY = {"fail": "major", "warn": "minor"}
 
@@ -28,7 +31,7 @@ def _issue(path: str, check_name: str, description: str, severity: str) -> dict[
     }
 
 
-def render_gitlab(doc: dict[str, Any]) -> str:
+def render_gitlab(doc: Document) -> str:
     issues = []
     for binary in doc["binaries"]:
         path = binary["path"] or binary["name"] or "?"

@@ -9,28 +9,30 @@ size and start-up at a glance, and a red one shows how far it moved.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gate.values.envelope import describe
 from gate.values.units import format_signed_size, format_size
 
+if TYPE_CHECKING:
+    from gate.results.types import Entry
 
-def size_part(entry: Mapping[str, Any]) -> str | None:
+
+def size_part(entry: Entry) -> str | None:
     facts = entry.get("facts")
     if not facts:
         return None
     size = int(facts["file_size"])
     text = format_size(size)
-    base = entry.get("compared_with") or {}
-    old = base.get("file_size")
-    if old:
+    base = entry.get("compared_with")
+    old = base.get("file_size") if base else None
+    if base and old:
         pct = (size - old) / old * 100
         text += f" ({format_signed_size(size - old)}, {pct:+.1f}% against {base['name']})"
     return text
 
 
-def startup_part(entry: Mapping[str, Any]) -> str | None:
+def startup_part(entry: Entry) -> str | None:
     startup = entry.get("startup")
     if not startup:
         return None
@@ -48,12 +50,13 @@ def startup_part(entry: Mapping[str, Any]) -> str | None:
         f"{word} p50 {stats['p50_ms']:.1f} ms, p95 {stats['p95_ms']:.1f} ms, "
         f"max {stats['max_ms']:.1f} ms ({count})"
     )
-    old = (entry.get("compared_with") or {}).get("p50_ms")
+    base = entry.get("compared_with")
+    old = base.get("p50_ms") if base else None
     if old:
         text += f", p50 {(stats['p50_ms'] / old - 1) * 100:+.1f}% against {old:.1f} ms"
     return text
 
 
-def glance(entry: Mapping[str, Any]) -> str:
+def glance(entry: Entry) -> str:
     """Size and start-up of one binary in one line ("" when it could not be judged)."""
     return ", ".join(p for p in (size_part(entry), startup_part(entry)) if p)

@@ -47,9 +47,9 @@ serialisation and lets lone surrogates and U+FFFF through as character reference
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from gate.report.markup import (
     TAILS_SHOWN,
@@ -58,6 +58,11 @@ from gate.report.markup import (
     remedy_lines,
 )
 from gate.values.wording import is_number
+
+if TYPE_CHECKING:
+    from gate.results.types import Check, Document, Entry, Startup
+
+    Timing = Literal["inspect_s", "attribution_s", "startup_s", "breakdown_s"]
 
 _REPLACEMENT = "\ufffd"
 _TAIL_KEYS = ("stdout_tail", "stderr_tail")
@@ -88,7 +93,7 @@ def xml_safe(text: str) -> str:
     return _not_xml_safe().sub(_REPLACEMENT, text)
 
 
-def render_junit(doc: Mapping[str, Any]) -> str:
+def render_junit(doc: Document) -> str:
     """JUnit XML for a gate/results/v1 document, as text to be written as UTF-8."""
     import xml.etree.ElementTree as ET
 
@@ -149,7 +154,7 @@ def _seconds(seconds: float) -> str:
     return f"{seconds:.3f}"
 
 
-def _labels(binaries: list[Mapping[str, Any]]) -> list[str]:
+def _labels(binaries: list[Entry]) -> list[str]:
     """Display name of each binary; the path where two binaries share a name.
 
     Suites (and their classnames) must be distinct, or CI viewers merge the two
@@ -162,7 +167,7 @@ def _labels(binaries: list[Mapping[str, Any]]) -> list[str]:
     ]
 
 
-def _cases(binary: Mapping[str, Any], classname: str) -> list[Any]:
+def _cases(binary: Entry, classname: str) -> list[Any]:
     from junit_xml import TestCase
 
     cases = []
@@ -178,7 +183,7 @@ def _cases(binary: Mapping[str, Any], classname: str) -> list[Any]:
             # As for errors: an empty message and output would make a failure pass.
             detail = _detail(check)
             if check_id == "startup.runs":  # why the starts failed: errors, output tails
-                detail += "\n" + "\n".join(_failed_runs(binary.get("startup") or {}))
+                detail += "\n" + "\n".join(_failed_runs(binary.get("startup")))
             if why and check_id.startswith("startup."):
                 detail += "\n\n" + why
             detail += _remedies(binary, check["id"])
@@ -196,7 +201,7 @@ def _cases(binary: Mapping[str, Any], classname: str) -> list[Any]:
     return cases
 
 
-def _not_judged(binary: Mapping[str, Any], classname: str) -> Any:
+def _not_judged(binary: Entry, classname: str) -> Any:
     """The one case of a binary gate could not judge: an <error>, or, where the policy's
     `report.not_judged` says "failure", a <failure> (a consumer set to ignore errors
     would otherwise show a build gate could not judge as green). Same case name either
@@ -214,35 +219,39 @@ def _not_judged(binary: Mapping[str, Any], classname: str) -> Any:
     return case
 
 
-def _remedies(binary: Mapping[str, Any], check_id: str) -> str:
+def _remedies(binary: Entry, check_id: str) -> str:
     """What to try for one check (gate/judge/remedies.py), under its measured and limit."""
     lines = remedy_lines(binary.get("remedies"), check_id)
     return "\n\n" + "\n".join(lines) if lines else ""
 
 
 # Which measurements each area of checks is judged from (keys of the entry's `timings`).
-_MEASURED_BY = {
+_MEASURED_BY: dict[str, tuple[Timing, ...]] = {
     "startup": ("startup_s", "breakdown_s"),
     "size": ("inspect_s", "attribution_s"),
     "baseline": ("inspect_s", "attribution_s"),
 }
-_INSPECTION = ("inspect_s",)  # elf, go and any other area: the ELF facts
+_INSPECTION: tuple[Timing, ...] = ("inspect_s",)  # elf, go and any other area: the ELF facts
 
 
-def _elapsed(check: Mapping[str, Any], binary: Mapping[str, Any]) -> float:
+def _elapsed(check: Check, binary: Entry) -> float:
     """Seconds shown as the test's duration: the time spent measuring what it judges
     (0 for a document written before gate recorded timings)."""
     area = check["id"].partition(".")[0]
-    timings = binary.get("timings") or {}
+    timings = binary.get("timings")
+    if not timings:
+        return 0.0
     return sum(timings.get(key) or 0.0 for key in _MEASURED_BY.get(area, _INSPECTION))
 
 
-def _measuring_time(binary: Mapping[str, Any]) -> float:
-    """All the time spent measuring the binary, each measurement once."""
-    return sum(value or 0.0 for value in (binary.get("timings") or {}).values())
+def _measuring_time(binary: Entry) -> float:
+    """All the time spent measuring the binary, each measurement once: the timings a later
+    gate adds too (a document keeps keys it does not know), the numbers among them."""
+    timings = binary.get("timings")
+    return sum(v for v in timings.values() if is_number(v)) if timings else 0.0
 
 
-def _detail(check: Mapping[str, Any]) -> str:
+def _detail(check: Check) -> str:
     """Measured against limit, one per line: the body of a failure."""
     unit = check["unit"]
     return (
@@ -282,7 +291,7 @@ def _text(value: Any, unit: Any = None) -> str:
     return str(value)
 
 
-def _properties(doc: Mapping[str, Any], binary: Mapping[str, Any]) -> dict[str, str]:
+def _properties(doc: Document, binary: Entry) -> dict[str, str]:
     """A handful of facts a viewer shows above the cases (at most MAX_PROPERTIES): who
     judged what, with which policy, the verdict and the headline numbers. Everything
     else gate measured is in the results JSON."""
@@ -306,7 +315,7 @@ def _properties(doc: Mapping[str, Any], binary: Mapping[str, Any]) -> dict[str, 
     return {xml_safe(k): xml_safe(_text(v)) for k, v in props.items() if v is not None}
 
 
-def _summary(binary: Mapping[str, Any], label: str) -> str:
+def _summary(binary: Entry, label: str) -> str:
     """The suite's system-out: what a person reads first in the CI test view."""
     lines = [f"gate {label} ({binary['path']}): {binary['verdict'].upper()}"]
     if binary["error"]:
@@ -314,11 +323,11 @@ def _summary(binary: Mapping[str, Any], label: str) -> str:
     checks = binary["checks"]
     if checks:
         lines += ["", _checks_table(checks)]
-    lines += _failed_runs(binary.get("startup") or {})
+    lines += _failed_runs(binary.get("startup"))
     return "\n".join(lines) + "\n"
 
 
-def _checks_table(checks: Iterable[Mapping[str, Any]]) -> str:
+def _checks_table(checks: Iterable[Check]) -> str:
     """Fixed-width table of id, status and message, one check a line."""
     rows = [("check", "status", "message")]
     rows += [(c["id"], c["status"], " ".join(c["message"].split())) for c in checks]
@@ -327,13 +336,13 @@ def _checks_table(checks: Iterable[Mapping[str, Any]]) -> str:
     return "\n".join(f"{i:<{id_width}}  {s:<{status_width}}  {m}".rstrip() for i, s, m in rows)
 
 
-def _failed_runs(startup: Mapping[str, Any]) -> list[str]:
+def _failed_runs(startup: Startup | None) -> list[str]:
     """Errors and output tails of the start-ups that failed: why the binary did not start.
 
     Bounded however many failed: the first MAX_FAILED_RUNS errors, and the last lines of
     the output of the first TAILS_SHOWN starts (each distinct output once).
     """
-    runs = startup.get("runs") or []
+    runs = (startup.get("runs") if startup else None) or []
     failed = [(n, r) for n, r in enumerate(runs, 1) if not r.get("ok")]
     if not failed:
         return []
@@ -347,8 +356,8 @@ def _failed_runs(startup: Mapping[str, Any]) -> list[str]:
         if len(shown) == TAILS_SHOWN or output in shown or not "".join(output).strip():
             continue
         shown.append(output)
-        for key in _TAIL_KEYS:
-            tail = output_tail(str(run.get(key) or ""))
+        for key, text in zip(_TAIL_KEYS, output, strict=True):
+            tail = output_tail(text)
             if tail:
                 lines.append(f"  {key.replace('_', ' ')}:")
                 lines += [f"    | {line}" for line in tail]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gate.report.glance import glance
 from gate.report.markup import (
@@ -35,6 +35,9 @@ from gate.values.units import format_duration, format_size
 from gate.values.wording import is_number as _is_number
 from gate.values.wording import number as _number
 from gate.values.wording import over_by, size_unit
+
+if TYPE_CHECKING:
+    from gate.results.types import BaselineRecord, Check, Document, Entry, Facts, Skipped, Startup
 
 MAX_NAMES = 10  # binaries named in the line under the verdict
 MAX_FAILED_RUNS = 10  # failed start-up runs listed per binary
@@ -83,7 +86,7 @@ def _value(value: Any, unit: str | None, in_unit: str | None = None) -> str:
     return _md(value)
 
 
-def _measured_limit(check: dict[str, Any]) -> tuple[str, str]:
+def _measured_limit(check: Check) -> tuple[str, str]:
     unit = check["unit"]
     in_unit = size_unit(check["limit"]) if unit == "bytes" else None
     return _value(check["measured"], unit, in_unit), _value(check["limit"], unit, in_unit)
@@ -92,21 +95,19 @@ def _measured_limit(check: dict[str, Any]) -> tuple[str, str]:
 # ---------------------------------------------------------------- tables
 
 
-def _binaries(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    binaries: list[dict[str, Any]] = doc["binaries"]
-    return binaries
+def _binaries(doc: Document) -> list[Entry]:
+    return doc["binaries"]
 
 
-def _checks(binary: dict[str, Any]) -> list[dict[str, Any]]:
-    checks: list[dict[str, Any]] = binary["checks"]
-    return checks
+def _checks(binary: Entry) -> list[Check]:
+    return binary["checks"]
 
 
-def _name(binary: dict[str, Any]) -> str:
+def _name(binary: Entry) -> str:
     return str(binary["name"] or binary["path"] or "?")
 
 
-def _problems_table(binaries: list[dict[str, Any]]) -> list[str]:
+def _problems_table(binaries: list[Entry]) -> list[str]:
     """Failed checks of every binary, then warned ones: the whole reason for a red gate."""
     rows = []
     for status in ("fail", "warn"):
@@ -129,7 +130,7 @@ def _problems_table(binaries: list[dict[str, Any]]) -> list[str]:
     return _table(("binary", "check", "measured", "limit", "over by"), rows, "failed checks")
 
 
-def _checks_table(checks: list[dict[str, Any]]) -> list[str]:
+def _checks_table(checks: list[Check]) -> list[str]:
     """Every check of one binary in policy order; failures kept when the table is cut."""
     if len(checks) > MAX_ROWS:
         keep = sorted(range(len(checks)), key=lambda i: (_RANK[checks[i]["status"]], i))
@@ -158,12 +159,12 @@ def _checks_table(checks: list[dict[str, Any]]) -> list[str]:
 _GO_KEYS = ("CGO_ENABLED", "-trimpath", "-buildmode", "-ldflags", "GOOS", "GOARCH")
 
 
-def _facts_line(facts: dict[str, Any]) -> str:
+def _facts_line(facts: Facts) -> str:
     """Size, ELF type, linking, stripped, Go: what a reviewer checks against the policy."""
     parts = []
     parts.append(format_size(facts["file_size"]))
     elf = facts["elf"]
-    kind = " ".join(_md(elf[k], 40) for k in ("machine", "type") if elf[k])
+    kind = " ".join(_md(v, 40) for v in (elf["machine"], elf["type"]) if v)
     if kind:
         parts.append(kind)
     linking = facts["linking"]
@@ -223,7 +224,7 @@ def _ms(value: Any) -> str:
     return format_duration(value) if _is_number(value) else "—"
 
 
-def _startup(startup: dict[str, Any], checks: list[dict[str, Any]]) -> list[str]:
+def _startup(startup: Startup, checks: list[Check]) -> list[str]:
     """Histogram (mermaid, plus a text sparkline where mermaid is not rendered), failed runs."""
     runs = startup["runs"]
     stats = startup["stats"]
@@ -269,8 +270,7 @@ def _startup(startup: dict[str, Any], checks: list[dict[str, Any]]) -> list[str]
         if len(bad) > MAX_FAILED_RUNS:
             lines.append(f"- … {len(bad) - MAX_FAILED_RUNS} more")
         first = bad[0][1]
-        for key, label in (("stderr_tail", "stderr"), ("stdout_tail", "stdout")):
-            tail = first[key]
+        for tail, label in ((first["stderr_tail"], "stderr"), (first["stdout_tail"], "stdout")):
             if tail.strip():
                 lines += ["", f"{label} of run {bad[0][0]} (last lines):", ""]
                 lines += _code_block(_tail(tail))
@@ -280,7 +280,7 @@ def _startup(startup: dict[str, Any], checks: list[dict[str, Any]]) -> list[str]
 # ---------------------------------------------------------------- document
 
 
-def _counts(binaries: list[dict[str, Any]]) -> dict[str, int]:
+def _counts(binaries: list[Entry]) -> dict[str, int]:
     counts = {"pass": 0, "fail": 0, "warn": 0, "skip": 0}
     for binary in binaries:
         for check in _checks(binary):
@@ -288,7 +288,7 @@ def _counts(binaries: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
-def _headline(verdict: str, binaries: list[dict[str, Any]]) -> str:
+def _headline(verdict: str, binaries: list[Entry]) -> str:
     """The verdict in words: what a reviewer reads first and maybe only."""
     counts = _counts(binaries)
     errors = sum(1 for b in binaries if b["verdict"] == "error")
@@ -317,7 +317,7 @@ def _headline(verdict: str, binaries: list[dict[str, Any]]) -> str:
     return f"## ✅ gate: {text}"
 
 
-def _subline(doc: dict[str, Any], binaries: list[dict[str, Any]]) -> str:
+def _subline(doc: Document, binaries: list[Entry]) -> str:
     names = [f"{_VERDICT[b['verdict']]} {_md(_name(b), 80)}" for b in binaries]
     shown = " · ".join(names[:MAX_NAMES])
     if len(names) > MAX_NAMES:
@@ -339,7 +339,7 @@ def _commit(sha: str) -> str:
     return sha[:7] if len(sha) >= 7 and set(sha) <= _SHA else _md(sha, 40)
 
 
-def _compared_with(base: dict[str, Any]) -> str:
+def _compared_with(base: BaselineRecord) -> str:
     """Which commit the relative checks measured the change against: the merge base is
     fair; a branch tip may hold commits the change does not, and a reviewer should know."""
     if not base["found"]:
@@ -351,9 +351,10 @@ def _compared_with(base: dict[str, Any]) -> str:
     said = f" — compared with {_commit(commit)}"
     if relation == "merge-base":
         return said + ", the merge base"
-    if relation == "ancestor" and base.get("merge_base") and base.get("distance"):
-        back = _plural(base["distance"], "commit")
-        return said + f", {back} before the merge base {_commit(base['merge_base'])}"
+    merge_base, distance = base.get("merge_base"), base.get("distance")
+    if relation == "ancestor" and merge_base and distance:
+        back = _plural(distance, "commit")
+        return said + f", {back} before the merge base {_commit(merge_base)}"
     if relation == "branch-tip":
         return said + ", the base branch's latest (not the merge base)"
     return said
@@ -370,7 +371,7 @@ def _bar(value: int, largest: int) -> str:
     return "█" * full + (" ▏▎▍▌▋▊▉"[part] if part else "")
 
 
-def _package_bars(binary: dict[str, Any], checks: list[dict[str, Any]]) -> list[str]:
+def _package_bars(binary: Entry, checks: list[Check]) -> list[str]:
     """The largest Go packages as bars, as shares of the file: the rows (packages, the rest
     of the Go code, everything outside Go code) add up to the file size. Open when a size
     check did not pass."""
@@ -423,7 +424,7 @@ def _remedy_md(text: str) -> str:
     return _md(text, MAX_EVIDENCE)
 
 
-def _binary_section(binary: dict[str, Any], remedies: bool = True) -> list[str]:
+def _binary_section(binary: Entry, remedies: bool = True) -> list[str]:
     verdict = binary["verdict"]
     checks = _checks(binary)
     counts = _counts([binary])
@@ -469,7 +470,7 @@ MAX_REMEDY_SECTIONS = 10  # binaries whose "What to try" a monorepo's comment sh
 MAX_GLANCES = 20  # binaries whose size and start-up line shows before any details
 
 
-def _glances(binaries: list[dict[str, Any]]) -> list[str]:
+def _glances(binaries: list[Entry]) -> list[str]:
     """Size and start-up of each binary, in sight without expanding anything."""
     rows = [
         f"- {_VERDICT[b['verdict']]} **{_md(_name(b), 80)}**: {_md(line, 400)}"
@@ -484,9 +485,7 @@ def _glances(binaries: list[dict[str, Any]]) -> list[str]:
 _WORST_FIRST = {"error": 0, "fail": 1, "pass": 2}
 
 
-def render_markdown(
-    doc: dict[str, Any], quiet: Callable[[dict[str, Any]], bool] | None = None
-) -> str:
+def render_markdown(doc: Document, quiet: Callable[[Entry], bool] | None = None) -> str:
     """The job summary for a gate/results/v1 document: verdict, failures, then details.
 
     `quiet` (the PR/MR comment of a monorepo): binaries it picks (passing, unchanged) get
@@ -499,7 +498,7 @@ def render_markdown(
     if skipped and not binaries:  # not "passed": nothing was judged
         lines[0] = "## ✅ gate: nothing to judge (no input is an ELF binary)"
     lines += _passed_over(skipped)
-    folded: list[dict[str, Any]] = []
+    folded: list[Entry] = []
     if quiet is not None:
         folded = [b for b in binaries if quiet(b)]
         loud = [b for b in binaries if not quiet(b)]
@@ -523,7 +522,7 @@ def render_markdown(
     return "\n".join(_join(lines)).rstrip("\n") + "\n"
 
 
-def _passed_over(skipped: list[dict[str, Any]]) -> list[str]:
+def _passed_over(skipped: list[Skipped]) -> list[str]:
     """One line naming the inputs --skip-unsupported passed over: seen, not judged."""
     if not skipped:
         return []
@@ -536,7 +535,7 @@ def _passed_over(skipped: list[dict[str, Any]]) -> list[str]:
     return [f"⏭️ passed over {what}: {', '.join(named)}", ""]
 
 
-def _folded(binaries: list[dict[str, Any]]) -> list[str]:
+def _folded(binaries: list[Entry]) -> list[str]:
     """One row per quiet binary (size and start-up at a glance), folded away."""
     if not binaries:
         return []

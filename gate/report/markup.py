@@ -4,6 +4,7 @@
   the output failed starts left (`output_tail`, `failed_output`);
 - the "What to try" section of a binary's remedies (`remedy_lines`, `saving_text`), the
   same in the text log, JUnit, Markdown and the PR comment;
+- a percentile of the start-up statistics picked by name (`percentile_ms`);
 - untrusted text made literal for Markdown (`md`) or inside HTML (`html`), Markdown tables
   (`table`) and fenced blocks (`code_block`).
 
@@ -22,6 +23,7 @@ from gate.values.units import format_duration, format_size
 from gate.values.wording import is_number
 
 if TYPE_CHECKING:
+    from gate.results.types import Remedy, Startup, Stats
     from gate.run.breakdown import Breakdown, LoaderStats
 
 MAX_ROWS = 50  # per Markdown table; the rest is counted in a "… N more" line
@@ -72,12 +74,24 @@ def _loader_line(s: LoaderStats) -> str:
     return f"dynamic loader: relocation {share} of {s.total_cycles:,} cycles, {counts}"
 
 
-def breakdown_text(startup: Mapping[str, Any] | None) -> str:
+def breakdown_text(startup: Startup | None) -> str:
     """A STARTUP's breakdown (slowest inits, loader work, faults) as plain lines, "" without
     one. The page faults are the start-up's own (`faults`, the medians the results carry)
     when `startup` has them, so they read as every other report shows them."""
     found = startup["breakdown"] if startup else None
     if startup is None or found is None:
+        return ""
+    faults = startup["faults"] if "faults" in startup else found.get("faults")
+    medians = None if faults is None else {"major": faults["major"], "minor": faults["minor"]}
+    return found_breakdown_text(found, medians)
+
+
+def found_breakdown_text(
+    found: Mapping[str, Any] | None, faults: Mapping[str, float] | None
+) -> str:
+    """breakdown_text of a breakdown as breakdown_to_dict writes it (`gate startup
+    --breakdown`, which has no results document), with the timed runs' median `faults`."""
+    if found is None:
         return ""
     from gate.run.breakdown import breakdown_from_dict
 
@@ -85,10 +99,23 @@ def breakdown_text(startup: Mapping[str, Any] | None) -> str:
         b = breakdown_from_dict(found)
     except TypeError:  # keys a later gate added, which these dataclasses do not take
         return ""
-    if "faults" in startup:
-        b = replace(b, faults=startup["faults"])
-    lines = breakdown_lines(b)
+    lines = breakdown_lines(replace(b, faults=faults))
     return "\n".join(["start-up breakdown:", *lines]) if lines else ""
+
+
+# ---------------------------------------------------------------- percentiles
+
+
+def percentile_ms(stats: Stats, key: str) -> float:
+    """STATS' `<key>_ms` for a percentile named as in QUANTILES (p50, p90, p95, p99): the
+    keys spelt out, so that a renderer choosing one by name still has every read checked."""
+    by_name = {
+        "p50": stats["p50_ms"],
+        "p90": stats["p90_ms"],
+        "p95": stats["p95_ms"],
+        "p99": stats["p99_ms"],
+    }
+    return by_name[key]
 
 
 # ---------------------------------------------------------------- what to try (remedies)
@@ -98,7 +125,7 @@ MAX_REMEDIES = 8  # per binary (or per check); the results JSON has every one
 MAX_EVIDENCE = 600  # characters of one remedy's evidence (package names come from the binary)
 
 
-def saving_text(saving: Any, unit: Any) -> str:
+def saving_text(saving: float | None, unit: str | None) -> str:
     """A remedy's expected saving as every report shows it; "" when gate cannot say."""
     if not is_number(saving):
         return ""
@@ -112,7 +139,7 @@ def saving_text(saving: Any, unit: Any) -> str:
 
 
 def remedy_lines(
-    remedies: Any,
+    remedies: Iterable[Remedy] | None,
     check_id: str | None = None,
     escape: Callable[[str], str] | None = None,
     *,

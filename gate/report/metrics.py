@@ -37,18 +37,24 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Literal
 
+from gate.report.markup import percentile_ms
 from gate.values.envelope import DEFAULT_PERIOD_US, from_dict
 from gate.values.escape import bidi_escaped
 from gate.values.stats import QUANTILE_SHORT, QUANTILES
 
-_TOTAL_KINDS = ("text", "rodata", "data", "bss", "symbols", "debug")
-# OpenMetrics quantile labels ("0.95") for the statistics keys ("p95_ms").
-_QUANTILES = tuple((f"{q / 100:g}", f"{key}_ms") for key, q in QUANTILES.items())
-_STATUSES = ("pass", "fail", "warn", "skip")
+if TYPE_CHECKING:
+    from gate.results.types import Check, Document, Entry, Envelope, Facts, Startup, Status
+
+    TotalKind = Literal["text", "rodata", "data", "bss", "symbols", "debug"]
+
+_TOTAL_KINDS: tuple[TotalKind, ...] = ("text", "rodata", "data", "bss", "symbols", "debug")
+# OpenMetrics quantile labels ("0.95") for the statistics' percentiles ("p95").
+_QUANTILES = tuple((f"{q / 100:g}", key) for key, q in QUANTILES.items())
+_STATUSES: tuple[Status, ...] = ("pass", "fail", "warn", "skip")
 _VERDICTS = {"pass": 0, "fail": 1, "error": 2}
 TOP_PACKAGES = 20
 ENVELOPE_LABELS = ("cpus", "memory_bytes", "pinned_cpu")  # on every start-up sample
@@ -59,13 +65,13 @@ Sample = tuple[Labels, int | float]
 Family = tuple[str, str, str, str | None, list[Sample]]  # name, type, help, unit, samples
 
 
-def _file_bytes(pairs: list[tuple[Mapping[str, Any], str]]) -> Family:
+def _file_bytes(pairs: list[tuple[Entry, str]]) -> Family:
     """The one number both files carry, written once so the two never disagree."""
     samples: list[Sample] = [((("binary", b),), f["file_size"]) for f, b in _facts(pairs)]
     return ("gate_file_bytes", "gauge", "File size of the binary.", "bytes", samples)
 
 
-def render_metrics(doc: Mapping[str, Any]) -> str:
+def render_metrics(doc: Document) -> str:
     """OpenMetrics exposition for a gate/results/v1 document, ending in `# EOF`."""
     binaries = doc["binaries"]
     labels = _labels(binaries)
@@ -156,7 +162,7 @@ def render_metrics(doc: Mapping[str, Any]) -> str:
     return _exposition(families)
 
 
-def render_metrics_summary(doc: Mapping[str, Any]) -> str:
+def render_metrics_summary(doc: Document) -> str:
     """The few numbers a reviewer reads, per binary: file size, start-up p50 and p95.
 
     GitLab's merge request widget makes a row of every sample of the metrics report, and
@@ -176,9 +182,9 @@ def render_metrics_summary(doc: Mapping[str, Any]) -> str:
 _SUMMARY_PERCENTILES = (("p50", "Median"), ("p95", "95th percentile of the"))
 
 
-def _percentile_gauge(pairs: list[tuple[Mapping[str, Any], str]], key: str, what: str) -> Family:
+def _percentile_gauge(pairs: list[tuple[Entry, str]], key: str, what: str) -> Family:
     samples: list[Sample] = [
-        (_startup_labels(s, b), s["stats"][f"{key}_ms"] / 1000.0)
+        (_startup_labels(s, b), percentile_ms(s["stats"], key) / 1000.0)
         for s, b in _startups(pairs)
         if s["stats"] is not None
     ]
@@ -204,7 +210,7 @@ def _exposition(families: list[Family]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _labels(binaries: list[Mapping[str, Any]]) -> list[str]:
+def _labels(binaries: list[Entry]) -> list[str]:
     """The `binary` label: the name, or the path where two binaries share a name.
 
     Two samples with the same name and labels are invalid exposition, and would
@@ -217,15 +223,15 @@ def _labels(binaries: list[Mapping[str, Any]]) -> list[str]:
     ]
 
 
-def _facts(pairs: list[tuple[Mapping[str, Any], str]]) -> Iterator[tuple[Mapping[str, Any], str]]:
+def _facts(pairs: list[tuple[Entry, str]]) -> Iterator[tuple[Facts, str]]:
     for binary, label in pairs:
         if binary["facts"] is not None:
             yield binary["facts"], label
 
 
 def _startups(
-    pairs: list[tuple[Mapping[str, Any], str]],
-) -> Iterator[tuple[Mapping[str, Any], str]]:
+    pairs: list[tuple[Entry, str]],
+) -> Iterator[tuple[Startup, str]]:
     for binary, label in pairs:
         if binary["startup"] is not None:
             yield binary["startup"], label
@@ -234,7 +240,7 @@ def _startups(
 _SUFFIX = "__suffix__"  # not a label: the sample's name suffix (`_sum`, `_count`)
 
 
-def envelope_labels(envelope: Any) -> Labels:
+def envelope_labels(envelope: Envelope | None) -> Labels:
     """A results' `envelope` (None: unconstrained) as the start-up samples' labels: the
     same three on every sample, canonical values, "none" for what was not set."""
     env = from_dict(envelope)
@@ -248,11 +254,11 @@ def envelope_labels(envelope: Any) -> Labels:
     return tuple(zip(ENVELOPE_LABELS, (cpus, memory, pinned), strict=True))
 
 
-def _startup_labels(startup: Mapping[str, Any], label: str) -> Labels:
+def _startup_labels(startup: Startup, label: str) -> Labels:
     return (("binary", label), *envelope_labels(startup.get("envelope")))
 
 
-def _startup_summary(pairs: list[tuple[Mapping[str, Any], str]]) -> Iterator[Sample]:
+def _startup_summary(pairs: list[tuple[Entry, str]]) -> Iterator[Sample]:
     """Per binary, its quantiles then `_sum` and `_count`: OpenMetrics wants each
     binary's samples of a summary together."""
     for startup, label in _startups(pairs):
@@ -261,25 +267,24 @@ def _startup_summary(pairs: list[tuple[Mapping[str, Any], str]]) -> Iterator[Sam
             continue  # no run succeeded: nothing to summarise
         labels = _startup_labels(startup, label)
         for q, key in _QUANTILES:
-            yield (*labels, ("quantile", q)), stats[key] / 1000.0
+            yield (*labels, ("quantile", q)), percentile_ms(stats, key) / 1000.0
         count = stats["count"]
         yield ((_SUFFIX, "_sum"), *labels), stats["mean_ms"] * count / 1000.0
         yield ((_SUFFIX, "_count"), *labels), count
 
 
-def _sections(pairs: list[tuple[Mapping[str, Any], str]]) -> Iterator[Sample]:
+def _sections(pairs: list[tuple[Entry, str]]) -> Iterator[Sample]:
     """Section sizes; sections that share a name (legal in ELF) are summed into one sample."""
     for facts, label in _facts(pairs):
         sizes: dict[str, float] = {}
         for section in facts["sections"]:
-            size, name = section["size"], section["name"]
-            if size > 0 and name:
-                sizes[name] = sizes.get(name, 0) + size
+            if section["size"] > 0 and section["name"]:
+                sizes[section["name"]] = sizes.get(section["name"], 0) + section["size"]
         for name, size in sizes.items():
             yield (("binary", label), ("section", name)), size
 
 
-def _packages(pairs: list[tuple[Mapping[str, Any], str]]) -> Iterator[Sample]:
+def _packages(pairs: list[tuple[Entry, str]]) -> Iterator[Sample]:
     """The largest packages only: a metric per package of a big service would swamp GitLab's
     widget, and what grew is in the Markdown and `gate diff` anyway."""
     for binary, label in pairs:
@@ -289,7 +294,7 @@ def _packages(pairs: list[tuple[Mapping[str, Any], str]]) -> Iterator[Sample]:
             yield (("binary", label), ("package", row["name"])), row["bytes"]
 
 
-def _status_counts(checks: list[Mapping[str, Any]]) -> Iterator[tuple[str, int]]:
+def _status_counts(checks: list[Check]) -> Iterator[tuple[str, int]]:
     """Every status, zeros included, so a count that drops to 0 still shows in a diff."""
     statuses = [c["status"] for c in checks]
     for status in _STATUSES:

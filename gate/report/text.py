@@ -7,13 +7,14 @@ import shlex
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from gate.read.facts import BinaryFacts
 from gate.report.markup import failed_output
 from gate.values.escape import bidi_escaped, printable
 from gate.values.stats import CI_SHORT, QUANTILE_METHOD, QUANTILES
 from gate.values.units import format_size
 
 if TYPE_CHECKING:
+    from gate.read.facts import BinaryFacts
+    from gate.results.types import Document, Entry, Skipped
     from gate.run.measure import StartupResult
 
 
@@ -131,11 +132,10 @@ def noise_warning(result: StartupResult) -> str | None:
 
 def render_startup(result: StartupResult, breakdown: Mapping[str, Any] | None = None) -> str:
     """`gate startup`'s report, with the breakdown (`--breakdown`) under it when given."""
-    from gate.report.markup import breakdown_text
+    from gate.report.markup import found_breakdown_text
 
     text = _render_startup(result)
-    shown = {"breakdown": breakdown, "faults": result.faults}
-    lines = breakdown_text(shown).splitlines() if breakdown else []
+    lines = found_breakdown_text(breakdown, result.faults).splitlines() if breakdown else []
     return text + "".join(f"\n  {line}" for line in lines) + "\n"
 
 
@@ -272,9 +272,10 @@ def _render_startup(result: StartupResult) -> str:
 _MARK = {"pass": "ok  ", "fail": "FAIL", "warn": "warn", "skip": "skip"}
 
 
-def _failed_output(binary: dict[str, Any]) -> list[str]:
+def _failed_output(binary: Entry) -> list[str]:
     """The output tails a results document keeps for a binary's failed starts."""
-    runs = (binary.get("startup") or {}).get("runs") or []
+    startup = binary.get("startup")
+    runs = (startup.get("runs") if startup else None) or []
     return failed_output(
         (n, str(r.get("stdout_tail") or ""), str(r.get("stderr_tail") or ""))
         for n, r in enumerate(runs, 1)
@@ -282,7 +283,7 @@ def _failed_output(binary: dict[str, Any]) -> list[str]:
     )
 
 
-def render_checks(doc: dict[str, Any]) -> str:
+def render_checks(doc: Document) -> str:
     """The verdict per binary, its size and start-up at a glance, and one line per check:
     what a CI log shows."""
     from gate.report.glance import glance
@@ -321,7 +322,7 @@ def render_checks(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def passed_over(skipped: list[dict[str, Any]]) -> str:
+def passed_over(skipped: list[Skipped]) -> str:
     """One line naming every input --skip-unsupported passed over, and what it is: a file
     gate saw and did not judge is said, not dropped in silence."""
     count = len(skipped)

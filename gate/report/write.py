@@ -37,9 +37,12 @@ import stat
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gate.errors import GateError
+
+if TYPE_CHECKING:
+    from gate.results.types import Document
 
 _PREFIX = ".gate-"
 
@@ -391,7 +394,7 @@ def same_stream() -> bool:
     return (out.st_dev, out.st_ino) == (err.st_dev, err.st_ino)
 
 
-def write_step_files(doc: dict[str, Any]) -> None:
+def write_step_files(doc: Document) -> None:
     """Inside GitHub Actions: the Markdown into the job summary, the verdict into the
     step's outputs (the files GitHub names in $GITHUB_STEP_SUMMARY and $GITHUB_OUTPUT)."""
     from gate.report.formats import render

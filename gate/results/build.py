@@ -6,15 +6,28 @@ and `gate startup --json` wrap the same FACTS and STARTUP bodies (gate/report/js
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, cast
 
-from gate.results.schema import AB_METHOD, AB_ORDER, RESULTS_SCHEMA, overall_verdict
 from gate.values.stats import CI_METHOD, QUANTILE_METHOD
 
 if TYPE_CHECKING:
     from gate.judge.policy import Policy
     from gate.read.facts import BinaryFacts
+    from gate.results.types import (
+        Against,
+        BaselineRecord,
+        Document,
+        Entry,
+        Envelope,
+        Facts,
+        Faults,
+        PullRequest,
+        Run,
+        Skipped,
+        Startup,
+        Stats,
+    )
     from gate.run.measure import StartupResult
     from gate.run.runner import RunSample
     from gate.values.stats import Summary
@@ -24,13 +37,13 @@ _TAIL_KEYS = ("stdout_tail", "stderr_tail")
 
 def results_document(
     policy: Policy,
-    entries: list[dict[str, Any]],
-    baseline: Mapping[str, Any] | None = None,
+    entries: list[Entry],
+    baseline: BaselineRecord | None = None,
     shard: tuple[int, int] | None = None,
     commit: str | None = None,
-    pull_request: Mapping[str, Any] | None = None,
-    skipped: Iterable[Mapping[str, str]] = (),
-) -> dict[str, Any]:
+    pull_request: PullRequest | None = None,
+    skipped: Iterable[Skipped] = (),
+) -> Document:
     """The gate/results/v1 document; `baseline` says what relative checks compared with,
     `shard` ((index, total), --shard) which share of the binaries this is, `commit` the
     CI's commit (so `gate merge` can tell documents of another commit), `pull_request`
@@ -40,32 +53,33 @@ def results_document(
     from datetime import UTC, datetime
 
     from gate import __version__
+    from gate.results import schema  # its checks are built at import: not for inspect --json
 
     return {
-        "schema": RESULTS_SCHEMA,
+        "schema": schema.RESULTS_SCHEMA,
         "gate_version": __version__,
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "verdict": overall_verdict(entries),
+        "verdict": schema.overall_verdict(entries),
         "policy": policy.name,
         "policy_sources": list(policy.sources),
-        "baseline": dict(baseline) if baseline else None,
+        "baseline": baseline.copy() if baseline else None,
         "commit": commit,
-        "pull_request": dict(pull_request) if pull_request else None,
+        "pull_request": pull_request.copy() if pull_request else None,
         "shard": {"index": shard[0], "total": shard[1]} if shard else None,
         "merged": None,
         "binaries": entries,
-        "skipped": [dict(s) for s in skipped],
+        "skipped": [s.copy() for s in skipped],
     }
 
 
-def facts_to_dict(facts: BinaryFacts) -> dict[str, Any]:
+def facts_to_dict(facts: BinaryFacts) -> Facts:
     """FACTS as `gate inspect --json` names the keys (extra keys allowed, none renamed)."""
     doc = dataclasses.asdict(facts)
     doc["elf"]["class"] = doc["elf"].pop("elf_class")
-    return doc
+    return cast("Facts", doc)
 
 
-def run_to_dict(run: RunSample) -> dict[str, Any]:
+def run_to_dict(run: RunSample) -> Run:
     """A run as the results document names it; output tails only where a run failed."""
     doc = dataclasses.asdict(run)
     doc.pop("mapped_files")  # the start-up's shared_objects say what was mapped
@@ -73,10 +87,10 @@ def run_to_dict(run: RunSample) -> dict[str, Any]:
     if run.ok:
         for key in _TAIL_KEYS:
             doc.pop(key)
-    return doc
+    return cast("Run", doc)
 
 
-def stats_to_dict(stats: Summary | None, failed: int) -> dict[str, Any] | None:
+def stats_to_dict(stats: Summary | None, failed: int) -> Stats | None:
     if stats is None:
         return None
     doc = dataclasses.asdict(stats)
@@ -84,10 +98,10 @@ def stats_to_dict(stats: Summary | None, failed: int) -> dict[str, Any] | None:
     doc["failed"] = failed
     doc["quantile_method"] = QUANTILE_METHOD
     doc["ci_method"] = CI_METHOD
-    return doc
+    return cast("Stats", doc)
 
 
-def startup_to_dict(result: StartupResult) -> dict[str, Any]:
+def startup_to_dict(result: StartupResult) -> Startup:
     detail = result.eviction_detail
     return {
         "binary": result.binary,
@@ -101,7 +115,7 @@ def startup_to_dict(result: StartupResult) -> dict[str, Any]:
         "runs": [run_to_dict(r) for r in result.runs],
         "stats": stats_to_dict(result.stats, result.failed),
         "max_rss_bytes": result.max_rss_bytes,
-        "faults": result.faults,
+        "faults": cast("Faults | None", result.faults),
         "eviction_detail": None
         if detail is None
         else {
@@ -130,7 +144,7 @@ def startup_to_dict(result: StartupResult) -> dict[str, Any]:
         "against": _against_to_dict(result),
         "environment": dict(result.environment) if result.environment else None,
         "breakdown": None,
-        "envelope": result.envelope.to_dict(),
+        "envelope": cast("Envelope | None", result.envelope.to_dict()),
         "peak_memory_bytes": result.peak_memory_bytes,
         "mapped_objects": result.mapped_objects,
         "open_fds": result.open_fds,
@@ -138,7 +152,9 @@ def startup_to_dict(result: StartupResult) -> dict[str, Any]:
     }
 
 
-def _against_to_dict(result: StartupResult) -> dict[str, Any] | None:
+def _against_to_dict(result: StartupResult) -> Against | None:
+    from gate.results import schema
+
     other = result.against
     if other is None:
         return None
@@ -146,7 +162,7 @@ def _against_to_dict(result: StartupResult) -> dict[str, Any] | None:
     cmp = other.comparison
     return {
         "binary": other.binary,
-        "order": AB_ORDER,
+        "order": schema.AB_ORDER,
         "runs": [run_to_dict(r) for r in other.runs],
         "stats": stats_to_dict(other.stats, failed),
         "ratio_p50": cmp.ratio_p50 if cmp else None,
@@ -154,6 +170,6 @@ def _against_to_dict(result: StartupResult) -> dict[str, Any] | None:
         "ratio_ci": list(cmp.ratio_ci) if cmp else None,
         "p_value": cmp.p_value if cmp else None,
         "confidence": cmp.confidence if cmp else None,
-        "method": AB_METHOD,
+        "method": schema.AB_METHOD,
         "pairs": cmp.n_new if cmp else 0,
     }

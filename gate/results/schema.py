@@ -103,7 +103,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gate.results.spec import (
     JSON,
@@ -127,6 +127,9 @@ from gate.results.spec import (
 from gate.run.loaded import most
 from gate.values.stats import NOT_RECORDED, QUANTILES, fault_medians, peak_rss
 
+if TYPE_CHECKING:
+    from gate.results.types import Verdict
+
 RESULTS_SCHEMA = "gate/results/v1"
 VERDICTS = ("pass", "fail", "error")
 STATUSES = ("pass", "fail", "warn", "skip")
@@ -138,7 +141,7 @@ AB_METHOD = (
 TIMING_KEYS = ("inspect_s", "attribution_s", "startup_s", "breakdown_s")
 
 
-def overall_verdict(entries: Iterable[Mapping[str, Any]]) -> str:
+def overall_verdict(entries: Iterable[Mapping[str, Any]]) -> Verdict:
     """error if a binary could not be judged, else fail if one failed, else pass."""
     verdicts = {e["verdict"] for e in entries}
     return "error" if "error" in verdicts else "fail" if "fail" in verdicts else "pass"
@@ -529,7 +532,7 @@ REMEDY = _object(
 )
 
 
-def entry_verdict(entry: dict[str, Any]) -> str:
+def entry_verdict(entry: dict[str, Any]) -> Verdict:
     if entry["error"] is not None:
         return "error"
     return "fail" if any(c["status"] == "fail" for c in entry["checks"]) else "pass"

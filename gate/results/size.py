@@ -14,7 +14,7 @@ import heapq
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from gate.judge.explain import toolchain_change
 from gate.values.groups import CODE, group_name
@@ -23,17 +23,18 @@ if TYPE_CHECKING:
     from gate.judge.diff import Growth, Side
     from gate.judge.explain import BuiltBy
     from gate.read.attribution import Attribution, Entry
+    from gate.results import types
 
 SIZE_SCHEMA = "gate/size/v1"
 VIEWS = {"section": "sections", "package": "packages", "module": "modules", "symbol": "symbols"}
 RESULTS_SYMBOLS = 200  # symbols of each kind a results document keeps (all packages are)
 
 
-def _entries(entries: Sequence[Entry] | None) -> list[dict[str, Any]] | None:
+def _entries(entries: Sequence[Entry] | None) -> list[types.NamedBytes] | None:
     return None if entries is None else [{"name": e.name, "bytes": e.bytes} for e in entries]
 
 
-def attribution_to_dict(attr: Attribution) -> dict[str, Any]:
+def attribution_to_dict(attr: Attribution) -> types.Attribution:
     """The attribution as a results document keeps it: enough for a later --against."""
     symbols, data, code = attr.symbols, attr.data_symbols, attr.code_symbols
     return {
@@ -47,7 +48,9 @@ def attribution_to_dict(attr: Attribution) -> dict[str, Any]:
         "symbols_count": len(symbols) if symbols is not None else None,
         # The largest data objects and non-Go functions: what a size failure names inside
         # the data and code groups (a later baseline compares against these).
-        "data_symbols": None if data is None else [d._asdict() for d in data[:RESULTS_SYMBOLS]],
+        "data_symbols": None
+        if data is None
+        else [cast("types.DataSymbol", d._asdict()) for d in data[:RESULTS_SYMBOLS]],
         "code_symbols": _entries(code[:RESULTS_SYMBOLS] if code is not None else None),
     }
 

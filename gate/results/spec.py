@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
-from gate.fetch import OutOfRange
+from gate.values.textlimits import OutOfRange
 
 MAX_UNSIGNED = 2**64 - 1  # every ELF field (sizes, addresses, counts) fits
 MIN_SIGNED, MAX_SIGNED = -(2**63), 2**63 - 1

@@ -6,11 +6,14 @@ NaN`). Reading the bytes (a file, a URL, an artifact) is gate.integrate.sources'
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from gate.errors import DocumentError
 from gate.results.schema import DOCUMENT, RESULTS_SCHEMA
 from gate.results.spec import Invalid, clip, describe, json_kind
+
+if TYPE_CHECKING:
+    from gate.results.types import Document
 
 
 class ResultsError(DocumentError):
@@ -18,7 +21,7 @@ class ResultsError(DocumentError):
     that cannot be read, so what carries on without one carries on without the other."""
 
 
-def validate(doc: Any, source: str) -> dict[str, Any]:
+def validate(doc: Any, source: str) -> Document:
     """`doc` in the validated form (see the module's docstring), or ResultsError.
 
     Missing optional keys are filled in place, so the same object is returned; `source`
@@ -36,4 +39,4 @@ def validate(doc: Any, source: str) -> dict[str, Any]:
         DOCUMENT.check(doc, "")
     except Invalid as exc:
         raise ResultsError(f"{source}: {exc.path}: {exc.problem}") from None
-    return doc
+    return cast("Document", doc)

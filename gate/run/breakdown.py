@@ -29,12 +29,15 @@ import re
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from gate.errors import GateError
 from gate.run.runner import RunConfig, RunSample, run_once
 from gate.values.stats import fault_medians
 from gate.values.units import format_size
+
+if TYPE_CHECKING:
+    from gate.results import types
 
 BreakdownKind = Literal["go-inittrace", "ld-statistics", "none"]
 
@@ -416,9 +419,9 @@ def breakdown_from_runs(
 # (shown to a person by gate/report/markup.py: breakdown_lines, breakdown_text)
 
 
-def breakdown_to_dict(b: Breakdown) -> dict[str, Any]:
+def breakdown_to_dict(b: Breakdown) -> types.Breakdown:
     """The results-JSON form (every field; cycles stay cycles)."""
-    return {
+    doc = {
         "kind": b.kind,
         "inits": [asdict(i) for i in b.inits],
         "init_count": b.init_count,
@@ -431,6 +434,7 @@ def breakdown_to_dict(b: Breakdown) -> dict[str, Any]:
         "start_ms": b.start_ms,
         "throttle": asdict(b.throttle) if b.throttle else None,
     }
+    return cast("types.Breakdown", doc)
 
 
 def breakdown_from_dict(d: Mapping[str, Any]) -> Breakdown:

@@ -24,7 +24,7 @@ from typing import Any, overload
 _PLAIN = r'[^"\\\x00-\x1f]*+'
 _NAME = rf'{_PLAIN}(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{{4}}){_PLAIN})*+'
 # At most 19 digits: every such number is below 2**64, as a size document's must be; a
-# longer one is json's (and gate.integrate.baseline.OutOfRange's) to read.
+# longer one is json's (and gate.values.textlimits.OutOfRange's) to read.
 _BYTES = r"0|[1-9][0-9]{0,18}"
 _ROW = rf'\{{"name":"({_NAME})","bytes":({_BYTES})\}}'
 _ROW_BARE = _ROW.replace("(", "(?:").replace("(?:?:", "(?:")

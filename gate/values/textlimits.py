@@ -40,6 +40,7 @@ each: nesting, parts and keys are counted before tomllib sees the text.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -139,7 +140,7 @@ class Cost:
     """What json.loads of a text would build, counted on the text: `bytes` is an upper
     bound on the memory of its values (CPython, 64-bit), with each distinct key counted
     once (json shares a key among the objects that use it); `huge` numbers need gate's
-    own parsing (baseline.OutOfRange), the others json's."""
+    own parsing (OutOfRange), the others json's."""
 
     bytes: int = 0
     huge: int = 0
@@ -256,3 +257,15 @@ def toml_excess(text: str) -> str | None:
     if _deeper(_NOT_BRACKET.sub("", skeleton), MAX_TOML_DEPTH):
         return f"arrays or tables nested deeper than {MAX_TOML_DEPTH} levels"
     return None
+
+
+class OutOfRange(float):
+    """A JSON number too large to compute with (more than gate.fetch.MAX_DIGITS digits, or
+    beyond a float's range), read as an infinity that keeps its text for the error message."""
+
+    text: str
+
+    def __new__(cls, text: str) -> OutOfRange:
+        number = super().__new__(cls, -math.inf if text.startswith("-") else math.inf)
+        number.text = text
+        return number
