@@ -380,15 +380,19 @@ def time_inner(facts: Any, binary: Path, calls: int, warmup: int) -> list[float]
     return time_calls(lambda: fn(arg), calls, warmup=warmup, before=clear)
 
 
-def import_profile(
-    env: dict[str, str], cwd: Path, top: int = 8
-) -> tuple[int, int, list[tuple[int, int, str]]]:
-    """Split `python -X importtime -c 'import gate.cli'` into start-up and gate's share.
+# What `gate inspect --json BINARY` imports: the console script answers it without the CLI.
+INSPECT_IMPORTS = "import gate.entry, gate.inspect_command, gate.read.facts, gate.report.json"
 
-    Returns (site us, gate.cli us, slowest modules after site by self time), so a
+
+def import_profile(
+    env: dict[str, str], cwd: Path, code: str = "import gate.cli", top: int = 8
+) -> tuple[int, int, list[tuple[int, int, str]]]:
+    """Split `python -X importtime -c CODE` into start-up and gate's share.
+
+    Returns (site us, the imports' us, slowest modules after site by self time), so a
     slow interpreter start-up (.pth files, site-packages) is not blamed on gate.
     """
-    proc = run([sys.executable, "-X", "importtime", "-c", "import gate.cli"], env=env, cwd=cwd)
+    proc = run([sys.executable, "-X", "importtime", "-c", code], env=env, cwd=cwd)
     rows = []
     for line in proc.stderr.splitlines():
         m = re.match(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|( *)(\S.*)$", line)
@@ -519,31 +523,37 @@ def measure_inner(gate: Gate, binary: Path, calls: int, failures: list[str]) -> 
 
 
 def measure_imports(gate: Gate, args: argparse.Namespace, tmp: Path, failures: list[str]) -> None:
-    """3. Interpreter start-up against `import gate.cli`, and where the imports go."""
+    """3. Interpreter start-up against what `gate inspect` imports (it skips the CLI) and
+    against `import gate.cli` (every other command), and where the imports go."""
     if not gate.cli_importable:
         failures.append("gate.cli")
         return
     bare = ("python -c pass", [sys.executable, "-c", "pass"])
+    inspect = ("python -c '<gate inspect's imports>'", [sys.executable, "-c", INSPECT_IMPORTS])
     cli = ("python -c 'import gate.cli'", [sys.executable, "-c", "import gate.cli"])
     try:
-        imp = hyperfine([bare, cli], args.runs, args.warmup, tmp, gate.env)
+        imp = hyperfine([bare, inspect, cli], args.runs, args.warmup, tmp, gate.env)
         print_table(imp)
         print(
-            f"import gate.cli costs ~{imp[1].mean - imp[0].mean:.2f} ms over bare "
-            "interpreter start-up (mean)"
+            f"gate inspect's imports cost ~{imp[1].mean - imp[0].mean:.2f} ms, the CLI's "
+            f"~{imp[2].mean - imp[0].mean:.2f} ms over bare interpreter start-up (mean)"
         )
-        site_us, gate_us, slowest = import_profile(gate.env, tmp)
+        profiles = [
+            (code, import_profile(gate.env, tmp, code))
+            for code in (INSPECT_IMPORTS, "import gate.cli")
+        ]
     except BenchError as exc:
         print(f"ERROR: import timing failed: {exc}", file=sys.stderr)
         failures.append("import timing")
         return
-    print(
-        f"\npython -X importtime -c 'import gate.cli': site (start-up) "
-        f"{site_us / 1e3:.1f} ms, gate.cli and its imports {gate_us / 1e3:.1f} ms"
-    )
-    print(f"  {'self us':>8} {'cumul us':>9}  slowest modules after site")
-    for self_us, cum_us, mod in slowest:
-        print(f"  {self_us:8d} {cum_us:9d}  {mod}")
+    for code, (site_us, gate_us, slowest) in profiles:
+        print(
+            f"\npython -X importtime -c '{code}': site (start-up, .pth files included) "
+            f"{site_us / 1e3:.1f} ms, the imports {gate_us / 1e3:.1f} ms"
+        )
+        print(f"  {'self us':>8} {'cumul us':>9}  slowest modules after site")
+        for self_us, cum_us, mod in slowest:
+            print(f"  {self_us:8d} {cum_us:9d}  {mod}")
 
 
 def print_targets(inner: list[float], process: dict[str, Stats]) -> None:
