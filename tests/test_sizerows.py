@@ -15,7 +15,7 @@ from gate import fetch
 from gate.errors import SourceError
 from gate.judge.diff import Side, whole_growth
 from gate.judge.explain import toolchain_of
-from gate.read.attribution import Entry
+from gate.read.sections import Entry
 from gate.report.size import render_size_text, size_json
 from gate.results import size as sizedoc
 from gate.values.sizerows import SizeRows

@@ -5,7 +5,7 @@ from tables the linker already wrote (never one Python object per symbol):
 
 - section groups add up exactly to the file size: headers and the padding between
   sections are rows of their own, so nothing is hidden. `gate inspect`, `gate size` and
-  every report use these groups (`section_group` is the one rule);
+  every report use these groups (gate/read/sections.py's `section_group` is the one rule);
 - Go packages from `.gopclntab`: a function runs from its entry to the next function's
   entry (alignment padding belongs to the function before it), so the package totals add
   up to the text the function table covers. Works on `-s -w` binaries, which keep it;
@@ -32,28 +32,25 @@ from urllib.parse import unquote
 from gate.errors import BinaryError
 from gate.read.elf import (
     MAX_STRING,
-    PF_W,
     PF_X,
     PT_LOAD,
     SHF_ALLOC,
     SHF_EXECINSTR,
-    SHF_WRITE,
     ElfImage,
-    SectionHeader,
-    is_debug_section,
+)
+from gate.read.sections import (
+    Entry,
+    section_group,
+    section_groups,
+    sorted_entries,
+    symtab_strtabs,
 )
 from gate.read.symbols import NO_NAME, Names, Ranked, rank_keyed, rank_names
 from gate.values.groups import (
     CODE,
     DATA,
-    DEBUG,
-    GO_META,
-    HEADERS,
     NON_GO,
-    OTHER,
-    PADDING,
     RODATA,
-    SYMBOLS,
 )
 
 if TYPE_CHECKING:
@@ -63,31 +60,12 @@ if TYPE_CHECKING:
 _PCLN_MAGICS = {0xFFFFFFFA: "go1.16", 0xFFFFFFF0: "go1.18", 0xFFFFFFF1: "go1.20"}
 
 
-# Go's tables about the program, not of it: the function table, type and itab links, build
-# info and id. Data the program uses (.noptrdata, .data, .go.type, .go.func) is data.
-# A PIE linked externally prefixes them with .data.rel.ro.
-GO_METADATA = frozenset(
-    {
-        ".gopclntab",
-        ".go.buildinfo",
-        ".go.fipsinfo",
-        ".gosymtab",
-        ".typelink",
-        ".itablink",
-        ".note.go.buildid",
-    }
-)
 GENERATED = "<generated>"  # compiler-made functions: type:.eq.*, go:buildid, ...
 UNATTRIBUTED_TEXT = NON_GO
 # Go assembly declared file-local (TEXT foo<>(SB)) has no package in its name; in the
 # standard library these are the runtime's, internal/bytealg's and runtime/cgo's helpers.
 ASSEMBLY_PACKAGE = "runtime"
 STT_OBJECT, STT_FUNC, STT_TLS = 1, 2, 6
-
-
-class Entry(NamedTuple):  # a tuple, not a frozen dataclass: there are tens of thousands
-    name: str
-    bytes: int
 
 
 class DataSymbol(NamedTuple):
@@ -116,109 +94,6 @@ class Attribution:
     # Functions in the code group that are not Go's: all of a C binary's, a cgo binary's
     # C code. None: no .symtab.
     code_symbols: Sequence[Entry] | None = None
-
-
-def _sorted(totals: Mapping[str, int]) -> tuple[Entry, ...]:
-    return tuple(map(Entry._make, sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))))
-
-
-# ---------------------------------------------------------------- section groups
-
-
-def section_group(sec: SectionHeader, symtab_strtabs: set[int]) -> str:
-    """The group a section's file bytes belong to; `symtab_strtabs` are the indexes of the
-    string tables .symtab links to (the symbols' names count as symbols)."""
-    name = sec.name.removeprefix(".data.rel.ro")
-    if name in GO_METADATA or sec.name in GO_METADATA:
-        return GO_META
-    if is_debug_section(sec):
-        return DEBUG
-    if sec.type == "SYMTAB" or (sec.number in symtab_strtabs and not sec.flags & SHF_ALLOC):
-        return SYMBOLS
-    if sec.flags & SHF_ALLOC:
-        if sec.flags & SHF_EXECINSTR:
-            return CODE
-        return DATA if sec.flags & SHF_WRITE else RODATA
-    return OTHER
-
-
-def symtab_strtabs(img: ElfImage) -> set[int]:
-    return {s.link for s in img.sections if s.type == "SYMTAB"}
-
-
-def _segment_group(flags: int) -> str:
-    if flags & PF_X:
-        return CODE
-    return DATA if flags & PF_W else RODATA
-
-
-def section_groups(img: ElfImage) -> tuple[tuple[Entry, ...], int]:
-    """(groups, bss bytes): every byte of the file in exactly one group.
-
-    The headers are claimed first, then sections (or segments) in file order, each byte
-    once, so an overlap (a corrupt or unusual layout) is not counted twice; what nothing
-    covers is padding. A binary without section headers is
-    attributed by its loadable segments instead.
-    """
-    ranges: list[tuple[int, int, str]] = [
-        (off, off + size, HEADERS) for _, off, size in img.header_tables if size > 0
-    ]
-    bss = 0
-    if img.sections:
-        strtabs = symtab_strtabs(img)
-        for sec in img.sections[1:]:
-            if sec.type == "NOBITS":
-                bss += sec.size if sec.flags & SHF_ALLOC else 0
-            elif sec.size:
-                ranges.append((sec.offset, sec.offset + sec.size, section_group(sec, strtabs)))
-    else:
-        for seg in img.segments:
-            if seg.type == PT_LOAD and seg.filesz:
-                ranges.append((seg.offset, seg.offset + seg.filesz, _segment_group(seg.flags)))
-            if seg.type == PT_LOAD and seg.memsz > seg.filesz:
-                bss += seg.memsz - seg.filesz
-    # Headers first: a PT_LOAD segment starting at offset 0 also spans them. The headers
-    # are claimed before everything else, then the rest in file order: one sweep with the
-    # position covered so far (sorted once, so 100,000 sections stay fast).
-    heads = sorted((max(0, s), min(e, img.size)) for s, e, g in ranges if g == HEADERS)
-    rest = sorted(
-        ((max(0, s), min(e, img.size), g) for s, e, g in ranges if g != HEADERS),
-        key=lambda r: r[0],
-    )
-    totals: dict[str, int] = {}
-    claimed = 0
-    covered = 0  # the headers, merged: sorted and disjoint
-    head_spans: list[tuple[int, int]] = []
-    for lo, hi in heads:
-        lo = max(lo, covered)
-        if lo < hi:
-            totals[HEADERS] = totals.get(HEADERS, 0) + hi - lo
-            claimed += hi - lo
-            head_spans.append((lo, hi))
-            covered = hi
-    k, pos = 0, 0  # the next header span that may matter; the end of the sections so far
-    for start, end, group in rest:
-        start = max(start, pos)
-        if start < end:
-            pos = end
-        while k < len(head_spans) and head_spans[k][1] <= start:
-            k += 1
-        j = k
-        while start < end:  # [start, end) less the header spans inside it
-            if j < len(head_spans) and head_spans[j][0] < end:
-                lo, hi = head_spans[j]
-                part = max(0, min(lo, end) - start)
-                start = max(start, hi)
-                j += 1
-            else:
-                part, start = end - start, end
-            if part:
-                totals[group] = totals.get(group, 0) + part
-                claimed += part
-    padding = img.size - claimed
-    if padding:
-        totals[PADDING] = padding
-    return _sorted(totals), bss
 
 
 # ---------------------------------------------------------------- Go function table
@@ -880,7 +755,7 @@ def attribute(
         except BuildInfoError as exc:  # packages still stand; modules lose their names
             build = None
             warnings.append(f"Go build info unreadable ({exc}); modules are not named")
-        packages, modules = _sorted(pkgs), _sorted(_modules(pkgs, build))
+        packages, modules = sorted_entries(pkgs), sorted_entries(_modules(pkgs, build))
     tab = _symtab(img) if want_symbols else None
     if tab is None and exported and funcs is None:
         tab = _exported(img, warnings)

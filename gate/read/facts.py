@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 from gate.errors import BinaryError
-from gate.read.attribution import section_groups
 from gate.read.elf import (
     CORRUPTION_ERRORS,
     MAX_STRING,
@@ -37,6 +36,7 @@ from gate.read.elf import (
     open_elf,
 )
 from gate.read.gobuild import BuildInfoError, GoBuild, read_go_build
+from gate.read.sections import section_groups
 from gate.read.toolchain import Toolchain, detect
 
 PT_PHDR = 6

@@ -22,7 +22,8 @@ from gate.values.groups import CODE, group_name
 if TYPE_CHECKING:
     from gate.judge.diff import Growth, Side
     from gate.judge.explain import BuiltBy
-    from gate.read.attribution import Attribution, Entry
+    from gate.read.attribution import Attribution
+    from gate.read.sections import Entry
     from gate.results import types
 
 SIZE_SCHEMA = "gate/size/v1"
