@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         Startup,
         Timings,
     )
+    from gate.run.measure import Counting
 
 PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")  # GITHUB_EVENT_NAME
 
@@ -58,6 +59,8 @@ class CheckOptions:
     max_runs: int | None = None  # None: the policy's startup.max_runs (adaptive when > runs)
     against: str | None = None  # OLD binary, started interleaved with each NEW one (A/B)
     breakdown: bool = False  # explain start-up even when its checks pass
+    count: str | None = None  # --count: instructions | none (None: the policy's)
+    count_runs: int | None = None  # None: the policy's startup.count_runs
     # --cpus/--memory/--cpu/--cpu-period as Envelope fields, over the policy's (envelope.py)
     envelope: Mapping[str, Any] = field(default_factory=dict)
     skip_unsupported: bool = False  # pass over inputs that are not ELF at all (pass_over)
@@ -301,6 +304,10 @@ def preflight(paths: Sequence[str], policy: Policy, opts: CheckOptions) -> None:
                 raise UsageError(f"{where}: {problem}")
             if cfg.envelope.needs_cgroup:  # no cgroup: say so now, not after the first binary
                 cgroup.maker(cfg.envelope)
+            if counting_for(policy.for_binary(path), opts, False) is not None:
+                from gate.run.count import backend
+
+                backend()  # NotCountable: one line before the first start
 
 
 def decider(rules: Mapping[str, Rule], with_regression: bool) -> Decider:
@@ -345,6 +352,42 @@ def decider(rules: Mapping[str, Rule], with_regression: bool) -> Decider:
 
 
 _PERCENTILE_IDS = frozenset(f"startup.{k}" for k in QUANTILES)
+_COUNT_IDS = ("startup.max_instructions", "startup.max_instructions_regression")
+
+
+def counting_for(rules: Mapping[str, Rule], opts: CheckOptions, ab: bool) -> Counting | None:
+    """Counted starts when --count or `[startup] count` asks, or an instructions check is in
+    the policy (unless counting is turned off by name); adaptive up to twice count_runs
+    while an A/B instructions verdict is undecided."""
+    from gate.run.measure import Counting
+
+    asked = opts.count or _setting(rules, "count", None)
+    if asked == "none" or (asked is None and not any(k in rules for k in _COUNT_IDS)):
+        return None
+    runs = opts.count_runs or _setting(rules, "count_runs")
+    regression = rules.get("startup.max_instructions_regression") if ab else None
+    if regression is None:
+        return Counting(runs=runs)
+    return Counting(runs=runs, max_runs=2 * runs, decided=_count_decider(regression.value))
+
+
+def _count_decider(limit_pct: float) -> Decider:
+    from gate.values.compare import UNDECIDED, compare, regression_verdict
+
+    def decided(counts: Sequence[Sequence[float | None]]) -> str | None:
+        pairs = [(a, b) for a, b in zip(counts[0], counts[1], strict=False) if a and b]
+        if len(pairs) < 2:
+            return "fewer than 2 interleaved pairs of counted starts"
+        cmp = compare([a for a, _ in pairs], [b for _, b in pairs])
+        if regression_verdict(cmp, limit_pct) == UNDECIDED:
+            lo, hi = cmp.ratio_ci
+            return (
+                f"the NEW/OLD instructions interval [{lo:.4f}, {hi:.4f}] still contains the "
+                f"limit +{limit_pct:g}%"
+            )
+        return None
+
+    return decided
 
 
 class _Unjudgeable(Exception):
@@ -413,6 +456,7 @@ def _measure(
     if opts.against:
         against, _, _ = run_config(opts.against, rules, opts)  # NEW's settings for OLD too
     max_runs = opts.max_runs or _setting(rules, "max_runs", None)
+    counting = counting_for(rules, opts, against is not None)
     progress = progress_for(Path(path).name) if progress_for else None
     started = time.perf_counter()
     try:
@@ -424,6 +468,7 @@ def _measure(
             max_runs=max_runs,
             decided=decider(rules, with_regression=against is not None),
             against=against,
+            counting=counting,
         )
     except StartError as exc:
         raise _Unjudgeable(str(exc), facts, attribution) from None

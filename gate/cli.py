@@ -231,6 +231,8 @@ def startup(
         ),
     ] = None,
     breakdown: options.Breakdown = False,
+    count: options.Count = None,
+    count_runs: options.CountRuns = None,
     cpus: options.Cpus = None,
     memory: options.Memory = None,
     cpu: options.Cpu = None,
@@ -258,7 +260,7 @@ def startup(
     request = StartupRequest(
         binary, _invocation(ctx).program_args, tuple(env or ()), ready, timeout, grace, cold,
         drop_caches, overrides(cpus, memory, cpu, cpu_period), against, runs, warmup,
-        breakdown,
+        breakdown, options.count_choice(count), count_runs,
     )  # fmt: skip
     outcome = run_startup(request)
     result, why = outcome.result, outcome.breakdown
@@ -355,6 +357,8 @@ def check(
         ),
     ] = None,
     breakdown: options.Breakdown = False,
+    count: options.Count = None,
+    count_runs: options.CountRuns = None,
     ready: options.Ready = None,
     timeout: options.Timeout = None,
     cold: options.Cold = None,
@@ -436,6 +440,7 @@ def check(
             "--timeout": timeout, "--cold" if cold else "--warm": cold is not None,
             "--env": env, "--cpus": cpus, "--memory": memory, "--cpu": cpu,
             "--cpu-period": cpu_period, "--baseline-binary": baseline_binary,
+            "--count": count, "--count-runs": count_runs,
             "arguments after --": _invocation(ctx).program_args,
         }  # fmt: skip
         given = [name for name, value in moot.items() if value]
@@ -455,6 +460,8 @@ def check(
         env=options.parse_env(env or []),
         max_runs=max_runs,
         breakdown=breakdown,
+        count=options.count_choice(count),
+        count_runs=count_runs,
         envelope=overrides(cpus, memory, cpu, cpu_period),
         skip_unsupported=skip_unsupported,
         keep_symbols=any(fmt == "json" for _, fmt in reports or ()),

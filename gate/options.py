@@ -49,6 +49,30 @@ Breakdown = Annotated[
         help="Explain start-up (Go inits, loader work, page faults), even when it passes.",
     ),
 ]
+Count = Annotated[
+    str | None,
+    typer.Option(
+        "--count",
+        metavar="instructions|none",
+        help="Also count each start's instructions, in counted starts apart from the timed "
+        "ones (under Valgrind; none, or the policy's).",
+    ),
+]
+CountRuns = Annotated[
+    int | None,
+    typer.Option(
+        "--count-runs", min=2, max=100, help="Counted starts of each binary (5, or the policy's)."
+    ),
+]
+
+
+def count_choice(value: str | None) -> str | None:
+    """--count's value checked: instructions or none (None: not given)."""
+    if value is not None and value not in ("instructions", "none"):
+        raise UsageError(f"--count {value!r}: expected instructions or none")
+    return value
+
+
 # The production envelope (gate/values/envelope.py): over the policy's [startup] values.
 Cpus = Annotated[
     str | None,

@@ -32,6 +32,8 @@ class StartupRequest:
     runs: int | None = None
     warmup: int | None = None
     breakdown: bool = False
+    count: str | None = None  # --count: instructions | none
+    count_runs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ def run_startup(request: StartupRequest) -> StartupOutcome:
     from gate.judge.policy import startup_default
     from gate.report.progress import RunProgress
     from gate.run.interrupt import stop_on_signals
-    from gate.run.measure import measure
+    from gate.run.measure import Counting, measure
 
     timeout_ms = (
         options.duration_ms("--timeout", request.timeout)
@@ -63,10 +65,13 @@ def run_startup(request: StartupRequest) -> StartupOutcome:
         other = replace(cfg, binary=options.resolve_program(request.against), evict_files=())
     runs = request.runs or startup_default("runs")
     warmup = startup_default("warmup") if request.warmup is None else request.warmup
+    counting = None
+    if request.count == "instructions":
+        counting = Counting(runs=request.count_runs or startup_default("count_runs"))
     progress = RunProgress(Path(request.binary).name)
     try:
         with stop_on_signals():
-            result = measure(cfg, runs, warmup, progress, against=other)
+            result = measure(cfg, runs, warmup, progress, against=other, counting=counting)
     finally:
         progress.finish()
     why = None

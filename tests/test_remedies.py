@@ -505,6 +505,12 @@ def test_an_init_is_told_by_who_owns_its_package() -> None:
         "init github.com/acme/sdk/v2/regions: 30.0 ms clock, no allocations, 30% of the p50 "
         "100.0 ms (GODEBUG=inittrace=1; 4 inits took 60.5 ms in all)"
     )
+    # The trace names the program's own package `main`, whatever its module is called.
+    startup["breakdown"]["inits"] = [{**inits[0], "package": "main"}]
+    found = remedies(facts, None, startup, [{"id": "startup.p95", "status": "fail"}])
+    assert [r.title for r in found] == [
+        "make main's init lazy (do the work on first use, e.g. sync.Once)"
+    ]
 
 
 def test_a_warned_check_carries_its_remedies_in_junit(checked: dict[str, Any]) -> None:

@@ -30,7 +30,7 @@ from gate.values.units import format_signed_size, format_size
 from gate.values.wording import over_by, size_as_written, unit_written
 
 if TYPE_CHECKING:
-    from gate.results.types import Attribution, Facts, GoBuild, Startup
+    from gate.results.types import Attribution, Counts, Facts, GoBuild, Startup
 
 _RELRO_ORDER = {"none": 0, "partial": 1, "full": 2}
 
@@ -790,6 +790,114 @@ def _max_regression(rule: Rule, ctx: Context, startup: Startup) -> Iterable[Chec
     yield _result(rule, ok, round(change, 3), "%", text)
 
 
+def _not_counted(startup: Startup) -> str:
+    if startup.get("stats") is None:
+        return "instructions not counted: no timed start succeeded"
+    return (
+        'instructions not counted (set [startup] count = "instructions", or pass --count '
+        "instructions)"
+    )
+
+
+def _count_context(counts: Counts) -> str:
+    """`median of 5 counted starts, 121.5M..121.6M, spread 0.03%; valgrind-3.19.0 cachegrind`"""
+    from gate.values.counts import format_count
+
+    parts = [f"median of {counts['count']} counted starts"]
+    if counts["count"] > 1 and counts["min"] is not None and counts["max"] is not None:
+        parts.append(f"{format_count(counts['min'])}..{format_count(counts['max'])}")
+    if counts["spread_pct"] is not None:
+        parts.append(f"spread {counts['spread_pct']:.2f}%")
+    return f"{', '.join(parts)}; {counts['version']} {counts['backend'].split('-')[-1]}"
+
+
+def _no_count(counts: Counts) -> str:
+    """No successful counted start: the first counted start's reason."""
+    why = next((r["error"] for r in counts["runs"] if r["error"]), None)
+    return f"no successful counted start: {why}" if why else "no successful counted start"
+
+
+@_startup
+def _max_instructions(rule: Rule, ctx: Context, startup: Startup) -> Iterable[CheckResult]:
+    from gate.values.counts import format_count
+
+    counts = startup.get("counts")
+    if counts is None:
+        yield _skip(rule, _not_counted(startup))
+        return
+    median = counts["median"]
+    if median is None:
+        yield _result(rule, False, None, "instructions", _no_count(counts))
+        return
+    ok = median <= rule.value
+    limit = format_count(rule.value)
+    text = f"instructions {format_count(median)} {'<=' if ok else '>'} {limit}"
+    if not ok:
+        text += f" {_over(median, rule.value, None)}"
+    yield _result(rule, ok, median, "instructions", f"{text} ({_count_context(counts)})")
+
+
+@_startup
+def _instructions_regression(rule: Rule, ctx: Context, startup: Startup) -> Iterable[CheckResult]:
+    """A/B on counted starts (interleaved, judged on the paired interval as wall time is);
+    else against the baseline document's median count, judged as it is: a count does not
+    move with the machine the way time does, but the backend must be the same one."""
+    from gate.values.counts import format_count
+
+    counts = startup.get("counts")
+    if counts is None:
+        yield _skip(rule, _not_counted(startup))
+        return
+    if counts["median"] is None:
+        yield _result(rule, False, None, "%", _no_count(counts))
+        return
+    ab = counts.get("against")
+    if ab is not None:
+        ratio, ratio_ci, old = ab["ratio_hl"], ab["ratio_ci"], ab["median"]
+        if ratio is None or not ratio_ci or old is None:
+            yield _result(rule, False, None, "%", "A/B: too few successful counted starts")
+            return
+        lo, hi = ratio_ci
+        change = (ratio - 1) * 100
+        detail = (
+            f"A/B instructions {ratio:.4f}x ({change:+.2f}%), {ab['confidence'] or 0:.0%} CI "
+            f"[{lo:.4f}, {hi:.4f}], median {format_count(old)} -> "
+            f"{format_count(counts['median'])} ({ab['pairs']} interleaved pairs)"
+        )
+        found = regression_verdict_of(lo, hi, rule.value)
+        if found == UNDECIDED:
+            more = f" after {len(counts['runs'])} counted starts"
+            yield _undecided(
+                rule, ctx, round(change, 4), "%",
+                f"{detail}: undecided{more}, the interval contains +{rule.value:g}%",
+            )  # fmt: skip
+            return
+        sign = "<=" if found == PASS else ">"
+        yield _result(rule, found == PASS, round(change, 4), "%", f"{detail} {sign} {rule.text}")
+        return
+    base = ctx.baseline["startup"] if ctx.baseline else None
+    old_counts = base.get("counts") if base else None
+    if not old_counts or old_counts.get("median") is None:
+        yield _skip(rule, _no_baseline(ctx, "instruction count"))
+        return
+    if (old_counts["backend"], old_counts["metric"]) != (counts["backend"], counts["metric"]):
+        yield _skip(
+            rule,
+            f"the baseline counted {old_counts['metric']} with {old_counts['backend']}, this "
+            f"run with {counts['backend']}: not comparable",
+        )
+        return
+    old_median = float(old_counts["median"] or 0)
+    change = (counts["median"] / old_median - 1) * 100 if old_median else 0.0
+    ok = change <= rule.value
+    text = (
+        f"instructions {format_count(old_median)} -> {format_count(counts['median'])} "
+        f"({change:+.2f}%) {'<=' if ok else '>'} {rule.text} (medians, against a recorded "
+        "baseline, not A/B)"
+    )
+    yield _result(rule, ok, round(change, 4), "%", text)
+
+
 def _runs_check(ctx: Context) -> list[CheckResult]:
     """Implicit whenever start-up ran: a failed start is never dropped silently."""
     startup = ctx.startup
@@ -860,6 +968,8 @@ CHECKS: dict[str, _Check] = {
     "startup.max_mapped_objects": _at_readiness("shared objects mapped", "mapped_objects"),
     "startup.max_open_fds": _at_readiness("descriptors open", "open_fds"),
     "startup.max_regression": _max_regression,
+    "startup.max_instructions": _max_instructions,
+    "startup.max_instructions_regression": _instructions_regression,
 }
 
 

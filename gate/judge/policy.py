@@ -110,6 +110,15 @@ def _percent(raw: Any) -> tuple[Any, Any]:
     return value, raw
 
 
+def _instructions(raw: Any) -> tuple[Any, Any]:
+    from gate.values.counts import parse_count
+
+    try:
+        return parse_count(raw), raw
+    except UnitError as exc:
+        raise _Bad(str(exc)) from None
+
+
 def _bool(raw: Any) -> tuple[Any, Any]:
     if not isinstance(raw, bool):
         raise _Bad(f"expected true or false, got {raw!r}")
@@ -406,6 +415,34 @@ KEYS: tuple[Key, ...] = (
         _percent,
         _PERCENT,
         "p50 slower than the baseline's by at most this",
+    ),
+    # Counted starts (gate/run/count.py): the instructions a start executes, apart from
+    # the timed starts; an instructions check below turns counting on by itself.
+    Key(
+        "startup.count",
+        _choice(("instructions", "none")),
+        "instructions | none",
+        "count each start's instructions too (counted starts, apart from the timed ones)",
+        setting=True,
+    ),
+    Key(
+        "startup.count_runs",
+        _int(2, 100),
+        "2 to 100",
+        "counted starts of each binary (up to twice as many while an A/B is undecided)",
+        setting=True,
+    ),
+    Key(
+        "startup.max_instructions",
+        _instructions,
+        '30000000, "30M", "1.5G"',
+        "the median instructions of a counted start at most this",
+    ),
+    Key(
+        "startup.max_instructions_regression",
+        _percent,
+        '"1%"',
+        "counted instructions more than the baseline's by at most this",
     ),
     Key(
         "startup.undecided",

@@ -158,6 +158,8 @@ def _owner(facts: Facts, package: str) -> tuple[str, str]:
             best, version = path, str(dep.get("version") or "")
     if best:
         return "dep", f"{best} {version}".strip()
+    if package == "main":  # the program's own package, whatever its module is called
+        return "main", main
     first = package.split("/", 1)[0]
     return ("std", "") if "." not in first else ("main", main)
 

@@ -263,10 +263,50 @@ def _render_startup(result: StartupResult) -> str:
                 f"{cmp.confidence:.0%} CI [{lo:.3f}, {hi:.3f}], p={cmp.p_value:.3g} "
                 f"({cmp.n_new} pairs; Hodges-Lehmann, Wilcoxon signed-rank)"
             )
+    lines += _count_lines(result)
     warning = noise_warning(result)
     if warning:
         lines.append(f"  {warning}")
     return "\n".join(lines)
+
+
+def _count_lines(result: StartupResult) -> list[str]:
+    """The counted starts: their median, range and spread, and NEW/OLD when interleaved."""
+    from gate.values.counts import format_count
+
+    c = result.counted
+    if c is None:
+        return []
+    tool = f"{c.backend.version} {c.backend.name.split('-')[-1]}"
+    lines = []
+    m = c.summary
+    if m is None:
+        first = next((r.error for r in c.runs if r.error), "no counted start succeeded")
+        lines.append(f"  counted  {len(c.runs)} starts under {tool}: none counted; {first}")
+    else:
+        lines.append(
+            f"  instr    {format_count(m.median)} median of {m.count} counted starts "
+            f"({format_count(m.min)}..{format_count(m.max)}, spread {m.spread_pct:.2f}%; {tool})"
+        )
+        lines.append(f"           {c.scope}")
+        if c.hardware:
+            lines.append(f"           not hardware counters: {c.hardware}")
+    failed = sum(not r.ok for r in c.runs)
+    if failed and m is not None:
+        first = next((r.error for r in c.runs if r.error), "")
+        lines.append(f"           {failed} of {len(c.runs)} counted starts failed: {first}")
+    cmp, old = c.comparison, c.against_summary
+    if c.against is not None:
+        if cmp is None or old is None or m is None:
+            lines.append("           A/B: too few successful counted starts on one side")
+        else:
+            lo, hi = cmp.ratio_ci
+            lines.append(
+                f"           A/B {format_count(old.median)} -> {format_count(m.median)}; "
+                f"NEW/OLD {cmp.ratio_hl:.4f}x ({(cmp.ratio_hl - 1) * 100:+.2f}%), "
+                f"{cmp.confidence:.0%} CI [{lo:.4f}, {hi:.4f}] ({cmp.n_new} pairs)"
+            )
+    return lines
 
 
 _MARK = {"pass": "ok  ", "fail": "FAIL", "warn": "warn", "skip": "skip"}

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from gate.results.types import (
         Against,
         BaselineRecord,
+        Counted,
+        Counts,
+        CountsAgainst,
         Document,
         Entry,
         Envelope,
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
         Startup,
         Stats,
     )
+    from gate.run.measure import Counted as CountedStarts
     from gate.run.measure import StartupResult
     from gate.run.runner import RunSample
     from gate.values.stats import Summary
@@ -149,6 +153,52 @@ def startup_to_dict(result: StartupResult) -> Startup:
         "mapped_objects": result.mapped_objects,
         "open_fds": result.open_fds,
         "shared_objects": list(result.shared_objects),
+        "counts": _counts_to_dict(result.counted),
+    }
+
+
+def _counted_to_dict(run: RunSample) -> Counted:
+    return {
+        "instructions": run.instructions,
+        "ok": run.ok,
+        "wall_ms": run.wall_ms,
+        "error": run.error,
+    }
+
+
+def _counts_to_dict(counted: CountedStarts | None) -> Counts | None:
+    if counted is None:
+        return None
+    summary, cmp = counted.summary, counted.comparison
+    against: CountsAgainst | None = None
+    if counted.against is not None:
+        other = counted.against_summary
+        against = {
+            "binary": counted.against_binary,
+            "runs": [_counted_to_dict(r) for r in counted.against],
+            "median": other.median if other else None,
+            "ratio_hl": cmp.ratio_hl if cmp else None,
+            "ratio_ci": list(cmp.ratio_ci) if cmp else None,
+            "p_value": cmp.p_value if cmp else None,
+            "confidence": cmp.confidence if cmp else None,
+            "pairs": cmp.n_new if cmp else 0,
+        }
+    return {
+        "metric": counted.metric,
+        "backend": counted.backend.name,
+        "version": counted.backend.version,
+        "scope": counted.scope,
+        "hardware": counted.hardware,
+        "runs": [_counted_to_dict(r) for r in counted.runs],
+        "count": summary.count if summary else 0,
+        "failed": sum(not r.ok for r in counted.runs),
+        "median": summary.median if summary else None,
+        "min": summary.min if summary else None,
+        "max": summary.max if summary else None,
+        "spread_pct": summary.spread_pct if summary else None,
+        "stopped": counted.stopped,
+        "max_runs": counted.max_runs,
+        "against": against,
     }
 
 

@@ -73,7 +73,8 @@ The validated form, which is what every consumer may assume without checking aga
     mapped_objects?, open_fds? = the most shared objects mapped and descriptors open at
     readiness of a successful run (null when none was read: --ready exit), derived from the
     runs; shared_objects [str] = [] (every one a successful run mapped at readiness);
-    eviction_detail.beyond [str] = [] (the files evicted beyond the loader's list)
+    eviction_detail.beyond [str] = [] (the files evicted beyond the loader's list);
+    counts: COUNTS? = null (counted starts, `--count instructions`)
   ENVELOPE: cpus? (CPU quota in CPUs), cpu_period_us, memory? (bytes), cpu? (pinned CPU):
     what every start ran inside (gate/values/envelope.py)
   RUN: wall_ms, user_ms, sys_ms, max_rss_bytes?, major_faults, minor_faults, exit_code?, ok;
@@ -86,6 +87,15 @@ The validated form, which is what every consumer may assume without checking aga
     quantile_method and ci_method = the methods gate uses
   AGAINST: binary, runs [RUN], stats: STATS?; ratio_p50, ratio_hl, ratio_ci [lo, hi],
     p_value, confidence = null; pairs = 0; order, method = gate's
+  COUNTS: metric ("instructions"), backend ("valgrind-cachegrind"), version, scope: str (what
+    one count covers); hardware: str = "" (why hardware counters were not used); runs
+    [COUNTED]; count, failed; median: number?, min, max: count?, spread_pct: number? (max -
+    min over the median) = null without a successful count; stopped = "fixed"; max_runs:
+    count? = null (adaptive ceiling); against: {binary, runs [COUNTED], median?, ratio_hl?,
+    ratio_ci [lo, hi]?, p_value?, confidence? = null, pairs = 0}? = null (OLD's counted
+    starts, interleaved): the counted starts (gate/run/count.py), separate from the timed
+  COUNTED: instructions: count?, ok, wall_ms (the counted start's time, under the counter),
+    error = null
   BREAKDOWN: kind; inits [{package, at_ms, clock_ms, bytes, allocs, spread_ms = 0}] = [],
     init_count = 0, init_clock_ms = 0, loader {..., total_ms? = null (total_cycles at the
     measuring machine's TSC rate)}? = null, faults {major, minor}? = null,
@@ -335,6 +345,48 @@ AGAINST = _object(
     pairs=opt(_COUNT, 0),
 )
 
+COUNTED = _object(
+    "a counted start",
+    instructions=req(Null(_COUNT)),
+    ok=req(_FLAG),
+    wall_ms=req(_MS),
+    error=_NO_TEXT,
+)
+_COUNTED_RUNS = List(COUNTED, "a list of counted starts")
+COUNTS = _object(
+    "counted starts",
+    metric=req(_TEXT),
+    backend=req(_TEXT),
+    version=req(_TEXT),
+    scope=req(_TEXT),
+    hardware=opt(_TEXT, ""),
+    runs=req(_COUNTED_RUNS),
+    count=req(_COUNT),
+    failed=req(_COUNT),
+    median=opt(Null(_MS), None),
+    min=_NO_COUNT,
+    max=_NO_COUNT,
+    spread_pct=opt(Null(_MS), None),
+    stopped=opt(_TEXT, "fixed"),
+    max_runs=_NO_COUNT,
+    against=opt(
+        Null(
+            _object(
+                "OLD's counted starts",
+                binary=req(_TEXT),
+                runs=req(_COUNTED_RUNS),
+                median=opt(Null(_MS), None),
+                ratio_hl=opt(Null(_MS), None),
+                ratio_ci=opt(Null(Pair(_MS)), None),
+                p_value=opt(Null(_FRACTION), None),
+                confidence=opt(Null(_FRACTION), None),
+                pairs=opt(_COUNT, 0),
+            )
+        ),
+        None,
+    ),
+)
+
 _FAULTS = _object("page faults", major=req(_MS), minor=req(_MS))
 
 BREAKDOWN = _object(
@@ -473,6 +525,7 @@ STARTUP = _object(
     ),
     open_fds=derived(Null(_COUNT), lambda s: most((r["ok"], r["open_fds"]) for r in s["runs"])),
     shared_objects=opt(_STRINGS, []),
+    counts=opt(Null(COUNTS), None),
 )
 
 _NAMED_BYTES = Null(

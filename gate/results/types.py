@@ -181,6 +181,42 @@ class Against(TypedDict):
     pairs: int
 
 
+class Counted(TypedDict):
+    instructions: int | None
+    ok: bool
+    wall_ms: float
+    error: str | None
+
+
+class CountsAgainst(TypedDict):
+    binary: str
+    runs: list[Counted]
+    median: float | None
+    ratio_hl: float | None
+    ratio_ci: list[float] | None
+    p_value: float | None
+    confidence: float | None
+    pairs: int
+
+
+class Counts(TypedDict):
+    metric: str
+    backend: str
+    version: str
+    scope: str
+    hardware: str
+    runs: list[Counted]
+    count: int
+    failed: int
+    median: float | None
+    min: int | None
+    max: int | None
+    spread_pct: float | None
+    stopped: str
+    max_runs: int | None
+    against: CountsAgainst | None
+
+
 class Faults(TypedDict):
     major: float
     minor: float
@@ -283,6 +319,7 @@ class Startup(TypedDict):
     mapped_objects: int | None
     open_fds: int | None
     shared_objects: list[str]
+    counts: Counts | None
 
 
 class DataSymbol(TypedDict):

@@ -11,13 +11,15 @@ from functools import cached_property
 from typing import Any
 
 from gate.errors import BinaryError
-from gate.run import cgroup
+from gate.run import cgroup, count
 from gate.run.cache import Eviction, also_evict, evictable, loader_files
+from gate.run.count import Backend
 from gate.run.environment import environment, load_average
 from gate.run.loaded import most
 from gate.run.runner import Progress, RunConfig, RunSample, StartError, run_once
 from gate.run.sampling import Decider, sample
 from gate.values.compare import Comparison, compare
+from gate.values.counts import CountSummary, summarize_counts
 from gate.values.envelope import UNCONSTRAINED, Envelope
 from gate.values.stats import Summary, fault_medians, peak_rss, summarize
 
@@ -30,6 +32,35 @@ class Against:
     runs: tuple[RunSample, ...]
     stats: Summary | None
     comparison: Comparison | None  # None: fewer than 2 successful runs on a side
+
+
+@dataclass(frozen=True)
+class Counted:
+    """The counted starts (gate/run/count.py), apart from the timed ones: NEW's, and
+    OLD's interleaved with them when there is an A/B comparison."""
+
+    metric: str  # "instructions"
+    backend: Backend
+    scope: str  # what one count covers
+    hardware: str  # why hardware counters were not used ("" when they were)
+    runs: tuple[RunSample, ...]
+    summary: CountSummary | None  # over the successful counts; None when none succeeded
+    stopped: str = "fixed"
+    max_runs: int | None = None
+    against: tuple[RunSample, ...] | None = None
+    against_binary: str = ""
+    against_summary: CountSummary | None = None
+    comparison: Comparison | None = None
+
+
+@dataclass(frozen=True)
+class Counting:
+    """What to count and how many counted starts (`[startup] count`, `count_runs`)."""
+
+    metric: str = "instructions"
+    runs: int = 5
+    max_runs: int | None = None  # adaptive ceiling while `decided` says no
+    decided: Decider | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +81,7 @@ class StartupResult:
     against: Against | None = None
     environment: Mapping[str, Any] | None = None  # the machine, so a reader can judge a number
     envelope: Envelope = UNCONSTRAINED  # what every start ran inside (envelope.py)
+    counted: Counted | None = None  # counted starts, when asked for
 
     @property
     def failed(self) -> int:
@@ -112,9 +144,13 @@ def measure(
     max_runs: int | None = None,
     decided: Decider | None = None,
     against: RunConfig | None = None,
+    counting: Counting | None = None,
 ) -> StartupResult:
     """Run `cfg` warmup + runs times (adaptively up to max_runs while `decided` says no),
-    interleaved with `against` when given; the files to evict are resolved here when cold."""
+    interleaved with `against` when given; the files to evict are resolved here when cold.
+    With `counting`, counted starts follow the timed ones, interleaved the same way."""
+    if counting is not None:
+        count.backend(counting.metric)  # NotCountable before the first start, not after
     cfgs = [cfg] if against is None else [cfg, against]
     cfgs = [_with_evict_files(c) if c.cold and not c.evict_files else c for c in cfgs]
     if warmup == 0:  # no warm-up start to find what a start maps beyond the loader's list
@@ -159,7 +195,12 @@ def measure(
             if len(pairs) >= 2
             else None,
         )
+    timed = [s.wall_ms for side in sampled.samples for s in side if s.ok]
+    counts = None
+    if counting is not None and ok:  # a program that cannot start is not counted either
+        counts = _count(cfgs, counting, cfg.ready.kind, max(timed), progress)
     return StartupResult(
+        counted=counts,
         binary=cfg.binary,
         args=cfg.args,
         ready=cfg.ready.text,
@@ -176,6 +217,54 @@ def measure(
         against=other,
         environment=machine,
         envelope=cfg.envelope,
+    )
+
+
+def _count(
+    cfgs: list[RunConfig],
+    counting: Counting,
+    ready_kind: str,
+    slowest_ms: float,
+    progress: Progress | None,
+) -> Counted:
+    """The counted starts, after the timed ones (NEW and OLD interleaved, ABBA)."""
+    backend = count.backend(counting.metric)
+    sampled = sample(
+        [count.counted(c, slowest_ms) for c in cfgs],
+        counting.runs,
+        0,
+        counting.max_runs,
+        counting.decided,
+        progress,
+        phase="counted",
+        metric=lambda s: s.instructions,
+    )
+    sides = [
+        (runs, [r.instructions for r in runs if r.ok and r.instructions is not None])
+        for runs in sampled.samples
+    ]
+    comparison = None
+    if len(sides) == 2:
+        pairs = [
+            (a.instructions, b.instructions)
+            for a, b in zip(sampled.samples[0], sampled.samples[1], strict=False)
+            if a.ok and b.ok and a.instructions and b.instructions
+        ]
+        if len(pairs) >= 2:
+            comparison = compare([a for a, _ in pairs], [b for _, b in pairs])
+    return Counted(
+        metric=counting.metric,
+        backend=backend,
+        scope=count.scope(ready_kind),
+        hardware=count.probe_hardware(),
+        runs=sides[0][0],
+        summary=summarize_counts(sides[0][1]) if sides[0][1] else None,
+        stopped=sampled.stopped,
+        max_runs=counting.max_runs if (counting.max_runs or 0) > counting.runs else None,
+        against=sides[1][0] if len(sides) == 2 else None,
+        against_binary=cfgs[1].binary if len(cfgs) == 2 else "",
+        against_summary=summarize_counts(sides[1][1]) if len(sides) == 2 and sides[1][1] else None,
+        comparison=comparison,
     )
 
 

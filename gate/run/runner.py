@@ -40,6 +40,7 @@ import fcntl
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import time
@@ -119,6 +120,19 @@ class RunSample:
     open_fds: int | None = None
     shared_objects: tuple[str, ...] = ()
     mapped_files: tuple[str, ...] = ()
+    # A counted start (gate/run/count.py): the user-space instructions it executed.
+    instructions: int | None = None
+
+
+class Counter(Protocol):
+    """What runs a start under a counting tool (gate/run/count.py): the runner spawns its
+    command instead of the binary and hands it the finished sample to fill in."""
+
+    def prepare(self) -> str: ...
+
+    def command(self, handle: str, binary: str, args: list[str]) -> tuple[str, list[str]]: ...
+
+    def collect(self, handle: str, sample: RunSample) -> RunSample: ...
 
 
 @dataclass(frozen=True)
@@ -137,6 +151,7 @@ class RunConfig:
     tail_bytes: int = TAIL_BYTES  # output kept per stream (a breakdown run keeps up to 1 MiB)
     post_ready_s: float = POST_READY_S  # watched after readiness, untimed (see the docstring)
     envelope: Envelope = UNCONSTRAINED  # CPU quota, memory limit, pinned CPU (envelope.py)
+    counter: Counter | None = None  # a counted start runs under it (gate/run/count.py)
 
     @property
     def uses_port(self) -> bool:
@@ -258,12 +273,16 @@ def run_once(cfg: RunConfig) -> tuple[RunSample, Eviction | None]:
     become_subreaper()
     tree = Tree()
     jail = _jail(cfg.envelope)
+    counting = cfg.counter.prepare() if cfg.counter else None
     try:
         window = cfg.timeout_s + cfg.post_ready_s + POST_READY_WAIT_S + cfg.grace_s
         with guarded(window) as guard:  # from the spawn until the tree is stopped and reaped
             try:
+                exe, argv = cfg.binary, [fill(a) for a in cfg.args]
+                if cfg.counter is not None and counting is not None:
+                    exe, argv = cfg.counter.command(counting, exe, argv)
                 with _placed(jail, cfg.envelope.cpu):
-                    t0, pid, out_r, err_r = _spawn(cfg.binary, [fill(a) for a in cfg.args], env)
+                    t0, pid, out_r, err_r = _spawn(exe, argv, env)
             except OSError as exc:
                 probe.close()
                 raise StartError(_spawn_problem(cfg.binary, exc)) from None
@@ -281,10 +300,14 @@ def run_once(cfg: RunConfig) -> tuple[RunSample, Eviction | None]:
         if problem is not None:
             error = f"{problem}; {sample.error}" if sample.error else problem
             sample = replace(sample, ok=False, error=error)
+        if cfg.counter is not None and counting is not None:
+            sample, counting = cfg.counter.collect(counting, sample), None
         return sample, eviction
     finally:
         if jail is not None:
             jail.remove()
+        if counting is not None:  # a start that raised: its counts go with it
+            shutil.rmtree(counting, ignore_errors=True)
 
 
 def _jail(envelope: Envelope) -> cgroup.Run | None:

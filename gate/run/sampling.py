@@ -59,8 +59,12 @@ def sample(
     max_runs: int | None = None,
     decided: Decider | None = None,
     progress: Progress | None = None,
+    *,
+    phase: str = "runs",
+    metric: Callable[[RunSample], float | None] = lambda s: s.wall_ms,
 ) -> Sampled:
-    """Warm-up rounds, then recorded rounds until `runs`, or adaptively up to `max_runs`."""
+    """Warm-up rounds, then recorded rounds until `runs`, or adaptively up to `max_runs`;
+    `decided` is asked about each side's `metric` (wall time, or a counted start's count)."""
     for cfg in cfgs:
         check_executable(cfg.binary)
     cfgs = list(cfgs)  # a cold one learns from each start what else to evict
@@ -95,10 +99,10 @@ def sample(
             if any(s >= GIVE_UP_AFTER for s in streaks):
                 return _result(samples, firsts, "gave_up")
             for i in _order(done, count):
-                start(i, "runs", done + 1, target, record=True)
+                start(i, phase, done + 1, target, record=True)
             done += 1
         if adaptive and decided is not None:
-            walls = [[s.wall_ms if s.ok else None for s in per] for per in samples]
+            walls = [[metric(s) if s.ok else None for s in per] for per in samples]
             enough = all(sum(w is not None for w in per) >= 2 for per in walls)
             why = decided(walls) if enough else "fewer than 2 successful starts"
             if why is None:
