@@ -27,14 +27,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ci import unavailable
 from reference import Fixture
 
 from gate.secrets import child_environ
 
 VALGRIND = shutil.which("valgrind")
-pytestmark = pytest.mark.skipif(
-    VALGRIND is None and not os.environ.get("CI"), reason="no valgrind here"
-)
+
+
+@pytest.fixture(autouse=True)
+def _valgrind() -> None:
+    if VALGRIND is None:
+        unavailable("no valgrind here (Debian: valgrind)")
 
 
 def _direct(binary: Path, *args: str, env: Mapping[str, str]) -> int:
@@ -141,7 +145,11 @@ def test_a_service_is_counted_until_gate_stops_it(fixtures: Mapping[str, Fixture
     )  # fmt: skip
     assert "SIGTERM at readiness" in counts["scope"]
     reference = statistics.median(_serve_under_valgrind(binary) for _ in range(3))
-    assert abs(counts["median"] / reference - 1) <= 0.05, (counts["runs"], reference)
+    # A Go service's counts are two-moded here (about 1.28M and 1.37M: runtime work that
+    # follows wall time, and gate watches a ready service 20-220 ms before its SIGTERM,
+    # runner.POST_READY_S), on gate's side and the reference's alike: a median of 3 lands
+    # in either, so the two agree within the gap between the modes, 7%.
+    assert abs(counts["median"] / reference - 1) <= 0.10, (counts["runs"], reference)
 
 
 _POLICY = """[startup]
@@ -209,7 +217,7 @@ def test_the_hardware_probe_agrees_with_perf(tmp_path: Path) -> None:
 
     perf = shutil.which("perf")
     if perf is None:
-        pytest.skip("no perf here")
+        unavailable("no perf here (Debian: linux-perf)")
     proc = subprocess.run(
         [perf, "stat", "-x,", "-e", "instructions:u", "true"], capture_output=True, text=True
     )

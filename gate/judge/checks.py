@@ -754,16 +754,24 @@ def _ab_regression(rule: Rule, ctx: Context, startup: Startup) -> CheckResult:
         f"[{lo:.3f}, {hi:.3f}], p={ab['p_value']:.3g}, p50 {old['p50_ms']:.1f} ms -> "
         f"{new['p50_ms']:.1f} ms ({ab.get('pairs', 0)} interleaved pairs)"
     )
-    found = regression_verdict_of(lo, hi, rule.value)
+    adaptive = startup.get("adaptive")
+    more = f" after max_runs {adaptive['max_runs']}" if adaptive else ""
+    return _ab_verdict(rule, ctx, (lo, hi), round(change, 3), detail, more)
+
+
+def _ab_verdict(
+    rule: Rule, ctx: Context, ci: tuple[float, float], change: float, detail: str, more: str
+) -> CheckResult:
+    """An A/B regression judged on its interval (wall time or counts alike): fail above
+    the limit, pass below it, the policy's `undecided` when the limit lies inside."""
+    found = regression_verdict_of(*ci, rule.value)
     if found == UNDECIDED:
-        adaptive = startup.get("adaptive")
-        more = f" after max_runs {adaptive['max_runs']}" if adaptive else ""
         return _undecided(
-            rule, ctx, round(change, 3), "%",
+            rule, ctx, change, "%",
             f"{detail}: undecided{more}, the interval contains +{rule.value:g}%",
         )  # fmt: skip
     sign = "<=" if found == PASS else ">"
-    return _result(rule, found == PASS, round(change, 3), "%", f"{detail} {sign} {rule.text}")
+    return _result(rule, found == PASS, change, "%", f"{detail} {sign} {rule.text}")
 
 
 @_startup
@@ -864,16 +872,8 @@ def _instructions_regression(rule: Rule, ctx: Context, startup: Startup) -> Iter
             f"[{lo:.4f}, {hi:.4f}], median {format_count(old)} -> "
             f"{format_count(counts['median'])} ({ab['pairs']} interleaved pairs)"
         )
-        found = regression_verdict_of(lo, hi, rule.value)
-        if found == UNDECIDED:
-            more = f" after {len(counts['runs'])} counted starts"
-            yield _undecided(
-                rule, ctx, round(change, 4), "%",
-                f"{detail}: undecided{more}, the interval contains +{rule.value:g}%",
-            )  # fmt: skip
-            return
-        sign = "<=" if found == PASS else ">"
-        yield _result(rule, found == PASS, round(change, 4), "%", f"{detail} {sign} {rule.text}")
+        more = f" after {len(counts['runs'])} counted starts"
+        yield _ab_verdict(rule, ctx, (lo, hi), round(change, 4), detail, more)
         return
     base = ctx.baseline["startup"] if ctx.baseline else None
     old_counts = base.get("counts") if base else None
